@@ -1,0 +1,65 @@
+"""One command line for the app and its tools. Subcommands import their heavy modules lazily so
+`--help` and the window start fast."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from genhmr_app.ui.app import run_app
+
+    return run_app(args.inputs)
+
+
+def _forward(module: str) -> Callable[[argparse.Namespace], int]:
+    """Subcommands with their own argparse `main(argv)`; the rest of the command line goes to them."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).main(args.rest)
+
+    return run
+
+
+TOOLS: dict[str, tuple[str, str]] = {
+    "build-body-model": ("genhmr_app.body.build_anny", "build the embedded Anny-derived SMPL-format body model"),
+    "build-detector": ("genhmr_app.detection.bundle", "bundle MediaPipe's pose models into weights/detector"),
+    "build-pose-cache": ("genhmr_app.mocap.dataset", "retarget the motion capture to SMPL poses (cached)"),
+    "train-tokenizer": ("genhmr_app.tokens.train", "train the VQ-VAE pose tokenizer"),
+    "eval-tokenizer": ("genhmr_app.tokens.evaluate", "measure tokenizer configurations"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genhmr-studio", description="GenHMR Studio: 3D human mesh recovery.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command")
+    gui = sub.add_parser("gui", help="open the window (default)")
+    gui.add_argument("inputs", nargs="*", help="image, folder or video to open")
+    gui.set_defaults(func=_gui)
+    for name, (module, help_text) in TOOLS.items():
+        p = sub.add_parser(name, help=help_text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_forward(module))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `main.py photo.jpg` means "open the window with this file": anything not a subcommand is a gui input.
+    if not argv or (argv[0] not in {"gui", *TOOLS} and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        args = parser.parse_args(["gui"])
+    return int(args.func(args) or 0)

@@ -1,0 +1,1 @@
+"""Conditioning: what the generator sees of the image (detected keypoints, crop, camera)."""

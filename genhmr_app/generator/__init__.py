@@ -1,0 +1,1 @@
+"""The masked pose transformer (GenHMR generator) and its deterministic-regression twin."""

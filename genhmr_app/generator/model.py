@@ -1,0 +1,142 @@
+"""The masked transformer: condition tokens + K pose tokens → a distribution over the codebook for every
+pose token, plus global orientation, shape and camera.
+
+Sequence layout: [34 condition tokens][1 global token][K pose tokens]. Masked pose positions hold a
+learned [MASK] embedding. Bidirectional self-attention over the whole sequence (as in MaskGIT); at our
+size (d=160, 4 layers, ~51 tokens) one forward is a few ms on a CPU, so N sampling iterations cost N
+full forwards and no key/value cache is needed.
+
+`mode="regress"` builds the deterministic baseline of the benchmark from the same trunk: no pose
+tokens are fed, and a head on the global token predicts the 23 joint rotations (6D) directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genhmr_app.conditioning.features import FEATURE_DIM, NUM_CONDITION_TOKENS
+from genhmr_app.tokens.rotation6d import sixd_to_rotmat
+
+NUM_BETAS = 10
+
+
+class GeneratorCheckpointError(Exception):
+    """A generator file that is missing, corrupt, or does not match the tokenizer."""
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    num_tokens: int = 16  # K, must equal the tokenizer's
+    codebook_size: int = 512  # C, must equal the tokenizer's
+    width: int = 160
+    layers: int = 4
+    heads: int = 4
+    dropout: float = 0.1
+    mode: str = "generate"  # or "regress" (deterministic baseline)
+    condition_tokens: int = NUM_CONDITION_TOKENS
+    condition_dim: int = FEATURE_DIM
+
+
+@dataclass
+class GeneratorOutput:
+    logits: torch.Tensor | None  # (B, K, C); None in regress mode
+    body_pose: torch.Tensor | None  # (B, 23, 3, 3) only in regress mode
+    global_orient: torch.Tensor  # (B, 3, 3) camera frame
+    betas: torch.Tensor  # (B, 10)
+    cam: torch.Tensor  # (B, 3) weak perspective (s, tx, ty) in crop units
+
+
+class MaskedPoseTransformer(nn.Module):
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()) -> None:
+        super().__init__()
+        self.config = c = config
+        self.mask_id = c.codebook_size
+        self.cond_in = nn.Sequential(nn.Linear(c.condition_dim, c.width), nn.GELU(), nn.Linear(c.width, c.width))
+        self.cond_pos = nn.Parameter(torch.zeros(1, c.condition_tokens, c.width))
+        self.global_token = nn.Parameter(torch.zeros(1, 1, c.width))
+        n_pose = c.num_tokens if c.mode == "generate" else 0
+        self.token_embed = nn.Embedding(c.codebook_size + 1, c.width) if n_pose else None
+        self.pose_pos = nn.Parameter(torch.zeros(1, n_pose, c.width)) if n_pose else None
+        layer = nn.TransformerEncoderLayer(c.width, c.heads, 4 * c.width, c.dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.trunk = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(c.width)
+        self.token_head = nn.Linear(c.width, c.codebook_size) if n_pose else None
+        self.pose_head = nn.Linear(c.width, 23 * 6) if c.mode == "regress" else None
+        # Orientation starts near "upright, facing the camera", cam near a typical framing: the
+        # network then learns residuals instead of climbing out of a degenerate start.
+        self.orient_head = nn.Linear(c.width, 6)
+        self.betas_head = nn.Linear(c.width, NUM_BETAS)
+        self.cam_head = nn.Linear(c.width, 3)
+        for p in (self.cond_pos, self.global_token) + ((self.pose_pos,) if n_pose else ()):
+            nn.init.normal_(p, std=0.02)
+        nn.init.zeros_(self.orient_head.weight)
+        with torch.no_grad():
+            self.orient_head.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, -1.0, 0.0]))
+        nn.init.zeros_(self.cam_head.weight)
+        with torch.no_grad():
+            self.cam_head.bias.copy_(torch.tensor([0.9, 0.0, 0.0]))
+
+    def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None) -> GeneratorOutput:
+        """condition (B, 34, 8); tokens (B, K) long with `mask_id` at masked positions (generate mode)."""
+        b = condition.shape[0]
+        parts = [self.cond_in(condition) + self.cond_pos, self.global_token.expand(b, -1, -1)]
+        if self.token_embed is not None:
+            if tokens is None:
+                tokens = torch.full((b, self.config.num_tokens), self.mask_id, dtype=torch.long, device=condition.device)
+            parts.append(self.token_embed(tokens) + self.pose_pos)
+        h = self.norm(self.trunk(torch.cat(parts, dim=1)))
+        g = h[:, self.config.condition_tokens]
+        logits = body_pose = None
+        if self.token_head is not None:
+            logits = self.token_head(h[:, self.config.condition_tokens + 1:])
+        if self.pose_head is not None:
+            body_pose = sixd_to_rotmat(self.pose_head(g).reshape(b, 23, 6))
+        cam = self.cam_head(g)
+        cam = torch.cat([nn.functional.softplus(cam[:, :1] * 4) / 4 + 1e-3, cam[:, 1:]], dim=1)
+        return GeneratorOutput(logits, body_pose, sixd_to_rotmat(self.orient_head(g)), self.betas_head(g), cam)
+
+
+def save_generator(model: MaskedPoseTransformer, path: Path, tokenizer_sha: str, card: dict | None = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": "genhmr-generator/1", "config": asdict(model.config), "tokenizer_sha": tokenizer_sha,
+                "state_dict": model.state_dict()}, tmp)
+    tmp.replace(path)
+    if card is not None:
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+
+
+def load_generator(path: Path, tokenizer_config=None, tokenizer_sha: str | None = None,
+                   device: str | torch.device = "cpu") -> MaskedPoseTransformer:
+    path = Path(path)
+    if not path.exists():
+        raise GeneratorCheckpointError(f"Generator weights not found: {path}. Train them with `python main.py train-generator`.")
+    try:
+        blob = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise GeneratorCheckpointError(f"Generator weights {path.name} are corrupt or not a torch file ({exc}).") from None
+    if not isinstance(blob, dict) or blob.get("format") != "genhmr-generator/1":
+        raise GeneratorCheckpointError(f"{path.name} is not a GenHMR generator checkpoint.")
+    config = GeneratorConfig(**blob["config"])
+    if tokenizer_config is not None and config.mode == "generate" and (
+            config.num_tokens != tokenizer_config.num_tokens or config.codebook_size != tokenizer_config.codebook_size):
+        raise GeneratorCheckpointError(
+            f"{path.name} was trained for {config.num_tokens} tokens x {config.codebook_size} codes, but the tokenizer "
+            f"has {tokenizer_config.num_tokens} x {tokenizer_config.codebook_size}: the weights don't match its codebook.")
+    if tokenizer_sha is not None and blob.get("tokenizer_sha") not in (None, tokenizer_sha):
+        raise GeneratorCheckpointError(
+            f"{path.name} was trained with another tokenizer (sha {blob.get('tokenizer_sha', '?')[:12]} vs "
+            f"{tokenizer_sha[:12]}): its token ids would mean different poses. Retrain or restore the matching tokenizer.")
+    model = MaskedPoseTransformer(config)
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as exc:
+        raise GeneratorCheckpointError(f"{path.name} does not match its own config: {exc}") from None
+    return model.to(device).eval()

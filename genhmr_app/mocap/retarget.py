@@ -1,0 +1,374 @@
+"""World-space source skeleton → SMPL-24 rotations.
+
+Per SMPL joint k the global rotation is estimated from the source joint's FK orientation through a
+calibration rotation C_k (G_k = R_src(t) · C_k), then "swing-corrected": the smallest extra rotation
+that aims SMPL's rest bone exactly at the source bone. The orientation supplies twist (which positions
+alone cannot), the swing makes bone directions exact whatever the proportions of the two skeletons.
+
+C_k comes from a reference pose the two skeletons share: SMPL's rest T-pose (all rotations identity)
+and the source posed as that T-pose. The source T-pose is built from a reference frame (the ASF rest
+for CMU, a neutral standing frame for Bandai, whose zero pose is not a T-pose) by rotating bones, parent
+first, the shortest way onto SMPL's rest directions; going parent-first makes a bent elbow straighten
+about its hinge rather than twist.
+
+Without source orientations (positions only) each joint inherits its parent's orientation before the
+swing, i.e. minimal twist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clip import MocapClip, MocapFormatError
+from .rotations import normalize, slerp_matrices, swing_rotation
+from .skeleton_maps import SkeletonMap, map_for_joint_names
+from .smpl_skeleton import J, NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS, smpl_forward_kinematics
+
+log = logging.getLogger(__name__)
+
+MIN_SEGMENT_M = 0.01  # shorter source segments (e.g. zero-length BVH end sites) have no usable direction
+
+
+@dataclass
+class RetargetedClip:
+    global_orient: np.ndarray  # (T, 3, 3) pelvis orientation in SMPL world axes
+    body_pose: np.ndarray  # (T, 23, 3, 3) local rotations of joints 1..23
+    transl: np.ndarray  # (T, 3) metres; SMPL pelvis = rest_joints[0] + transl = source pelvis
+    fps: float
+    source: str  # "<dataset>/<clip name>"
+    source_joints: np.ndarray  # (T, 24, 3) the source joints standing in for SMPL joints, SMPL axes
+    source_valid: np.ndarray  # (24,) bool: that stand-in exists (some sources lack e.g. hand ends)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.global_orient.shape[0])
+
+    def joints(self, rest_joints: np.ndarray) -> np.ndarray:
+        """SMPL FK joint positions (T, 24, 3) for these rotations on the given rest skeleton."""
+        return smpl_forward_kinematics(self.global_orient, self.body_pose, rest_joints, self.transl)[0]
+
+
+@dataclass
+class Calibration:
+    skeleton_map: str
+    offsets: np.ndarray  # (24, 3, 3) C_k: source joint frame → SMPL joint frame at the shared T-pose
+    reference: str  # where the reference pose came from, for logs
+
+
+# --- axes -----------------------------------------------------------------------------------------
+
+
+def _stand_ins(clip: MocapClip, smap: SkeletonMap, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the source points standing in for SMPL joints (..., 24, 3) and validity (24,)."""
+    out = np.zeros(positions.shape[:-2] + (NUM_JOINTS, 3))
+    valid = np.ones(NUM_JOINTS, dtype=bool)
+    for k, js in enumerate(smap.joints):
+        for name, w in js.pos:
+            out[..., k, :] += w * positions[..., clip.index(name), :]
+    # A stand-in that coincides with its SMPL parent's (zero-length end sites) carries no information.
+    rest = clip.rest_positions if clip.rest_positions is not None else positions.reshape(-1, *positions.shape[-2:])[0]
+    rest_q = np.zeros((NUM_JOINTS, 3))
+    for k, js in enumerate(smap.joints):
+        for name, w in js.pos:
+            rest_q[k] += w * rest[clip.index(name)]
+    for k in range(1, NUM_JOINTS):
+        if np.linalg.norm(rest_q[k] - rest_q[SMPL_PARENTS[k]]) < MIN_SEGMENT_M and SMPL_JOINT_NAMES[k].endswith("hand"):
+            valid[k] = False
+    return out, valid
+
+
+def detect_axes(q: np.ndarray) -> np.ndarray:
+    """Orthogonal 3x3 A taking source world axes to SMPL's (Y up, left +X, facing +Z), from the data.
+
+    Up is the world axis closest to the mean pelvis→neck direction. Facing is not fixed here (the
+    actor's heading belongs in global_orient); only handedness is: with left = l_hip - r_hip and up,
+    SMPL's forward is left × up, and the feet (ankle → foot) must point that way. If they point the
+    other way the file is mirrored and A includes a reflection.
+    """
+    up_vec = np.mean(normalize(q[:, J["neck"]] - q[:, J["pelvis"]]), axis=0)
+    ax = int(np.argmax(np.abs(up_vec)))
+    up = np.zeros(3)
+    up[ax] = np.sign(up_vec[ax])
+    a = swing_rotation(up, np.array([0.0, 1.0, 0.0]))
+    a = np.round(a)  # up snapped to an axis, so this is a signed permutation
+    qa = q @ a.T
+    left = qa[:, J["l_hip"]] - qa[:, J["r_hip"]]
+    fwd_expected = np.cross(left, np.array([0.0, 1.0, 0.0]))
+    feet = (qa[:, J["l_foot"]] - qa[:, J["l_ankle"]]) + (qa[:, J["r_foot"]] - qa[:, J["r_ankle"]])
+    feet[:, 1] = 0.0
+    score = np.mean(np.sum(normalize(fwd_expected) * normalize(feet), axis=-1))
+    if score < 0:
+        log.warning("mocap: source looks mirrored (feet point backwards w.r.t. left×up); reflecting Z")
+        a = np.diag([1.0, 1.0, -1.0]) @ a
+    return a
+
+
+def _convert(clip: MocapClip, a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    pos = clip.positions @ a.T
+    # Conjugating (rather than left-multiplying) keeps these proper rotations even if A reflects.
+    rot = None if clip.rotations is None else a @ clip.rotations @ a.T
+    return pos, rot
+
+
+def _source_rotations(clip: MocapClip, smap: SkeletonMap, rot: np.ndarray) -> np.ndarray:
+    out = np.zeros(rot.shape[:-3] + (NUM_JOINTS, 3, 3))
+    for k, js in enumerate(smap.joints):
+        names = js.rot or js.pos
+        r0 = rot[..., clip.index(names[0][0]), :, :]
+        if len(names) == 1:
+            out[..., k, :, :] = r0
+        else:
+            r1 = rot[..., clip.index(names[1][0]), :, :]
+            out[..., k, :, :] = slerp_matrices(r0, r1, names[1][1])
+    return out
+
+
+# --- calibration ----------------------------------------------------------------------------------
+
+
+def neutral_frame(q: np.ndarray) -> int:
+    """Index of the frame closest to standing upright with arms hanging (q: (T, 24, 3), SMPL axes)."""
+    down = np.array([0.0, -1.0, 0.0])
+    cost = np.zeros(q.shape[0])
+    for a, b in [("l_hip", "l_knee"), ("r_hip", "r_knee"), ("l_knee", "l_ankle"), ("r_knee", "r_ankle"),
+                 ("l_shoulder", "l_elbow"), ("r_shoulder", "r_elbow"), ("l_elbow", "l_wrist"),
+                 ("r_elbow", "r_wrist"), ("neck", "pelvis")]:  # fmt: skip
+        d = normalize(q[:, J[b]] - q[:, J[a]])
+        cost += 1.0 - d @ down
+    # Feet flat and parallel: ankle→foot horizontal.
+    for a, b in [("l_ankle", "l_foot"), ("r_ankle", "r_foot")]:
+        d = normalize(q[:, J[b]] - q[:, J[a]])
+        cost += np.abs(d[:, 1])
+    return int(np.argmin(cost))
+
+
+def calibrate(
+    clip: MocapClip,
+    rest_joints: np.ndarray,
+    frame: int | None = None,
+    skeleton_map: SkeletonMap | None = None,
+) -> Calibration:
+    """Calibration offsets from one reference pose of `clip`.
+
+    frame=None: the ASF rest pose where that is a T-pose, else the clip's most neutral frame.
+    """
+    smap = skeleton_map or map_for_joint_names(clip.joint_names)
+    if clip.rotations is None:
+        raise ValueError("calibration needs source joint orientations")
+    q_all, valid = _stand_ins(clip, smap, clip.positions)
+    a = detect_axes(q_all)
+    if frame is None and smap.rest_is_tpose and clip.rest_positions is not None:
+        pos_ref = clip.rest_positions @ a.T
+        rot_ref = a @ clip.rest_rotations @ a.T
+        where = "rest pose"
+    else:
+        if frame is None:
+            frame = neutral_frame(q_all @ a.T)
+        pos_ref = clip.positions[frame] @ a.T
+        rot_ref = a @ clip.rotations[frame] @ a.T
+        where = f"frame {frame}"
+    q_ref, _ = _stand_ins(clip, smap, pos_ref[None])
+    q_ref = q_ref[0]
+    # Face the reference toward +Z (turn about Y so the hips' left-right axis is +X): bones are swung
+    # to SMPL's directions in SMPL's world, so the reference must stand where SMPL stands.
+    lat = q_ref[J["l_hip"]] - q_ref[J["r_hip"]]
+    yaw = np.arctan2(-lat[2], lat[0])
+    c, s = np.cos(yaw), np.sin(yaw)
+    turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    q_ref = q_ref @ turn.T
+    rot_ref = turn @ rot_ref
+    r_src = _source_rotations(clip, smap, rot_ref)  # (24, 3, 3)
+
+    rest = np.asarray(rest_joints, dtype=np.float64)
+    swing = np.zeros((NUM_JOINTS, 3, 3))
+    for k in range(NUM_JOINTS):
+        par = SMPL_PARENTS[k]
+        s_par = np.eye(3) if par < 0 else swing[par]
+        aim = _usable_aim(smap, k, q_ref, valid)
+        if aim is None:
+            swing[k] = s_par
+        else:
+            i, j = aim
+            d = s_par @ (q_ref[j] - q_ref[i])
+            swing[k] = swing_rotation(d, rest[j] - rest[i]) @ s_par
+    t_pose = swing @ r_src  # source joint frames (as SMPL joints see them) in the shared T-pose
+    if smap.axis_aligned_frames:
+        for k in range(NUM_JOINTS):
+            snapped = nearest_axis_rotation(t_pose[k])
+            dev = np.degrees(np.arccos(np.clip((np.trace(snapped.T @ t_pose[k]) - 1) / 2, -1, 1)))
+            if dev > 40:
+                log.warning("mocap calibration: %s frame is %.0f deg from any axis-aligned frame", SMPL_JOINT_NAMES[k], dev)
+            aim = _usable_aim(smap, k, q_ref, valid)
+            if aim is not None:
+                # Re-aim exactly at SMPL's rest bone; the snapped twist is kept.
+                i, j = aim
+                local_bone = r_src[k].T @ (q_ref[j] - q_ref[i])
+                snapped = swing_rotation(snapped @ local_bone, rest[j] - rest[i]) @ snapped
+            t_pose[k] = snapped
+    _align_hinges(t_pose, clip, smap, a, rest)
+    offsets = np.swapaxes(t_pose, -1, -2)
+    return Calibration(skeleton_map=smap.name, offsets=offsets, reference=f"{clip.dataset}/{clip.name} {where}")
+
+
+# (hinge joint, SMPL axis its flexion turns about in the T-pose, joint after it). Knees flex about X;
+# with palms down in SMPL's T-pose the elbows flex about Y.
+_HINGES = (("l_knee", 0, "l_ankle"), ("r_knee", 0, "r_ankle"), ("l_elbow", 1, "l_wrist"), ("r_elbow", 1, "r_wrist"))
+MIN_HINGE_FRAMES = 10
+
+
+def _align_hinges(t_pose: np.ndarray, clip: MocapClip, smap: SkeletonMap, a: np.ndarray, rest: np.ndarray) -> None:
+    """Twist thigh+shin / upper arm+forearm T-pose frames so the source's knee/elbow hinge lies on SMPL's.
+
+    A reference pose fixes bone directions but not the twist about a limb, and the source's own rest
+    twist is arbitrary (CMU's ASF T-pose has the elbow hinge 30 degrees off vertical). The hinge is
+    measured from the data, as the normal of the bend plane in the upper segment's frame over all
+    clearly bent frames, which is anatomy rather than rig convention. In place on t_pose.
+    """
+    if clip.rotations is None:
+        return
+    pos, rot = _convert(clip, a)
+    q, _ = _stand_ins(clip, smap, pos)
+    r_src = _source_rotations(clip, smap, rot)
+    for name, axis, child in _HINGES:
+        k, c = J[name], J[child]
+        p = SMPL_PARENTS[k]
+        upper, lower = q[:, k] - q[:, p], q[:, c] - q[:, k]
+        normal = np.cross(upper, lower)
+        sin_bend = np.linalg.norm(normal, axis=-1) / (np.linalg.norm(upper, axis=-1) * np.linalg.norm(lower, axis=-1))
+        bent = sin_bend > np.sin(np.radians(30))  # 30..150 degrees: a well-defined bend plane
+        if bent.sum() < MIN_HINGE_FRAMES:
+            continue
+        local = np.einsum("tji,tj->ti", r_src[bent, p], normalize(normal[bent]))
+        h_local = normalize(np.median(local, axis=0))
+        bone = normalize(rest[k] - rest[p])
+        h = t_pose[p] @ h_local
+        h = h - (h @ bone) * bone
+        target = np.zeros(3)
+        target[axis] = 1.0
+        target = target - (target @ bone) * bone
+        target *= np.sign(h @ target) or 1.0
+        twist = swing_rotation(h, target)
+        angle = np.degrees(np.arccos(np.clip((np.trace(twist) - 1) / 2, -1, 1)))
+        log.debug("mocap calibration: %s hinge twisted %.1f deg onto SMPL axis %d", name, angle, axis)
+        t_pose[p] = twist @ t_pose[p]
+        t_pose[k] = twist @ t_pose[k]
+
+
+def _axis_rotations() -> np.ndarray:
+    mats = []
+    for perm in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+        for signs in np.ndindex(2, 2, 2):
+            m = np.zeros((3, 3))
+            for r, c in enumerate(perm):
+                m[r, c] = 1.0 if signs[r] else -1.0
+            if np.linalg.det(m) > 0:
+                mats.append(m)
+    return np.array(mats)
+
+
+_AXIS_ROTATIONS = _axis_rotations()  # the 24 rotations of the cube
+
+
+def nearest_axis_rotation(r: np.ndarray) -> np.ndarray:
+    return _AXIS_ROTATIONS[int(np.argmax(np.einsum("kij,ij->k", _AXIS_ROTATIONS, r)))]
+
+
+def _usable_aim(smap: SkeletonMap, k: int, q_ref: np.ndarray, valid: np.ndarray) -> tuple[int, int] | None:
+    aim = smap.joints[k].aim
+    if aim is None or not (valid[aim[0]] and valid[aim[1]]):
+        return None
+    if np.linalg.norm(q_ref[aim[1]] - q_ref[aim[0]]) < MIN_SEGMENT_M:
+        return None
+    return aim
+
+
+# --- retargeting ----------------------------------------------------------------------------------
+
+
+def _pelvis_frame(q: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Pelvis rotation from positions only: hip line to hip line, then pelvis→spine up."""
+
+    def frame(lat, up):
+        e1 = normalize(lat)
+        e3 = normalize(np.cross(e1, up))
+        e2 = np.cross(e3, e1)
+        return np.stack([e1, e2, e3], axis=-1)
+
+    f_src = frame(q[:, J["l_hip"]] - q[:, J["r_hip"]], q[:, J["spine1"]] - q[:, J["pelvis"]])
+    f_rest = frame(rest[J["l_hip"]] - rest[J["r_hip"]], rest[J["spine1"]] - rest[J["pelvis"]])
+    return f_src @ f_rest.T
+
+
+def retarget_clip(
+    clip: MocapClip,
+    rest_joints: np.ndarray,
+    calibration: Calibration | None = None,
+    swing_correct: bool = True,
+    use_orientations: bool = True,
+) -> RetargetedClip:
+    """SMPL-24 rotations reproducing `clip` on a skeleton with the given rest (T-pose) joints.
+
+    calibration=None calibrates from the clip itself (see `calibrate`). swing_correct=False leaves the
+    calibrated orientations as they are (a diagnostic of calibration quality). use_orientations=False
+    ignores FK orientations and works from positions alone.
+    """
+    rest = np.asarray(rest_joints, dtype=np.float64)
+    if rest.shape != (NUM_JOINTS, 3):
+        raise ValueError(f"rest_joints must be (24, 3), got {rest.shape}")
+    smap = map_for_joint_names(clip.joint_names)
+    q_raw, valid = _stand_ins(clip, smap, clip.positions)
+    a = detect_axes(q_raw)
+    pos, rot = _convert(clip, a)
+    q, _ = _stand_ins(clip, smap, pos)
+    t = q.shape[0]
+    if not np.all(np.isfinite(q)):
+        raise MocapFormatError(f"{clip.name}: non-finite joint positions")
+
+    use_rot = use_orientations and rot is not None
+    if use_rot:
+        if calibration is None:
+            calibration = calibrate(clip, rest, skeleton_map=smap)
+        elif calibration.skeleton_map != smap.name:
+            raise ValueError(f"calibration is for {calibration.skeleton_map}, clip is {smap.name}")
+        g_est = _source_rotations(clip, smap, rot) @ calibration.offsets  # (T, 24, 3, 3)
+    g = np.zeros((t, NUM_JOINTS, 3, 3))
+    for k in range(NUM_JOINTS):
+        par = SMPL_PARENTS[k]
+        if use_rot:
+            gk = g_est[:, k]
+        elif par < 0:
+            gk = _pelvis_frame(q, rest)
+        else:
+            gk = g[:, par]
+        aim = _usable_aim(smap, k, q[0], valid)
+        if swing_correct and aim is not None and (use_rot or par >= 0):
+            i, j = aim
+            predicted = np.einsum("tab,b->ta", gk, rest[j] - rest[i])
+            gk = swing_rotation(predicted, q[:, j] - q[:, i]) @ gk
+        g[:, k] = gk
+
+    parents = np.array(SMPL_PARENTS[1:])
+    local = np.swapaxes(g[:, parents], -1, -2) @ g[:, 1:]
+    return RetargetedClip(
+        global_orient=g[:, 0],
+        body_pose=local,
+        transl=q[:, 0] - rest[0],
+        fps=clip.fps,
+        source=f"{clip.dataset}/{clip.name}",
+        source_joints=q,
+        source_valid=valid,
+    )
+
+
+def bone_cosines(ret: RetargetedClip, rest_joints: np.ndarray, bones: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """Cosine between source and retargeted SMPL bone directions, (T, len(bones))."""
+    fk = ret.joints(rest_joints)
+    out = np.zeros((ret.num_frames, len(bones)))
+    for b, (pa, ch) in enumerate(bones):
+        ds = normalize(ret.source_joints[:, J[ch]] - ret.source_joints[:, J[pa]])
+        dt = normalize(fk[:, J[ch]] - fk[:, J[pa]])
+        out[:, b] = np.sum(ds * dt, axis=-1)
+    return out

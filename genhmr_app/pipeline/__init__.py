@@ -1,0 +1,1 @@
+"""The core pipeline: image → detection → conditioning → tokens → sampling → refinement → body."""

@@ -1,0 +1,83 @@
+"""User settings, persisted as JSON in the platformdirs config folder.
+
+Writes are atomic (temp file + rename) and the previous file is kept as `.bak`, so a crash while
+saving never destroys the user's configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from genhmr_app.paths import user_config_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InferenceSettings:
+    iterations: int = 5
+    temperature: float = 1.0
+    refine_steps: int = 10
+    hypotheses: int = 1
+    seed: int = 0
+
+
+@dataclass
+class AppSettings:
+    smpl_model_path: str = ""  # empty: search the default places (see genhmr_app.body.model)
+    device: str = "auto"
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+    recent_files: list[str] = field(default_factory=list)
+
+    def add_recent(self, path: str | Path, limit: int = 10) -> None:
+        p = str(Path(path).resolve())
+        self.recent_files = [p] + [r for r in self.recent_files if r != p][: limit - 1]
+
+
+def settings_path() -> Path:
+    return Path(os.environ.get("GENHMR_SETTINGS", user_config_dir() / "settings.json"))
+
+
+def _from_dict(cls, data: dict):
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            continue  # settings from a newer/older version: ignore unknown keys
+        if key == "inference" and isinstance(value, dict):
+            value = _from_dict(InferenceSettings, value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_settings(path: Path | None = None) -> AppSettings:
+    path = path or settings_path()
+    if not path.exists():
+        return AppSettings()
+    try:
+        return _from_dict(AppSettings, json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        # Keep the unreadable file for the user instead of overwriting it on the next save.
+        backup = path.with_suffix(".corrupt.json")
+        try:
+            path.replace(backup)
+        except OSError:
+            pass
+        log.warning("settings file %s unreadable (%s); moved to %s, using defaults", path, exc, backup)
+        return AppSettings()
+
+
+def save_settings(settings: AppSettings, path: Path | None = None) -> Path:
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(settings), indent=2))
+    if path.exists():
+        shutil.copy2(path, path.with_suffix(".json.bak"))
+    tmp.replace(path)  # atomic on POSIX and Windows
+    return path

@@ -1,0 +1,1 @@
+"""The Qt front end. It only calls the core (genhmr_app.pipeline and friends)."""

@@ -1,0 +1,30 @@
+"""Start the Qt application."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def prepare_qt_environment() -> None:
+    # Importing cv2 points Qt at OpenCV's bundled Qt5 plugins and fonts; PySide6 must use its own.
+    import cv2  # noqa: F401  (import first so its side effects happen before we undo them)
+
+    for var in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
+        os.environ.pop(var, None)
+
+
+def run_app(inputs: list[str] | None = None) -> int:
+    prepare_qt_environment()
+    from PySide6.QtWidgets import QApplication
+
+    from genhmr_app.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("GenHMR Studio")
+    window = MainWindow()
+    window.show()
+    if inputs:
+        window.open_path(Path(inputs[0]))
+    return app.exec()

@@ -1,0 +1,98 @@
+"""Run core work off the UI thread, one job in flight, newest request wins.
+
+Built on superqt's `create_worker` (the napari pattern). A request that arrives while a job runs
+replaces any earlier waiting request, so live inputs never queue up stale frames, and the result of
+a job that has been superseded is dropped rather than shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import create_worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Request:
+    serial: int
+    func: Callable[..., Any]
+    args: tuple
+    kwargs: dict
+
+
+class LatestJobRunner(QObject):
+    result = Signal(int, object)  # (serial, value)
+    error = Signal(int, str)  # (serial, user-facing message)
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._serial = 0
+        self._running: _Request | None = None
+        self._pending: _Request | None = None
+        self._worker = None
+        self.dropped = 0  # requests replaced before they ran: a measure of load for live input
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None
+
+    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+        self._serial += 1
+        request = _Request(self._serial, func, args, kwargs)
+        if self._running is None:
+            self._start(request)
+        else:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = request
+        return request.serial
+
+    def latest_serial(self) -> int:
+        return self._serial
+
+    def _start(self, request: _Request) -> None:
+        self._running = request
+        worker = create_worker(request.func, *request.args, _start_thread=False, **request.kwargs)
+        worker.returned.connect(lambda value, r=request: self._on_returned(r, value))
+        worker.errored.connect(lambda exc, r=request: self._on_errored(r, exc))
+        worker.finished.connect(lambda r=request: self._on_finished(r))
+        self._worker = worker
+        self.busy_changed.emit(True)
+        worker.start()
+
+    def _on_returned(self, request: _Request, value: Any) -> None:
+        if request.serial == self._serial:  # only the newest request's result is still wanted
+            self.result.emit(request.serial, value)
+
+    def _on_errored(self, request: _Request, exc: BaseException) -> None:
+        log.error("job failed: %s", "".join(traceback.format_exception(exc)))
+        self.error.emit(request.serial, str(exc) or type(exc).__name__)
+
+    def _on_finished(self, request: _Request) -> None:
+        self._running = None
+        self._worker = None
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._start(pending)
+        else:
+            self.busy_changed.emit(False)
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """For shutdown and tests: process events until no job runs."""
+        import time
+
+        from PySide6.QtCore import QCoreApplication
+
+        end = time.monotonic() + timeout_s
+        while (self._running is not None or self._pending is not None) and time.monotonic() < end:
+            QCoreApplication.processEvents()
+            time.sleep(0.005)
+        return self._running is None
