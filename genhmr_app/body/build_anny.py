@@ -371,6 +371,7 @@ def build_keypoints(
     return face, coco, mp, err
 
 
+@torch.no_grad()
 def build_anny_smpl(
     out_path: Path | str | None = None,
     seed: int = 0,
@@ -384,7 +385,6 @@ def build_anny_smpl(
     t_start = time.perf_counter()
     out = Path(out_path) if out_path else paths.WEIGHTS_DIR / DEFAULT_OUT
     anny = _import_anny(cache_dir)
-    torch.set_grad_enabled(False)
     rig = _AnnyRig(anny)
 
     pheno = sample_phenotypes(rig, anny, num_shapes, seed)

@@ -188,12 +188,12 @@ def derive_face_details(v_template: np.ndarray, face_ids: Mapping[str, int]) -> 
         return _nearest(v_template, p, front)
 
     return {
-        "l_eye_inner": snap(le - 0.27 * d * lateral - 0.05 * d * fwd),
-        "l_eye_outer": snap(le + 0.28 * d * lateral - 0.2 * d * fwd),
-        "r_eye_inner": snap(re + 0.27 * d * lateral - 0.05 * d * fwd),
-        "r_eye_outer": snap(re - 0.28 * d * lateral - 0.2 * d * fwd),
-        "mouth_left": snap(nose - 0.62 * d * up + 0.38 * d * lateral - 0.3 * d * fwd),
-        "mouth_right": snap(nose - 0.62 * d * up - 0.38 * d * lateral - 0.3 * d * fwd),
+        "l_eye_inner": snap(le - 0.2 * d * lateral - 0.08 * d * up - 0.05 * d * fwd),
+        "l_eye_outer": snap(le + 0.2 * d * lateral - 0.08 * d * up - 0.2 * d * fwd),
+        "r_eye_inner": snap(re + 0.2 * d * lateral - 0.08 * d * up - 0.05 * d * fwd),
+        "r_eye_outer": snap(re - 0.2 * d * lateral - 0.08 * d * up - 0.2 * d * fwd),
+        "mouth_left": snap(nose - 0.7 * d * up + 0.36 * d * lateral - 0.4 * d * fwd),
+        "mouth_right": snap(nose - 0.7 * d * up - 0.36 * d * lateral - 0.4 * d * fwd),
     }
 
 

@@ -119,7 +119,7 @@ class BodyModel:
         posedirs = arrays.get("posedirs")
         zero_posedirs = posedirs is None or not np.any(posedirs)
         if zero_posedirs:
-            # Only a placeholder for smplx's constructor; swapped for a free view right after.
+            # A placeholder for smplx's constructor (no 34 MB numpy copy); replaced right after.
             posedirs = np.zeros((1, 1, 1), np.float32)
         kintree = np.asarray(arrays["kintree_table"]).astype(np.int64)
         data = smplx.utils.Struct(
@@ -224,8 +224,9 @@ class BodyModel:
 
     def _poses(self, global_orient: Any, body_pose: Any) -> tuple[torch.Tensor, torch.Tensor, bool]:
         go, bp = self._tensor(global_orient), self._tensor(body_pose)
-        go_rot = go.shape[-2:] == (3, 3)
-        bp_rot = bp.shape[-2:] == (3, 3)
+        # By rank, not by trailing shape: a batch of 3 axis-angles is (3, 3) too.
+        go_rot = go.ndim in (3, 4) and go.shape[-2:] == (3, 3)
+        bp_rot = bp.ndim == 4
         if go_rot:
             go = go.reshape(go.shape[0], 1, 3, 3)
         elif go.ndim != 2 or go.shape[1] != 3:

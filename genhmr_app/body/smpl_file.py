@@ -84,6 +84,10 @@ class _SafeSmplUnpickler(pickle.Unpickler):
             import builtins
 
             return getattr(builtins, name)
+        if module == "_codecs" and name == "encode":  # protocol-2 pickles of bytes (numpy arrays)
+            import _codecs
+
+            return _codecs.encode
         if module == "collections" and name == "OrderedDict":
             from collections import OrderedDict
 

@@ -36,6 +36,7 @@ class MocapClip:
     rest_rotations: np.ndarray | None = None  # (J, 3, 3)
     source_path: Path | None = None
     label: dict = field(default_factory=dict)
+    frames: np.ndarray | None = None  # (T,) frame numbers in the source file; None = 0..T-1
 
     @property
     def num_frames(self) -> int:
@@ -43,6 +44,9 @@ class MocapClip:
 
     def index(self, name: str) -> int:
         return self.joint_names.index(name)
+
+    def frame_numbers(self) -> np.ndarray:
+        return np.arange(self.num_frames) if self.frames is None else self.frames
 
     def take(self, frames: np.ndarray) -> "MocapClip":
         """A copy restricted to the given frame indices (or boolean mask)."""
@@ -58,4 +62,5 @@ class MocapClip:
             rest_rotations=self.rest_rotations,
             source_path=self.source_path,
             label=dict(self.label),
+            frames=self.frame_numbers()[frames],
         )

@@ -18,6 +18,7 @@ swing, i.e. minimal twist.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,24 +85,32 @@ def detect_axes(q: np.ndarray) -> np.ndarray:
     """Orthogonal 3x3 A taking source world axes to SMPL's (Y up, left +X, facing +Z), from the data.
 
     Up is the world axis closest to the mean pelvis→neck direction. Facing is not fixed here (the
-    actor's heading belongs in global_orient); only handedness is: with left = l_hip - r_hip and up,
-    SMPL's forward is left × up, and the feet (ankle → foot) must point that way. If they point the
-    other way the file is mirrored and A includes a reflection.
+    actor's heading belongs in global_orient); only handedness is. Knees bend only backwards, so in a
+    right-handed world thigh × shin points to the body's left (l_hip - r_hip) whenever a knee is bent;
+    where the legs never bend, the feet (ankle → toe) pointing along left × up decide. Feet alone mislead
+    in running, where the swing foot points backwards. If the cue says mirrored, A includes a reflection.
     """
     up_vec = np.mean(normalize(q[:, J["neck"]] - q[:, J["pelvis"]]), axis=0)
     ax = int(np.argmax(np.abs(up_vec)))
     up = np.zeros(3)
     up[ax] = np.sign(up_vec[ax])
-    a = swing_rotation(up, np.array([0.0, 1.0, 0.0]))
-    a = np.round(a)  # up snapped to an axis, so this is a signed permutation
+    a = np.round(swing_rotation(up, np.array([0.0, 1.0, 0.0])))  # a signed permutation
     qa = q @ a.T
-    left = qa[:, J["l_hip"]] - qa[:, J["r_hip"]]
-    fwd_expected = np.cross(left, np.array([0.0, 1.0, 0.0]))
-    feet = (qa[:, J["l_foot"]] - qa[:, J["l_ankle"]]) + (qa[:, J["r_foot"]] - qa[:, J["r_ankle"]])
-    feet[:, 1] = 0.0
-    score = np.mean(np.sum(normalize(fwd_expected) * normalize(feet), axis=-1))
+    left = normalize(qa[:, J["l_hip"]] - qa[:, J["r_hip"]])
+    knee = 0.0
+    for hip, kn, an in (("l_hip", "l_knee", "l_ankle"), ("r_hip", "r_knee", "r_ankle")):
+        thigh = normalize(qa[:, J[kn]] - qa[:, J[hip]])
+        shin = normalize(qa[:, J[an]] - qa[:, J[kn]])
+        knee += float(np.mean(np.sum(np.cross(thigh, shin) * left, axis=-1)))
+    if abs(knee) > 0.02:
+        score = knee
+    else:
+        fwd_expected = np.cross(left, np.array([0.0, 1.0, 0.0]))
+        feet = (qa[:, J["l_foot"]] - qa[:, J["l_ankle"]]) + (qa[:, J["r_foot"]] - qa[:, J["r_ankle"]])
+        feet[:, 1] = 0.0
+        score = float(np.mean(np.sum(normalize(fwd_expected) * normalize(feet), axis=-1)))
     if score < 0:
-        log.warning("mocap: source looks mirrored (feet point backwards w.r.t. left×up); reflecting Z")
+        log.warning("mocap: source looks mirrored (knees bend forward / feet point back); reflecting Z")
         a = np.diag([1.0, 1.0, -1.0]) @ a
     return a
 
@@ -131,6 +140,11 @@ def _source_rotations(clip: MocapClip, smap: SkeletonMap, rot: np.ndarray) -> np
 
 def neutral_frame(q: np.ndarray) -> int:
     """Index of the frame closest to standing upright with arms hanging (q: (T, 24, 3), SMPL axes)."""
+    return int(np.argmin(neutral_costs(q)))
+
+
+def neutral_costs(q: np.ndarray) -> np.ndarray:
+    """Per-frame distance from a neutral stance (q: (T, 24, 3) stand-in joints, SMPL axes)."""
     down = np.array([0.0, -1.0, 0.0])
     cost = np.zeros(q.shape[0])
     for a, b in [("l_hip", "l_knee"), ("r_hip", "r_knee"), ("l_knee", "l_ankle"), ("r_knee", "r_ankle"),
@@ -142,22 +156,18 @@ def neutral_frame(q: np.ndarray) -> int:
     for a, b in [("l_ankle", "l_foot"), ("r_ankle", "r_foot")]:
         d = normalize(q[:, J[b]] - q[:, J[a]])
         cost += np.abs(d[:, 1])
-    return int(np.argmin(cost))
+    return cost
 
 
-def calibrate(
-    clip: MocapClip,
-    rest_joints: np.ndarray,
-    frame: int | None = None,
-    skeleton_map: SkeletonMap | None = None,
-) -> Calibration:
-    """Calibration offsets from one reference pose of `clip`.
+@dataclass
+class _TPoseEstimate:
+    frames: np.ndarray  # (24, 3, 3) source frames (as SMPL joints use them) moved into the T-pose
+    r_src: np.ndarray  # (24, 3, 3) the same frames in the reference pose, facing +Z
+    q_ref: np.ndarray  # (24, 3) stand-in joints in the reference pose, facing +Z
+    where: str
 
-    frame=None: the ASF rest pose where that is a T-pose, else the clip's most neutral frame.
-    """
-    smap = skeleton_map or map_for_joint_names(clip.joint_names)
-    if clip.rotations is None:
-        raise ValueError("calibration needs source joint orientations")
+
+def _tpose_estimate(clip: MocapClip, smap: SkeletonMap, frame: int | None, rest: np.ndarray) -> _TPoseEstimate:
     q_all, valid = _stand_ins(clip, smap, clip.positions)
     a = detect_axes(q_all)
     if frame is None and smap.rest_is_tpose and clip.rest_positions is not None:
@@ -169,9 +179,8 @@ def calibrate(
             frame = neutral_frame(q_all @ a.T)
         pos_ref = clip.positions[frame] @ a.T
         rot_ref = a @ clip.rotations[frame] @ a.T
-        where = f"frame {frame}"
-    q_ref, _ = _stand_ins(clip, smap, pos_ref[None])
-    q_ref = q_ref[0]
+        where = f"frame {int(clip.frame_numbers()[frame])}"
+    q_ref = _stand_ins(clip, smap, pos_ref[None])[0][0]
     # Face the reference toward +Z (turn about Y so the hips' left-right axis is +X): bones are swung
     # to SMPL's directions in SMPL's world, so the reference must stand where SMPL stands.
     lat = q_ref[J["l_hip"]] - q_ref[J["r_hip"]]
@@ -179,10 +188,7 @@ def calibrate(
     c, s = np.cos(yaw), np.sin(yaw)
     turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
     q_ref = q_ref @ turn.T
-    rot_ref = turn @ rot_ref
-    r_src = _source_rotations(clip, smap, rot_ref)  # (24, 3, 3)
-
-    rest = np.asarray(rest_joints, dtype=np.float64)
+    r_src = _source_rotations(clip, smap, turn @ rot_ref)
     swing = np.zeros((NUM_JOINTS, 3, 3))
     for k in range(NUM_JOINTS):
         par = SMPL_PARENTS[k]
@@ -192,25 +198,54 @@ def calibrate(
             swing[k] = s_par
         else:
             i, j = aim
-            d = s_par @ (q_ref[j] - q_ref[i])
-            swing[k] = swing_rotation(d, rest[j] - rest[i]) @ s_par
-    t_pose = swing @ r_src  # source joint frames (as SMPL joints see them) in the shared T-pose
+            swing[k] = swing_rotation(s_par @ (q_ref[j] - q_ref[i]), rest[j] - rest[i]) @ s_par
+    return _TPoseEstimate(swing @ r_src, r_src, q_ref, f"{clip.dataset}/{clip.name} {where}")
+
+
+def calibrate(
+    clip: MocapClip,
+    rest_joints: np.ndarray,
+    frame: int | None = None,
+    skeleton_map: SkeletonMap | None = None,
+    hinge_clips: Sequence[MocapClip] | None = None,
+    extra_references: Sequence[tuple[MocapClip, int]] = (),
+) -> Calibration:
+    """Calibration offsets from a reference pose of `clip`.
+
+    frame=None: the ASF rest pose where that is a T-pose, else the clip's most neutral frame.
+    hinge_clips: clips (same skeleton) in which to measure knee/elbow hinge axes; default [clip].
+    extra_references: more (clip, frame) reference poses; for axis-aligned rigs each joint's snapped
+    frame is then a majority vote, so one odd reference (head bowed 45 degrees) cannot flip it.
+    """
+    smap = skeleton_map or map_for_joint_names(clip.joint_names)
+    if clip.rotations is None:
+        raise ValueError("calibration needs source joint orientations")
+    rest = np.asarray(rest_joints, dtype=np.float64)
+    valid = _stand_ins(clip, smap, clip.positions[:1])[1]
+    main = _tpose_estimate(clip, smap, frame, rest)
+    t_pose = main.frames.copy()
     if smap.axis_aligned_frames:
+        others = [_tpose_estimate(c, smap, f, rest).frames for c, f in extra_references if c.rotations is not None]
         for k in range(NUM_JOINTS):
-            snapped = nearest_axis_rotation(t_pose[k])
-            dev = np.degrees(np.arccos(np.clip((np.trace(snapped.T @ t_pose[k]) - 1) / 2, -1, 1)))
-            if dev > 40:
-                log.warning("mocap calibration: %s frame is %.0f deg from any axis-aligned frame", SMPL_JOINT_NAMES[k], dev)
-            aim = _usable_aim(smap, k, q_ref, valid)
+            votes: dict[bytes, list] = {}
+            for est in [main.frames] + others:
+                snapped = nearest_axis_rotation(est[k])
+                votes.setdefault(snapped.tobytes(), [snapped, 0])[1] += 1
+            snapped, count = max(votes.values(), key=lambda v: v[1])
+            dev = np.degrees(np.arccos(np.clip((np.trace(snapped.T @ main.frames[k]) - 1) / 2, -1, 1)))
+            if count * 2 <= len(others) + 1:
+                log.warning("mocap calibration: %s: weak axis snap (%d of %d votes, %.0f deg off)",
+                            SMPL_JOINT_NAMES[k], count, len(others) + 1, dev)  # fmt: skip
+            aim = _usable_aim(smap, k, main.q_ref, valid)
             if aim is not None:
                 # Re-aim exactly at SMPL's rest bone; the snapped twist is kept.
                 i, j = aim
-                local_bone = r_src[k].T @ (q_ref[j] - q_ref[i])
+                local_bone = main.r_src[k].T @ (main.q_ref[j] - main.q_ref[i])
                 snapped = swing_rotation(snapped @ local_bone, rest[j] - rest[i]) @ snapped
             t_pose[k] = snapped
-    _align_hinges(t_pose, clip, smap, a, rest)
-    offsets = np.swapaxes(t_pose, -1, -2)
-    return Calibration(skeleton_map=smap.name, offsets=offsets, reference=f"{clip.dataset}/{clip.name} {where}")
+    _align_hinges(t_pose, list(hinge_clips) if hinge_clips else [clip], smap, rest)
+    where = main.where + (f" (+{len(extra_references)} references)" if extra_references else "")
+    return Calibration(skeleton_map=smap.name, offsets=np.swapaxes(t_pose, -1, -2), reference=where)
 
 
 # (hinge joint, SMPL axis its flexion turns about in the T-pose, joint after it). Knees flex about X;
@@ -219,7 +254,7 @@ _HINGES = (("l_knee", 0, "l_ankle"), ("r_knee", 0, "r_ankle"), ("l_elbow", 1, "l
 MIN_HINGE_FRAMES = 10
 
 
-def _align_hinges(t_pose: np.ndarray, clip: MocapClip, smap: SkeletonMap, a: np.ndarray, rest: np.ndarray) -> None:
+def _align_hinges(t_pose: np.ndarray, clips: list[MocapClip], smap: SkeletonMap, rest: np.ndarray) -> None:
     """Twist thigh+shin / upper arm+forearm T-pose frames so the source's knee/elbow hinge lies on SMPL's.
 
     A reference pose fixes bone directions but not the twist about a limb, and the source's own rest
@@ -227,11 +262,17 @@ def _align_hinges(t_pose: np.ndarray, clip: MocapClip, smap: SkeletonMap, a: np.
     measured from the data, as the normal of the bend plane in the upper segment's frame over all
     clearly bent frames, which is anatomy rather than rig convention. In place on t_pose.
     """
-    if clip.rotations is None:
+    qs, rs = [], []
+    for clip in clips:
+        if clip.rotations is None:
+            continue
+        q_raw, _ = _stand_ins(clip, smap, clip.positions)
+        pos, rot = _convert(clip, detect_axes(q_raw))
+        qs.append(_stand_ins(clip, smap, pos)[0])
+        rs.append(_source_rotations(clip, smap, rot))
+    if not qs:
         return
-    pos, rot = _convert(clip, a)
-    q, _ = _stand_ins(clip, smap, pos)
-    r_src = _source_rotations(clip, smap, rot)
+    q, r_src = np.concatenate(qs), np.concatenate(rs)
     for name, axis, child in _HINGES:
         k, c = J[name], J[child]
         p = SMPL_PARENTS[k]
@@ -240,6 +281,7 @@ def _align_hinges(t_pose: np.ndarray, clip: MocapClip, smap: SkeletonMap, a: np.
         sin_bend = np.linalg.norm(normal, axis=-1) / (np.linalg.norm(upper, axis=-1) * np.linalg.norm(lower, axis=-1))
         bent = sin_bend > np.sin(np.radians(30))  # 30..150 degrees: a well-defined bend plane
         if bent.sum() < MIN_HINGE_FRAMES:
+            log.debug("mocap calibration: too few bent frames to measure the %s hinge", name)
             continue
         local = np.einsum("tji,tj->ti", r_src[bent, p], normalize(normal[bent]))
         h_local = normalize(np.median(local, axis=0))

@@ -187,7 +187,11 @@ CMU_BVH = _build(
     ),
 )
 
-ALL_MAPS = (BANDAI, CMU_ASF, CMU_BVH)
+# SMPL-24 itself (joints named as SMPL_JOINT_NAMES), e.g. SMPL-format motion moved onto another rest
+# skeleton's proportions; its rest pose is SMPL's T-pose.
+SMPL = _build("smpl", rest_is_tpose=True, table={n: (n,) for n in SMPL_JOINT_NAMES})
+
+ALL_MAPS = (BANDAI, CMU_ASF, CMU_BVH, SMPL)
 
 
 def map_for_joint_names(names: list[str]) -> SkeletonMap:

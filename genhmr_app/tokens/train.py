@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from genhmr_app.mocap.augment import JointLimits, mirror, mix_parts
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
-from genhmr_app.tokens.data import load_pose_splits, rest_kinematics
+from genhmr_app.tokens.data import load_pose_splits, rest_body
 from genhmr_app.tokens.model import PoseTokenizer, TokenizerConfig, save_tokenizer
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,18 @@ def augment_batch(pose: torch.Tensor, cfg: TrainConfig, limits: JointLimits | No
     return pose
 
 
-def tokenizer_losses(model: PoseTokenizer, kin, pose: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+def posed_points(body, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Joints and vertex subset of the mean-shape body in this pose, root at the origin."""
+    out = body(torch.eye(3, device=pose.device).expand(pose.shape[0], 3, 3), pose)
+    root = out.joints[:, :1]
+    return out.joints - root, out.vertices - root
+
+
+def tokenizer_losses(model: PoseTokenizer, body, pose: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     out = model(pose)
-    j_pred, v_pred = kin(out.body_pose)
+    j_pred, v_pred = posed_points(body, out.body_pose)
     with torch.no_grad():
-        j_true, v_true = kin(pose)
+        j_true, v_true = posed_points(body, pose)
     losses = {
         "rot": F.mse_loss(out.body_pose, pose),
         "joints": (j_pred - j_true).norm(dim=-1).mean(),
@@ -99,7 +106,7 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
     train_names = ["train"] if cfg.splits == "train" else [s for s in splits if s != "meta"]
     data = torch.cat([splits[s] for s in train_names])
     log.info("training %s on %d poses (%s)", model_cfg.name, len(data), "+".join(train_names))
-    kin = rest_kinematics(vertex_subset=1024)
+    body = rest_body(extra_vertices=1024)
     limits = JointLimits.from_data(data) if "perturb" in cfg.augment else None
 
     model = PoseTokenizer(model_cfg)
@@ -129,7 +136,7 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
     while step < cfg.steps:
         idx = torch.randint(0, len(data), (cfg.batch,), generator=gen)
         pose = augment_batch(data[idx], cfg, limits, gen)
-        losses = tokenizer_losses(model, kin, pose, cfg)
+        losses = tokenizer_losses(model, body, pose, cfg)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

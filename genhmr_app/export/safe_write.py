@@ -1,0 +1,38 @@
+"""Never lose a user's file: write to a temporary file, keep any existing file as a numbered backup,
+then move the new file into place atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def backup_path(path: Path) -> Path:
+    for n in range(1, 10_000):
+        candidate = path.with_name(f"{path.stem}.bak{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise OSError(f"too many backups of {path}")
+
+
+def safe_write(path: str | Path, writer: Callable[[Path], None]) -> Path | None:
+    """`writer(tmp_path)` writes the content; returns the backup path if an older file was kept."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        writer(tmp_path)
+        backup = None
+        if path.exists():
+            backup = backup_path(path)
+            shutil.copy2(path, backup)
+        os.replace(tmp_path, path)
+        return backup
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()

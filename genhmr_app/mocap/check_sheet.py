@@ -1,0 +1,172 @@
+"""A PNG sheet for eyeballing retargeting: source stick figure beside the retargeted SMPL skeleton.
+
+Orthographic cv2 drawing (no GL needed). Both figures are turned by the same heading so the body faces
+the viewer at a three-quarter angle; the body's left side is blue and its right side red on both, so
+a mirrored or swapped limb shows as a colour mismatch between the pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .clip import MocapClip
+from .retarget import RetargetedClip, retarget_clip
+from .skeleton_maps import map_for_joint_names
+from .smpl_skeleton import J, SMPL_JOINT_NAMES, SMPL_PARENTS
+
+LEFT, RIGHT, MID = (220, 120, 30), (40, 40, 220), (90, 90, 90)  # BGR
+_ASF_SIDED = {"hipjoint", "femur", "tibia", "foot", "toes", "clavicle", "humerus", "radius", "wrist", "hand",
+              "fingers", "thumb"}  # fmt: skip
+
+
+def side_of(name: str) -> int:
+    """+1 body-left, -1 body-right, 0 midline, from Bandai/CMU/cgspeed joint naming."""
+    base = name[:-4] if name.endswith("_End") else name
+    if re.search(r"_L$", base) or base.startswith("Left") or re.match(r"L[A-Z]", base):
+        return 1
+    if re.search(r"_R$", base) or base.startswith("Right") or re.match(r"R[A-Z]", base):
+        return -1
+    if base[:1] in "lr" and base[1:] in _ASF_SIDED:
+        return 1 if base[0] == "l" else -1
+    if base.startswith(("l_", "r_")):
+        return 1 if base[0] == "l" else -1
+    return 0
+
+
+@dataclass
+class SheetRow:
+    title: str
+    clip: MocapClip
+    retargeted: RetargetedClip
+    frames: Sequence[int]
+
+
+def _view(heading: float, yaw_deg: float = 35.0, pitch_deg: float = 8.0) -> np.ndarray:
+    """World→view rotation: undo the body heading, then a three-quarter turn and a slight look-down."""
+    a = -heading + np.radians(yaw_deg)
+    ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    p = np.radians(pitch_deg)
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    return rx @ ry
+
+
+def _heading(ret: RetargetedClip, t: int) -> float:
+    q = ret.source_joints[t]
+    lat = q[J["l_hip"]] - q[J["r_hip"]]
+    return float(np.arctan2(-lat[2], lat[0]))
+
+
+def _draw_skeleton(img, pts3, parents, sides, view, centre, scale, origin):
+    p = (pts3 - centre) @ view.T
+    uv = np.stack([origin[0] + p[:, 0] * scale, origin[1] - p[:, 1] * scale], -1)
+    # far to near, so nearer limbs overdraw
+    order = sorted(range(len(parents)), key=lambda k: -p[k, 2])
+    for k in order:
+        par = parents[k]
+        if par < 0:
+            continue
+        col = LEFT if sides[k] > 0 else RIGHT if sides[k] < 0 else MID
+        a, b = uv[par].astype(int), uv[k].astype(int)
+        cv2.line(img, tuple(a), tuple(b), col, 3, cv2.LINE_AA)
+    connected = {k for k, par in enumerate(parents) if par >= 0} | {par for par in parents if par >= 0}
+    for k in sorted(connected):
+        col = LEFT if sides[k] > 0 else RIGHT if sides[k] < 0 else MID
+        cv2.circle(img, tuple(uv[k].astype(int)), 4, col, -1, cv2.LINE_AA)
+
+
+def render_sheet(rows: Sequence[SheetRow], rest_joints: np.ndarray, out_path: Path, cell: int = 300) -> Path:
+    n_cols = max(len(r.frames) for r in rows)
+    label_h = 28
+    w, h = n_cols * 2 * cell, len(rows) * (cell + label_h) + 40
+    img = np.full((h, w, 3), 255, np.uint8)
+    cv2.putText(img, "each pair: source (left) | retargeted SMPL-24 FK (right); blue = body left, red = body right",
+                (10, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    smpl_sides = [side_of(n) for n in SMPL_JOINT_NAMES]
+    for r, row in enumerate(rows):
+        fk = row.retargeted.joints(rest_joints)
+        src_sides = [side_of(n) for n in row.clip.joint_names]
+        # Bandai's joint_Root sits on the floor at the world origin; its "bone" to Hips is not a body part.
+        used = map_for_joint_names(row.clip.joint_names).source_joint_names()
+        src_parents = [p if p < 0 or row.clip.parents[p] >= 0 or row.clip.joint_names[p] in used else -1
+                       for p in row.clip.parents]  # fmt: skip
+        # The stand-in converts source axes; draw the source in those axes too.
+        y0 = 40 + r * (cell + label_h)
+        for c, t in enumerate(row.frames):
+            view = _view(_heading(row.retargeted, t))
+            x0 = c * 2 * cell
+            src = row.clip.positions[t] @ _axes_of(row.retargeted, row.clip, t).T
+            q_t = row.retargeted.source_joints[t]
+            centre = q_t[J["pelvis"]].copy()
+            centre[1] = 0.5 * (q_t[:, 1].min() + q_t[:, 1].max())  # vertical middle of the body
+            # Scale from the taller of the two so both share one scale.
+            height = max(np.ptp(src[:, 1]), np.ptp(fk[t][:, 1]), 1.0)
+            scale = 0.8 * cell / height
+            for k, (pts, parents, sides) in enumerate(
+                [(src, src_parents, src_sides), (fk[t], SMPL_PARENTS, smpl_sides)]
+            ):
+                ox = x0 + k * cell + cell // 2
+                oy = y0 + label_h + cell // 2
+                cv2.rectangle(img, (x0 + k * cell + 2, y0 + label_h), (x0 + (k + 1) * cell - 2, y0 + label_h + cell - 2),
+                              (235, 235, 235), 1)  # fmt: skip
+                _draw_skeleton(img, pts, parents, sides, view, centre, scale, (ox, oy))
+            cv2.putText(img, f"{row.title}  frame {int(row.clip.frame_numbers()[t])}", (x0 + 8, y0 + 20),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out_path), img):
+        raise OSError(f"could not write {out_path}")
+    return out_path
+
+
+def _axes_of(ret: RetargetedClip, clip: MocapClip, t: int) -> np.ndarray:
+    """The source→SMPL axis change the retargeter used (recovered from its stand-in pelvis)."""
+    from .retarget import _stand_ins, detect_axes
+
+    q, _ = _stand_ins(clip, map_for_joint_names(clip.joint_names), clip.positions)
+    return detect_axes(q)
+
+
+def default_rows(root: Path, rest_joints: np.ndarray, n_frames: int = 4) -> list[SheetRow]:
+    from .readers import read_bandai_bvh, read_cmu_amc, read_cmu_bvh
+
+    specs = [
+        ("Bandai-1 dance", lambda: read_bandai_bvh(root / "bandai-1/dataset-1_dance-short_normal_001.bvh")),
+        ("Bandai-1 kick", lambda: read_bandai_bvh(root / "bandai-1/dataset-1_kick_normal_001.bvh")),
+        ("Bandai-2 wave L hand", lambda: read_bandai_bvh(root / "bandai-2/dataset-2_wave-left-hand_normal_001.bvh")),
+        ("Bandai-2 run", lambda: read_bandai_bvh(root / "bandai-2/dataset-2_run_normal_001.bvh")),
+        ("CMU AMC 01_05 playground", lambda: read_cmu_amc(root / "cmu/01/01.asf", root / "cmu/01/01_05.amc")),
+        ("CMU AMC 11_01 kick", lambda: read_cmu_amc(root / "cmu/11/11.asf", root / "cmu/11/11_01.amc")),
+        ("CMU BVH 01_01", lambda: read_cmu_bvh(root / "cmu/bvh/01_01.bvh")),
+    ]
+    rows = []
+    for title, reader in specs:
+        clip = reader()
+        ret = retarget_clip(clip, rest_joints)
+        frames = np.linspace(0.15, 0.85, n_frames) * (clip.num_frames - 1)
+        rows.append(SheetRow(title, clip, ret, [int(f) for f in frames]))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .. import paths
+    from .smpl_skeleton import rest_joints_from_npz
+
+    ap = argparse.ArgumentParser(description="render the retargeting check sheet")
+    ap.add_argument("--rest-joints-from", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=paths.REPO_ROOT / "docs" / "retarget_check.png")
+    args = ap.parse_args(argv)
+    rest = rest_joints_from_npz(args.rest_joints_from)
+    out = render_sheet(default_rows(paths.shared_data_dir() / "mocap", rest), rest, args.out)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

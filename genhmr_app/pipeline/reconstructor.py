@@ -1,0 +1,246 @@
+"""The core entry point: image → detection → conditioning → sampling → refinement → body.
+
+`Reconstructor.run(rgb, settings) -> Reconstruction`. No Qt. Typed results with timings per stage.
+Models load once; each call is independent and deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import roma
+import torch
+
+from genhmr_app.body.model import BodyModel, load_body_model_with_fallback
+from genhmr_app.body.sparse import SparseBody
+from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_fov, project, weak_perspective_to_translation
+from genhmr_app.conditioning.features import ConditionBatch, MediaPipeConditionEncoder
+from genhmr_app.detection import DetectedPerson, DetectionResult, PoseDetector
+from genhmr_app.device import resolve_device
+from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
+from genhmr_app.paths import WEIGHTS_DIR
+from genhmr_app.refinement.refine import RefinementSettings, refine
+from genhmr_app.sampling.maskgit import IterationRecord, SamplingSettings, iterate
+from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
+from genhmr_app.training.synthesis import NoiseModel, mediapipe_like_hips
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_PATH = WEIGHTS_DIR / "tokenizer" / "pose_tokenizer.pt"
+GENERATOR_PATH = WEIGHTS_DIR / "genhmr" / "generator.pt"
+
+
+class ReconstructionError(Exception):
+    """A failure the user should see (bad weights, unusable model output)."""
+
+
+@dataclass(frozen=True)
+class ReconstructionSettings:
+    iterations: int = 5
+    temperature: float = 1.0
+    refine_steps: int = 10
+    hypotheses: int = 1
+    seed: int = 0
+    rank_by: str = "2d"  # "2d" (agreement with the detected keypoints) or "likelihood"
+    vertical_fov_deg: float = DEFAULT_VERTICAL_FOV_DEG
+    max_people: int = 1
+
+    def sampling(self) -> SamplingSettings:
+        return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed)
+
+
+@dataclass
+class Hypothesis:
+    global_orient: np.ndarray  # (3,) axis-angle, camera frame
+    body_pose: np.ndarray  # (69,) axis-angle
+    betas: np.ndarray  # (10,)
+    transl: np.ndarray  # (3,) camera frame, metres
+    tokens: np.ndarray  # (K,)
+    token_confidence: np.ndarray  # (K,)
+    log_likelihood: float
+    error_2d_before_px: float  # after sampling, before refinement
+    error_2d_px: float  # final (refined, never worse than before)
+    refine_errors_px: list[float] = field(default_factory=list)
+
+
+@dataclass
+class PersonReconstruction:
+    detection: DetectedPerson
+    hypotheses: list[Hypothesis]  # ranked, best first
+    iterations: list[IterationRecord]  # per sampling iteration, for all hypotheses (S, K)
+    vertices: np.ndarray  # (V, 3) best hypothesis, camera frame
+    joints: np.ndarray  # (24, 3)
+    keypoints3d_coco17: np.ndarray  # (17, 3) camera frame
+    keypoints2d_coco17: np.ndarray  # (17, 2) their projection, px
+    fallback: str | None = None  # set when non-finite model output forced a fallback
+
+    @property
+    def best(self) -> Hypothesis:
+        return self.hypotheses[0]
+
+
+@dataclass
+class Reconstruction:
+    width: int
+    height: int
+    focal_px: float
+    people: list[PersonReconstruction]
+    detection: DetectionResult
+    timing_ms: dict[str, float]
+    settings: ReconstructionSettings
+    image_path: Path | None = None
+
+
+def _finite(*tensors: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+class Reconstructor:
+    def __init__(self, body: BodyModel | None = None, tokenizer: PoseTokenizer | None = None,
+                 generator: MaskedPoseTransformer | None = None, device: str = "auto",
+                 tokenizer_path: Path = TOKENIZER_PATH, generator_path: Path = GENERATOR_PATH) -> None:
+        self.device = resolve_device(device)
+        if body is None:
+            body, warning = load_body_model_with_fallback(device="cpu")
+            self.body_warning = warning
+        else:
+            self.body_warning = None
+        self.body = body.to(self.device)
+        self.tokenizer = (tokenizer or load_tokenizer(tokenizer_path)).to(self.device).eval()
+        self.generator = (generator or load_generator(generator_path, self.tokenizer.config)).to(self.device).eval()
+        cfg = self.generator.config
+        if cfg.num_tokens != self.tokenizer.config.num_tokens or cfg.codebook_size != self.tokenizer.config.codebook_size:
+            raise ReconstructionError(
+                f"generator expects {cfg.num_tokens} tokens x {cfg.codebook_size} codes but the tokenizer has "
+                f"{self.tokenizer.config.num_tokens} x {self.tokenizer.config.codebook_size}")
+        for p in list(self.tokenizer.parameters()) + list(self.generator.parameters()):
+            p.requires_grad_(False)
+        self.sparse = SparseBody(self.body).to(self.device)
+        self.encoder = MediaPipeConditionEncoder()
+        self.noise = NoiseModel.load()
+        self._detectors: dict[str, PoseDetector] = {}
+
+    # -- detection -------------------------------------------------------------------------
+    def detector(self, mode: str = "image") -> PoseDetector:
+        if mode not in self._detectors:
+            self._detectors[mode] = PoseDetector(mode=mode)
+        return self._detectors[mode]
+
+    def close(self) -> None:
+        for det in self._detectors.values():
+            det.close()
+        self._detectors.clear()
+
+    # -- the pipeline ----------------------------------------------------------------------
+    def run(self, rgb: np.ndarray, settings: ReconstructionSettings = ReconstructionSettings(),
+            timestamp_ms: int | None = None, on_iteration: Callable[[IterationRecord], None] | None = None,
+            image_path: Path | None = None) -> Reconstruction:
+        t0 = time.perf_counter()
+        mode = "video" if timestamp_ms is not None else "image"
+        detection = self.detector(mode).detect(rgb, timestamp_ms=timestamp_ms)
+        t_det = time.perf_counter()
+        recon = self.reconstruct_detection(detection, settings, on_iteration)
+        recon.timing_ms["detect"] = (t_det - t0) * 1000
+        recon.timing_ms["total"] = (time.perf_counter() - t0) * 1000
+        recon.image_path = image_path
+        return recon
+
+    def reconstruct_detection(self, detection: DetectionResult, settings: ReconstructionSettings,
+                              on_iteration: Callable[[IterationRecord], None] | None = None) -> Reconstruction:
+        w, h = detection.image_width, detection.image_height
+        focal = focal_from_fov(h, settings.vertical_fov_deg)
+        timing = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
+        people = []
+        for person in detection.people[: settings.max_people]:
+            people.append(self.reconstruct_person(person, w, h, focal, settings, timing, on_iteration))
+        timing["total"] = sum(timing.values())
+        return Reconstruction(w, h, focal, people, detection, timing, settings)
+
+    def reconstruct_person(self, person: DetectedPerson, width: int, height: int, focal: float,
+                           settings: ReconstructionSettings, timing: dict[str, float],
+                           on_iteration: Callable[[IterationRecord], None] | None = None) -> PersonReconstruction:
+        cond = self.encoder.encode(person, width, height, focal).to(self.device)
+        t0 = time.perf_counter()
+        sampled, records = self._sample(cond, settings.sampling(), on_iteration)
+        fallback = None
+        if sampled is None:
+            # Non-finite logits: retry greedily with one hypothesis, which avoids the tempered softmax.
+            fallback = "non-finite sampler output; fell back to greedy decoding"
+            log.warning(fallback)
+            sampled, records = self._sample(cond, replace(settings, temperature=0.0, hypotheses=1).sampling(), None)
+            if sampled is None:
+                raise ReconstructionError("the generator produced non-finite values for this person")
+        tokens, conf, out = _outside_inference_mode(*sampled)
+        t1 = time.perf_counter()
+        timing["sample"] += (t1 - t0) * 1000
+
+        s = tokens.shape[0]
+        cond_s = cond.repeat(s)
+        transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
+        latents = self.tokenizer.quantizer.lookup(tokens)
+        target = torch.as_tensor(person.landmarks_px, dtype=torch.float32, device=self.device)[None].expand(s, -1, -1)
+        vis = torch.as_tensor(person.visibility, dtype=torch.float32, device=self.device)[None].expand(s, -1)
+        result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
+                        cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
+                        RefinementSettings(steps=settings.refine_steps), keypoint_fn=self._detector_like_keypoints)
+        if not _finite(result.body_pose, result.global_orient, result.betas, result.transl):
+            fallback = (fallback or "") + " non-finite refinement; kept the sampled pose"
+            log.warning(fallback)
+            result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
+                            cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh, RefinementSettings(steps=0),
+                            keypoint_fn=self._detector_like_keypoints)
+        timing["refine"] += (time.perf_counter() - t1) * 1000
+
+        ll = torch.log(conf.clamp_min(1e-12)).sum(-1)
+        order = torch.argsort(result.error_after if settings.rank_by == "2d" else -ll).tolist()
+        hyps = []
+        for i in order:
+            hyps.append(Hypothesis(
+                global_orient=roma.rotmat_to_rotvec(result.global_orient[i]).cpu().numpy(),
+                body_pose=roma.rotmat_to_rotvec(result.body_pose[i]).reshape(-1).cpu().numpy(),
+                betas=result.betas[i].cpu().numpy(), transl=result.transl[i].cpu().numpy(),
+                tokens=tokens[i].cpu().numpy(), token_confidence=conf[i].cpu().numpy(), log_likelihood=float(ll[i]),
+                error_2d_before_px=float(result.error_before[i]), error_2d_px=float(result.error_after[i]),
+                refine_errors_px=result.errors))
+        best = order[0]
+        with torch.no_grad():
+            body = self.body.forward(result.global_orient[best:best + 1], result.body_pose[best:best + 1],
+                                     result.betas[best:best + 1], result.transl[best:best + 1])
+            kp2d = project(body.keypoints_coco17, cond.focal, cond.image_wh)
+        return PersonReconstruction(
+            detection=person, hypotheses=hyps, iterations=records,
+            vertices=body.vertices[0].cpu().numpy(), joints=body.joints[0].cpu().numpy(),
+            keypoints3d_coco17=body.keypoints_coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
+            fallback=fallback)
+
+    def _detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
+        height = (mediapipe33[..., 1].amax(1) - mediapipe33[..., 1].amin(1)).clamp_min(0.5)
+        return mediapipe_like_hips(mediapipe33, global_orient, height, self.noise)
+
+    @torch.inference_mode()
+    def _sample(self, cond: ConditionBatch, sampling: SamplingSettings,
+                on_iteration: Callable[[IterationRecord], None] | None):
+        records: list[IterationRecord] = []
+        tokens = out = None
+        for record, tokens, out in iterate(self.generator, cond, sampling):
+            records.append(record)
+            if on_iteration is not None:
+                on_iteration(record)
+            if not _finite(out.logits):
+                return None, records
+        final = self.generator(cond.repeat(sampling.hypotheses).tokens, tokens)
+        if not _finite(final.global_orient, final.betas, final.cam):
+            return None, records
+        conf = torch.as_tensor(records[-1].confidence, device=self.device)
+        return (tokens, conf, final), records
+
+
+def _outside_inference_mode(tokens: torch.Tensor, conf: torch.Tensor, out: GeneratorOutput):
+    """Inference-mode tensors cannot enter autograd; refinement differentiates through these."""
+    c = lambda t: None if t is None else t.clone()  # noqa: E731
+    return c(tokens), c(conf), GeneratorOutput(c(out.logits), c(out.body_pose), c(out.global_orient), c(out.betas), c(out.cam))

@@ -1,0 +1,1 @@
+"""2D-pose-guided refinement of the sampled pose."""

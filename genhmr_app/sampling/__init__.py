@@ -1,0 +1,1 @@
+"""Uncertainty-guided iterative decoding of pose tokens (MaskGIT)."""

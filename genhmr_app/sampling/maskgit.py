@@ -1,0 +1,132 @@
+"""Uncertainty-guided iterative sampling (MaskGIT, Chang et al. 2022), as GenHMR uses it.
+
+Start with every pose token masked. At each of N iterations:
+1. run the transformer and sample a code for every masked token at temperature T (T=0: greedy);
+2. score each newly sampled token by its confidence, the model's probability of the chosen code;
+3. keep the most confident tokens and re-mask the rest, so that fewer stay masked each time
+   (cosine schedule: after iteration t, floor(K · cos(π/2 · (t+1)/N)) remain masked).
+Tokens kept earlier are never re-sampled. Like MaskGIT, a little Gumbel noise, annealed to zero over
+the iterations and scaled by T, is added to the confidences before ranking, so that hypotheses differ
+in which tokens they commit to first.
+
+Every iteration is recorded (chosen codes, confidences, which tokens were re-masked) for the app's
+uncertainty plot. S hypotheses run as one batch with independent seeded generators.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from genhmr_app.conditioning.features import ConditionBatch
+from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    iterations: int = 5
+    temperature: float = 1.0
+    hypotheses: int = 1
+    seed: int = 0
+
+
+@dataclass
+class IterationRecord:
+    """One sampling iteration, per hypothesis: arrays are (S, K)."""
+
+    iteration: int
+    codes: np.ndarray  # the current code of every token (sampled this time or kept from before)
+    confidence: np.ndarray  # probability of that code when it was chosen
+    remasked: np.ndarray  # bool: sampled this iteration but sent back to [MASK]
+    masked_after: np.ndarray  # bool: still masked after this iteration
+
+    @property
+    def mean_confidence(self) -> np.ndarray:
+        return self.confidence.mean(axis=1)
+
+
+@dataclass
+class SamplingResult:
+    tokens: torch.Tensor  # (S, K) final codes
+    confidence: torch.Tensor  # (S, K) probability of each final code when it was committed
+    log_likelihood: torch.Tensor  # (S,) sum of log-confidences: the model's score of the hypothesis
+    output: GeneratorOutput  # the last forward (orientation, betas, camera) for the final tokens
+    records: list[IterationRecord] = field(default_factory=list)
+
+
+def masked_count_after(iteration: int, iterations: int, num_tokens: int) -> int:
+    """How many tokens stay masked after iteration `iteration` (0-based); 0 after the last."""
+    ratio = math.cos(math.pi / 2 * (iteration + 1) / iterations)
+    return int(math.floor(num_tokens * ratio + 1e-6)) if iteration + 1 < iterations else 0
+
+
+def _generators(settings: SamplingSettings, device: torch.device) -> list[torch.Generator]:
+    return [torch.Generator(device=device).manual_seed(settings.seed * 1000 + s) for s in range(settings.hypotheses)]
+
+
+def _sample_codes(probs: torch.Tensor, temperature: float, gens: list[torch.Generator]) -> torch.Tensor:
+    if temperature <= 0:
+        return probs.argmax(-1)
+    tempered = torch.softmax(torch.log(probs.clamp_min(1e-12)) / temperature, dim=-1)
+    return torch.stack([torch.multinomial(tempered[s], 1, generator=g).squeeze(-1) for s, g in enumerate(gens)])
+
+
+def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: SamplingSettings
+            ) -> Iterator[tuple[IterationRecord, torch.Tensor, GeneratorOutput]]:
+    """Yield after every iteration: (record, current tokens with masks, model output). The app shows
+    partial results from this; `sample` runs it to the end."""
+    if settings.iterations < 1 or settings.hypotheses < 1:
+        raise ValueError("iterations and hypotheses must be at least 1")
+    device = condition.tokens.device
+    s, k = settings.hypotheses, model.config.num_tokens
+    cond = condition.repeat(s) if condition.tokens.shape[0] == 1 else condition
+    gens = _generators(settings, device)
+    mask_id = model.mask_id
+    tokens = torch.full((s, k), mask_id, dtype=torch.long, device=device)
+    confidence = torch.zeros(s, k, device=device)
+    for it in range(settings.iterations):
+        out = model(cond.tokens, tokens)
+        probs = torch.softmax(out.logits.float(), dim=-1)
+        masked = tokens == mask_id
+        sampled = _sample_codes(probs, settings.temperature, gens)
+        sampled_conf = probs.gather(-1, sampled[..., None]).squeeze(-1)
+        candidate = torch.where(masked, sampled, tokens)
+        cand_conf = torch.where(masked, sampled_conf, confidence)
+        n_keep_masked = masked_count_after(it, settings.iterations, k)
+        remask = torch.zeros_like(masked)
+        if n_keep_masked > 0:
+            score = torch.log(cand_conf.clamp_min(1e-12))
+            anneal = settings.temperature * (1 - (it + 1) / settings.iterations)
+            if anneal > 0:
+                u = torch.stack([torch.rand(k, generator=g, device=device) for g in gens])
+                score = score + anneal * -torch.log(-torch.log(u.clamp(1e-9, 1 - 1e-9)))
+            score = torch.where(masked, score, torch.full_like(score, float("inf")))  # never re-mask kept tokens
+            lowest = score.argsort(dim=-1)[:, :n_keep_masked]
+            remask.scatter_(1, lowest, True)
+        tokens = torch.where(remask, torch.full_like(candidate, mask_id), candidate)
+        confidence = torch.where(remask, torch.zeros_like(cand_conf), cand_conf)
+        record = IterationRecord(
+            iteration=it,
+            codes=candidate.cpu().numpy(),
+            confidence=cand_conf.float().cpu().numpy(),
+            remasked=remask.cpu().numpy(),
+            masked_after=(tokens == mask_id).cpu().numpy(),
+        )
+        yield record, tokens, out
+
+
+@torch.no_grad()
+def sample(model: MaskedPoseTransformer, condition: ConditionBatch, settings: SamplingSettings = SamplingSettings()
+           ) -> SamplingResult:
+    records: list[IterationRecord] = []
+    tokens = None
+    for record, tokens, _ in iterate(model, condition, settings):
+        records.append(record)
+    cond = condition.repeat(settings.hypotheses) if condition.tokens.shape[0] == 1 else condition
+    final = model(cond.tokens, tokens)  # orientation/shape/camera given the complete token set
+    conf = torch.as_tensor(records[-1].confidence)
+    return SamplingResult(tokens, conf, torch.log(conf.clamp_min(1e-12)).sum(-1), final, records)

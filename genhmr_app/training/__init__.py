@@ -1,0 +1,1 @@
+"""Training: synthesised samples and the trainers for the generator and its baseline."""

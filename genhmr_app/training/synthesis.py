@@ -1,0 +1,223 @@
+"""Training samples synthesised from real motion: pose a body, film it with a random camera, and
+simulate what MediaPipe would report.
+
+Per sample: a motion-capture pose; random betas; a global orientation all around the vertical axis
+with plausible tilt; a random camera (field of view, distance, where in the frame, image size) and a
+jittered crop. The detector simulation adds what the real detector does (see `NoiseModel`, calibrated
+against MediaPipe on rendered bodies by `python main.py calibrate-noise`):
+- 2D noise scaled by the person's box height, larger for self-occluded joints and side/back views;
+- self-occlusion (behind the torso, or the face turned away) lowers visibility;
+- truncation at the image border: low visibility and presence, larger error;
+- occasional left/right confusion (mostly in back views) and outliers;
+- world landmarks with metric noise that is larger along the depth axis, plus a scale error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import roma
+import torch
+
+from genhmr_app.body.sparse import SparseBody
+from genhmr_app.conditioning.camera import project
+from genhmr_app.conditioning.features import build_condition_tokens
+from genhmr_app.detection.landmarks import MP33_FLIP_PAIRS, MP33_INDEX
+from genhmr_app.paths import WEIGHTS_DIR
+
+NOISE_MODEL_PATH = WEIGHTS_DIR / "genhmr" / "noise_model.json"
+_FACE = [i for i in range(11)]
+_L_HIP, _R_HIP = MP33_INDEX["left_hip"], MP33_INDEX["right_hip"]
+_L_SHO, _R_SHO = MP33_INDEX["left_shoulder"], MP33_INDEX["right_shoulder"]
+_FLIP = list(range(33))
+for _a, _b in MP33_FLIP_PAIRS:
+    _FLIP[_a], _FLIP[_b] = _b, _a
+
+
+@dataclass
+class NoiseModel:
+    """Detector error statistics, as fractions of the person's box height unless stated."""
+
+    sigma_visible: list[float] = field(default_factory=lambda: [0.013] * 33)  # per landmark
+    occluded_factor: float = 2.1
+    side_view_factor: float = 1.2
+    back_view_factor: float = 1.4
+    outlier_rate: float = 0.02
+    outlier_sigma: float = 0.15
+    swap_rate_front: float = 0.01
+    swap_rate_back: float = 0.06
+    visibility_visible: tuple[float, float] = (0.93, 0.06)  # mean, std
+    visibility_occluded: tuple[float, float] = (0.55, 0.2)
+    hip_offset_up: float = 0.02  # MediaPipe hips sit higher and wider than the body model's hip joints
+    hip_width_factor: float = 1.21
+    world_sigma_m: tuple[float, float, float] = (0.03, 0.03, 0.06)  # x, y, depth
+    world_scale_sigma: float = 0.05
+    source: str = "defaults from FACTS.md measurements"
+
+    @classmethod
+    def load(cls, path: Path = NOISE_MODEL_PATH) -> NoiseModel:
+        if not Path(path).exists():
+            return cls()
+        data = json.loads(Path(path).read_text())
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("visibility_visible", "visibility_occluded", "world_sigma_m"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+    def save(self, path: Path = NOISE_MODEL_PATH) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+
+@dataclass
+class SynthBatch:
+    condition: torch.Tensor  # (B, 34, 8) condition tokens
+    crop: torch.Tensor  # (B, 3)
+    focal: torch.Tensor  # (B,)
+    image_wh: torch.Tensor  # (B, 2)
+    body_pose: torch.Tensor  # (B, 23, 3, 3) ground truth
+    global_orient: torch.Tensor  # (B, 3, 3) camera frame
+    betas: torch.Tensor  # (B, 10)
+    transl: torch.Tensor  # (B, 3) smplx transl in the camera frame
+    keypoints_2d: torch.Tensor  # (B, 33, 2) clean projections (targets for reprojection losses)
+    detected_2d: torch.Tensor  # (B, 33, 2) simulated detections
+    visibility: torch.Tensor  # (B, 33)
+
+
+def _rot(axis: str, angle: torch.Tensor) -> torch.Tensor:
+    v = torch.zeros(angle.shape[0], 3)
+    v[:, "xyz".index(axis)] = angle
+    return roma.rotvec_to_rotmat(v)
+
+
+def random_orientation(b: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera-frame global orientation and the yaw (0 = facing the camera)."""
+    yaw = torch.rand(b, generator=gen) * 2 * math.pi
+    big = torch.rand(b, generator=gen) < 0.1
+    tilt_sd = torch.where(big, torch.tensor(0.5), torch.tensor(0.12))
+    tilt_x = torch.randn(b, generator=gen) * tilt_sd
+    tilt_z = torch.randn(b, generator=gen) * tilt_sd * 0.6
+    pitch = torch.randn(b, generator=gen) * 0.15  # camera looking a little up or down
+    to_cam = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+    r = _rot("x", pitch) @ to_cam @ _rot("x", tilt_x) @ _rot("z", tilt_z) @ _rot("y", yaw)
+    return r, yaw
+
+
+def _torso_occlusion(points: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
+    """A landmark is hidden by the torso when it projects inside the shoulder-hip quad and lies
+    behind the torso plane by more than 4 cm."""
+    quad = px[:, [_L_SHO, _R_SHO, _R_HIP, _L_HIP]]  # (B, 4, 2)
+    centre = quad.mean(1, keepdim=True)
+    quad = centre + (quad - centre) * 1.1
+    inside = torch.ones(px.shape[:2], dtype=torch.bool)
+    sign = None
+    for i in range(4):
+        a, b = quad[:, i:i + 1], quad[:, (i + 1) % 4:(i + 1) % 4 + 1]
+        cross = (b[..., 0] - a[..., 0]) * (px[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (px[..., 0] - a[..., 0])
+        s = cross > 0
+        inside &= (s == sign) if sign is not None else torch.ones_like(s)
+        sign = s if sign is None else sign
+    torso_depth = points[:, [_L_SHO, _R_SHO, _L_HIP, _R_HIP], 2].mean(1, keepdim=True)
+    behind = points[..., 2] > torso_depth + 0.04
+    torso_ids = torch.zeros(33, dtype=torch.bool)
+    torso_ids[[_L_SHO, _R_SHO, _L_HIP, _R_HIP]] = True
+    return inside & behind & ~torso_ids
+
+
+def mediapipe_like_hips(points: torch.Tensor, global_orient: torch.Tensor, body_height: torch.Tensor,
+                        nm: NoiseModel) -> torch.Tensor:
+    """MediaPipe places hips higher and wider apart than the body model's hip joints (measured on
+    renders); apply the same shift wherever body keypoints are compared with detections."""
+    points = points.clone()
+    mid = points[:, [_L_HIP, _R_HIP]].mean(1)
+    body_up = global_orient[:, :, 1]  # SMPL +Y expressed in camera coordinates
+    for hip in (_L_HIP, _R_HIP):
+        points[:, hip] = mid + (points[:, hip] - mid) * nm.hip_width_factor + body_up * nm.hip_offset_up * body_height[:, None]
+    return points
+
+
+class Synthesizer:
+    def __init__(self, body: SparseBody, noise: NoiseModel | None = None) -> None:
+        self.body = body
+        self.noise = noise or NoiseModel.load()
+        self.sigma = torch.tensor(self.noise.sigma_visible)
+
+    @torch.no_grad()
+    def __call__(self, body_pose: torch.Tensor, gen: torch.Generator) -> SynthBatch:
+        b = body_pose.shape[0]
+        nm = self.noise
+        betas = (torch.randn(b, 10, generator=gen) * 0.9).clamp(-2.5, 2.5)
+        orient, yaw = random_orientation(b, gen)
+        # Image size and lens.
+        aspect = torch.tensor([4 / 3, 16 / 9, 9 / 16, 1.0, 3 / 4])[torch.randint(0, 5, (b,), generator=gen)]
+        height = 480 + torch.rand(b, generator=gen) * 800
+        image_wh = torch.stack([height * aspect, height], dim=-1).round()
+        vfov = torch.deg2rad(40 + torch.rand(b, generator=gen) * 35)
+        focal = 0.5 * height / torch.tan(vfov / 2)
+        # Pose at the origin to measure the body's size, then place it in view.
+        rest = self.body(orient, body_pose, betas)
+        extent = (rest.mediapipe33[..., 1].amax(1) - rest.mediapipe33[..., 1].amin(1)).clamp_min(0.5)
+        frac = 0.3 + torch.rand(b, generator=gen) * 0.65
+        depth = focal * extent / (frac * height)
+        truncate = torch.rand(b, generator=gen) < 0.15
+        spread = torch.where(truncate, torch.tensor(0.55), torch.tensor(0.25))
+        uv = image_wh / 2 + (torch.rand(b, 2, generator=gen) - 0.5) * 2 * spread[:, None] * image_wh
+        centre = rest.mediapipe33.mean(1)  # keep the body's centre, not its pelvis, at uv
+        target = torch.cat([(uv - image_wh / 2) / focal[:, None] * depth[:, None], depth[:, None]], dim=-1)
+        transl = target - centre
+        out = self.body(orient, body_pose, betas, transl)
+        points = out.mediapipe33
+        points = mediapipe_like_hips(out.mediapipe33, orient, extent, nm)
+        mid = points[:, [_L_HIP, _R_HIP]].mean(1, keepdim=True)
+        clean_px = project(points, focal, image_wh)
+        box_h = (clean_px[..., 1].amax(1) - clean_px[..., 1].amin(1)).clamp_min(20)
+
+        # Views: yaw 0 faces the camera; |yaw - pi| < 45 deg is a back view.
+        ang = torch.remainder(yaw, 2 * math.pi)
+        back = (ang - math.pi).abs() < math.pi / 4
+        side = ~back & ((ang - math.pi / 2).abs().lt(math.pi / 4) | (ang - 3 * math.pi / 2).abs().lt(math.pi / 4))
+        view_factor = torch.ones(b)
+        view_factor[side] = nm.side_view_factor
+        view_factor[back] = nm.back_view_factor
+
+        occluded = _torso_occlusion(points, clean_px)
+        occluded[:, _FACE] |= back[:, None]
+        outside = ((clean_px < 0) | (clean_px > image_wh[:, None])).any(-1)
+
+        sigma = self.sigma[None] * box_h[:, None] * view_factor[:, None]
+        sigma = sigma * torch.where(occluded | outside, nm.occluded_factor, 1.0)
+        noise = torch.randn(b, 33, 2, generator=gen) * sigma[..., None]
+        outlier = torch.rand(b, 33, generator=gen) < nm.outlier_rate
+        noise += outlier[..., None] * torch.randn(b, 33, 2, generator=gen) * (nm.outlier_sigma * box_h)[:, None, None]
+        detected = clean_px + noise
+        rel_depth = (points[..., 2] - mid[..., 2]) * focal[:, None] / depth[:, None]
+
+        vis_mean = torch.where(occluded, nm.visibility_occluded[0], nm.visibility_visible[0])
+        vis_sd = torch.where(occluded, nm.visibility_occluded[1], nm.visibility_visible[1])
+        visibility = (vis_mean + torch.randn(b, 33, generator=gen) * vis_sd).clamp(0.0, 1.0)
+        visibility = torch.where(outside, visibility * 0.2, visibility)
+        presence = torch.where(outside, 0.2 + 0.3 * torch.rand(b, 33, generator=gen), 0.9 + 0.1 * torch.rand(b, 33, generator=gen))
+
+        world = points - points[:, [_L_HIP, _R_HIP]].mean(1, keepdim=True)
+        world = world * (1 + torch.randn(b, 1, 1, generator=gen) * nm.world_scale_sigma)
+        world = world + torch.randn(b, 33, 3, generator=gen) * torch.tensor(nm.world_sigma_m)
+
+        # Left/right confusion: the detector labels the person's sides the other way round.
+        swap_p = torch.where(back, nm.swap_rate_back, nm.swap_rate_front)
+        swap = torch.rand(b, generator=gen) < swap_p
+        for t in (detected, rel_depth, visibility, presence, world):
+            t[swap] = t[swap][:, _FLIP]
+
+        # The crop comes from the detections, as at run time, with some jitter.
+        from genhmr_app.conditioning.camera import crop_from_points  # numpy, per sample
+
+        crops = torch.tensor([crop_from_points(detected[i].numpy(), visibility[i].numpy()).as_tuple() for i in range(b)],
+                             dtype=torch.float32)
+        crops[:, 2] *= 1 + torch.randn(b, generator=gen) * 0.05
+        crops[:, :2] += torch.randn(b, 2, generator=gen) * 0.03 * crops[:, 2:3]
+        condition = build_condition_tokens(detected, rel_depth, visibility, presence, world, crops, focal, image_wh)
+        return SynthBatch(condition, crops, focal, image_wh, body_pose, orient, betas, transl, clean_px, detected, visibility)

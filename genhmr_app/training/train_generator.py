@@ -1,0 +1,197 @@
+"""Train the masked pose transformer (or its deterministic regression twin) on synthesised samples.
+
+`python main.py train-generator [--mode generate|regress] [--steps N] [--minutes M] [--seed S]`
+
+Seeded and resumable (checkpoint in the run folder every 200 steps), tqdm progress, JSON-lines log.
+Losses: cross-entropy on masked tokens (cosine masking schedule), plus auxiliary losses on the decoded
+pose (joints and keypoints through the tokenizer's decoder and the body model) and on the 2D
+reprojection, plus global orientation, shape and camera. The final weights and a JSON card go to
+weights/genhmr/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from genhmr_app.body.model import load_body_model
+from genhmr_app.body.sparse import SparseBody
+from genhmr_app.conditioning.camera import project, translation_to_weak_perspective, weak_perspective_to_translation
+from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer, save_generator
+from genhmr_app.mocap.augment import mirror
+from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
+from genhmr_app.tokens.data import load_pose_splits
+from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
+from genhmr_app.tokens.train import seed_everything
+from genhmr_app.training.synthesis import SynthBatch, Synthesizer
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_PATH = WEIGHTS_DIR / "tokenizer" / "pose_tokenizer.pt"
+GENERATOR_PATH = WEIGHTS_DIR / "genhmr" / "generator.pt"
+REGRESSOR_PATH = WEIGHTS_DIR / "genhmr" / "regressor.pt"
+
+
+def file_sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def random_mask(b: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """MaskGIT's cosine schedule: mask ratio cos(pi/2 * u), u ~ U(0, 1); at least one token."""
+    ratio = torch.cos(math.pi / 2 * torch.rand(b, generator=gen))
+    n = (ratio * k).ceil().clamp(1, k).long()
+    ranks = torch.rand(b, k, generator=gen).argsort(-1).argsort(-1)
+    return ranks < n[:, None]
+
+
+def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
+                     gen: torch.Generator) -> dict[str, torch.Tensor]:
+    b = batch.body_pose.shape[0]
+    cfg = model.config
+    losses: dict[str, torch.Tensor] = {}
+    if cfg.mode == "generate":
+        with torch.no_grad():
+            target = tokenizer.encode(batch.body_pose)
+        mask = random_mask(b, cfg.num_tokens, gen)
+        inputs = torch.where(mask, torch.full_like(target, model.mask_id), target)
+        out = model(batch.condition, inputs)
+        losses["ce"] = F.cross_entropy(out.logits[mask], target[mask], label_smoothing=0.1)
+        with torch.no_grad():
+            losses["acc"] = (out.logits[mask].argmax(-1) == target[mask]).float().mean()
+        # Auxiliary pose loss through the decoder: the expected code under the predicted distribution
+        # at masked positions, the given code elsewhere.
+        soft = torch.softmax(out.logits, -1)
+        onehot = F.one_hot(target, cfg.codebook_size).float()
+        weights = torch.where(mask[..., None], soft, onehot)
+        pose = tokenizer.decode_soft(weights)
+    else:
+        out = model(batch.condition)
+        pose = out.body_pose
+        losses["rot"] = F.mse_loss(pose, batch.body_pose)
+    eye = torch.eye(3).expand(b, 3, 3)
+    pred = body(eye, pose, batch.betas)
+    with torch.no_grad():
+        true = body(eye, batch.body_pose, batch.betas)
+    losses["joints"] = (pred.joints - true.joints).norm(dim=-1).mean()
+    losses["orient"] = F.mse_loss(out.global_orient, batch.global_orient)
+    losses["betas"] = F.mse_loss(out.betas, batch.betas)
+    cam_target = translation_to_weak_perspective(batch.transl, batch.crop, batch.focal, batch.image_wh)
+    losses["cam"] = F.smooth_l1_loss(out.cam, cam_target, beta=0.05)
+    transl = weak_perspective_to_translation(out.cam, batch.crop, batch.focal, batch.image_wh)
+    full = body(out.global_orient, pose, out.betas, transl)
+    px = project(full.mediapipe33, batch.focal, batch.image_wh)
+    r = (px - batch.keypoints_2d).norm(dim=-1) / batch.crop[:, 2:3]
+    losses["reproj"] = r.clamp(max=1.0).mean()
+    losses["total"] = (losses.get("ce", 0) + losses.get("rot", 0) * 5 + 10 * losses["joints"] + 2 * losses["orient"]
+                       + 0.05 * losses["betas"] + 2 * losses["cam"] + 2 * losses["reproj"])
+    return losses
+
+
+def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
+          width: int, layers: int, command: str, threads: int | None = None) -> dict:
+    seed_everything(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_tokenizer(TOKENIZER_PATH)
+    for p in tokenizer.parameters():
+        p.requires_grad_(False)
+    body = SparseBody(load_body_model())
+    synth = Synthesizer(body)
+    poses = load_pose_splits()["train"]
+    cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
+                          width=width, layers=layers, mode=mode)
+    model = MaskedPoseTransformer(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-4, total_steps=steps, pct_start=0.05)
+    gen = torch.Generator().manual_seed(seed)
+    ckpt = run_dir / "checkpoint.pt"
+    step, elapsed_before = 0, 0.0
+    if ckpt.exists():
+        blob = torch.load(ckpt, weights_only=False)
+        if blob["config"] == asdict(cfg) and blob["steps"] == steps:
+            model.load_state_dict(blob["model"])
+            opt.load_state_dict(blob["opt"])
+            sched.load_state_dict(blob["sched"])
+            gen.set_state(blob["gen"])
+            torch.set_rng_state(blob["torch_rng"])
+            step, elapsed_before = blob["step"], blob.get("elapsed", 0.0)
+            log.info("resumed at step %d", step)
+    log_file = (run_dir / "log.jsonl").open("a")
+    start = time.time() - elapsed_before
+    deadline = start + minutes * 60 if minutes else None
+    bar = tqdm(total=steps, initial=step, desc=f"{mode}", dynamic_ncols=True)
+    model.train()
+    while step < steps:
+        idx = torch.randint(0, len(poses), (batch_size,), generator=gen)
+        pose = poses[idx]
+        flip = torch.rand(batch_size, generator=gen) < 0.5
+        pose = torch.where(flip[:, None, None, None], mirror(pose), pose)
+        batch = synth(pose, gen)
+        losses = generator_losses(model, tokenizer, body, batch, gen)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        bar.update(1)
+        if step % 50 == 0:
+            rec = {k: round(float(v), 5) for k, v in losses.items()}
+            rec.update(step=step, elapsed_s=round(time.time() - start, 1))
+            log_file.write(json.dumps(rec) + "\n")
+            log_file.flush()
+            bar.set_postfix(j_mm=f"{rec['joints'] * 1000:.0f}", acc=f"{rec.get('acc', 0):.2f}", rp=f"{rec['reproj']:.3f}")
+        if step % 200 == 0 or step == steps:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step, "steps": steps,
+                        "config": asdict(cfg), "elapsed": time.time() - start}, ckpt)
+        if deadline and time.time() > deadline:
+            log.info("time budget reached at step %d", step)
+            break
+    bar.close()
+    log_file.close()
+    model.eval()
+    card = {"model": f"GenHMR masked pose transformer ({mode})", "config": asdict(cfg), "steps_done": step,
+            "steps_planned": steps, "batch": batch_size, "seed": seed, "train_time_s": round(time.time() - start, 1),
+            "tokenizer": str(TOKENIZER_PATH.relative_to(REPO_ROOT)), "tokenizer_sha256": file_sha(TOKENIZER_PATH),
+            "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)",
+            "noise_model": synth.noise.source, "date": dt.date.today().isoformat(), "command": command,
+            "licence": "Trained on Bandai-Namco (CC BY-NC 4.0) and CMU motion: non-commercial use only."}
+    save_generator(model, out_path, file_sha(TOKENIZER_PATH), card)
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="main.py train-generator", description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=["generate", "regress"], default="generate")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--minutes", type=float, default=None, help="stop early after this wall time (weights still saved)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--width", type=int, default=GeneratorConfig.width)
+    p.add_argument("--layers", type=int, default=GeneratorConfig.layers)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
+    run_dir = REPO_ROOT / "runs" / "generator" / f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}"
+    command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
+    card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
+                 command, args.threads)
+    print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
+    return 0
