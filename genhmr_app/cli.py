@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     # `main.py photo.jpg` means "open the window with this file": anything not a subcommand is a gui input.
     if not argv or (argv[0] not in {"gui", *TOOLS} and not argv[0].startswith("-")):
         argv = ["gui", *argv]
+    if argv[0] in TOOLS:
+        # Tools own their flags; hand them the rest untouched (argparse.REMAINDER would eat `--flag`s).
+        import importlib
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(importlib.import_module(TOOLS[argv[0]][0]).main(argv[1:]) or 0)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

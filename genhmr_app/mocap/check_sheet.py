@@ -1,8 +1,10 @@
 """A PNG sheet for eyeballing retargeting: source stick figure beside the retargeted SMPL skeleton.
 
-Orthographic cv2 drawing (no GL needed). Both figures are turned by the same heading so the body faces
-the viewer at a three-quarter angle; the body's left side is blue and its right side red on both, so
-a mirrored or swapped limb shows as a colour mismatch between the pair.
+Orthographic cv2 drawing (no GL needed), plus, when a body model is given, the posed mesh rendered
+off-screen with PyVista in the same orthographic view. All panels of a frame are turned by the same
+heading so the body faces the viewer at a three-quarter angle; the body's left side is blue and its
+right side red everywhere (mesh: by skinning weights), so a mirrored or swapped limb shows as a colour
+mismatch, and a limb twisted wrongly shows on the mesh (knees, palms) though not on the skeletons.
 """
 
 from __future__ import annotations
@@ -81,13 +83,63 @@ def _draw_skeleton(img, pts3, parents, sides, view, centre, scale, origin):
         cv2.circle(img, tuple(uv[k].astype(int)), 4, col, -1, cv2.LINE_AA)
 
 
-def render_sheet(rows: Sequence[SheetRow], rest_joints: np.ndarray, out_path: Path, cell: int = 300) -> Path:
+class _MeshPainter:
+    """Posed body meshes rendered orthographically with PyVista, coloured by body side."""
+
+    def __init__(self, body, cell: int):
+        import pyvista as pv
+        import torch
+
+        self._pv, self._torch, self._body, self._cell = pv, torch, body, cell
+        w = body.smpl.lbs_weights.detach().cpu().numpy()
+        left = [J[n] for n in SMPL_JOINT_NAMES if n.startswith("l_")]
+        right = [J[n] for n in SMPL_JOINT_NAMES if n.startswith("r_")]
+        side = np.clip(w[:, left].sum(1) - w[:, right].sum(1), -1, 1)[:, None]
+        skin = np.array([0.85, 0.78, 0.72])
+        blue, red = np.array(LEFT[::-1]) / 255, np.array(RIGHT[::-1]) / 255
+        col = skin + np.clip(side, 0, 1) * (blue - skin) * 0.7 + np.clip(-side, 0, 1) * (red - skin) * 0.7
+        self._colors = (col * 255).astype(np.uint8)
+        self._faces = np.hstack([np.full((len(body.faces), 1), 3), body.faces]).ravel()
+        self._plotter = pv.Plotter(off_screen=True, window_size=(cell, cell))
+        self._plotter.set_background("white")
+        self._plotter.enable_parallel_projection()
+
+    def __call__(self, global_orient, body_pose, transl, view, centre, scale) -> np.ndarray:
+        with self._torch.no_grad():
+            out = self._body(global_orient[None], body_pose[None], transl=transl[None])
+        verts = out.vertices[0].cpu().numpy().astype(np.float64) - centre  # look at the origin
+        mesh = self._pv.PolyData(verts, self._faces)
+        mesh.point_data["rgb"] = self._colors
+        pl = self._plotter
+        pl.clear()
+        pl.add_mesh(mesh, scalars="rgb", rgb=True, smooth_shading=True)
+        # Setting camera_position marks the camera as user-set, so rendering does not re-fit it.
+        pl.camera_position = [tuple(5.0 * (view.T @ np.array([0.0, 0.0, 1.0]))), (0.0, 0.0, 0.0),
+                              tuple(view.T @ np.array([0.0, 1.0, 0.0]))]  # fmt: skip
+        pl.camera.parallel_projection = True
+        pl.camera.parallel_scale = 0.5 * self._cell / scale
+        pl.camera.clipping_range = (0.01, 20.0)
+        pl.render()
+        rgb = pl.screenshot(return_img=True)
+        return np.ascontiguousarray(rgb[:, :, ::-1])
+
+    def close(self) -> None:
+        self._plotter.close()
+
+
+def render_sheet(
+    rows: Sequence[SheetRow], rest_joints: np.ndarray, out_path: Path, cell: int = 280, body=None
+) -> Path:
+    """body: an optional genhmr_app.body BodyModel (whose rest joints should be `rest_joints`)."""
     n_cols = max(len(r.frames) for r in rows)
+    panels = 3 if body is not None else 2
     label_h = 28
-    w, h = n_cols * 2 * cell, len(rows) * (cell + label_h) + 40
+    w, h = n_cols * panels * cell, len(rows) * (cell + label_h) + 40
     img = np.full((h, w, 3), 255, np.uint8)
-    cv2.putText(img, "each pair: source (left) | retargeted SMPL-24 FK (right); blue = body left, red = body right",
-                (10, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    title = "each frame: source | retargeted SMPL-24 FK" + (" | posed body mesh" if body is not None else "")
+    cv2.putText(img, title + "; blue = body left, red = body right", (10, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+                (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    painter = _MeshPainter(body, cell) if body is not None else None
     smpl_sides = [side_of(n) for n in SMPL_JOINT_NAMES]
     for r, row in enumerate(rows):
         fk = row.retargeted.joints(rest_joints)
@@ -100,7 +152,7 @@ def render_sheet(rows: Sequence[SheetRow], rest_joints: np.ndarray, out_path: Pa
         y0 = 40 + r * (cell + label_h)
         for c, t in enumerate(row.frames):
             view = _view(_heading(row.retargeted, t))
-            x0 = c * 2 * cell
+            x0 = c * panels * cell
             src = row.clip.positions[t] @ _axes_of(row.retargeted, row.clip, t).T
             q_t = row.retargeted.source_joints[t]
             centre = q_t[J["pelvis"]].copy()
@@ -116,8 +168,16 @@ def render_sheet(rows: Sequence[SheetRow], rest_joints: np.ndarray, out_path: Pa
                 cv2.rectangle(img, (x0 + k * cell + 2, y0 + label_h), (x0 + (k + 1) * cell - 2, y0 + label_h + cell - 2),
                               (235, 235, 235), 1)  # fmt: skip
                 _draw_skeleton(img, pts, parents, sides, view, centre, scale, (ox, oy))
+            if painter is not None:
+                ret = row.retargeted
+                # smplx keeps the pelvis at its rest place + transl, as our FK does.
+                tile = painter(ret.global_orient[t], ret.body_pose[t], ret.transl[t], view, centre, scale)
+                y1 = y0 + label_h
+                img[y1 : y1 + cell, x0 + 2 * cell : x0 + 3 * cell] = tile[:cell, :cell]
             cv2.putText(img, f"{row.title}  frame {int(row.clip.frame_numbers()[t])}", (x0 + 8, y0 + 20),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    if painter is not None:
+        painter.close()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out_path), img):
@@ -133,7 +193,7 @@ def _axes_of(ret: RetargetedClip, clip: MocapClip, t: int) -> np.ndarray:
     return detect_axes(q)
 
 
-def default_rows(root: Path, rest_joints: np.ndarray, n_frames: int = 4) -> list[SheetRow]:
+def default_rows(root: Path, rest_joints: np.ndarray, n_frames: int = 3) -> list[SheetRow]:
     from .readers import read_bandai_bvh, read_cmu_amc, read_cmu_bvh
 
     specs = [
@@ -159,11 +219,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .smpl_skeleton import rest_joints_from_npz
 
     ap = argparse.ArgumentParser(description="render the retargeting check sheet")
-    ap.add_argument("--rest-joints-from", type=Path, required=True)
+    ap.add_argument("--rest-joints-from", type=Path, default=None,
+                    help="rest skeleton npz; default: the embedded body model, whose mesh is then drawn too")
     ap.add_argument("--out", type=Path, default=paths.REPO_ROOT / "docs" / "retarget_check.png")
     args = ap.parse_args(argv)
-    rest = rest_joints_from_npz(args.rest_joints_from)
-    out = render_sheet(default_rows(paths.shared_data_dir() / "mocap", rest), rest, args.out)
+    body = None
+    if args.rest_joints_from is None:
+        from genhmr_app.body.model import load_body_model
+
+        body = load_body_model()
+        rest = body.rest_joints()[0].detach().cpu().numpy().astype(np.float64)
+    else:
+        rest = rest_joints_from_npz(args.rest_joints_from)
+    out = render_sheet(default_rows(paths.shared_data_dir() / "mocap", rest), rest, args.out, body=body)
     print(out)
     return 0
 

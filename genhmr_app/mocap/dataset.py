@@ -126,12 +126,18 @@ def split_for(src: ClipSource, content: str) -> str:
 
 
 def cache_key(sources: Sequence[ClipSource], root: Path, rest_joints: np.ndarray) -> str:
+    """sha1 of the source files (relative path, size, mtime), the rest skeleton and CODE_VERSION.
+
+    The rest skeleton enters rounded to 1 mm: the same body model's joints computed in numpy or torch
+    differ in the 7th decimal, and must not force a rebuild. `_cache_matches` then also checks the stored
+    rest joints to 10 µm, so a rounding boundary at worst costs a rebuild, never a wrong cache.
+    """
     h = hashlib.sha1()
     files = sorted({f for s in sources for f in s.files} | set(root.glob("bandai-*/*_label.txt")))
     for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(np.ascontiguousarray(rest_joints, dtype=np.float64).tobytes())
+    h.update(np.round(np.asarray(rest_joints, dtype=np.float64), 3).tobytes())
     h.update(CODE_VERSION.encode())
     return h.hexdigest()[:16]
 
@@ -139,6 +145,14 @@ def cache_key(sources: Sequence[ClipSource], root: Path, rest_joints: np.ndarray
 def cache_path_for(key: str, cache_dir: Path | None = None) -> Path:
     base = cache_dir if cache_dir is not None else paths.user_cache_dir() / "mocap"
     return base / f"smpl24_{key}.npz"
+
+
+def _cache_matches(path: Path, rest_joints: np.ndarray) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return bool(np.allclose(d["rest_joints"], rest_joints, rtol=0.0, atol=1e-5))
+    except (OSError, KeyError, ValueError):
+        return False
 
 
 # --- building -------------------------------------------------------------------------------------
@@ -304,12 +318,21 @@ def load_pose_dataset(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> PoseDataset:
+    """The pose dataset for this rest skeleton, from the cache or built (then cached) from the mocap."""
     root = root or mocap_root()
-    sources = discover_clips(root)
+    sources = discover_clips(root) if root.is_dir() else []
     if not sources:
-        raise FileNotFoundError(f"no mocap clips under {root} (set GENHMR_SHARED_DIR)")
+        # No mocap here (e.g. a machine without the shared data): any cache built for this skeleton
+        # by this code version will do; take the newest.
+        base = cache_path_for("x", cache_dir).parent
+        found = sorted(base.glob("smpl24_*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for p in found:
+            if _cache_matches(p, rest_joints) and read_pose_cache(p).info.get("code_version") == CODE_VERSION:
+                log.info("mocap: no clips under %s; using cache %s", root, p)
+                return read_pose_cache(p)
+        raise FileNotFoundError(f"no mocap clips under {root} and no pose cache for this skeleton (set GENHMR_SHARED_DIR)")
     path = cache_path_for(cache_key(sources, root, rest_joints), cache_dir)
-    if rebuild or not path.is_file():
+    if rebuild or not path.is_file() or not _cache_matches(path, rest_joints):
         build_pose_cache(rest_joints, root=root, out_path=path, progress=progress)
     return read_pose_cache(path)
 

@@ -243,7 +243,8 @@ def calibrate(
                 local_bone = main.r_src[k].T @ (main.q_ref[j] - main.q_ref[i])
                 snapped = swing_rotation(snapped @ local_bone, rest[j] - rest[i]) @ snapped
             t_pose[k] = snapped
-    _align_hinges(t_pose, list(hinge_clips) if hinge_clips else [clip], smap, rest)
+    if smap.align_hinges:
+        _align_hinges(t_pose, list(hinge_clips) if hinge_clips else [clip], smap, rest)
     where = main.where + (f" (+{len(extra_references)} references)" if extra_references else "")
     return Calibration(skeleton_map=smap.name, offsets=np.swapaxes(t_pose, -1, -2), reference=where)
 

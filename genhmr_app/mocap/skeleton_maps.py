@@ -30,6 +30,9 @@ class SkeletonMap:
     # along local Y, ...). Calibration then snaps each T-posed frame built from a reference frame to
     # the nearest axis permutation, so the actor's incidental twists in that frame drop out.
     axis_aligned_frames: bool = False
+    # Measure knee/elbow hinge axes in the data and twist limbs onto SMPL's (off for sources that
+    # already use SMPL's joint frames).
+    align_hinges: bool = True
 
     def source_joint_names(self) -> set[str]:
         out = set()
@@ -70,7 +73,9 @@ def _default_aim(name: str) -> tuple[str, str] | None:
     return None if c is None else (name, c)
 
 
-def _build(name: str, rest_is_tpose: bool, table: dict[str, tuple], axis_aligned_frames: bool = False) -> SkeletonMap:
+def _build(
+    name: str, rest_is_tpose: bool, table: dict[str, tuple], axis_aligned_frames: bool = False, align_hinges: bool = True
+) -> SkeletonMap:
     joints = []
     for smpl_name in SMPL_JOINT_NAMES:
         entry = table[smpl_name]
@@ -78,7 +83,7 @@ def _build(name: str, rest_is_tpose: bool, table: dict[str, tuple], axis_aligned
         aim = entry[2] if len(entry) > 2 else _default_aim(smpl_name)
         joints.append(_js(pos, rot, aim))
     return SkeletonMap(name=name, joints=tuple(joints), rest_is_tpose=rest_is_tpose,
-                       axis_aligned_frames=axis_aligned_frames)
+                       axis_aligned_frames=axis_aligned_frames, align_hinges=align_hinges)  # fmt: skip
 
 
 def _sided(table: dict[str, tuple], side_fmt: dict[str, tuple]) -> dict[str, tuple]:
@@ -189,7 +194,7 @@ CMU_BVH = _build(
 
 # SMPL-24 itself (joints named as SMPL_JOINT_NAMES), e.g. SMPL-format motion moved onto another rest
 # skeleton's proportions; its rest pose is SMPL's T-pose.
-SMPL = _build("smpl", rest_is_tpose=True, table={n: (n,) for n in SMPL_JOINT_NAMES})
+SMPL = _build("smpl", rest_is_tpose=True, table={n: (n,) for n in SMPL_JOINT_NAMES}, align_hinges=False)
 
 ALL_MAPS = (BANDAI, CMU_ASF, CMU_BVH, SMPL)
 

@@ -25,7 +25,8 @@ from genhmr_app.device import resolve_device
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
 from genhmr_app.paths import WEIGHTS_DIR
 from genhmr_app.refinement.refine import RefinementSettings, refine
-from genhmr_app.sampling.maskgit import IterationRecord, SamplingSettings, iterate
+from genhmr_app.sampling.maskgit import IterationRecord, NonFiniteOutputError, SamplingSettings, iterate
+from genhmr_app.tokens.influence import joint_uncertainty, token_joint_influence
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
 from genhmr_app.training.synthesis import NoiseModel, mediapipe_like_hips
 
@@ -77,6 +78,7 @@ class PersonReconstruction:
     joints: np.ndarray  # (24, 3)
     keypoints3d_coco17: np.ndarray  # (17, 3) camera frame
     keypoints2d_coco17: np.ndarray  # (17, 2) their projection, px
+    joint_uncertainty: np.ndarray | None = None  # (24,) in [0, 1], from token confidence (best hypothesis)
     fallback: str | None = None  # set when non-finite model output forced a fallback
 
     @property
@@ -123,6 +125,7 @@ class Reconstructor:
         self.sparse = SparseBody(self.body).to(self.device)
         self.encoder = MediaPipeConditionEncoder()
         self.noise = NoiseModel.load()
+        self.influence = token_joint_influence(self.tokenizer)  # (K, 23)
         self._detectors: dict[str, PoseDetector] = {}
 
     # -- detection -------------------------------------------------------------------------
@@ -216,7 +219,7 @@ class Reconstructor:
             detection=person, hypotheses=hyps, iterations=records,
             vertices=body.vertices[0].cpu().numpy(), joints=body.joints[0].cpu().numpy(),
             keypoints3d_coco17=body.keypoints_coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
-            fallback=fallback)
+            joint_uncertainty=joint_uncertainty(self.influence, conf[best]).cpu().numpy(), fallback=fallback)
 
     def _detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
         height = (mediapipe33[..., 1].amax(1) - mediapipe33[..., 1].amin(1)).clamp_min(0.5)
@@ -227,12 +230,14 @@ class Reconstructor:
                 on_iteration: Callable[[IterationRecord], None] | None):
         records: list[IterationRecord] = []
         tokens = out = None
-        for record, tokens, out in iterate(self.generator, cond, sampling):
-            records.append(record)
-            if on_iteration is not None:
-                on_iteration(record)
-            if not _finite(out.logits):
-                return None, records
+        try:
+            for record, tokens, out in iterate(self.generator, cond, sampling):
+                records.append(record)
+                if on_iteration is not None:
+                    on_iteration(record)
+        except NonFiniteOutputError as exc:
+            log.warning("%s", exc)
+            return None, records
         final = self.generator(cond.repeat(sampling.hypotheses).tokens, tokens)
         if not _finite(final.global_orient, final.betas, final.cam):
             return None, records

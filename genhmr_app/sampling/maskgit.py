@@ -26,6 +26,10 @@ from genhmr_app.conditioning.features import ConditionBatch
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer
 
 
+class NonFiniteOutputError(RuntimeError):
+    """The transformer produced NaN/inf logits; callers fall back or report."""
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     iterations: int = 5
@@ -90,6 +94,8 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
     confidence = torch.zeros(s, k, device=device)
     for it in range(settings.iterations):
         out = model(cond.tokens, tokens)
+        if not bool(torch.isfinite(out.logits).all()):
+            raise NonFiniteOutputError(f"non-finite logits at sampling iteration {it + 1}")
         probs = torch.softmax(out.logits.float(), dim=-1)
         masked = tokens == mask_id
         sampled = _sample_codes(probs, settings.temperature, gens)

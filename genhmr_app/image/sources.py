@@ -1,0 +1,252 @@
+"""Where frames come from: a still image, a folder of images, a video file or a webcam. No Qt.
+
+Video files and cameras are read through `cv2.VideoCapture`. Both sources take a `capture_factory`
+so that tests can hand them a stand-in capture object (there is no camera on a CI machine, and
+`VideoCapture(0)` simply reports "not opened" there).
+
+Neither source is meant for concurrent use; the app reads them only from its single worker thread.
+A lock still guards each read so that a stray call from another thread cannot corrupt the decoder.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from genhmr_app.image.loading import IMAGE_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+# Decoding forward is cheaper than seeking for short jumps: a seek lands on a keyframe and decodes up
+# to the target anyway, and with long GOPs that costs more than grabbing a second of frames.
+MAX_GRAB_AHEAD = 48
+# One failed read can be a hiccup (USB bandwidth, auto-exposure switch); several in a row means gone.
+CAMERA_READ_RETRIES = 3
+
+
+class SourceError(Exception):
+    """A frame source that cannot be used; the message is meant for the user."""
+
+
+class CameraUnavailable(SourceError):
+    """No camera at that index (none plugged in, or in use by another program)."""
+
+
+class CameraDisconnected(SourceError):
+    """The camera stopped delivering frames mid-stream."""
+
+
+class Capture(Protocol):
+    """The part of `cv2.VideoCapture` the sources use (so tests can supply a stand-in)."""
+
+    def isOpened(self) -> bool: ...  # noqa: N802, E704
+    def read(self) -> tuple[bool, np.ndarray | None]: ...  # noqa: E704
+    def grab(self) -> bool: ...  # noqa: E704
+    def get(self, prop: int) -> float: ...  # noqa: E704
+    def set(self, prop: int, value: float) -> bool: ...  # noqa: E704
+    def release(self) -> None: ...  # noqa: E704
+
+
+CaptureFactory = Callable[[Any], Capture]
+
+
+@dataclass(frozen=True)
+class Frame:
+    rgb: np.ndarray  # (H, W, 3) uint8
+    index: int  # frame number in its source (0 for a still image)
+    timestamp_ms: int  # position in the stream: index / fps for files, time since start for cameras
+
+
+def _cv2_capture(target: Any) -> Capture:
+    import cv2
+
+    return cv2.VideoCapture(target)
+
+
+def _bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
+    if bgr.ndim == 2:
+        return np.ascontiguousarray(np.repeat(bgr[..., None], 3, axis=2))
+    return np.ascontiguousarray(bgr[..., 2::-1])
+
+
+PathKind = Literal["image", "folder", "video"]
+
+
+def classify_path(path: str | Path) -> PathKind:
+    """What the app should do with a path the user opened. Unknown suffixes are treated as images,
+    so that the image loader produces its precise error message."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"File not found: {path}")
+    if path.is_dir():
+        return "folder"
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return "video"
+    return "image"
+
+
+def is_media_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+
+
+class VideoFileSource:
+    """Random access to the frames of a video file, cheap when reading forward."""
+
+    def __init__(self, path: str | Path, capture_factory: CaptureFactory = _cv2_capture) -> None:
+        import cv2
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"File not found: {self.path}")
+        if self.path.stat().st_size == 0:
+            raise SourceError(f"{self.path.name} is empty (0 bytes)")
+        self._lock = threading.Lock()
+        self._cap = capture_factory(str(self.path))
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(f"{self.path.name} is not a video OpenCV can read")
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        # Some containers report 0 or nonsense fps; 25 is a safe guess for timing playback.
+        self.fps = fps if 1.0 <= fps <= 240.0 else 25.0
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count = max(count, 0)
+        self._next = 0  # index of the frame the decoder will return on the next read()
+        first = self._read_next()
+        if first is None:
+            self._cap.release()
+            raise SourceError(f"{self.path.name} contains no decodable video frames")
+        self.height, self.width = first.shape[:2]
+        self._cached: tuple[int, np.ndarray] = (0, first)
+        if self.frame_count <= 0:
+            self.frame_count = 1  # unknown length: grows as frames are discovered
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.fps
+
+    def index_at(self, seconds: float) -> int:
+        return int(np.clip(round(seconds * self.fps), 0, max(self.frame_count - 1, 0)))
+
+    def timestamp_ms(self, index: int) -> int:
+        return int(round(index * 1000.0 / self.fps))
+
+    def _read_next(self) -> np.ndarray | None:
+        ok, bgr = self._cap.read()
+        if not ok or bgr is None:
+            return None
+        self._next += 1
+        return _bgr_to_rgb(bgr)
+
+    def read(self, index: int) -> Frame:
+        import cv2
+
+        index = int(np.clip(index, 0, max(self.frame_count - 1, 0)))
+        with self._lock:
+            if self._cap is None:
+                raise SourceError(f"{self.path.name} is closed")
+            if self._cached[0] == index:
+                rgb = self._cached[1]
+            else:
+                if not (self._next <= index <= self._next + MAX_GRAB_AHEAD):
+                    self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+                    self._next = index
+                while self._next < index and self._cap.grab():
+                    self._next += 1
+                rgb = self._read_next() if self._next == index else None
+                if rgb is None:
+                    # The header over-stated the length (common with variable-frame-rate files):
+                    # shrink it so the timeline stops at the last real frame.
+                    if index > 0 and index >= self.frame_count - MAX_GRAB_AHEAD:
+                        self.frame_count = index
+                    raise SourceError(f"{self.path.name}: frame {index} could not be decoded")
+                self._cached = (index, rgb)
+        return Frame(rgb, index, self.timestamp_ms(index))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+
+class CameraSource:
+    """A live camera. `read()` returns the newest frame or raises `CameraDisconnected`."""
+
+    def __init__(self, device: int = 0, capture_factory: CaptureFactory = _cv2_capture,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        import cv2
+
+        self.device = int(device)
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._cap: Capture | None = capture_factory(self.device)
+        if not self._cap.isOpened():
+            self._cap.release()
+            self._cap = None
+            raise CameraUnavailable(
+                f"No camera found at index {self.device}. Plug one in, or close any other program using it.")
+        # A deep driver buffer would hand us frames from a second ago; the newest frame is what matters.
+        self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._start = clock()
+        self._count = 0
+
+    def read(self) -> Frame:
+        with self._lock:
+            if self._cap is None:
+                raise CameraDisconnected(f"Camera {self.device} is closed")
+            for _ in range(CAMERA_READ_RETRIES):
+                ok, bgr = self._cap.read()
+                if ok and bgr is not None and bgr.size:
+                    frame = Frame(_bgr_to_rgb(bgr), self._count, int((self._clock() - self._start) * 1000))
+                    self._count += 1
+                    return frame
+            raise CameraDisconnected(f"Camera {self.device} stopped sending frames (disconnected?)")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+
+def probe_cameras(max_devices: int = 4, capture_factory: CaptureFactory = _cv2_capture) -> list[int]:
+    """Indices of the cameras that open. Linux numbers V4L2 devices densely, so a few are enough."""
+    found = []
+    for index in range(max_devices):
+        try:
+            cap = capture_factory(index)
+        except Exception as exc:  # noqa: BLE001 - a broken driver must not stop the probe
+            log.debug("camera %d: %s", index, exc)
+            continue
+        try:
+            if cap.isOpened():
+                found.append(index)
+        finally:
+            cap.release()
+    return found
+
+
+def thumbnail(path: str | Path, max_side: int = 96) -> np.ndarray:
+    """A small RGB preview for the folder strip; `draft` lets JPEG decode at reduced size, which
+    is what keeps a folder of 20-megapixel photos responsive."""
+    from PIL import Image, ImageOps
+
+    from genhmr_app.image.loading import ImageLoadError
+
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (max_side * 2, max_side * 2))
+            img = ImageOps.exif_transpose(img) or img
+            img = img.convert("RGB")
+            img.thumbnail((max_side, max_side))
+            return np.ascontiguousarray(np.asarray(img))
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad file
+        raise ImageLoadError(f"{Path(path).name}: no preview ({exc})") from None
