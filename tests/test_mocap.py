@@ -17,7 +17,7 @@ import pytest
 from genhmr_app import paths
 from genhmr_app.mocap.asf_amc import parse_amc, parse_asf, read_asf_amc
 from genhmr_app.mocap.bvh import read_bvh
-from genhmr_app.mocap.cleaning import glitch_frames, subsample_indices
+from genhmr_app.mocap.cleaning import glitch_frames, implausible_frames, subsample_indices
 from genhmr_app.mocap.clip import MocapClip, MocapFormatError
 from genhmr_app.mocap.dataset import ClipSource, build_pose_cache, load_pose_dataset, read_pose_cache, split_for
 from genhmr_app.mocap.readers import read_bandai_bvh, read_cmu_amc, read_cmu_bvh
@@ -199,6 +199,18 @@ def test_rest_joints_from_body_model_npz(tmp_path):
     np.testing.assert_allclose(rest_joints_from_npz(tmp_path / "model.npz"), jr @ v)
     np.savez(tmp_path / "joints.npz", rest_joints=fixture_rest())
     np.testing.assert_allclose(rest_joints_from_npz(tmp_path / "joints.npz"), fixture_rest())
+
+
+def test_implausible_frames_catch_flipped_feet_and_backward_knees():
+    rest = fixture_rest()
+    pose = np.tile(np.eye(3), (4, 23, 1, 1))
+    pose[1, J["l_ankle"] - 1] = axis_angle_to_matrix(np.array([np.pi * 0.98, 0, 0]))  # foot turned round
+    pose[2, J["r_knee"] - 1] = axis_angle_to_matrix(np.array([-0.9, 0, 0]))  # knee bent forwards
+    pose[3, J["l_knee"] - 1] = axis_angle_to_matrix(np.array([2.0, 0, 0]))  # a deep, real knee bend
+    pose[3, J["l_elbow"] - 1] = axis_angle_to_matrix(np.array([0, -2.2, 0]))  # elbow bent forwards: fine
+    bad, counts = implausible_frames(pose, rest)
+    assert bad.tolist() == [False, True, True, False]
+    assert set(counts) == {"l_ankle", "r_knee (backwards)"}
 
 
 def test_subsample_drops_standing_still():
@@ -408,9 +420,13 @@ def test_pose_cache_skips_bad_files_and_loads_the_rest(tmp_path, caplog):
     assert again.cache_path == ds.cache_path and ds.cache_path.stat().st_mtime_ns == mtime
     other = load_pose_dataset(rest * 1.1, root=root, cache_dir=tmp_path / "cache", progress=False)
     assert other.cache_path != ds.cache_path
-    # The stored rotations reproduce the retargeted skeleton.
     reread = read_pose_cache(ds.cache_path)
     assert reread.summary() == ds.summary()
+    # Without the mocap (another machine), a cache for this skeleton is still found.
+    elsewhere = load_pose_dataset(rest, root=tmp_path / "absent", cache_dir=tmp_path / "cache", progress=False)
+    assert elsewhere.summary() == ds.summary()
+    with pytest.raises(FileNotFoundError):
+        load_pose_dataset(rest * 0.9, root=tmp_path / "absent", cache_dir=tmp_path / "cache", progress=False)
 
 
 @needs_mocap

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import paths
 from .asf_amc import parse_asf
-from .cleaning import subsample_indices
+from .cleaning import implausible_frames, subsample_indices
 from .clip import MocapClip, MocapFormatError
 from .readers import drop_glitches, read_bandai_bvh, read_cmu_amc
 from .retarget import Calibration, _stand_ins, calibrate, detect_axes, neutral_costs, retarget_clip
@@ -31,7 +31,7 @@ from .smpl_skeleton import rest_joints_from_npz
 
 log = logging.getLogger(__name__)
 
-CODE_VERSION = "mocap-smpl24-v1"
+CODE_VERSION = "mocap-smpl24-v2"
 TARGET_FPS = 10.0
 SPLIT_SEED = "genhmr-mocap-split-v1"
 SPLIT_FRACTIONS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
@@ -237,6 +237,7 @@ def build_pose_cache(
     go, bp, tr, clip_idx, frame_idx = [], [], [], [], []
     clips: list[ClipInfo] = []
     calibrations = {}
+    n_implausible = 0
     with tqdm(total=len(sources), desc="retarget mocap", unit="clip", disable=not progress) as bar:
         for fam, fam_sources in families.items():
             cal = _calibrate_family(fam_sources, rest_joints, asf_cache)
@@ -250,7 +251,15 @@ def build_pose_cache(
                     log.warning("mocap: skipping %s: %s", src.clip_id, exc)
                     skipped.append((src.clip_id, str(exc)))
                     continue
-                keep = subsample_indices(ret.body_pose, ret.fps, TARGET_FPS)
+                bad, why = implausible_frames(ret.body_pose, rest_joints)
+                if bad.any():
+                    log.info("mocap: %s: %d implausible frame(s) left out %s", src.clip_id, int(bad.sum()), why)
+                    n_implausible += int(bad.sum())
+                keep = subsample_indices(ret.body_pose, ret.fps, TARGET_FPS, usable=~bad)
+                if len(keep) == 0:
+                    log.warning("mocap: skipping %s: no plausible frames", src.clip_id)
+                    skipped.append((src.clip_id, "no plausible frames"))
+                    continue
                 content = clip.label.get("content", "")
                 clips.append(ClipInfo(src.clip_id, src.dataset, content, clip.label.get("style", ""),
                                       split_for(src, content), float(clip.fps)))  # fmt: skip
@@ -267,6 +276,7 @@ def build_pose_cache(
         "key": key,
         "build_seconds": round(build_s, 1),
         "skipped": skipped,
+        "implausible_source_frames": n_implausible,
         "calibrations": calibrations,
         "target_fps": TARGET_FPS,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -249,19 +249,30 @@ def calibrate(
     return Calibration(skeleton_map=smap.name, offsets=np.swapaxes(t_pose, -1, -2), reference=where)
 
 
-# (hinge joint, SMPL axis its flexion turns about in the T-pose, joint after it). Knees flex about X;
-# with palms down in SMPL's T-pose the elbows flex about Y.
-_HINGES = (("l_knee", 0, "l_ankle"), ("r_knee", 0, "r_ankle"), ("l_elbow", 1, "l_wrist"), ("r_elbow", 1, "r_wrist"))
+# (hinge joint, the bend-plane normal upper × lower in SMPL's T-pose, joint after it, joints whose
+# frames turn with the lower segment). Knees bend the shin backwards: +X for both. With palms down in
+# the T-pose, elbows bend the forearm forwards: -Y for the left arm (+X × +Z), +Y for the right. The
+# hand lies along the forearm in the T-pose and was calibrated the same way, so it shares the forearm's
+# correction; the foot points forwards, off the shin's axis, and keeps its own.
+_HINGES = (
+    ("l_knee", (1.0, 0.0, 0.0), "l_ankle", ()),
+    ("r_knee", (1.0, 0.0, 0.0), "r_ankle", ()),
+    ("l_elbow", (0.0, -1.0, 0.0), "l_wrist", ("l_wrist", "l_hand")),
+    ("r_elbow", (0.0, 1.0, 0.0), "r_wrist", ("r_wrist", "r_hand")),
+)
 MIN_HINGE_FRAMES = 10
 
 
 def _align_hinges(t_pose: np.ndarray, clips: list[MocapClip], smap: SkeletonMap, rest: np.ndarray) -> None:
-    """Twist thigh+shin / upper arm+forearm T-pose frames so the source's knee/elbow hinge lies on SMPL's.
+    """Twist the thigh, shin, upper-arm and forearm T-pose frames so the knee/elbow hinge lies on SMPL's.
 
-    A reference pose fixes bone directions but not the twist about a limb, and the source's own rest
-    twist is arbitrary (CMU's ASF T-pose has the elbow hinge 30 degrees off vertical). The hinge is
-    measured from the data, as the normal of the bend plane in the upper segment's frame over all
-    clearly bent frames, which is anatomy rather than rig convention. In place on t_pose.
+    A reference pose fixes bone directions but not the twist about a limb, and a source's own rest
+    twist is arbitrary (CMU's ASF T-pose has the elbow hinge 30 degrees off vertical; a Bandai actor's
+    neutral stance can have forearms turned 45 degrees, enough to snap to the wrong axis). The hinge is
+    measured in the data as the bend-plane normal over all clearly bent frames, in the upper and the
+    lower segment's frame separately, and each segment is twisted about its own bone so the hinge
+    lands on SMPL's: anatomy rather than rig convention, and knee/elbow rotations come out as bends
+    with little twist. In place on t_pose.
     """
     qs, rs = [], []
     for clip in clips:
@@ -274,7 +285,7 @@ def _align_hinges(t_pose: np.ndarray, clips: list[MocapClip], smap: SkeletonMap,
     if not qs:
         return
     q, r_src = np.concatenate(qs), np.concatenate(rs)
-    for name, axis, child in _HINGES:
+    for name, target_axis, child, carried in _HINGES:
         k, c = J[name], J[child]
         p = SMPL_PARENTS[k]
         upper, lower = q[:, k] - q[:, p], q[:, c] - q[:, k]
@@ -284,20 +295,20 @@ def _align_hinges(t_pose: np.ndarray, clips: list[MocapClip], smap: SkeletonMap,
         if bent.sum() < MIN_HINGE_FRAMES:
             log.debug("mocap calibration: too few bent frames to measure the %s hinge", name)
             continue
-        local = np.einsum("tji,tj->ti", r_src[bent, p], normalize(normal[bent]))
-        h_local = normalize(np.median(local, axis=0))
-        bone = normalize(rest[k] - rest[p])
-        h = t_pose[p] @ h_local
-        h = h - (h @ bone) * bone
-        target = np.zeros(3)
-        target[axis] = 1.0
-        target = target - (target @ bone) * bone
-        target *= np.sign(h @ target) or 1.0
-        twist = swing_rotation(h, target)
-        angle = np.degrees(np.arccos(np.clip((np.trace(twist) - 1) / 2, -1, 1)))
-        log.debug("mocap calibration: %s hinge twisted %.1f deg onto SMPL axis %d", name, angle, axis)
-        t_pose[p] = twist @ t_pose[p]
-        t_pose[k] = twist @ t_pose[k]
+        n_bent = normalize(normal[bent])
+        for seg, seg_end in ((p, k), (k, c)):
+            h_local = normalize(np.median(np.einsum("tji,tj->ti", r_src[bent, seg], n_bent), axis=0))
+            bone = normalize(rest[seg_end] - rest[seg])
+            h = t_pose[seg] @ h_local
+            h = h - (h @ bone) * bone
+            target = np.asarray(target_axis) - (np.asarray(target_axis) @ bone) * bone
+            twist = swing_rotation(h, target)  # both ⊥ bone, so this turns about the bone
+            angle = np.degrees(np.arccos(np.clip((np.trace(twist) - 1) / 2, -1, 1)))
+            log.debug("mocap calibration: %s hinge: %s twisted %.1f deg", name, SMPL_JOINT_NAMES[seg], angle)
+            t_pose[seg] = twist @ t_pose[seg]
+            if seg == k:
+                for other in carried:
+                    t_pose[J[other]] = twist @ t_pose[J[other]]
 
 
 def _axis_rotations() -> np.ndarray:

@@ -2,8 +2,8 @@
 
 For every SMPL joint: where it sits (a source joint or a blend of two), which source joint's
 orientation drives the SMPL bones leaving it (or a slerp of two, to spread a bend the source makes in
-one joint over SMPL joints it lacks), and which SMPL bone is aimed exactly at the source's bone
-(`aim`); twist about that bone comes from the orientation. A BVH/ASF joint rotates the bones that leave
+one joint over SMPL joints it lacks), and, for limbs, which SMPL bone is aimed exactly at the source's
+bone (`aim`); twist about that bone comes from the orientation. A BVH/ASF joint rotates the bones that leave
 it, as SMPL's do, so SMPL joint k takes the rotation of the source joint at the same place.
 """
 
@@ -58,16 +58,21 @@ def _js(pos, rot=None, aim=None) -> JointSource:
 
 
 def _default_aim(name: str) -> tuple[str, str] | None:
+    """Limbs are aimed exactly at the source's bones; the torso, neck, head and collars are not.
+
+    Aiming a torso bone makes the SMPL joint absorb the difference between the two skeletons' rest
+    shapes (a CMU clavicle rises 20 degrees where SMPL's is level; Anny's neck leans forward 19 degrees
+    where a mocap neck is upright), which shows up as a constant local rotation in every frame. Left to
+    the calibrated orientation they carry only the motion relative to the shared reference pose.
+    """
     child = {
         "l_hip": "l_knee", "r_hip": "r_knee", "l_knee": "l_ankle", "r_knee": "r_ankle",
-        "l_ankle": "l_foot", "r_ankle": "r_foot", "spine1": "spine2", "spine3": "neck", "neck": "head",
-        "l_collar": "l_shoulder", "r_collar": "r_shoulder", "l_shoulder": "l_elbow",
-        "r_shoulder": "r_elbow", "l_elbow": "l_wrist", "r_elbow": "r_wrist", "l_wrist": "l_hand",
-        "r_wrist": "r_hand",
+        "l_ankle": "l_foot", "r_ankle": "r_foot", "l_shoulder": "l_elbow", "r_shoulder": "r_elbow",
+        "l_elbow": "l_wrist", "r_elbow": "r_wrist", "l_wrist": "l_hand", "r_wrist": "r_hand",
     }  # fmt: skip
     if name == "pelvis":
-        # The pelvis has three children of different proportions in each skeleton; aim its left-right
-        # axis (hip to hip) and let the source's orientation set its tilt.
+        # The hip line: the pelvis has three children of different proportions in each skeleton, and
+        # its heading and roll are best read from the hips, its tilt from the source's orientation.
         return ("r_hip", "l_hip")
     c = child.get(name)
     return None if c is None else (name, c)

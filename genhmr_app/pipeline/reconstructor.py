@@ -50,6 +50,7 @@ class ReconstructionSettings:
     rank_by: str = "2d"  # "2d" (agreement with the detected keypoints) or "likelihood"
     vertical_fov_deg: float = DEFAULT_VERTICAL_FOV_DEG
     max_people: int = 1
+    focal_px: float | None = None  # known intrinsics override the default field of view
 
     def sampling(self) -> SamplingSettings:
         return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed)
@@ -116,7 +117,7 @@ class Reconstructor:
         self.tokenizer = (tokenizer or load_tokenizer(tokenizer_path)).to(self.device).eval()
         self.generator = (generator or load_generator(generator_path, self.tokenizer.config)).to(self.device).eval()
         cfg = self.generator.config
-        if cfg.num_tokens != self.tokenizer.config.num_tokens or cfg.codebook_size != self.tokenizer.config.codebook_size:
+        if cfg.mode == "generate" and cfg.num_tokens != self.tokenizer.config.num_tokens or cfg.codebook_size != self.tokenizer.config.codebook_size:
             raise ReconstructionError(
                 f"generator expects {cfg.num_tokens} tokens x {cfg.codebook_size} codes but the tokenizer has "
                 f"{self.tokenizer.config.num_tokens} x {self.tokenizer.config.codebook_size}")
@@ -156,7 +157,7 @@ class Reconstructor:
     def reconstruct_detection(self, detection: DetectionResult, settings: ReconstructionSettings,
                               on_iteration: Callable[[IterationRecord], None] | None = None) -> Reconstruction:
         w, h = detection.image_width, detection.image_height
-        focal = focal_from_fov(h, settings.vertical_fov_deg)
+        focal = settings.focal_px or focal_from_fov(h, settings.vertical_fov_deg)
         timing = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
         people = []
         for person in detection.people[: settings.max_people]:
@@ -169,6 +170,8 @@ class Reconstructor:
                            on_iteration: Callable[[IterationRecord], None] | None = None) -> PersonReconstruction:
         cond = self.encoder.encode(person, width, height, focal).to(self.device)
         t0 = time.perf_counter()
+        if self.generator.config.mode == "regress":
+            return self._regress_person(person, cond, settings, timing)
         sampled, records = self._sample(cond, settings.sampling(), on_iteration)
         fallback = None
         if sampled is None:
@@ -182,10 +185,30 @@ class Reconstructor:
         t1 = time.perf_counter()
         timing["sample"] += (t1 - t0) * 1000
 
-        s = tokens.shape[0]
+        latents = self.tokenizer.quantizer.lookup(tokens)
+        return self._refine_and_package(person, cond, out, latents, tokens, conf, records, settings, timing, t1,
+                                        fallback)
+
+    def _regress_person(self, person: DetectedPerson, cond: ConditionBatch, settings: ReconstructionSettings,
+                        timing: dict[str, float]) -> PersonReconstruction:
+        """The deterministic baseline: one forward predicts the pose. With refine_steps > 0 its pose is
+        refined through the tokenizer's decoder from its continuous encoding, like GenHMR's."""
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.generator(cond.tokens)
+        tokens, conf, out = _outside_inference_mode(torch.zeros(1, 0, dtype=torch.long), torch.ones(1, 0), out)
+        t1 = time.perf_counter()
+        timing["sample"] += (t1 - t0) * 1000
+        latents = self.tokenizer.encode_latents(out.body_pose).detach()
+        direct_pose = out.body_pose if settings.refine_steps == 0 else None
+        return self._refine_and_package(person, cond, out, latents, tokens, conf, [], settings, timing, t1, None,
+                                        direct_pose=direct_pose)
+
+    def _refine_and_package(self, person, cond, out, latents, tokens, conf, records, settings, timing, t1, fallback,
+                            direct_pose: torch.Tensor | None = None) -> PersonReconstruction:
+        s = latents.shape[0]
         cond_s = cond.repeat(s)
         transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
-        latents = self.tokenizer.quantizer.lookup(tokens)
         target = torch.as_tensor(person.landmarks_px, dtype=torch.float32, device=self.device)[None].expand(s, -1, -1)
         vis = torch.as_tensor(person.visibility, dtype=torch.float32, device=self.device)[None].expand(s, -1)
         result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
@@ -197,9 +220,11 @@ class Reconstructor:
             result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
                             cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh, RefinementSettings(steps=0),
                             keypoint_fn=self._detector_like_keypoints)
+        if direct_pose is not None:
+            result.body_pose = direct_pose
         timing["refine"] += (time.perf_counter() - t1) * 1000
 
-        ll = torch.log(conf.clamp_min(1e-12)).sum(-1)
+        ll = torch.log(conf.clamp_min(1e-12)).sum(-1) if conf.numel() else torch.zeros(s)
         order = torch.argsort(result.error_after if settings.rank_by == "2d" else -ll).tolist()
         hyps = []
         for i in order:
@@ -219,7 +244,8 @@ class Reconstructor:
             detection=person, hypotheses=hyps, iterations=records,
             vertices=body.vertices[0].cpu().numpy(), joints=body.joints[0].cpu().numpy(),
             keypoints3d_coco17=body.keypoints_coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
-            joint_uncertainty=joint_uncertainty(self.influence, conf[best]).cpu().numpy(), fallback=fallback)
+            joint_uncertainty=(joint_uncertainty(self.influence, conf[best]).cpu().numpy() if conf.numel() else None),
+            fallback=fallback)
 
     def _detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
         height = (mediapipe33[..., 1].amax(1) - mediapipe33[..., 1].amin(1)).clamp_min(0.5)

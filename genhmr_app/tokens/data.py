@@ -8,7 +8,7 @@ import logging
 import roma
 import torch
 
-from genhmr_app.body.model import load_body_model
+from genhmr_app.body.model import embedded_model_path, load_body_model
 from genhmr_app.body.sparse import SparseBody
 
 log = logging.getLogger(__name__)
@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 def load_pose_splits() -> dict:
     """{"train"|"val"|"test"|"heldout": (N, 23, 3, 3) float32, "meta_info": {...}}, built from the cache
     (`python main.py build-pose-cache`), which needs ../shared/data/mocap the first time."""
-    from genhmr_app.mocap.dataset import load_pose_dataset
+    from genhmr_app.mocap.dataset import load_pose_dataset, rest_joints_from_npz
 
-    body = load_body_model()
-    rest = body.rest_joints()[0].detach().cpu().numpy()
+    # The prior is learnt on the embedded model's skeleton (the one the app ships), whichever model
+    # the user has loaded; the same rest joints as `main.py build-pose-cache`, so that command pre-builds it.
+    rest = rest_joints_from_npz(embedded_model_path())
     ds = load_pose_dataset(rest, progress=True)
     out: dict = {}
     for name, split in ds.splits.items():

@@ -49,6 +49,7 @@ class TrainConfig:
     seed: int = 0
     splits: str = "train"  # "train" or "all" (train+val+test+heldout, for the shipped weights)
     augment: str = "mirror,mix,perturb"
+    vertex_subset: int = 512  # vertices in the vertex loss (a fixed random subset of the mesh)
 
 
 def seed_everything(seed: int) -> None:
@@ -106,7 +107,7 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
     train_names = ["train"] if cfg.splits == "train" else [s for s in splits if s != "meta"]
     data = torch.cat([splits[s] for s in train_names])
     log.info("training %s on %d poses (%s)", model_cfg.name, len(data), "+".join(train_names))
-    body = rest_body(extra_vertices=1024)
+    body = rest_body(extra_vertices=cfg.vertex_subset)
     limits = JointLimits.from_data(data) if "perturb" in cfg.augment else None
 
     model = PoseTokenizer(model_cfg)

@@ -88,6 +88,44 @@ class SynthBatch:
     visibility: torch.Tensor  # (B, 33)
 
 
+@dataclass
+class SimulatedDetection:
+    clean_px: torch.Tensor  # (B, 33, 2) projections of the keypoints (MediaPipe-like hips)
+    detected: torch.Tensor  # (B, 33, 2) simulated landmarks, px
+    rel_depth: torch.Tensor  # (B, 33)
+    visibility: torch.Tensor  # (B, 33)
+    presence: torch.Tensor  # (B, 33)
+    world: torch.Tensor  # (B, 33, 3) metres, origin mid-hip
+    occluded: torch.Tensor  # (B, 33) bool, self-occluded as simulated
+    outside: torch.Tensor  # (B, 33) bool, outside the image
+    view: torch.Tensor  # (B,) VIEW_FRONT / VIEW_SIDE / VIEW_BACK
+    swapped: torch.Tensor  # (B,) bool, left/right labels exchanged
+    box_h: torch.Tensor  # (B,) px
+
+
+VIEW_FRONT, VIEW_SIDE, VIEW_BACK = 0, 1, 2
+
+
+def viewing_yaw(orient: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """Where the camera is seen from the body, in the body's horizontal plane: 0 = in front of it,
+    +-pi/2 = at its left/right, pi = behind. Uses the ray to the body, not the optical axis: a
+    person at the edge of a wide lens is seen up to ~35 degrees more from the side than their
+    orientation alone says."""
+    to_cam = -centre / centre.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    fwd, left = orient[:, :, 2], orient[:, :, 0]  # SMPL +Z (facing) and +X (the body's left), camera frame
+    return torch.atan2((to_cam * left).sum(-1), (to_cam * fwd).sum(-1))
+
+
+def view_class(orient: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """(B,) VIEW_FRONT within 45 degrees of facing the camera, VIEW_BACK within 45 of facing away,
+    else VIEW_SIDE."""
+    a = viewing_yaw(orient, centre).abs()
+    view = torch.full(a.shape, VIEW_SIDE, dtype=torch.long)
+    view[a < math.pi / 4] = VIEW_FRONT
+    view[a > 3 * math.pi / 4] = VIEW_BACK
+    return view
+
+
 def _rot(axis: str, angle: torch.Tensor) -> torch.Tensor:
     v = torch.zeros(angle.shape[0], 3)
     v[:, "xyz".index(axis)] = angle
@@ -149,9 +187,8 @@ class Synthesizer:
     @torch.no_grad()
     def __call__(self, body_pose: torch.Tensor, gen: torch.Generator) -> SynthBatch:
         b = body_pose.shape[0]
-        nm = self.noise
         betas = (torch.randn(b, 10, generator=gen) * 0.9).clamp(-2.5, 2.5)
-        orient, yaw = random_orientation(b, gen)
+        orient, _ = random_orientation(b, gen)
         # Image size and lens.
         aspect = torch.tensor([4 / 3, 16 / 9, 9 / 16, 1.0, 3 / 4])[torch.randint(0, 5, (b,), generator=gen)]
         height = 480 + torch.rand(b, generator=gen) * 800
@@ -170,18 +207,36 @@ class Synthesizer:
         target = torch.cat([(uv - image_wh / 2) / focal[:, None] * depth[:, None], depth[:, None]], dim=-1)
         transl = target - centre
         out = self.body(orient, body_pose, betas, transl)
-        points = out.mediapipe33
-        points = mediapipe_like_hips(out.mediapipe33, orient, extent, nm)
+        sim = self.simulate(out.mediapipe33, orient, extent, focal, image_wh, gen)
+        detected, visibility = sim.detected, sim.visibility
+
+        # The crop comes from the detections, as at run time, with some jitter.
+        from genhmr_app.conditioning.camera import crop_from_points  # numpy, per sample
+
+        crops = torch.tensor([crop_from_points(detected[i].numpy(), visibility[i].numpy()).as_tuple() for i in range(b)],
+                             dtype=torch.float32)
+        crops[:, 2] *= 1 + torch.randn(b, generator=gen) * 0.05
+        crops[:, :2] += torch.randn(b, 2, generator=gen) * 0.03 * crops[:, 2:3]
+        condition = build_condition_tokens(detected, sim.rel_depth, visibility, sim.presence, sim.world, crops, focal, image_wh)
+        return SynthBatch(condition, crops, focal, image_wh, body_pose, orient, betas, transl, sim.clean_px, detected, visibility)
+
+    @torch.no_grad()
+    def simulate(self, points: torch.Tensor, orient: torch.Tensor, extent: torch.Tensor, focal: torch.Tensor,
+                 image_wh: torch.Tensor, gen: torch.Generator) -> SimulatedDetection:
+        """What MediaPipe would report for bodies whose 33 keypoints are `points` (B, 33, 3, camera
+        frame, metres); orient (B, 3, 3) the bodies' global orientation, extent (B,) their vertical
+        extent in metres. Split out of __call__ so that calibration can run it on rendered scenes."""
+        b = points.shape[0]
+        nm = self.noise
+        points = mediapipe_like_hips(points, orient, extent, nm)
         mid = points[:, [_L_HIP, _R_HIP]].mean(1, keepdim=True)
         clean_px = project(points, focal, image_wh)
         box_h = (clean_px[..., 1].amax(1) - clean_px[..., 1].amin(1)).clamp_min(20)
 
-        # Views: yaw 0 faces the camera; |yaw - pi| < 45 deg is a back view.
-        ang = torch.remainder(yaw, 2 * math.pi)
-        back = (ang - math.pi).abs() < math.pi / 4
-        side = ~back & ((ang - math.pi / 2).abs().lt(math.pi / 4) | (ang - 3 * math.pi / 2).abs().lt(math.pi / 4))
+        view = view_class(orient, points.mean(1))
+        back = view == VIEW_BACK
         view_factor = torch.ones(b)
-        view_factor[side] = nm.side_view_factor
+        view_factor[view == VIEW_SIDE] = nm.side_view_factor
         view_factor[back] = nm.back_view_factor
 
         occluded = _torso_occlusion(points, clean_px)
@@ -194,7 +249,8 @@ class Synthesizer:
         outlier = torch.rand(b, 33, generator=gen) < nm.outlier_rate
         noise += outlier[..., None] * torch.randn(b, 33, 2, generator=gen) * (nm.outlier_sigma * box_h)[:, None, None]
         detected = clean_px + noise
-        rel_depth = (points[..., 2] - mid[..., 2]) * focal[:, None] / depth[:, None]
+        # MediaPipe's z: depth relative to the hips, in the same pixel scale as x.
+        rel_depth = (points[..., 2] - mid[..., 2]) * focal[:, None] / mid[..., 2].clamp_min(1e-3)
 
         vis_mean = torch.where(occluded, nm.visibility_occluded[0], nm.visibility_visible[0])
         vis_sd = torch.where(occluded, nm.visibility_occluded[1], nm.visibility_visible[1])
@@ -202,7 +258,7 @@ class Synthesizer:
         visibility = torch.where(outside, visibility * 0.2, visibility)
         presence = torch.where(outside, 0.2 + 0.3 * torch.rand(b, 33, generator=gen), 0.9 + 0.1 * torch.rand(b, 33, generator=gen))
 
-        world = points - points[:, [_L_HIP, _R_HIP]].mean(1, keepdim=True)
+        world = points - mid
         world = world * (1 + torch.randn(b, 1, 1, generator=gen) * nm.world_scale_sigma)
         world = world + torch.randn(b, 33, 3, generator=gen) * torch.tensor(nm.world_sigma_m)
 
@@ -211,13 +267,5 @@ class Synthesizer:
         swap = torch.rand(b, generator=gen) < swap_p
         for t in (detected, rel_depth, visibility, presence, world):
             t[swap] = t[swap][:, _FLIP]
-
-        # The crop comes from the detections, as at run time, with some jitter.
-        from genhmr_app.conditioning.camera import crop_from_points  # numpy, per sample
-
-        crops = torch.tensor([crop_from_points(detected[i].numpy(), visibility[i].numpy()).as_tuple() for i in range(b)],
-                             dtype=torch.float32)
-        crops[:, 2] *= 1 + torch.randn(b, generator=gen) * 0.05
-        crops[:, :2] += torch.randn(b, 2, generator=gen) * 0.03 * crops[:, 2:3]
-        condition = build_condition_tokens(detected, rel_depth, visibility, presence, world, crops, focal, image_wh)
-        return SynthBatch(condition, crops, focal, image_wh, body_pose, orient, betas, transl, clean_px, detected, visibility)
+        return SimulatedDetection(clean_px, detected, rel_depth, visibility, presence, world, occluded, outside, view,
+                                  swap, box_h)

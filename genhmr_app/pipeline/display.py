@@ -1,0 +1,160 @@
+"""What the app draws, computed in the core (numpy/OpenCV, no Qt) so the UI thread only displays it.
+
+Frames. The reconstruction lives in the OpenCV camera frame (x right, y down, z forward). The 3D
+viewport uses a y-up, right-handed display frame: (x, y, z)_display = (x, -y, -z)_camera. The photo's
+camera then sits at the origin looking down -z, as in OpenGL, and a person facing the camera faces +z
+(the glTF convention, so exported meshes open upright in Blender and three.js as well).
+
+Uncertainty. A VQ token is not tied to one joint: the decoder mixes all tokens into all 23 joint
+rotations. We measure how much each token moves each joint by swapping it for other codebook entries
+and decoding (the mean geodesic angle change, `token_joint_influence`). A joint's uncertainty is then
+the mix of (1 - confidence) over tokens, weighted by that influence (`joint_uncertainty`); the pelvis,
+whose rotation is regressed rather than tokenised, gets the plain mean. A vertex gets its skinning-
+weight-weighted mix of joint uncertainties (`vertex_uncertainty`). All values lie in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CAMERA_TO_DISPLAY = np.array([1.0, -1.0, -1.0], dtype=np.float32)
+MAX_OVERLAY_SIDE = 1600  # overlays of huge photos are drawn at reduced size, then scaled up for display
+ALTERNATIVE_CODES = 8  # codebook entries tried per token when measuring influence
+
+
+def to_display(points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, dtype=np.float32) * CAMERA_TO_DISPLAY
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals (bincount instead of np.add.at: ~10x faster)."""
+    v = np.asarray(vertices, dtype=np.float32)
+    f = np.asarray(faces)
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = np.empty_like(v)
+    idx = f.ravel()
+    for c in range(3):
+        n[:, c] = np.bincount(idx, weights=np.repeat(fn[:, c], 3), minlength=len(v))
+    n /= np.linalg.norm(n, axis=1, keepdims=True).clip(1e-12)
+    return n
+
+
+def frustum_points(width: int, height: int, focal: float, depth: float) -> np.ndarray:
+    """Apex and the four image corners at `depth` metres, display frame: (5, 3)."""
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
+    xy = (corners - [width / 2, height / 2]) / focal * depth
+    cam = np.vstack([[0.0, 0.0, 0.0], np.column_stack([xy, np.full(4, depth)])])
+    return to_display(cam)
+
+
+FRUSTUM_LINES = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [1, 2], [2, 3], [3, 4], [4, 1]])
+
+
+def project(points: np.ndarray, focal: float, width: int, height: int) -> np.ndarray:
+    """Camera-frame points (N, 3) → pixels (N, 2); principal point at the image centre."""
+    p = np.asarray(points, dtype=np.float64)
+    z = np.maximum(p[:, 2:3], 1e-3)
+    return p[:, :2] / z * focal + [width / 2, height / 2]
+
+
+def skeleton_edges(parents: np.ndarray) -> list[tuple[int, int]]:
+    return [(int(p), i) for i, p in enumerate(parents) if p >= 0]
+
+
+# -- uncertainty -------------------------------------------------------------------------------
+def token_joint_influence(tokenizer, tokens: np.ndarray, alternatives: int = ALTERNATIVE_CODES,
+                          seed: int = 0) -> np.ndarray:
+    """(K,) token ids → (K, 23) mean rotation change (radians) of each joint when token k is swapped."""
+    import torch
+
+    tokens = torch.as_tensor(np.asarray(tokens), dtype=torch.long).reshape(1, -1)
+    k = tokens.shape[1]
+    c = tokenizer.config.codebook_size
+    gen = torch.Generator().manual_seed(seed)
+    alt = torch.randint(0, c, (k, alternatives), generator=gen)
+    device = next(tokenizer.parameters()).device
+    batch = tokens.repeat(k * alternatives, 1)
+    rows = torch.arange(k).repeat_interleave(alternatives)
+    batch[torch.arange(k * alternatives), rows] = alt.reshape(-1)
+    with torch.no_grad():
+        base = tokenizer.decode(tokens.to(device))  # (1, 23, 3, 3)
+        varied = tokenizer.decode(batch.to(device))  # (K*A, 23, 3, 3)
+        rel = base.transpose(-1, -2) @ varied
+        trace = rel.diagonal(dim1=-2, dim2=-1).sum(-1)
+        angle = torch.arccos(((trace - 1) / 2).clamp(-1.0, 1.0))
+    return angle.reshape(k, alternatives, -1).mean(1).cpu().numpy().astype(np.float32)
+
+
+def joint_uncertainty(influence: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """(K, 23) influence, (K,) confidence → (24,) uncertainty in [0, 1], SMPL joint order."""
+    doubt = 1.0 - np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    w = np.asarray(influence, dtype=np.float64)
+    total = w.sum(0)
+    per_joint = np.where(total > 1e-9, (w * doubt[:, None]).sum(0) / np.maximum(total, 1e-9), doubt.mean())
+    return np.concatenate([[doubt.mean()], per_joint]).astype(np.float32)
+
+
+def vertex_uncertainty(skin_weights: np.ndarray, joint_values: np.ndarray) -> np.ndarray:
+    return (np.asarray(skin_weights, dtype=np.float32) @ np.asarray(joint_values, dtype=np.float32)).clip(0, 1)
+
+
+# -- 2D overlays ----------------------------------------------------------------------------------
+@dataclass
+class MeshOverlay:
+    """RGBA pictures of the projected mesh, at `scale` x the image size (scale ≤ 1 for huge images)."""
+
+    fill: np.ndarray | None  # (h, w, 4) uint8, shaded translucent surface
+    wire: np.ndarray | None  # (h, w, 4) uint8, edges of the camera-facing triangles
+    scale: float
+
+
+def _front_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Faces that look at the camera, and their shading (cosine to the view ray)."""
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    n = np.cross(b - a, c - a)
+    centre = (a + b + c) / 3
+    facing = -(n * centre).sum(1) / (np.linalg.norm(n, axis=1) * np.linalg.norm(centre, axis=1)).clip(1e-12)
+    keep = facing > 0
+    return keep, facing
+
+
+def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width: int, height: int,
+                   fill: bool = True, wire: bool = False, colour: tuple[int, int, int] = (236, 190, 150),
+                   alpha: float = 0.55, max_side: int = MAX_OVERLAY_SIDE) -> MeshOverlay:
+    """Painter's algorithm over the camera-facing triangles: far ones first, shaded by the angle to
+    the view ray. A single fillPoly call would be faster but fills overlaps even-odd (an arm in
+    front of the torso would punch a hole), so triangles are drawn one by one (~30 ms for 14k)."""
+    import cv2
+
+    scale = min(1.0, max_side / max(width, height))
+    w, h = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces)
+    keep, facing = _front_faces(v, f)
+    f, facing = f[keep], facing[keep]
+    shift = 4  # sub-pixel precision: OpenCV takes fixed-point coordinates
+    px = (project(v, focal * scale, w, h) * (1 << shift)).round()
+    px = np.clip(px, -(1 << 26), 1 << 26).astype(np.int32)
+    tris = px[f]  # (F, 3, 2)
+    fill_rgba = wire_rgba = None
+    if fill and len(f):
+        order = np.argsort(-v[f].mean(1)[:, 2])  # far to near
+        shade = (0.35 + 0.65 * facing[order]).clip(0, 1)
+        canvas = np.zeros((h, w), np.uint8)
+        levels = (shade * 255).astype(np.uint8).tolist()  # ≥ 89, so 0 still means "not covered"
+        for tri, level in zip(tris[order], levels):
+            cv2.fillConvexPoly(canvas, tri, level, cv2.LINE_8, shift)
+        covered = canvas > 0
+        fill_rgba = np.zeros((h, w, 4), np.uint8)
+        lum = canvas.astype(np.float32)[..., None] / 255.0
+        fill_rgba[..., :3] = (np.asarray(colour, np.float32) * lum).clip(0, 255).astype(np.uint8)
+        fill_rgba[..., 3] = np.where(covered, int(alpha * 255), 0).astype(np.uint8)
+    if wire and len(f):
+        lines = np.zeros((h, w), np.uint8)
+        cv2.polylines(lines, tris, True, 255, 1, cv2.LINE_AA, shift)
+        wire_rgba = np.zeros((h, w, 4), np.uint8)
+        wire_rgba[..., :3] = (120, 230, 255)
+        wire_rgba[..., 3] = (lines.astype(np.float32) * 0.6).astype(np.uint8)
+    return MeshOverlay(fill_rgba, wire_rgba, scale)
