@@ -159,6 +159,9 @@ def test_retarget_onto_other_proportions_keeps_bone_directions():
         ret = retarget_clip(clip, other, **kwargs)
         cos = bone_cosines(ret, other, LIMB_BONES)
         assert cos.min() > 1 - 1e-9, kwargs
+    # From positions alone the torso, neck and collars are aimed too.
+    torso = (("spine3", "neck"), ("neck", "head"), ("l_collar", "l_shoulder"), ("r_collar", "r_shoulder"))
+    assert bone_cosines(retarget_clip(clip, other, use_orientations=False), other, torso).min() > 1 - 1e-9
 
 
 def test_mirrored_source_is_detected_and_unmirrored():

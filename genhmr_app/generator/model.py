@@ -1,10 +1,12 @@
 """The masked transformer: condition tokens + K pose tokens → a distribution over the codebook for every
 pose token, plus global orientation, shape and camera.
 
-Sequence layout: [34 condition tokens][1 global token][K pose tokens]. Masked pose positions hold a
-learned [MASK] embedding. Bidirectional self-attention over the whole sequence (as in MaskGIT); at our
-size (d=160, 4 layers, ~51 tokens) one forward is a few ms on a CPU, so N sampling iterations cost N
-full forwards and no key/value cache is needed.
+Sequence layout: [M condition tokens][1 global token][K pose tokens]. The 34 condition features
+(33 landmarks + the crop/camera token) are mixed by an MLP into M=8 condition tokens: a token per
+landmark would triple the sequence, and the sequence length is what training time on two CPU cores
+pays for. Masked pose positions hold a learned [MASK] embedding. Bidirectional self-attention over the
+whole sequence (as in MaskGIT); at our size (d=128, 4 layers, 25 tokens) one forward is ~2 ms on a
+CPU, so N sampling iterations cost N full forwards and no key/value cache is needed.
 
 `mode="regress"` builds the deterministic baseline of the benchmark from the same trunk: no pose
 tokens are fed, and a head on the global token predicts the 23 joint rotations (6D) directly.
@@ -33,13 +35,14 @@ class GeneratorCheckpointError(Exception):
 class GeneratorConfig:
     num_tokens: int = 16  # K, must equal the tokenizer's
     codebook_size: int = 512  # C, must equal the tokenizer's
-    width: int = 160
+    width: int = 128
     layers: int = 4
     heads: int = 4
     dropout: float = 0.1
     mode: str = "generate"  # or "regress" (deterministic baseline)
     condition_tokens: int = NUM_CONDITION_TOKENS
     condition_dim: int = FEATURE_DIM
+    condition_slots: int = 8  # M tokens the condition is mixed into
 
 
 @dataclass
@@ -56,8 +59,10 @@ class MaskedPoseTransformer(nn.Module):
         super().__init__()
         self.config = c = config
         self.mask_id = c.codebook_size
-        self.cond_in = nn.Sequential(nn.Linear(c.condition_dim, c.width), nn.GELU(), nn.Linear(c.width, c.width))
-        self.cond_pos = nn.Parameter(torch.zeros(1, c.condition_tokens, c.width))
+        flat = c.condition_tokens * c.condition_dim
+        self.cond_in = nn.Sequential(nn.Linear(flat, 4 * c.width), nn.GELU(), nn.Linear(4 * c.width, 4 * c.width),
+                                     nn.GELU(), nn.Linear(4 * c.width, c.condition_slots * c.width))
+        self.cond_pos = nn.Parameter(torch.zeros(1, c.condition_slots, c.width))
         self.global_token = nn.Parameter(torch.zeros(1, 1, c.width))
         n_pose = c.num_tokens if c.mode == "generate" else 0
         self.token_embed = nn.Embedding(c.codebook_size + 1, c.width) if n_pose else None
@@ -85,16 +90,17 @@ class MaskedPoseTransformer(nn.Module):
     def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None) -> GeneratorOutput:
         """condition (B, 34, 8); tokens (B, K) long with `mask_id` at masked positions (generate mode)."""
         b = condition.shape[0]
-        parts = [self.cond_in(condition) + self.cond_pos, self.global_token.expand(b, -1, -1)]
+        cond = self.cond_in(condition.reshape(b, -1)).reshape(b, self.config.condition_slots, -1)
+        parts = [cond + self.cond_pos, self.global_token.expand(b, -1, -1)]
         if self.token_embed is not None:
             if tokens is None:
                 tokens = torch.full((b, self.config.num_tokens), self.mask_id, dtype=torch.long, device=condition.device)
             parts.append(self.token_embed(tokens) + self.pose_pos)
         h = self.norm(self.trunk(torch.cat(parts, dim=1)))
-        g = h[:, self.config.condition_tokens]
+        g = h[:, self.config.condition_slots]
         logits = body_pose = None
         if self.token_head is not None:
-            logits = self.token_head(h[:, self.config.condition_tokens + 1:])
+            logits = self.token_head(h[:, self.config.condition_slots + 1:])
         if self.pose_head is not None:
             body_pose = sixd_to_rotmat(self.pose_head(g).reshape(b, 23, 6))
         cam = self.cam_head(g)

@@ -187,9 +187,9 @@ def render_sheet(
 
 def _axes_of(ret: RetargetedClip, clip: MocapClip, t: int) -> np.ndarray:
     """The source→SMPL axis change the retargeter used (recovered from its stand-in pelvis)."""
-    from .retarget import _stand_ins, detect_axes
+    from .retarget import stand_in_joints, detect_axes
 
-    q, _ = _stand_ins(clip, map_for_joint_names(clip.joint_names), clip.positions)
+    q, _ = stand_in_joints(clip, map_for_joint_names(clip.joint_names), clip.positions)
     return detect_axes(q)
 
 

@@ -24,7 +24,7 @@ from .asf_amc import parse_asf
 from .cleaning import implausible_frames, subsample_indices
 from .clip import MocapClip, MocapFormatError
 from .readers import drop_glitches, read_bandai_bvh, read_cmu_amc
-from .retarget import Calibration, _stand_ins, calibrate, detect_axes, neutral_costs, retarget_clip
+from .retarget import Calibration, stand_in_joints, calibrate, detect_axes, neutral_costs, retarget_clip
 from .rotations import matrix_to_axis_angle
 from .skeleton_maps import map_for_joint_names
 from .smpl_skeleton import rest_joints_from_npz
@@ -105,6 +105,9 @@ def discover_clips(root: Path) -> list[ClipSource]:
     cmu = root / "cmu"
     for subj_dir in sorted(p for p in cmu.glob("*") if p.is_dir() and p.name.isdigit()):
         asf = subj_dir / f"{subj_dir.name}.asf"
+        if not asf.is_file():
+            log.warning("mocap: skipping %s: no %s beside the AMC files", subj_dir, asf.name)
+            continue
         for amc in sorted(subj_dir.glob("*.amc")):
             out.append(ClipSource(f"cmu/{amc.stem}", "cmu", (amc, asf), f"cmu/{amc.stem}"))
     return out
@@ -193,7 +196,7 @@ def _calibrate_family(sources: Sequence[ClipSource], rest_joints: np.ndarray, as
         except MocapFormatError:
             continue  # reported when the clip itself is processed
         smap = map_for_joint_names(clip.joint_names)
-        q, _ = _stand_ins(clip, smap, clip.positions)
+        q, _ = stand_in_joints(clip, smap, clip.positions)
         cost = neutral_costs(q @ detect_axes(q).T)
         f = int(np.argmin(cost))
         refs.append((float(cost[f]), clip.take(np.array([f])), 0))

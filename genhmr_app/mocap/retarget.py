@@ -1,15 +1,20 @@
 """World-space source skeleton → SMPL-24 rotations.
 
-Per SMPL joint k the global rotation is estimated from the source joint's FK orientation through a
-calibration rotation C_k (G_k = R_src(t) · C_k), then "swing-corrected": the smallest extra rotation
-that aims SMPL's rest bone exactly at the source bone. The orientation supplies twist (which positions
-alone cannot), the swing makes bone directions exact whatever the proportions of the two skeletons.
+Per SMPL joint k the global rotation is the source joint's FK orientation through a calibration
+rotation, G_k(t) = R_src(t) · C_k. Limbs are then "swing-corrected": the smallest extra rotation that
+aims SMPL's rest bone exactly at the source bone, so limb directions match whatever the two skeletons'
+proportions, while twist about the bone still comes from the orientation (positions alone cannot give
+it). Torso, neck, head and collars keep the calibrated orientation (see skeleton_maps._default_aim).
+Local rotations are parent_globalᵀ · global.
 
-C_k comes from a reference pose the two skeletons share: SMPL's rest T-pose (all rotations identity)
-and the source posed as that T-pose. The source T-pose is built from a reference frame (the ASF rest
-for CMU, a neutral standing frame for Bandai, whose zero pose is not a T-pose) by rotating bones, parent
-first, the shortest way onto SMPL's rest directions; going parent-first makes a bent elbow straighten
-about its hinge rather than twist.
+C_k comes from a pose both skeletons share: SMPL's rest T-pose (all rotations identity) and the source
+moved into that T-pose. The source T-pose is built from a reference frame (the ASF rest for CMU; a
+neutral standing frame for Bandai, whose zero pose is not a T-pose) by turning bones, parent first,
+the shortest way onto SMPL's rest directions (parent-first: a bent elbow straightens about its hinge
+instead of twisting). What a reference cannot fix, the twist about each limb, is then set twice over:
+rigs whose joint frames are axis-aligned with the body (Bandai) are snapped to the nearest axis
+permutation by a vote over many references, and knee/elbow frames are turned so the hinge measured in
+the data lies on SMPL's hinge axis.
 
 Without source orientations (positions only) each joint inherits its parent's orientation before the
 swing, i.e. minimal twist.
@@ -31,6 +36,12 @@ from .smpl_skeleton import J, NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS, smpl_f
 log = logging.getLogger(__name__)
 
 MIN_SEGMENT_M = 0.01  # shorter source segments (e.g. zero-length BVH end sites) have no usable direction
+# Without orientations, a torso joint can only follow the source by aiming at its child.
+_POSITION_ONLY_AIMS = {
+    J[a]: (J[a], J[b])
+    for a, b in (("spine1", "spine2"), ("spine2", "spine3"), ("spine3", "neck"), ("neck", "head"),
+                 ("l_collar", "l_shoulder"), ("r_collar", "r_shoulder"))
+}  # fmt: skip
 
 
 @dataclass
@@ -62,7 +73,7 @@ class Calibration:
 # --- axes -----------------------------------------------------------------------------------------
 
 
-def _stand_ins(clip: MocapClip, smap: SkeletonMap, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def stand_in_joints(clip: MocapClip, smap: SkeletonMap, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the source points standing in for SMPL joints (..., 24, 3) and validity (24,)."""
     out = np.zeros(positions.shape[:-2] + (NUM_JOINTS, 3))
     valid = np.ones(NUM_JOINTS, dtype=bool)
@@ -168,7 +179,7 @@ class _TPoseEstimate:
 
 
 def _tpose_estimate(clip: MocapClip, smap: SkeletonMap, frame: int | None, rest: np.ndarray) -> _TPoseEstimate:
-    q_all, valid = _stand_ins(clip, smap, clip.positions)
+    q_all, valid = stand_in_joints(clip, smap, clip.positions)
     a = detect_axes(q_all)
     if frame is None and smap.rest_is_tpose and clip.rest_positions is not None:
         pos_ref = clip.rest_positions @ a.T
@@ -180,7 +191,7 @@ def _tpose_estimate(clip: MocapClip, smap: SkeletonMap, frame: int | None, rest:
         pos_ref = clip.positions[frame] @ a.T
         rot_ref = a @ clip.rotations[frame] @ a.T
         where = f"frame {int(clip.frame_numbers()[frame])}"
-    q_ref = _stand_ins(clip, smap, pos_ref[None])[0][0]
+    q_ref = stand_in_joints(clip, smap, pos_ref[None])[0][0]
     # Face the reference toward +Z (turn about Y so the hips' left-right axis is +X): bones are swung
     # to SMPL's directions in SMPL's world, so the reference must stand where SMPL stands.
     lat = q_ref[J["l_hip"]] - q_ref[J["r_hip"]]
@@ -221,7 +232,7 @@ def calibrate(
     if clip.rotations is None:
         raise ValueError("calibration needs source joint orientations")
     rest = np.asarray(rest_joints, dtype=np.float64)
-    valid = _stand_ins(clip, smap, clip.positions[:1])[1]
+    valid = stand_in_joints(clip, smap, clip.positions[:1])[1]
     main = _tpose_estimate(clip, smap, frame, rest)
     t_pose = main.frames.copy()
     if smap.axis_aligned_frames:
@@ -278,9 +289,9 @@ def _align_hinges(t_pose: np.ndarray, clips: list[MocapClip], smap: SkeletonMap,
     for clip in clips:
         if clip.rotations is None:
             continue
-        q_raw, _ = _stand_ins(clip, smap, clip.positions)
+        q_raw, _ = stand_in_joints(clip, smap, clip.positions)
         pos, rot = _convert(clip, detect_axes(q_raw))
-        qs.append(_stand_ins(clip, smap, pos)[0])
+        qs.append(stand_in_joints(clip, smap, pos)[0])
         rs.append(_source_rotations(clip, smap, rot))
     if not qs:
         return
@@ -330,8 +341,10 @@ def nearest_axis_rotation(r: np.ndarray) -> np.ndarray:
     return _AXIS_ROTATIONS[int(np.argmax(np.einsum("kij,ij->k", _AXIS_ROTATIONS, r)))]
 
 
-def _usable_aim(smap: SkeletonMap, k: int, q_ref: np.ndarray, valid: np.ndarray) -> tuple[int, int] | None:
-    aim = smap.joints[k].aim
+def _usable_aim(
+    smap: SkeletonMap, k: int, q_ref: np.ndarray, valid: np.ndarray, fallback: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
+    aim = smap.joints[k].aim or fallback
     if aim is None or not (valid[aim[0]] and valid[aim[1]]):
         return None
     if np.linalg.norm(q_ref[aim[1]] - q_ref[aim[0]]) < MIN_SEGMENT_M:
@@ -373,10 +386,10 @@ def retarget_clip(
     if rest.shape != (NUM_JOINTS, 3):
         raise ValueError(f"rest_joints must be (24, 3), got {rest.shape}")
     smap = map_for_joint_names(clip.joint_names)
-    q_raw, valid = _stand_ins(clip, smap, clip.positions)
+    q_raw, valid = stand_in_joints(clip, smap, clip.positions)
     a = detect_axes(q_raw)
     pos, rot = _convert(clip, a)
-    q, _ = _stand_ins(clip, smap, pos)
+    q, _ = stand_in_joints(clip, smap, pos)
     t = q.shape[0]
     if not np.all(np.isfinite(q)):
         raise MocapFormatError(f"{clip.name}: non-finite joint positions")
@@ -397,7 +410,7 @@ def retarget_clip(
             gk = _pelvis_frame(q, rest)
         else:
             gk = g[:, par]
-        aim = _usable_aim(smap, k, q[0], valid)
+        aim = _usable_aim(smap, k, q[0], valid, None if use_rot else _POSITION_ONLY_AIMS.get(k))
         if swing_correct and aim is not None and (use_rot or par >= 0):
             i, j = aim
             predicted = np.einsum("tab,b->ta", gk, rest[j] - rest[i])

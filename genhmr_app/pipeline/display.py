@@ -63,6 +63,19 @@ def skeleton_edges(parents: np.ndarray) -> list[tuple[int, int]]:
     return [(int(p), i) for i, p in enumerate(parents) if p >= 0]
 
 
+def sample_rows(final_codes: np.ndarray, ranked_tokens: list[np.ndarray]) -> list[int]:
+    """The reconstruction ranks hypotheses by 2D error, while the sampling records keep sampling
+    order: find each ranked hypothesis's row by its tokens (identical samples share any free row)."""
+    free = list(range(len(final_codes)))
+    rows = []
+    for tokens in ranked_tokens:
+        match = next((r for r in free if np.array_equal(final_codes[r], tokens)), free[0] if free else 0)
+        if match in free:
+            free.remove(match)
+        rows.append(int(match))
+    return rows
+
+
 # -- uncertainty -------------------------------------------------------------------------------
 def token_joint_influence(tokenizer, tokens: np.ndarray, alternatives: int = ALTERNATIVE_CODES,
                           seed: int = 0) -> np.ndarray:

@@ -1,7 +1,15 @@
-"""What the app holds while it runs: the active body model, the detector and the device.
+"""What the app holds while it runs: body model, detectors, the GenHMR reconstructor, open sources.
 
-No Qt here; the UI calls these methods from its worker thread. One lock serialises detector use,
-because a MediaPipe landmarker must not be fed from two threads at once.
+No Qt here. The UI calls `process()` from its single worker thread; one lock serialises everything
+that touches MediaPipe, torch models or a video decoder, none of which may be fed from two threads.
+
+The reconstructor is created lazily inside the worker (loading weights and MediaPipe graphs takes a
+second; the window must appear at once). When its weights are missing or broken the session runs in
+detection-only mode: frames still get the 2D skeleton, and `model_message` says why there is no mesh.
+
+Still images and paused video frames cache their detection, so moving a slider re-runs only sampling
+and refinement. Live input (a playing video, a camera) uses MediaPipe's VIDEO mode, which tracks the
+person from frame to frame instead of searching every frame.
 """
 
 from __future__ import annotations
@@ -9,43 +17,161 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from genhmr_app.detection import DetectionResult, PoseDetector
+from genhmr_app.detection import DetectionResult, DetectorError, PoseDetector
 from genhmr_app.detection.landmarks import MP33_EDGES, MP33_LEFT, MP33_RIGHT
 from genhmr_app.device import describe_device, resolve_device
 from genhmr_app.image.loading import LoadedImage, load_image
+from genhmr_app.image.sources import CameraSource, CaptureFactory, Frame, SourceError, VideoFileSource, _cv2_capture
+from genhmr_app.pipeline import display
+from genhmr_app.pipeline.reconstructor import Reconstruction, ReconstructionSettings
 
 log = logging.getLogger(__name__)
 
+# How long a live-video job may wait for the playback clock to reach a new frame, rather than
+# reprocess the frame it just did (inference faster than the video's frame rate).
+MAX_FRAME_WAIT_S = 0.25
+
+
+# -- what to process -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageRef:
+    path: Path
+
 
 @dataclass(frozen=True)
-class ImageAnalysis:
-    image: LoadedImage
+class VideoRef:
+    path: Path
+    index: int = 0
+    live: bool = False  # playing: VIDEO-mode tracking, no detection cache
+
+
+@dataclass(frozen=True)
+class CameraRef:
+    device: int = 0
+
+
+FrameRef = ImageRef | VideoRef | CameraRef
+
+
+@dataclass(frozen=True)
+class OverlayRequest:
+    """Which 2D mesh overlays to draw in the worker (each costs ~10-30 ms)."""
+
+    fill: bool = True
+    wire: bool = False
+
+
+class PlaybackClock:
+    """Which video frame "now" is, while playing. Plain floats: safe to read from the worker."""
+
+    def __init__(self, fps: float, start_index: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.fps = fps
+        self._clock = clock
+        self._start_index = start_index
+        self._start_time = clock()
+
+    def index_now(self) -> int:
+        return self._start_index + int((self._clock() - self._start_time) * self.fps)
+
+    def seconds_until(self, index: int) -> float:
+        return (index - self._start_index) / self.fps - (self._clock() - self._start_time)
+
+
+# -- what comes back -------------------------------------------------------------------------------
+@dataclass
+class PersonView:
+    """Display-ready data for one person, all hypotheses in the reconstruction's rank order."""
+
+    vertices: np.ndarray  # (S, V, 3) camera frame
+    joints: np.ndarray  # (S, 24, 3) camera frame
+    joint_uncertainty: np.ndarray  # (S, 24) in [0, 1], see display.joint_uncertainty
+    vertex_uncertainty: np.ndarray  # (S, V) in [0, 1]
+    normals: np.ndarray  # (V, 3) display frame, of hypothesis 0 (the others on demand)
+    overlay: display.MeshOverlay | None  # of hypothesis 0
+    sample_rows: list[int]  # row of each ranked hypothesis in the IterationRecord arrays (sampling order)
+
+
+@dataclass
+class FrameResult:
+    ref: FrameRef
+    frame: Frame
+    source_name: str
+    frame_count: int  # 1 for a still image or a camera
+    source_fps: float | None  # a video file's frame rate
     detection: DetectionResult
-    load_ms: float
+    reconstruction: Reconstruction | None
+    views: list[PersonView]
+    settings: ReconstructionSettings
+    timing_ms: dict[str, float]
+    model_message: str | None = None  # why there is no mesh (detection-only mode)
+    warnings: list[str] = field(default_factory=list)
+    at_end: bool = False  # a playing video reached its last frame
+    image_path: Path | None = None
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.frame.rgb
+
+
+# -- the session -----------------------------------------------------------------------------------
+ModelFactory = Callable[[object, str], object]  # (body model, device preference) → Reconstructor
+
+
+def default_model_factory(body, device: str):
+    from genhmr_app.pipeline.reconstructor import Reconstructor
+
+    return Reconstructor(body=body, device=device)
+
+
+def _model_load_errors() -> tuple[type[BaseException], ...]:
+    from genhmr_app.generator.model import GeneratorCheckpointError
+    from genhmr_app.pipeline.reconstructor import ReconstructionError
+    from genhmr_app.tokens.model import TokenizerCheckpointError
+
+    return (TokenizerCheckpointError, GeneratorCheckpointError, ReconstructionError, OSError, RuntimeError, ValueError)
 
 
 class CoreSession:
-    def __init__(self, body_model, body_model_warning: str | None, device_preference: str = "auto") -> None:
+    def __init__(self, body_model, body_model_warning: str | None, device_preference: str = "auto",
+                 model_factory: ModelFactory = default_model_factory,
+                 capture_factory: CaptureFactory = _cv2_capture) -> None:
         self.body_model = body_model
         self.body_model_warning = body_model_warning
+        self.device_preference = device_preference
         self.device = resolve_device(device_preference)
-        self._detector: PoseDetector | None = None
-        self._lock = threading.Lock()
+        self.capture_factory = capture_factory
+        self._model_factory = model_factory
+        self._lock = threading.RLock()
+        self._reconstructor = None
+        self._model_tried = False
+        self._pending_device: str | None = None
+        self.model_message: str | None = None  # set when the pose model could not load
+        self.model_name: str = "not loaded yet"
+        self._detectors: dict[str, PoseDetector] = {}
         self._rest_vertices: np.ndarray | None = None
+        self._image: LoadedImage | None = None
+        self._image_mtime: float | None = None
+        self._detection_cache: tuple[tuple, Frame, DetectionResult] | None = None
+        self._video: VideoFileSource | None = None
+        self._camera: CameraSource | None = None
+        self._last_video_ts: int | None = None
+        self._skin: np.ndarray | None = None
 
     @classmethod
-    def create(cls, smpl_model_path: str = "", device_preference: str = "auto") -> CoreSession:
+    def create(cls, smpl_model_path: str = "", device_preference: str = "auto",
+               model_factory: ModelFactory = default_model_factory, **kwargs) -> CoreSession:
         from genhmr_app.body.model import load_body_model_with_fallback
 
-        device = resolve_device(device_preference)
-        body, warning = load_body_model_with_fallback(Path(smpl_model_path) if smpl_model_path else None, device=device)
-        return cls(body, warning, device_preference)
+        body, warning = load_body_model_with_fallback(Path(smpl_model_path) if smpl_model_path else None, device="cpu")
+        return cls(body, warning, device_preference, model_factory, **kwargs)
 
+    # -- descriptions for the status bar ---------------------------------------------------------
     @property
     def body_model_name(self) -> str:
         return self.body_model.info.name if self.body_model is not None else "none"
@@ -54,25 +180,213 @@ class CoreSession:
     def device_name(self) -> str:
         return describe_device(self.device)
 
-    def detector(self) -> PoseDetector:
-        if self._detector is None:
-            self._detector = PoseDetector(mode="image")
-        return self._detector
+    @property
+    def model_loaded(self) -> bool:
+        return self._reconstructor is not None
 
-    def analyse_image_file(self, path: str | Path) -> ImageAnalysis:
-        start = time.perf_counter()
-        image = load_image(path)
-        load_ms = (time.perf_counter() - start) * 1e3
+    def set_device(self, preference: str) -> None:
+        """Takes effect on the next job: the reconstructor is rebuilt there, in the worker. Never
+        blocks, so the UI thread can call it while a job runs."""
+        self._pending_device = preference
+
+    def _apply_pending_device(self) -> None:
+        preference, self._pending_device = self._pending_device, None
+        if preference is None or preference == self.device_preference:
+            return
+        self.device_preference = preference
+        self.device = resolve_device(preference)
+        self._drop_model()
+
+    def _drop_model(self) -> None:
+        if self._reconstructor is not None:
+            self._reconstructor.close()
+        self._reconstructor = None
+        self._model_tried = False
+
+    def reconstructor(self):
+        """The GenHMR pipeline, or None in detection-only mode. Call from the worker thread."""
         with self._lock:
-            detection = self.detector().detect(image.rgb)
-        return ImageAnalysis(image, detection, load_ms)
+            if not self._model_tried:
+                self._model_tried = True
+                try:
+                    self._reconstructor = self._model_factory(self.body_model, self.device_preference)
+                    self.device = self._reconstructor.device
+                    tok = self._reconstructor.tokenizer.config
+                    self.model_name = f"GenHMR {tok.name}"
+                    self.model_message = None
+                except _model_load_errors() as exc:
+                    self._reconstructor = None
+                    self.model_name = "detection only"
+                    self.model_message = f"No 3D body: the GenHMR model could not be loaded. {exc} Showing 2D detection only."
+                    log.warning(self.model_message)
+            return self._reconstructor
+
+    def detector(self, mode: str = "image") -> PoseDetector:
+        with self._lock:
+            if mode not in self._detectors:
+                self._detectors[mode] = PoseDetector(mode=mode)
+            return self._detectors[mode]
+
+    def _reset_video_detector(self) -> None:
+        det = self._detectors.pop("video", None)
+        if det is not None:
+            det.close()
+        self._last_video_ts = None
+
+    # -- frames ----------------------------------------------------------------------------------
+    def _load_image(self, path: Path) -> LoadedImage:
+        mtime = path.stat().st_mtime if path.exists() else None
+        cached = self._image
+        if cached is not None and cached.path == path and self._image_mtime == mtime:
+            return cached
+        image = load_image(path)
+        self._image, self._image_mtime = image, mtime
+        return image
+
+    def _video_source(self, path: Path) -> VideoFileSource:
+        if self._video is None or self._video.path != path:
+            self._close_video()
+            self._video = VideoFileSource(path, self.capture_factory)
+            self._reset_video_detector()
+        return self._video
+
+    def _camera_source(self, device: int) -> CameraSource:
+        if self._camera is None or self._camera.device != device:
+            self.release_camera()
+            self._camera = CameraSource(device, self.capture_factory)
+            self._reset_video_detector()
+        return self._camera
+
+    def release_camera(self) -> None:
+        with self._lock:
+            if self._camera is not None:
+                self._camera.close()
+                self._camera = None
+
+    def _close_video(self) -> None:
+        if self._video is not None:
+            self._video.close()
+            self._video = None
+
+    def video_info(self, path: str | Path) -> tuple[int, float, int, int]:
+        """(frame count, fps, width, height); opens the file (call from the worker)."""
+        with self._lock:
+            v = self._video_source(Path(path))
+            return v.frame_count, v.fps, v.width, v.height
+
+    def _grab(self, ref: FrameRef, clock: PlaybackClock | None) -> tuple[Frame, str, int, float | None, bool]:
+        """The frame to process: (frame, name, frame count, fps, at_end)."""
+        if isinstance(ref, ImageRef):
+            image = self._load_image(Path(ref.path))
+            return Frame(image.rgb, 0, 0), Path(ref.path).name, 1, None, False
+        if isinstance(ref, CameraRef):
+            if self._video is not None:
+                self._close_video()
+            return self._camera_source(ref.device).read(), f"Camera {ref.device}", 1, None, False
+        self.release_camera()
+        video = self._video_source(Path(ref.path))
+        index = ref.index
+        if ref.live and clock is not None:
+            index = clock.index_now()
+            if index <= ref.index and index < video.frame_count - 1:
+                # Faster than real time: wait for the next frame instead of redoing this one.
+                time.sleep(min(max(clock.seconds_until(ref.index + 1), 0.0), MAX_FRAME_WAIT_S))
+                index = max(clock.index_now(), ref.index + 1)
+        index = min(index, video.frame_count - 1)
+        try:
+            frame = video.read(index)
+        except SourceError:
+            if not ref.live or index == 0:
+                raise
+            # Past the real end of a file whose header over-counts: show the last good frame.
+            index = min(index, video.frame_count) - 1
+            frame = video.read(index)
+        return frame, Path(ref.path).name, video.frame_count, video.fps, index >= video.frame_count - 1
+
+    def _detect(self, ref: FrameRef, frame: Frame) -> DetectionResult:
+        live = isinstance(ref, CameraRef) or (isinstance(ref, VideoRef) and ref.live)
+        if live:
+            if self._last_video_ts is not None and frame.timestamp_ms < self._last_video_ts:
+                self._reset_video_detector()  # the stream restarted: stale tracking would mislead MediaPipe
+            self._last_video_ts = frame.timestamp_ms
+            self._detection_cache = None
+            return self.detector("video").detect(frame.rgb, timestamp_ms=frame.timestamp_ms)
+        key = (type(ref).__name__, str(getattr(ref, "path", "")), frame.index,
+               self._image_mtime if isinstance(ref, ImageRef) else None)
+        if self._detection_cache is not None and self._detection_cache[0] == key:
+            cached = self._detection_cache[2]
+            return replace(cached, timing_ms=0.0)
+        detection = self.detector("image").detect(frame.rgb)
+        self._detection_cache = (key, frame, detection)
+        return detection
+
+    def process(self, ref: FrameRef, settings: ReconstructionSettings = ReconstructionSettings(),
+                overlays: OverlayRequest = OverlayRequest(), report: Callable[[object], None] | None = None,
+                clock: PlaybackClock | None = None) -> FrameResult:
+        """Grab → detect → reconstruct → prepare what the views draw. `report(record)` is called
+        after every sampling iteration (the confidence heatmap fills while sampling runs)."""
+        with self._lock:
+            self._apply_pending_device()
+            t0 = time.perf_counter()
+            frame, name, count, fps, at_end = self._grab(ref, clock)
+            t_load = time.perf_counter()
+            detection = self._detect(ref, frame)
+            t_det = time.perf_counter()
+            recon = self.reconstructor()
+            reconstruction, views, warnings = None, [], []
+            timing = {"load": (t_load - t0) * 1000, "detect": (t_det - t_load) * 1000,
+                      "sample": 0.0, "refine": 0.0, "display": 0.0}
+            if recon is not None and detection.people:
+                reconstruction = recon.reconstruct_detection(detection, settings, report)
+                reconstruction.image_path = Path(ref.path) if isinstance(ref, ImageRef) else None
+                timing["sample"] = reconstruction.timing_ms.get("sample", 0.0)
+                timing["refine"] = reconstruction.timing_ms.get("refine", 0.0)
+                t_disp = time.perf_counter()
+                views = [self._person_view(recon, reconstruction, person, overlays) for person in reconstruction.people]
+                timing["display"] = (time.perf_counter() - t_disp) * 1000
+                warnings = [p.fallback for p in reconstruction.people if p.fallback]
+            timing["total"] = (time.perf_counter() - t0) * 1000
+            if reconstruction is not None:
+                reconstruction.timing_ms.update(detect=timing["detect"], total=timing["total"])
+            return FrameResult(ref, frame, name, count, fps, detection, reconstruction, views, settings, timing,
+                               self.model_message, warnings, at_end,
+                               Path(ref.path) if isinstance(ref, ImageRef) else None)
+
+    # -- display data ----------------------------------------------------------------------------
+    def skin_weights(self) -> np.ndarray:
+        if self._skin is None:
+            self._skin = self.body_model.smpl.lbs_weights.detach().cpu().numpy().astype(np.float32)
+        return self._skin
+
+    def _person_view(self, recon, reconstruction: Reconstruction, person, overlays: OverlayRequest) -> PersonView:
+        import torch
+
+        hyps = person.hypotheses
+        with torch.no_grad():
+            out = recon.body.forward(np.stack([h.global_orient for h in hyps]), np.stack([h.body_pose for h in hyps]),
+                                     np.stack([h.betas for h in hyps]), np.stack([h.transl for h in hyps]))
+        vertices = out.vertices.cpu().numpy()
+        joints = out.joints.cpu().numpy()
+        skin = self.skin_weights()
+        joint_u = np.stack([display.joint_uncertainty(display.token_joint_influence(recon.tokenizer, h.tokens),
+                                                      h.token_confidence) for h in hyps])
+        vertex_u = np.stack([display.vertex_uncertainty(skin, u) for u in joint_u])
+        faces = self.body_model.faces
+        overlay = None
+        if overlays.fill or overlays.wire:
+            overlay = display.rasterize_mesh(vertices[0], faces, reconstruction.focal_px, reconstruction.width,
+                                             reconstruction.height, fill=overlays.fill, wire=overlays.wire)
+        normals = display.vertex_normals(display.to_display(vertices[0]), faces)
+        rows = display.sample_rows(person.iterations[-1].codes, [h.tokens for h in hyps]) if person.iterations else []
+        return PersonView(vertices, joints, joint_u, vertex_u, normals, overlay, rows)
 
     def rest_vertices(self) -> np.ndarray:
         if self._rest_vertices is None:
             import torch
 
             with torch.no_grad():
-                out = self.body_model.forward(torch.zeros(1, 3), torch.zeros(1, 69))
+                dev = self.body_model.device
+                out = self.body_model.forward(torch.zeros(1, 3, device=dev), torch.zeros(1, 69, device=dev))
             self._rest_vertices = out.vertices[0].cpu().numpy()
         return self._rest_vertices
 
@@ -81,8 +395,18 @@ class CoreSession:
         sides = ["left" if i in MP33_LEFT else "right" if i in MP33_RIGHT else "centre" for i in range(33)]
         return list(MP33_EDGES), sides
 
+    def smpl_skeleton(self) -> list[tuple[int, int]]:
+        return display.skeleton_edges(self.body_model.parents)
+
     def close(self) -> None:
         with self._lock:
-            if self._detector is not None:
-                self._detector.close()
-                self._detector = None
+            self._drop_model()
+            for det in self._detectors.values():
+                det.close()
+            self._detectors.clear()
+            self.release_camera()
+            self._close_video()
+
+
+__all__ = ["CameraRef", "CoreSession", "DetectorError", "FrameRef", "FrameResult", "ImageRef", "OverlayRequest",
+           "PersonView", "PlaybackClock", "VideoRef"]

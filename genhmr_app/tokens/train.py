@@ -50,6 +50,7 @@ class TrainConfig:
     splits: str = "train"  # "train" or "all" (train+val+test+heldout, for the shipped weights)
     augment: str = "mirror,mix,perturb"
     vertex_subset: int = 512  # vertices in the vertex loss (a fixed random subset of the mesh)
+    threads: int = 0  # 0: torch's default
 
 
 def seed_everything(seed: int) -> None:
@@ -101,7 +102,9 @@ def tokenizer_losses(model: PoseTokenizer, body, pose: torch.Tensor, cfg: TrainC
 def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path: Path | None,
           command: str = "", show_progress: bool = True) -> dict:
     seed_everything(cfg.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if cfg.threads:
+        # One thread degrades gracefully when other jobs share the CPU; two spin-wait on each other.
+        torch.set_num_threads(cfg.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = load_pose_splits()
     train_names = ["train"] if cfg.splits == "train" else [s for s in splits if s != "meta"]
@@ -118,7 +121,8 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
     step = 0
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["model_cfg"] == asdict(model_cfg) and ckpt["train_cfg"] == asdict(cfg):
+        same = lambda a, b: {k: v for k, v in a.items() if k != "threads"} == {k: v for k, v in b.items() if k != "threads"}  # noqa: E731
+        if ckpt["model_cfg"] == asdict(model_cfg) and same(ckpt["train_cfg"], asdict(cfg)):
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["opt"])
             sched.load_state_dict(ckpt["sched"])
@@ -190,6 +194,7 @@ def build_argparser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--splits", choices=["train", "all"], default="train")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--augment", default=TrainConfig.augment, help="comma list of mirror,mix,perturb ('' for none)")
     p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and log (default runs/tokenizer/<config>)")
     p.add_argument("--out", type=Path, default=None, help=f"final weights (default {DEFAULT_OUT.relative_to(REPO_ROOT)}); 'none' to skip")
@@ -201,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model_cfg = TokenizerConfig(args.tokens, args.codes, args.code_dim, args.hidden, args.depth)
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, splits=args.splits,
-                      augment=args.augment)
+                      augment=args.augment, threads=args.threads)
     aug_tag = args.augment.replace(",", "+") or "noaug"
     run_dir = args.run_dir or REPO_ROOT / "runs" / "tokenizer" / f"{model_cfg.name}-{aug_tag}-{args.splits}-s{args.seed}"
     out = None if str(args.out).lower() == "none" else (args.out or DEFAULT_OUT)

@@ -1,11 +1,20 @@
-"""The photo with its overlays (detected keypoints, skeleton), with wheel zoom and drag pan."""
+"""The photo with its overlays (detected keypoints, projected skeleton, projected mesh), with wheel
+zoom and drag pan. Overlays are named layers that can be toggled; the mesh layers arrive as RGBA
+pictures already drawn by the core (drawing 14k triangles as scene items would stall the UI)."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import QGraphicsItemGroup, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsItemGroup,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+)
 
 # Left limbs warm, right limbs cool, centre grey: the usual convention in pose tools, so
 # a left/right swap is visible at a glance.
@@ -21,6 +30,16 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def rgba_to_qimage(rgba: np.ndarray) -> QImage:
+    rgba = np.ascontiguousarray(rgba)
+    h, w = rgba.shape[:2]
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+
+
+# Stacking order of the layers: the mesh under the skeletons, detected keypoints on top.
+LAYER_Z = {"mesh_fill": 1.0, "mesh_wire": 2.0, "smpl_skeleton": 3.0, "keypoints": 4.0}
+
+
 class ImageView(QGraphicsView):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -31,12 +50,16 @@ class ImageView(QGraphicsView):
         self.setBackgroundBrush(QBrush(QColor(40, 40, 44)))
         self._pixmap_item = QGraphicsPixmapItem()
         self.scene().addItem(self._pixmap_item)
-        self._overlays: dict[str, QGraphicsItemGroup] = {}
+        self._overlays: dict[str, QGraphicsItem] = {}
         self._user_zoomed = False
 
     # -- content ---------------------------------------------------------------------------
-    def set_image(self, rgb: np.ndarray) -> None:
+    def set_image(self, rgb: np.ndarray, keep_view: bool = False) -> None:
+        """keep_view: the next frame of the same stream; zoom and pan stay where the user put them."""
+        same_size = self.has_image() and self._pixmap_item.pixmap().size().toTuple() == (rgb.shape[1], rgb.shape[0])
         self._pixmap_item.setPixmap(QPixmap.fromImage(rgb_to_qimage(rgb)))
+        if keep_view and same_size:
+            return
         self.scene().setSceneRect(self._pixmap_item.boundingRect())
         self.clear_overlays()
         self._user_zoomed = False
@@ -50,12 +73,34 @@ class ImageView(QGraphicsView):
             self.scene().removeItem(group)
         self._overlays.clear()
 
+    def remove_overlay(self, name: str) -> None:
+        if name in self._overlays:
+            self.scene().removeItem(self._overlays.pop(name))
+
     def set_overlay_visible(self, name: str, visible: bool) -> None:
         if name in self._overlays:
             self._overlays[name].setVisible(visible)
 
     def overlay_names(self) -> list[str]:
         return list(self._overlays)
+
+    def overlay_visible(self, name: str) -> bool:
+        return name in self._overlays and self._overlays[name].isVisible()
+
+    def set_picture_overlay(self, name: str, rgba: np.ndarray, scale: float = 1.0, visible: bool = True) -> None:
+        """An RGBA picture drawn `scale` x the image size, stretched over the image."""
+        item = self._overlays.get(name)
+        pixmap = QPixmap.fromImage(rgba_to_qimage(rgba))
+        if not isinstance(item, QGraphicsPixmapItem):
+            self.remove_overlay(name)
+            item = QGraphicsPixmapItem()
+            item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            item.setZValue(LAYER_Z.get(name, 1.0))
+            self.scene().addItem(item)
+            self._overlays[name] = item
+        item.setPixmap(pixmap)
+        item.setScale(1.0 / scale if scale > 0 else 1.0)
+        item.setVisible(visible)
 
     def set_skeleton(
         self,
@@ -66,34 +111,36 @@ class ImageView(QGraphicsView):
         sides: list[str] | None = None,
         min_confidence: float = 0.3,
         visible: bool = True,
+        colour: QColor | None = None,
+        width: float = 2.0,
     ) -> None:
         """Draw points (N, 2) joined by edges; low-confidence joints are drawn faint, not hidden,
         because annotators need to see where the detector guessed."""
-        if name in self._overlays:
-            self.scene().removeItem(self._overlays.pop(name))
+        self.remove_overlay(name)
         group = QGraphicsItemGroup()
+        group.setZValue(LAYER_Z.get(name, 3.0))
         conf = np.ones(len(points)) if confidence is None else np.asarray(confidence)
         scale = max(self._pixmap_item.boundingRect().height(), 1.0) / 400.0
         colours = {"left": LEFT_COLOUR, "right": RIGHT_COLOUR}
         for a, b in edges:
-            colour = QColor(colours.get(sides[a] if sides else "", CENTRE_COLOUR)) if sides else CENTRE_COLOUR
-            colour.setAlphaF(1.0 if min(conf[a], conf[b]) >= min_confidence else 0.3)
+            edge_colour = QColor(colour or (colours.get(sides[a], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
+            edge_colour.setAlphaF(1.0 if min(conf[a], conf[b]) >= min_confidence else 0.3)
             path = QPainterPath(QPointF(*points[a]))
             path.lineTo(QPointF(*points[b]))
             item = QGraphicsPathItem(path)
-            pen = QPen(colour, 2.0 * scale)
+            pen = QPen(edge_colour, width * scale)
             pen.setCapStyle(Qt.PenCapStyle.RoundCap)
             item.setPen(pen)
             group.addToGroup(item)
         radius = 2.5 * scale
         for i, (x, y) in enumerate(points):
-            colour = QColor(colours.get(sides[i], CENTRE_COLOUR)) if sides else CENTRE_COLOUR
-            colour.setAlphaF(1.0 if conf[i] >= min_confidence else 0.3)
+            point_colour = QColor(colour or (colours.get(sides[i], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
+            point_colour.setAlphaF(1.0 if conf[i] >= min_confidence else 0.3)
             path = QPainterPath()
             path.addEllipse(QPointF(x, y), radius, radius)
             item = QGraphicsPathItem(path)
             item.setPen(QPen(QColor(20, 20, 20), 0.8 * scale))
-            item.setBrush(QBrush(colour))
+            item.setBrush(QBrush(point_colour))
             group.addToGroup(item)
         group.setVisible(visible)
         self.scene().addItem(group)

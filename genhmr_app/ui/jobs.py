@@ -3,6 +3,9 @@
 Built on superqt's `create_worker` (the napari pattern). A request that arrives while a job runs
 replaces any earlier waiting request, so live inputs never queue up stale frames, and the result of
 a job that has been superseded is dropped rather than shown.
+
+A job submitted with `with_progress=True` receives a `report(value)` callable; each value arrives on
+the UI thread as `progress(serial, value)` (a queued signal), and only while the job is the newest.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ class _Request:
 class LatestJobRunner(QObject):
     result = Signal(int, object)  # (serial, value)
     error = Signal(int, str)  # (serial, user-facing message)
+    failed = Signal(int, object)  # (serial, the exception), for callers that react to its type
+    progress = Signal(int, object)  # (serial, value reported by the job)
     busy_changed = Signal(bool)
+    _relay = Signal(int, object)  # emitted from the worker thread; Qt queues it to this object's thread
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -39,13 +45,17 @@ class LatestJobRunner(QObject):
         self._pending: _Request | None = None
         self._worker = None
         self.dropped = 0  # requests replaced before they ran: a measure of load for live input
+        self._relay.connect(self._on_progress)
 
     @property
     def busy(self) -> bool:
         return self._running is not None
 
-    def submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+    def submit(self, func: Callable[..., Any], *args: Any, with_progress: bool = False, **kwargs: Any) -> int:
         self._serial += 1
+        if with_progress:
+            serial = self._serial
+            kwargs["report"] = lambda value, s=serial: self._relay.emit(s, value)
         request = _Request(self._serial, func, args, kwargs)
         if self._running is None:
             self._start(request)
@@ -72,9 +82,17 @@ class LatestJobRunner(QObject):
         if request.serial == self._serial:  # only the newest request's result is still wanted
             self.result.emit(request.serial, value)
 
+    def _on_progress(self, serial: int, value: Any) -> None:
+        if serial == self._serial:
+            self.progress.emit(serial, value)
+
     def _on_errored(self, request: _Request, exc: BaseException) -> None:
-        log.error("job failed: %s", "".join(traceback.format_exception(exc)))
+        log.warning("job failed: %s: %s", type(exc).__name__, exc)
+        log.debug("%s", "".join(traceback.format_exception(exc)))
+        if request.serial != self._serial:
+            return  # superseded: the user has moved on, and the newer job reports for itself
         self.error.emit(request.serial, str(exc) or type(exc).__name__)
+        self.failed.emit(request.serial, exc)
 
     def _on_finished(self, request: _Request) -> None:
         self._running = None

@@ -1,20 +1,32 @@
-"""The 3D viewport: a pyvistaqt interactor showing body meshes, with preset camera views.
+"""The 3D viewport: the refined body, its skeleton, a ground plane and the photo's camera frustum.
 
-The VTK widget needs an OpenGL context. Where none can be made (no display, a broken driver),
-the window shows a message in its place instead of crashing, and the rest of the app works.
+Everything is drawn in the y-up display frame of `genhmr_app.pipeline.display` (the photo's camera at
+the origin looking down -z). Actors are created once and updated in place: re-adding actors every
+frame is slow and flickers during live video.
+
+The VTK widget needs an OpenGL context. Where none can be made (no display, a broken driver), the
+window shows a message in its place instead of crashing, and the rest of the app works.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from genhmr_app.pipeline.display import FRUSTUM_LINES
 
 log = logging.getLogger(__name__)
 
 SKIN = (0.80, 0.72, 0.64)
+GHOST_COLOURS = [(0.35, 0.75, 1.0), (1.0, 0.6, 0.3), (0.6, 1.0, 0.5), (1.0, 0.45, 0.8), (0.95, 0.95, 0.4),
+                 (0.6, 0.6, 1.0), (0.4, 1.0, 0.9)]
+UNCERTAINTY_CMAP = "coolwarm"  # blue = confident, red = uncertain; readable for red-green colour blindness
+VIEW_FOV_DEG = 30.0
 
 
 def faces_to_vtk(faces: np.ndarray) -> np.ndarray:
@@ -22,21 +34,52 @@ def faces_to_vtk(faces: np.ndarray) -> np.ndarray:
     return np.hstack([np.full((len(faces), 1), 3, dtype=np.int64), faces]).ravel()
 
 
+def _lines_to_vtk(edges: np.ndarray) -> np.ndarray:
+    edges = np.asarray(edges, dtype=np.int64)
+    return np.hstack([np.full((len(edges), 1), 2, dtype=np.int64), edges]).ravel()
+
+
+@dataclass
+class MeshScene:
+    """One picture of the viewport, display frame throughout."""
+
+    vertices: np.ndarray  # (V, 3) the shown hypothesis
+    faces: np.ndarray
+    normals: np.ndarray | None = None  # (V, 3)
+    uncertainty: np.ndarray | None = None  # (V,) in [0, 1]
+    joints: np.ndarray | None = None  # (24, 3)
+    bones: list[tuple[int, int]] = field(default_factory=list)
+    frustum: np.ndarray | None = None  # (5, 3) apex + image corners
+    ghosts: list[np.ndarray] = field(default_factory=list)  # other hypotheses (V, 3), translucent
+    camera_fov_deg: float | None = None  # the photo's vertical field of view, for the "camera" view
+
+
 class MeshView(QWidget):
-    """Body meshes in SMPL axes (Y up, facing +Z); presets look at the body from the front/side/top."""
+    colour_mode_changed = Signal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
         self.plotter = None
         self._mesh = None
+        self._body_actor = None
+        self._skeleton = self._skeleton_actor = None
+        self._joint_actor = None
+        self._frustum = self._frustum_actor = None
+        self._ground_actor = None
+        self._ghosts: list = []
+        self._scene: MeshScene | None = None
+        self.colour_mode = "skin"
         self.unavailable_reason: str | None = None
+        self.renders = 0
         try:
             from pyvistaqt import QtInteractor
 
             self.plotter = QtInteractor(self)
             self.plotter.set_background("#2b2b30", top="#50505a")
+            self.plotter.enable_anti_aliasing("fxaa")
             layout.addWidget(self.plotter.interactor, 1)
         except Exception as exc:  # noqa: BLE001 - any GL/VTK failure must degrade, not crash
             self.unavailable_reason = f"3D view unavailable: {exc}"
@@ -45,48 +88,221 @@ class MeshView(QWidget):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setWordWrap(True)
             layout.addWidget(label, 1)
-        buttons = QHBoxLayout()
-        for name in ("front", "side", "top", "reset"):
+        layout.addLayout(self._build_toolbar())
+
+    def _build_toolbar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 0, 4, 2)
+        for name, tip in (("front", "1"), ("side", "2"), ("top", "3"), ("reset", "0: the photo's camera")):
             button = QPushButton(name.capitalize())
             button.setObjectName(f"view_{name}")
+            button.setToolTip(f"{name.capitalize()} view ({tip})")
             button.clicked.connect(lambda _=False, n=name: self.set_view(n))
-            buttons.addWidget(button)
-        layout.addLayout(buttons)
+            bar.addWidget(button)
+        bar.addStretch(1)
+        self.colour_combo = QComboBox()
+        self.colour_combo.addItem("Skin", "skin")
+        self.colour_combo.addItem("Uncertainty", "uncertainty")
+        self.colour_combo.setToolTip("Colour the body by per-joint uncertainty from token confidence (U)")
+        self.colour_combo.currentIndexChanged.connect(lambda _i: self.set_colour_mode(self.colour_combo.currentData()))
+        bar.addWidget(QLabel("Colour:"))
+        bar.addWidget(self.colour_combo)
+        self.legend = QLabel("confident ◀ ▶ uncertain")
+        self.legend.setStyleSheet(
+            "QLabel { color: white; padding: 1px 6px; border-radius: 3px;"
+            " background: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #3b4cc0, stop:0.5 #bbbbbb, stop:1 #b40426); }")
+        self.legend.setVisible(False)
+        bar.addWidget(self.legend)
+        self.skeleton_check = QCheckBox("Skeleton")
+        self.ground_check = QCheckBox("Ground")
+        self.ground_check.setChecked(True)
+        self.frustum_check = QCheckBox("Camera")
+        self.frustum_check.setChecked(True)
+        for check in (self.skeleton_check, self.ground_check, self.frustum_check):
+            check.toggled.connect(lambda _on: self._apply_visibility())
+            bar.addWidget(check)
+        return bar
 
     @property
     def available(self) -> bool:
         return self.plotter is not None
 
+    # -- content ------------------------------------------------------------------------------
     def show_mesh(self, vertices: np.ndarray, faces: np.ndarray, reset_camera: bool = False) -> None:
+        """A bare mesh (the rest pose before anything is reconstructed)."""
+        self.show_scene(MeshScene(np.asarray(vertices, np.float32), faces), reset_camera=reset_camera)
+
+    def show_scene(self, scene: MeshScene, reset_camera: bool = False) -> None:
         if not self.available:
             return
         import pyvista as pv
 
-        vertices = np.asarray(vertices, dtype=np.float32)
-        if self._mesh is not None and self._mesh.n_points == len(vertices) and not reset_camera:
-            # Update in place: re-adding an actor every frame is slow and flickers during live video.
-            self._mesh.points = vertices
-            self._mesh.compute_normals(inplace=True, cell_normals=False)
-            self.plotter.render()
-            return
-        self.plotter.clear_actors()
-        self._mesh = pv.PolyData(vertices, faces_to_vtk(faces))
-        self._mesh.compute_normals(inplace=True, cell_normals=False)
-        self.plotter.add_mesh(self._mesh, color=SKIN, smooth_shading=True, specular=0.2, name="body")
-        self.set_view("front")
+        first = self._mesh is None or self._mesh.n_points != len(scene.vertices)
+        self._scene = scene
+        if first:
+            if self._body_actor is not None:
+                self.plotter.remove_actor(self._body_actor)
+            self._mesh = pv.PolyData(np.asarray(scene.vertices, np.float32), faces_to_vtk(scene.faces))
+            self._mesh.point_data["uncertainty"] = np.zeros(len(scene.vertices), np.float32)
+            self._set_normals(scene)
+            self._body_actor = self.plotter.add_mesh(
+                self._mesh, scalars="uncertainty", cmap=UNCERTAINTY_CMAP, clim=(0.0, 1.0), show_scalar_bar=False,
+                specular=0.25, smooth_shading=False, name="body")
+            self._body_actor.prop.color = SKIN  # shown whenever the uncertainty colouring is off
+            # Our own point normals with Gouraud shading: smooth, and still correct after in-place updates
+            # (pyvista's smooth_shading copies the mesh, so updating our points would not show).
+            self._body_actor.prop.interpolation = "gouraud"
+        else:
+            self._mesh.points = np.asarray(scene.vertices, np.float32)
+            self._set_normals(scene)
+        if scene.uncertainty is not None:
+            self._mesh.point_data["uncertainty"] = np.asarray(scene.uncertainty, np.float32)
+        self._update_skeleton(scene)
+        self._update_frustum(scene)
+        self._update_ghosts(scene)
+        self._update_ground(scene)
+        self._apply_colour()
+        self._apply_visibility()
+        if first or reset_camera:
+            self.set_view("front")
+        else:
+            self.render()
 
-    def set_view(self, name: str) -> None:
+    def _set_normals(self, scene: MeshScene) -> None:
+        if scene.normals is None:
+            from genhmr_app.pipeline.display import vertex_normals
+
+            normals = vertex_normals(scene.vertices, scene.faces)
+        else:
+            normals = np.asarray(scene.normals, np.float32)
+        self._mesh.point_data["Normals"] = normals
+        self._mesh.point_data.active_normals_name = "Normals"
+
+    def _update_skeleton(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        if scene.joints is None or not scene.bones:
+            return
+        joints = np.asarray(scene.joints, np.float32)
+        if self._skeleton is None:
+            self._skeleton = pv.PolyData(joints, lines=_lines_to_vtk(scene.bones))
+            self._skeleton_actor = self.plotter.add_mesh(self._skeleton, color=(1.0, 0.85, 0.2), line_width=4,
+                                                         render_lines_as_tubes=True, name="skeleton")
+            self._joint_points = pv.PolyData(joints)
+            self._joint_actor = self.plotter.add_mesh(self._joint_points, color=(1.0, 0.4, 0.1), point_size=10,
+                                                      render_points_as_spheres=True, name="joints")
+        else:
+            self._skeleton.points = joints
+            self._joint_points.points = joints
+
+    def _update_frustum(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        if scene.frustum is None:
+            return
+        pts = np.asarray(scene.frustum, np.float32)
+        if self._frustum is None:
+            self._frustum = pv.PolyData(pts, lines=_lines_to_vtk(FRUSTUM_LINES))
+            self._frustum_actor = self.plotter.add_mesh(self._frustum, color=(0.75, 0.75, 0.85), line_width=1.5,
+                                                        name="frustum")
+        else:
+            self._frustum.points = pts
+
+    def _update_ghosts(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        if len(self._ghosts) != len(scene.ghosts):
+            for actor, _mesh in self._ghosts:
+                self.plotter.remove_actor(actor)
+            self._ghosts = []
+            for i, verts in enumerate(scene.ghosts):
+                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
+                actor = self.plotter.add_mesh(mesh, color=GHOST_COLOURS[i % len(GHOST_COLOURS)], opacity=0.3,
+                                              name=f"ghost{i}")
+                self._ghosts.append((actor, mesh))
+        else:
+            for (_actor, mesh), verts in zip(self._ghosts, scene.ghosts):
+                mesh.points = np.asarray(verts, np.float32)
+
+    def _update_ground(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        v = np.asarray(scene.vertices)
+        centre = (v.max(0) + v.min(0)) / 2
+        floor = float(v[:, 1].min())
+        if self._ground_actor is None:
+            plane = pv.Plane(center=(0, 0, 0), direction=(0, 1, 0), i_size=4.0, j_size=4.0, i_resolution=8,
+                             j_resolution=8)
+            self._ground_actor = self.plotter.add_mesh(plane, color=(0.55, 0.57, 0.62), opacity=0.45,
+                                                       show_edges=True, edge_color=(0.4, 0.42, 0.47), name="ground")
+        self._ground_actor.position = (float(centre[0]), floor - 0.002, float(centre[2]))
+
+    # -- appearance ---------------------------------------------------------------------------
+    def set_colour_mode(self, mode: str) -> None:
+        if mode not in ("skin", "uncertainty") or mode == self.colour_mode:
+            return
+        self.colour_mode = mode
+        index = self.colour_combo.findData(mode)
+        if index != self.colour_combo.currentIndex():
+            self.colour_combo.setCurrentIndex(index)
+        self.legend.setVisible(mode == "uncertainty")
+        self._apply_colour()
+        self.render()
+        self.colour_mode_changed.emit(mode)
+
+    def _apply_colour(self) -> None:
+        if self._body_actor is None:
+            return
+        has_values = self._scene is not None and self._scene.uncertainty is not None
+        self._body_actor.mapper.scalar_visibility = self.colour_mode == "uncertainty" and has_values
+
+    def _apply_visibility(self) -> None:
         if not self.available:
             return
-        # SMPL looks along +Z, so the front view camera sits on +Z looking back at the body.
-        if name in ("front", "reset"):
-            self.plotter.view_vector((0, 0, 1), viewup=(0, 1, 0))
-        elif name == "side":
-            self.plotter.view_vector((1, 0, 0), viewup=(0, 1, 0))
-        elif name == "top":
-            self.plotter.view_vector((0, 1, 0), viewup=(0, 0, -1))
-        self.plotter.reset_camera()
-        self.plotter.render()
+        skeleton = self.skeleton_check.isChecked()
+        for actor in (self._skeleton_actor, self._joint_actor):
+            if actor is not None:
+                actor.visibility = skeleton
+        if self._body_actor is not None:
+            # The skeleton is inside the body: see it through a translucent skin.
+            self._body_actor.prop.opacity = 0.35 if skeleton and self._skeleton_actor is not None else 1.0
+        if self._ground_actor is not None:
+            self._ground_actor.visibility = self.ground_check.isChecked()
+        if self._frustum_actor is not None:
+            self._frustum_actor.visibility = self.frustum_check.isChecked()
+        self.render()
+
+    # -- camera ---------------------------------------------------------------------------------
+    def set_view(self, name: str) -> None:
+        if not self.available or self._mesh is None:
+            return
+        v = np.asarray(self._mesh.points)
+        centre = (v.max(0) + v.min(0)) / 2
+        extent = float(max(np.ptp(v[:, 1]), 0.5 * np.ptp(v[:, 0]), 0.5 * np.ptp(v[:, 2]), 0.3))
+        cam = self.plotter.camera
+        distance = 1.35 * extent / (2 * math.tan(math.radians(VIEW_FOV_DEG) / 2))
+        up = (0.0, 1.0, 0.0)
+        if name == "reset" and self._scene is not None and self._scene.frustum is not None:
+            # The photo's own camera: the body lines up with the picture.
+            cam.position = (0.0, 0.0, 0.0)
+            cam.focal_point = tuple(centre)
+            cam.up = up
+            cam.view_angle = self._scene.camera_fov_deg or VIEW_FOV_DEG
+        else:
+            direction = {"side": (1.0, 0.0, 0.0), "top": (0.0, 1.0, 0.0)}.get(name, (0.0, 0.0, 1.0))
+            if name == "top":
+                up = (0.0, 0.0, -1.0)
+            cam.position = tuple(centre + distance * np.asarray(direction))
+            cam.focal_point = tuple(centre)
+            cam.up = up
+            cam.view_angle = VIEW_FOV_DEG
+        self.plotter.reset_camera_clipping_range()
+        self.render()
+
+    def render(self) -> None:
+        if self.available:
+            self.plotter.render()
+            self.renders += 1
 
     def grab_screenshot(self) -> np.ndarray | None:
         return self.plotter.screenshot(return_img=True) if self.available else None

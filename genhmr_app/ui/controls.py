@@ -1,0 +1,134 @@
+"""The inference controls (labelled sliders and a seed box) and the hypotheses list.
+
+Slider moves are debounced: a change is emitted once the user has paused for DEBOUNCE_MS, so
+dragging a slider does not flood the worker, and the current result stays on screen until the
+new one arrives.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+from superqt import QLabeledDoubleSlider, QLabeledSlider
+
+from genhmr_app.settings import InferenceSettings
+
+DEBOUNCE_MS = 150
+
+
+class InferenceControls(QGroupBox):
+    changed = Signal(object)  # InferenceSettings, after the debounce
+
+    def __init__(self, values: InferenceSettings | None = None, parent=None) -> None:
+        super().__init__("Sampling and refinement", parent)
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.iterations = self._int_slider(1, 20, "MaskGIT iterations: how many rounds of sampling and re-masking")
+        self.temperature = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.05)
+        self.temperature.setDecimals(2)
+        self.temperature.setToolTip("Sampling temperature; 0 = greedy (always the most probable code)")
+        self.refine_steps = self._int_slider(0, 50, "Steps of 2D-keypoint-guided refinement (0 = off)")
+        self.hypotheses = self._int_slider(1, 8, "How many poses to sample; they are ranked by 2D agreement")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("Random seed: the same seed and settings give the same result")
+        for name, widget in (("Iterations", self.iterations), ("Temperature", self.temperature),
+                             ("Refinement steps", self.refine_steps), ("Hypotheses", self.hypotheses),
+                             ("Seed", self.seed)):
+            widget.setObjectName(name.lower().replace(" ", "_"))
+            form.addRow(name, widget)
+        self.defaults_button = QPushButton("Defaults")
+        self.defaults_button.clicked.connect(lambda: self.set_values(InferenceSettings(), emit=True))
+        form.addRow("", self.defaults_button)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(lambda: self.changed.emit(self.values()))
+        self.set_values(values or InferenceSettings())
+        for widget in (self.iterations, self.temperature, self.refine_steps, self.hypotheses, self.seed):
+            widget.valueChanged.connect(lambda _v: self._debounce.start())
+
+    @staticmethod
+    def _int_slider(lo: int, hi: int, tip: str) -> QLabeledSlider:
+        slider = QLabeledSlider(Qt.Orientation.Horizontal)
+        slider.setRange(lo, hi)
+        slider.setToolTip(tip)
+        return slider
+
+    def values(self) -> InferenceSettings:
+        return InferenceSettings(
+            iterations=int(self.iterations.value()),
+            temperature=round(float(self.temperature.value()), 3),
+            refine_steps=int(self.refine_steps.value()),
+            hypotheses=int(self.hypotheses.value()),
+            seed=int(self.seed.value()),
+        )
+
+    def set_values(self, values: InferenceSettings, emit: bool = False) -> None:
+        widgets = (self.iterations, self.temperature, self.refine_steps, self.hypotheses, self.seed)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            self.iterations.setValue(values.iterations)
+            self.temperature.setValue(values.temperature)
+            self.refine_steps.setValue(values.refine_steps)
+            self.hypotheses.setValue(values.hypotheses)
+            self.seed.setValue(values.seed)
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        if emit:
+            self._debounce.start()
+
+    def pending(self) -> bool:
+        return self._debounce.isActive()
+
+
+class HypothesesPanel(QGroupBox):
+    selected = Signal(int)  # rank of the hypothesis to show
+    overlay_all_changed = Signal(bool)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Hypotheses", parent)
+        layout = QVBoxLayout(self)
+        self.list = QListWidget()
+        self.list.setObjectName("hypotheses_list")
+        self.list.currentRowChanged.connect(self._on_row)
+        layout.addWidget(self.list)
+        self.overlay_all = QCheckBox("Overlay all in 3D (translucent)")
+        self.overlay_all.setToolTip("Show every hypothesis at once to compare them (H)")
+        self.overlay_all.toggled.connect(self.overlay_all_changed.emit)
+        layout.addWidget(self.overlay_all)
+
+    def set_hypotheses(self, hypotheses: list, keep_row: bool = True) -> None:
+        row = self.list.currentRow() if keep_row else 0
+        self.list.blockSignals(True)
+        self.list.clear()
+        for rank, h in enumerate(hypotheses):
+            text = (f"#{rank + 1}  2D error {h.error_2d_px:.1f} px (sampled {h.error_2d_before_px:.1f})"
+                    f"  ·  log p {h.log_likelihood:.1f}")
+            item = QListWidgetItem(text)
+            item.setToolTip("Ranked by agreement with the detected 2D keypoints after refinement;\n"
+                            "log p is the transformer's log-probability of the sampled tokens.")
+            self.list.addItem(item)
+        self.list.setCurrentRow(min(max(row, 0), len(hypotheses) - 1) if hypotheses else -1)
+        self.list.blockSignals(False)
+
+    def current(self) -> int:
+        return max(self.list.currentRow(), 0)
+
+    def _on_row(self, row: int) -> None:
+        if row >= 0:
+            self.selected.emit(row)
