@@ -91,17 +91,21 @@ def test_render_person_and_backgrounds(body):
     assert rnd.photo_background(photo, (W, H), rng).shape == (H, W, 3)
 
 
-def test_depth_occlusion_front_vs_back(body, renderer):
-    from genhmr_app.training.calibrate_noise import depth_occlusion
+def test_occlusion_truth_and_capsule_rule(body, renderer):
+    from genhmr_app.training.calibrate_noise import capsule_occlusion, depth_occlusion
 
     bone = rnd.body_regions(body).bone
-    flags = {}
-    for yaw in (0.0, 180.0):
+    flags, capsules = {}, {}
+    for yaw in (0.0, 90.0, 180.0):
         out, _ = _posed(body, yaw_deg=yaw)
         verts, kp = out.vertices[0].numpy(), out.keypoints_mediapipe33[0].numpy()
         res = renderer.render(verts, FOCAL)
         px = kp[:, :2] / kp[:, 2:] * FOCAL + np.array([W / 2, H / 2])
         flags[yaw] = depth_occlusion(kp, px, res.depth, verts, bone, FOCAL)
-    assert not flags[0.0][:11].any()  # the face is visible from the front...
-    assert flags[180.0][0]  # ...and the nose hidden from behind
-    assert not flags[0.0][[11, 12, 23, 24]].any()  # shoulders and hips are seen from the front
+        capsules[yaw] = capsule_occlusion(out.keypoints_mediapipe33)[0].numpy()
+    for occ in (flags, capsules):
+        assert not occ[0.0][:11].any()  # the face is visible from the front...
+        assert occ[180.0][0]  # ...and the nose hidden from behind
+        assert not occ[0.0][[11, 12, 23, 24]].any()  # shoulders and hips are seen from the front
+        # Yaw 90 turns the body's left away from the camera: the left shoulder is behind the torso.
+        assert occ[90.0][11] and not occ[90.0][12]

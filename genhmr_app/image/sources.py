@@ -250,3 +250,45 @@ def thumbnail(path: str | Path, max_side: int = 96) -> np.ndarray:
             return np.ascontiguousarray(np.asarray(img))
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad file
         raise ImageLoadError(f"{Path(path).name}: no preview ({exc})") from None
+
+
+class ScriptedCapture:
+    """A stand-in for `cv2.VideoCapture` that plays given frames, for tests and for demos on
+    machines without a camera. `fail_after`: reads after that many frames fail, as when a USB
+    camera is unplugged mid-stream. `loop`: start again after the last frame."""
+
+    def __init__(self, frames_bgr: list[np.ndarray], opened: bool = True, fail_after: int | None = None,
+                 loop: bool = True, fps: float = 30.0) -> None:
+        self.frames = list(frames_bgr)
+        self.opened = opened and bool(self.frames)
+        self.fail_after = fail_after
+        self.loop = loop
+        self.fps = fps
+        self.reads = 0
+        self.released = False
+
+    def isOpened(self) -> bool:  # noqa: N802 (cv2's name)
+        return self.opened and not self.released
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if not self.isOpened() or (self.fail_after is not None and self.reads >= self.fail_after):
+            return False, None
+        if not self.loop and self.reads >= len(self.frames):
+            return False, None
+        frame = self.frames[self.reads % len(self.frames)]
+        self.reads += 1
+        return True, frame.copy()
+
+    def grab(self) -> bool:
+        return self.read()[0]
+
+    def get(self, prop: int) -> float:
+        import cv2
+
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: float(len(self.frames))}.get(prop, 0.0)
+
+    def set(self, prop: int, value: float) -> bool:
+        return True
+
+    def release(self) -> None:
+        self.released = True

@@ -79,25 +79,29 @@ def sample_rows(final_codes: np.ndarray, ranked_tokens: list[np.ndarray]) -> lis
 # -- uncertainty -------------------------------------------------------------------------------
 def token_joint_influence(tokenizer, tokens: np.ndarray, alternatives: int = ALTERNATIVE_CODES,
                           seed: int = 0) -> np.ndarray:
-    """(K,) token ids → (K, 23) mean rotation change (radians) of each joint when token k is swapped."""
+    """Token ids (K,) or (S, K) → (K, 23) or (S, K, 23): the mean rotation change (radians) of each
+    joint when token k is swapped for another codebook entry. One batched decode for everything."""
     import torch
 
-    tokens = torch.as_tensor(np.asarray(tokens), dtype=torch.long).reshape(1, -1)
-    k = tokens.shape[1]
-    c = tokenizer.config.codebook_size
+    ids = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
+    single = ids.ndim == 1
+    ids = ids.reshape(-1, ids.shape[-1])
+    s, k = ids.shape
     gen = torch.Generator().manual_seed(seed)
-    alt = torch.randint(0, c, (k, alternatives), generator=gen)
+    alt = torch.randint(0, tokenizer.config.codebook_size, (k, alternatives), generator=gen)
+    batch = ids[:, None, None, :].repeat(1, k, alternatives, 1)  # (S, K, A, K)
+    rows = torch.arange(k)
+    # Indexed result is (K, S, A): copy (k, a) of every hypothesis gets code alt[k, a] at token k.
+    batch[:, rows, :, rows] = alt[:, None, :]
     device = next(tokenizer.parameters()).device
-    batch = tokens.repeat(k * alternatives, 1)
-    rows = torch.arange(k).repeat_interleave(alternatives)
-    batch[torch.arange(k * alternatives), rows] = alt.reshape(-1)
     with torch.no_grad():
-        base = tokenizer.decode(tokens.to(device))  # (1, 23, 3, 3)
-        varied = tokenizer.decode(batch.to(device))  # (K*A, 23, 3, 3)
-        rel = base.transpose(-1, -2) @ varied
+        base = tokenizer.decode(ids.to(device))  # (S, 23, 3, 3)
+        varied = tokenizer.decode(batch.reshape(-1, k).to(device)).reshape(s, k, alternatives, -1, 3, 3)
+        rel = base[:, None, None].transpose(-1, -2) @ varied
         trace = rel.diagonal(dim1=-2, dim2=-1).sum(-1)
-        angle = torch.arccos(((trace - 1) / 2).clamp(-1.0, 1.0))
-    return angle.reshape(k, alternatives, -1).mean(1).cpu().numpy().astype(np.float32)
+        angle = torch.arccos(((trace - 1) / 2).clamp(-1.0, 1.0)).mean(2)  # (S, K, 23)
+    out = angle.cpu().numpy().astype(np.float32)
+    return out[0] if single else out
 
 
 def joint_uncertainty(influence: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -111,6 +115,24 @@ def joint_uncertainty(influence: np.ndarray, confidence: np.ndarray) -> np.ndarr
 
 def vertex_uncertainty(skin_weights: np.ndarray, joint_values: np.ndarray) -> np.ndarray:
     return (np.asarray(skin_weights, dtype=np.float32) @ np.asarray(joint_values, dtype=np.float32)).clip(0, 1)
+
+
+def proxy_faces(rest_vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndarray,
+                cell_m: float = 0.025) -> np.ndarray:
+    """A coarser triangulation over a subset of the body's own vertices (vertex clustering on the
+    rest pose), for the 2D overlays: it draws several times faster than the full mesh, and its
+    wireframe stays readable where the full one is a solid blob of lines. Vertices merge only when
+    they share a grid cell *and* their dominant skinning joint, so the fingers or the inner thighs
+    never get fused into triangles that would stretch when the body moves."""
+    v = np.asarray(rest_vertices, dtype=np.float64)
+    dominant = np.asarray(skin_weights).argmax(1)
+    key = np.column_stack([np.floor(v / cell_m).astype(np.int64), dominant])
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    rep = first[inverse.ravel()]
+    f = rep[np.asarray(faces)]
+    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    _, unique = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
+    return f[np.sort(unique)]
 
 
 # -- 2D overlays ----------------------------------------------------------------------------------
@@ -134,8 +156,8 @@ def _front_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
 
 
 def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width: int, height: int,
-                   fill: bool = True, wire: bool = False, colour: tuple[int, int, int] = (236, 190, 150),
-                   alpha: float = 0.55, max_side: int = MAX_OVERLAY_SIDE) -> MeshOverlay:
+                   fill: bool = True, wire: bool = False, colour: tuple[int, int, int] = (150, 200, 255),
+                   alpha: float = 0.6, max_side: int = MAX_OVERLAY_SIDE) -> MeshOverlay:
     """Painter's algorithm over the camera-facing triangles: far ones first, shaded by the angle to
     the view ray. A single fillPoly call would be faster but fills overlaps even-odd (an arm in
     front of the torso would punch a hole), so triangles are drawn one by one (~30 ms for 14k)."""

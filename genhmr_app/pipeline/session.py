@@ -129,6 +129,25 @@ def default_model_factory(body, device: str):
     return Reconstructor(body=body, device=device)
 
 
+def untrained_model_factory(seed: int = 0) -> ModelFactory:
+    """Small random networks (as in tests/test_core_sampling.py): the whole pipeline runs, the poses
+    are meaningless. For tests and benchmarks on machines without trained weights."""
+
+    def make(body, device: str):
+        import torch
+
+        from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
+        from genhmr_app.pipeline.reconstructor import Reconstructor
+        from genhmr_app.tokens.model import PoseTokenizer, TokenizerConfig
+
+        torch.manual_seed(seed)
+        tok = PoseTokenizer(TokenizerConfig(num_tokens=8, codebook_size=64, code_dim=16, hidden=128, depth=1))
+        gen = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=64, width=64, layers=2, heads=2))
+        return Reconstructor(body=body, tokenizer=tok, generator=gen, device=device)
+
+    return make
+
+
 def _model_load_errors() -> tuple[type[BaseException], ...]:
     from genhmr_app.generator.model import GeneratorCheckpointError
     from genhmr_app.pipeline.reconstructor import ReconstructionError
@@ -162,6 +181,7 @@ class CoreSession:
         self._camera: CameraSource | None = None
         self._last_video_ts: int | None = None
         self._skin: np.ndarray | None = None
+        self._overlay_faces: np.ndarray | None = None
 
     @classmethod
     def create(cls, smpl_model_path: str = "", device_preference: str = "auto",
@@ -368,17 +388,23 @@ class CoreSession:
         vertices = out.vertices.cpu().numpy()
         joints = out.joints.cpu().numpy()
         skin = self.skin_weights()
-        joint_u = np.stack([display.joint_uncertainty(display.token_joint_influence(recon.tokenizer, h.tokens),
-                                                      h.token_confidence) for h in hyps])
+        influence = display.token_joint_influence(recon.tokenizer, np.stack([h.tokens for h in hyps]))
+        joint_u = np.stack([display.joint_uncertainty(infl, h.token_confidence) for infl, h in zip(influence, hyps)])
         vertex_u = np.stack([display.vertex_uncertainty(skin, u) for u in joint_u])
-        faces = self.body_model.faces
         overlay = None
         if overlays.fill or overlays.wire:
-            overlay = display.rasterize_mesh(vertices[0], faces, reconstruction.focal_px, reconstruction.width,
-                                             reconstruction.height, fill=overlays.fill, wire=overlays.wire)
-        normals = display.vertex_normals(display.to_display(vertices[0]), faces)
+            overlay = display.rasterize_mesh(vertices[0], self.overlay_faces(), reconstruction.focal_px,
+                                             reconstruction.width, reconstruction.height, fill=overlays.fill,
+                                             wire=overlays.wire)
+        normals = display.vertex_normals(display.to_display(vertices[0]), self.body_model.faces)
         rows = display.sample_rows(person.iterations[-1].codes, [h.tokens for h in hyps]) if person.iterations else []
         return PersonView(vertices, joints, joint_u, vertex_u, normals, overlay, rows)
+
+    def overlay_faces(self) -> np.ndarray:
+        """The coarse triangulation the 2D overlays are drawn with (display.proxy_faces)."""
+        if self._overlay_faces is None:
+            self._overlay_faces = display.proxy_faces(self.rest_vertices(), self.body_model.faces, self.skin_weights())
+        return self._overlay_faces
 
     def rest_vertices(self) -> np.ndarray:
         if self._rest_vertices is None:

@@ -42,7 +42,7 @@ class TrainConfig:
     w_rot: float = 1.0
     w_joints: float = 20.0  # metres → a 1 cm joint error costs as much as 0.2 in rotmat MSE units
     w_verts: float = 20.0
-    w_commit: float = 0.02
+    w_commit: float = 0.25
     p_mirror: float = 0.5
     p_mix: float = 0.25
     p_perturb: float = 0.25
@@ -193,6 +193,7 @@ def build_argparser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--commit", type=float, default=TrainConfig.w_commit, help="commitment loss weight")
     p.add_argument("--splits", choices=["train", "all"], default="train")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--augment", default=TrainConfig.augment, help="comma list of mirror,mix,perturb ('' for none)")
@@ -206,10 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model_cfg = TokenizerConfig(args.tokens, args.codes, args.code_dim, args.hidden, args.depth)
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, splits=args.splits,
-                      augment=args.augment, threads=args.threads)
+                      augment=args.augment, threads=args.threads, w_commit=args.commit)
     aug_tag = args.augment.replace(",", "+") or "noaug"
-    run_dir = args.run_dir or REPO_ROOT / "runs" / "tokenizer" / f"{model_cfg.name}-{aug_tag}-{args.splits}-s{args.seed}"
-    out = None if str(args.out).lower() == "none" else (args.out or DEFAULT_OUT)
+    run_dir = args.run_dir or REPO_ROOT / "runs" / "tokenizer" / f"{model_cfg.name}-{aug_tag}-{args.splits}-c{args.commit}-s{args.seed}-{args.steps}"
+    out = DEFAULT_OUT if args.out is None else (None if str(args.out).lower() == "none" else args.out)
     command = "python main.py train-tokenizer " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(model_cfg, cfg, run_dir, out, command=command)
     print(json.dumps({k: card[k] for k in ("config", "train_time_s")}, indent=2))

@@ -281,6 +281,8 @@ for _a, _b in MP33_FLIP_PAIRS:
 L_HIP, R_HIP = MP33_INDEX["left_hip"], MP33_INDEX["right_hip"]
 OUTLIER = 0.10  # an error beyond this share of the box height is an outlier
 MATCH = 0.15  # a detection whose median limb error exceeds this share of the box is another object
+FIGURE_POSES = frozenset({"walk_90", "arms_overhead", "squat", "lunge", "sit", "crossed_arms", "throw", "dance",
+                          "pick_up", "boxing_guard", "kneel", "front_kick", "golf_twist", "phone_call"})
 
 
 @dataclass
@@ -357,13 +359,22 @@ def place(vertices: np.ndarray, scene: Scene) -> np.ndarray:
 
 
 class PhotoBackgrounds:
-    """Crops of the shared test photos that keep clear of the people in them (found once per photo
-    with the detector itself, several people, generous margins)."""
+    """Crops of the shared test photos without people in them. The photos are crowded: a scan of each
+    whole photo (several people, low thresholds, generous margins) rules out most crops cheaply, and
+    every crop used is checked once more by the detector on its own, since a person missed in the
+    whole photo can fill a crop."""
 
     def __init__(self, folder: Path | None) -> None:
         self.photos: list[tuple[np.ndarray, list[tuple[float, float, float, float]]]] = []
         self._folder = folder
         self._scanned = False
+        self._checker = None
+        self.rejected = 0
+
+    def close(self) -> None:
+        if self._checker is not None:
+            self._checker.close()
+            self._checker = None
 
     def _scan(self) -> None:
         from genhmr_app.detection.detector import PoseDetector
@@ -372,7 +383,8 @@ class PhotoBackgrounds:
         if self._folder is None or not self._folder.is_dir():
             return
         files = sorted(p for p in self._folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        with PoseDetector(mode="image", num_poses=5, min_detection_confidence=0.3, retry_budget_ms=800.0) as det:
+        with PoseDetector(mode="image", num_poses=10, min_detection_confidence=0.2, min_presence_confidence=0.3,
+                          retry_budget_ms=800.0) as det:
             for path in files:
                 bgr = cv2.imread(str(path))
                 if bgr is None:
@@ -387,6 +399,7 @@ class PhotoBackgrounds:
                     mx, my = 0.35 * (x1 - x0) + 20, 0.25 * (y1 - y0) + 20
                     boxes.append((x0 - mx, y0 - my, x1 + mx, y1 + my))
                 self.photos.append((rgb, boxes))
+        self._checker = PoseDetector(mode="image", min_detection_confidence=0.3, min_presence_confidence=0.3, retry=False)
         log.info("photo backgrounds: %d photos, %d people masked", len(self.photos), sum(len(b) for _, b in self.photos))
 
     def sample(self, wh: tuple[int, int], rng: np.random.Generator) -> np.ndarray | None:
@@ -394,11 +407,15 @@ class PhotoBackgrounds:
             self._scan()
         if not self.photos:
             return None
-        for _ in range(5):
+        for _ in range(8):
             rgb, boxes = self.photos[int(rng.integers(len(self.photos)))]
             img = rnd.photo_background(rgb, wh, rng, boxes)
-            if img is not None:
-                return img
+            if img is None:
+                continue
+            if self._checker is not None and self._checker.detect(img).people:
+                self.rejected += 1
+                continue
+            return img
         return None
 
 
@@ -442,8 +459,10 @@ def depth_occlusion(points: np.ndarray, px: np.ndarray, depth: np.ndarray, verti
 
 
 # A candidate for the synthesizer (sparse keypoints only, no mesh): limbs, torso and head as capsules
-# around the 33 keypoints, radii for a 1.6 m body scaled by the keypoint extent. Reported beside the
+# around the 33 keypoints, radii for a 1.6-1.7 m body scaled by the torso length (which, unlike the
+# keypoints' vertical extent, does not shrink when the person squats or bends). Reported beside the
 # current rule so both can be judged against the z-buffer truth.
+TORSO_LENGTH_M = 0.46  # shoulder to hip, embedded body with betas 0
 _CAPSULES: tuple[tuple[int, int, float], ...] = (
     (11, 13, 0.055), (13, 15, 0.045), (12, 14, 0.055), (14, 16, 0.045),  # arms
     (23, 25, 0.08), (25, 27, 0.055), (24, 26, 0.08), (26, 28, 0.055),  # legs
@@ -459,40 +478,40 @@ _OWN_CAPSULES: dict[int, tuple[int, ...]] = {
 }  # fmt: skip
 
 
-def _segment_distance(p0, p1, q0, q1):
-    """Closest distance between segments p0-p1 and q0-q1 (broadcast (..., 3)); also the parameter
-    along p of the closest point."""
+_OWN_MASK = torch.zeros(33, len(_CAPSULES), dtype=torch.bool)
+for _k, _own in _OWN_CAPSULES.items():
+    _OWN_MASK[_k, list(_own)] = True
+
+
+def _segment_distance(p0: torch.Tensor, p1: torch.Tensor, q0: torch.Tensor, q1: torch.Tensor) -> torch.Tensor:
+    """Closest distance between segments p0-p1 and q0-q1 (broadcasting (..., 3))."""
     d1, d2, r = p1 - p0, q1 - q0, p0 - q0
     a, e = (d1 * d1).sum(-1), (d2 * d2).sum(-1)
     b, c, f = (d1 * d2).sum(-1), (d1 * r).sum(-1), (d2 * r).sum(-1)
-    denom = np.maximum(a * e - b * b, 1e-12)
-    s = np.clip((b * f - c * e) / denom, 0.0, 1.0)
-    t = np.where(e > 1e-12, np.clip((b * s + f) / np.maximum(e, 1e-12), 0.0, 1.0), 0.0)
-    s = np.clip((b * t - c) / np.maximum(a, 1e-12), 0.0, 1.0)
-    diff = p0 + d1 * s[..., None] - (q0 + d2 * t[..., None])
-    return np.linalg.norm(diff, axis=-1), s
+    s = ((b * f - c * e) / (a * e - b * b).clamp_min(1e-12)).clamp(0.0, 1.0)
+    t = ((b * s + f) / e.clamp_min(1e-12)).clamp(0.0, 1.0)
+    s = ((b * t - c) / a.clamp_min(1e-12)).clamp(0.0, 1.0)
+    return (p0 + d1 * s[..., None] - q0 - d2 * t[..., None]).norm(dim=-1)
 
 
-def capsule_occlusion(points: np.ndarray, extent: float) -> np.ndarray:
-    """(33,) True where the camera ray to a landmark passes through another part's capsule, or a
-    face point lies behind the head's centre (the face turned away)."""
-    scale = extent / 1.5  # keypoint extent of a 1.6 m body standing is about 1.5 m
-    ends = {-1: points[[11, 12]].mean(0), -2: points[[23, 24]].mean(0), -3: points[[7, 8]].mean(0)}
-    a = np.stack([ends[i] if i < 0 else points[i] for i, _, _ in _CAPSULES])
-    b = np.stack([ends[j] if j < 0 else points[j] for _, j, _ in _CAPSULES])
-    radius = np.array([r for _, _, r in _CAPSULES]) * scale
-    occ = np.zeros(33, bool)
-    for k in range(33):
-        p = points[k]
-        dist = float(np.linalg.norm(p))
-        end = p * max(0.0, 1.0 - 0.03 * scale / dist)  # stop short of the landmark itself
-        d, _ = _segment_distance(np.zeros(3), end, a, b)
-        hit = d < radius
-        hit[list(_OWN_CAPSULES.get(k, ()))] = False
-        occ[k] = bool(hit.any())
+def capsule_occlusion(points: torch.Tensor) -> torch.Tensor:
+    """(B, 33) True where the camera ray to a landmark passes through another part's capsule, or a
+    face point lies behind the head's centre (the face turned away). points (B, 33, 3) camera
+    frame, metres. Batched and keypoints-only, so it can replace the synthesizer's torso rule."""
+    torso = ((points[:, 11] - points[:, 23]).norm(dim=-1) + (points[:, 12] - points[:, 24]).norm(dim=-1)) / 2
+    scale = (torso / TORSO_LENGTH_M)[:, None]
+    ends = {-1: points[:, [11, 12]].mean(1), -2: points[:, [23, 24]].mean(1), -3: points[:, [7, 8]].mean(1)}
+    a = torch.stack([ends[i] if i < 0 else points[:, i] for i, _, _ in _CAPSULES], 1)  # (B, C, 3)
+    b = torch.stack([ends[j] if j < 0 else points[:, j] for _, j, _ in _CAPSULES], 1)
+    radius = torch.tensor([r for _, _, r in _CAPSULES], dtype=points.dtype)[None] * scale  # (B, C)
+    # The ray from the camera stops 3 cm short of the landmark, which must not hide itself.
+    shorten = (1.0 - 0.03 * scale / points.norm(dim=-1).clamp_min(1e-6)).clamp_min(0.0)
+    end = points * shorten[..., None]
+    d = _segment_distance(torch.zeros_like(end)[:, :, None], end[:, :, None], a[:, None], b[:, None])  # (B, 33, C)
+    occ = ((d < radius[:, None]) & ~_OWN_MASK[None]).any(-1)
     head = ends[-3]
-    ray = head / np.linalg.norm(head)
-    occ[:11] |= (points[:11] - head) @ ray > 0.02 * scale
+    ray = head / head.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    occ[:, :11] |= ((points[:, :11] - head[:, None]) * ray[:, None]).sum(-1) > 0.02 * scale
     return occ
 
 
@@ -565,6 +584,7 @@ class SceneRunner:
         self._renderers: dict[tuple[int, int], rnd.PersonRenderer] = {}
         self._keep = keep_images
         self._kept: dict[int, int] = {}
+        self._kept_poses: set[str] = set()
 
     def rest_joints(self, betas: np.ndarray) -> np.ndarray:
         return self.body.rest_joints(torch.as_tensor(betas, dtype=torch.float32)[None])[0].numpy()
@@ -573,6 +593,7 @@ class SceneRunner:
         for r in self._renderers.values():
             r.close()
         self._renderers.clear()
+        self.photos.close()
 
     def _renderer(self, wh: tuple[int, int]) -> rnd.PersonRenderer:
         if wh not in self._renderers:
@@ -623,7 +644,7 @@ class SceneRunner:
             box_h=float(np.ptp(px[:, 1])), view=view,
             view_yaw_deg=math.degrees(float(viewing_yaw(orient_t, kp_t.mean(1))[0])),
             occluded_depth=depth_occlusion(kp, px, res.depth, vertices, self.regions.bone, scene.focal),
-            occluded_rule=rule, occluded_capsule=capsule_occlusion(kp, extent), render_ms=res.render_ms, detect_ms=0.0,
+            occluded_rule=rule, occluded_capsule=capsule_occlusion(kp_t)[0].numpy(), render_ms=res.render_ms, detect_ms=0.0,
         )
         t0 = time.perf_counter()
         result = detector.detect(image)
@@ -632,10 +653,12 @@ class SceneRunner:
             p = result.people[0]
             score_detection(obs, p.landmarks_px.astype(np.float64), p.visibility.astype(np.float64),
                             p.presence.astype(np.float64), p.world_landmarks.astype(np.float64))
-        # The figure: a few good detections per view, plus the first swap and the first miss.
+        # The figure: a few good detections per view in varied poses, plus the first swap and the first miss.
         key = (-2 if obs.swapped else view) if obs.matched else -1
-        if self._kept.get(key, 0) < (self._keep if key >= 0 else 1):
+        varied = key < 0 or (scene.pose_name in FIGURE_POSES and scene.pose_name not in self._kept_poses)
+        if varied and self._kept.get(key, 0) < (self._keep if key >= 0 else 1):
             self._kept[key] = self._kept.get(key, 0) + 1
+            self._kept_poses.add(scene.pose_name)
             obs.image = image
         return obs
 
@@ -748,6 +771,11 @@ def _effective_sigma(sigma: np.ndarray, data: ErrorData, occ: np.ndarray, side: 
     return sigma[None] * vf[:, None] * np.where(occ, occf, 1.0)
 
 
+def _median_or(x: np.ndarray, default: float) -> float:
+    """Median, or `default` when a view or occlusion class has no samples in this run."""
+    return float(np.median(x)) if x.size else default
+
+
 def fit_sigmas(data: ErrorData, occ: np.ndarray) -> SigmaFit:
     """Per-landmark base sigma (front view, not occluded) with multiplicative view and occlusion
     factors, fitted robustly by alternating medians; `occ` (N, 33) is the occlusion the factor will
@@ -755,23 +783,19 @@ def fit_sigmas(data: ErrorData, occ: np.ndarray) -> SigmaFit:
     a = np.abs(data.err)  # (N, 33, 2)
     side = back = occf = 1.0
     sigma = np.array([_robust_sigma(a[:, k]) for k in range(33)])
+    vis = ~occ
     for _ in range(4):
-        r = a / sigma[None, :, None]
-        vis = ~occ
-
-        def med(mask: np.ndarray, scale: np.ndarray | float = 1.0, r=r) -> float:
-            return float(np.median((r / np.broadcast_to(np.asarray(scale), r.shape[:2])[..., None])[mask]))
-
-        vf = np.where(data.view == VIEW_SIDE, side, np.where(data.view == VIEW_BACK, back, 1.0))[:, None]
+        r = a / sigma[None, :, None]  # errors in units of each landmark's sigma, (N, 33, 2)
         front = vis & (data.view == VIEW_FRONT)[:, None]
-        base = med(front)
-        side = med(vis & (data.view == VIEW_SIDE)[:, None]) / base
-        back = med(vis & (data.view == VIEW_BACK)[:, None]) / base
-        vf = np.where(data.view == VIEW_SIDE, side, np.where(data.view == VIEW_BACK, back, 1.0))[:, None]
-        occf = med(occ, vf) / med(vis, vf)
+        base = _median_or(r[front], 1.0)
+        side = _median_or(r[vis & (data.view == VIEW_SIDE)[:, None]], base) / base
+        back = _median_or(r[vis & (data.view == VIEW_BACK)[:, None]], base) / base
+        vf = np.where(data.view == VIEW_SIDE, side, np.where(data.view == VIEW_BACK, back, 1.0))[:, None, None]
+        rv = r / vf
+        occf = _median_or(rv[occ], 1.0) / _median_or(rv[vis], 1.0)
         scale = _effective_sigma(np.ones(33), data, occ, side, back, occf)
         sigma = np.array([_robust_sigma(a[:, k] / scale[:, k, None]) for k in range(33)])
-        for i, j in MP33_FLIP_PAIRS:  # the two sides behave alike; halve the noise of the estimate
+        for i, j in MP33_FLIP_PAIRS:  # the two sides behave alike: pool them for a steadier estimate
             sigma[i] = sigma[j] = 0.5 * (sigma[i] + sigma[j])
     eff = _effective_sigma(sigma, data, occ, side, back, occf)
     radial = data.radial
@@ -799,9 +823,13 @@ class WorldFit:
     limb_sigma_camera: tuple[float, float, float]
     n: int
 
-    @property
-    def ray_aligned_better(self) -> bool:
-        return sum(self.sigma_ray) < sum(self.sigma_camera)
+    def ray_alignment_verdict(self) -> str:
+        ratio = sum(self.sigma_ray) / sum(self.sigma_camera)
+        if ratio < 0.95:
+            return "better: MediaPipe's world frame follows the ray to the person"
+        if ratio > 1.05:
+            return "worse: MediaPipe's world frame follows the camera axes"
+        return "no clear difference"
 
 
 def _ray_rotation(d: np.ndarray) -> np.ndarray:
@@ -862,6 +890,25 @@ class VisStats:
     p50: float
     p90: float
     n: int
+
+
+def fit_clamped_gaussian(values: np.ndarray) -> tuple[float, float]:
+    """(mean, sd) of the Gaussian that, clamped to [0, 1] as the synthesizer does, best matches the
+    values' quantiles. MediaPipe's visibility piles up just below 1 with a long tail towards 0, so
+    the sample mean and sd would give a clamped Gaussian with too low a median."""
+    from statistics import NormalDist
+
+    v = np.asarray(values, np.float64).ravel()
+    if v.size < 10:
+        return float(np.mean(v)) if v.size else 0.5, float(np.std(v)) if v.size else 0.2
+    q = np.linspace(0.05, 0.95, 19)
+    target = np.quantile(v, q)
+    z = np.array([NormalDist().inv_cdf(x) for x in q])
+    mu = np.linspace(0.0, 1.6, 161)[:, None, None]
+    sd = np.linspace(0.01, 1.0, 100)[None, :, None]
+    loss = ((np.clip(mu + sd * z, 0.0, 1.0) - target) ** 2).sum(-1)
+    i, j = np.unravel_index(np.argmin(loss), loss.shape)
+    return float(mu[i, 0, 0]), float(sd[0, j, 0])
 
 
 def vis_stats(values: np.ndarray) -> VisStats:
@@ -964,7 +1011,7 @@ def _rate(num: int, den: int) -> str:
     return f"{num}/{den} ({100 * num / den:.0f}%)" if den else "–"
 
 
-def draw_figure(observations: Sequence[Observation], out_path: Path, tile: int = 280, cols: int = 4) -> Path | None:
+def draw_figure(observations: Sequence[Observation], out_path: Path, tile: int = 240, cols: int = 4) -> Path | None:
     kept = [o for o in observations if o.image is not None]
     if not kept:
         return None
@@ -993,7 +1040,7 @@ def draw_figure(observations: Sequence[Observation], out_path: Path, tile: int =
         tiles.append(np.full_like(tiles[0], 255))
     grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out_path), grid[..., ::-1])
+    cv2.imwrite(str(out_path), grid[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
     return out_path
 
 
@@ -1018,6 +1065,7 @@ def _succession(events: np.ndarray) -> float:
 
 
 def calibrate(observations: Sequence[Observation], source: str) -> Calibration:
+    prior = NoiseModel()
     hips = fit_hips(observations)
     base = NoiseModel(hip_offset_up=hips.offset_up, hip_width_factor=hips.width_factor)
     data = error_data(observations, base)
@@ -1031,14 +1079,15 @@ def calibrate(observations: Sequence[Observation], source: str) -> Calibration:
     nm = NoiseModel(
         sigma_visible=[round(float(x), 5) for x in sig.sigma],
         occluded_factor=round(sig.occluded_factor, 3),
-        side_view_factor=round(sig.side_factor, 3),
-        back_view_factor=round(sig.back_factor, 3),
+        # A view class missing from this run keeps the previous value rather than a made-up 1.0.
+        side_view_factor=round(sig.side_factor, 3) if (data.view == VIEW_SIDE).any() else prior.side_view_factor,
+        back_view_factor=round(sig.back_factor, 3) if (data.view == VIEW_BACK).any() else prior.back_view_factor,
         outlier_rate=round(sig.outlier_rate, 4),
         outlier_sigma=round(sig.outlier_sigma, 4),
-        swap_rate_front=round(_succession(swapped[~back]), 4),
-        swap_rate_back=round(_succession(swapped[back]), 4),
-        visibility_visible=(round(float(data.visibility[~data.occ_rule].mean()), 3), round(float(data.visibility[~data.occ_rule].std()), 3)),
-        visibility_occluded=(round(float(data.visibility[data.occ_rule].mean()), 3), round(float(data.visibility[data.occ_rule].std()), 3)),
+        swap_rate_front=round(_succession(swapped[~back]), 4) if (~back).any() else prior.swap_rate_front,
+        swap_rate_back=round(_succession(swapped[back]), 4) if back.any() else prior.swap_rate_back,
+        visibility_visible=tuple(round(x, 3) for x in fit_clamped_gaussian(data.visibility[~data.occ_rule])),
+        visibility_occluded=tuple(round(x, 3) for x in fit_clamped_gaussian(data.visibility[data.occ_rule])),
         hip_offset_up=round(hips.offset_up, 4),
         hip_width_factor=round(hips.width_factor, 3),
         world_sigma_m=tuple(round(float(x), 4) for x in world.sigma_camera),
@@ -1133,8 +1182,9 @@ def write_report(path: Path, figure: Path | None, observations: Sequence[Observa
               f"| outlier_sigma | {d.outlier_sigma} | {nm.outlier_sigma} | from E[r² given r > 0.1] = 0.01 + 2s² |",
               f"| swap_rate_front | {d.swap_rate_front} | {nm.swap_rate_front} | front and side views; (swaps + 1) / (n + 2) |",
               f"| swap_rate_back | {d.swap_rate_back} | {nm.swap_rate_back} | (swaps + 1) / (n + 2) |",
-              f"| visibility_visible | {d.visibility_visible} | {nm.visibility_visible} | mean, sd (rule) |",
-              f"| visibility_occluded | {d.visibility_occluded} | {nm.visibility_occluded} | mean, sd (rule) |",
+              f"| visibility_visible | {d.visibility_visible} | {nm.visibility_visible} | mean, sd before clamping to [0, 1], "
+              "fitted to MediaPipe's quantiles (landmarks the rule calls visible) |",
+              f"| visibility_occluded | {d.visibility_occluded} | {nm.visibility_occluded} | same, landmarks the rule calls occluded |",
               f"| hip_offset_up | {d.hip_offset_up} | {nm.hip_offset_up} | × keypoint extent along the body's up axis, "
               f"+ = MediaPipe higher; {cal.hips.n_offset} detections |",
               f"| hip_width_factor | {d.hip_width_factor} | {nm.hip_width_factor} | 2D, {cal.hips.n_width} detections with hips ≥ 8% of box apart |",
@@ -1170,7 +1220,7 @@ def write_report(path: Path, figure: Path | None, observations: Sequence[Observa
               f"(mm): camera axes {', '.join(f'{1000 * x:.0f}' for x in w.sigma_camera)} (x, y, depth); 12 limb joints only "
               f"{', '.join(f'{1000 * x:.0f}' for x in w.limb_sigma_camera)}; with the truth turned so that the camera ray to the "
               f"hips is the depth axis {', '.join(f'{1000 * x:.0f}' for x in w.sigma_ray)}"
-              + (" (better: MediaPipe's world frame follows the ray to the person)." if w.ray_aligned_better else " (no better)."),
+              + f" ({w.ray_alignment_verdict()}).",
               f"- World scale (MediaPipe / body, least squares over limb joints): median {w.scale_median:.3f}, robust sd "
               f"{w.scale_sigma:.3f}; correlation with the body's stature {w.scale_stature_corr:+.2f}"
               + (" (MediaPipe tends towards an average-sized person)." if w.scale_stature_corr < -0.3 else "."),
@@ -1241,6 +1291,7 @@ def main(argv: list[str] | None = None) -> int:
                     log.info("%d/%d scenes, %d matched, %.0f s", i + 1, len(scenes), n_ok, time.perf_counter() - t_start)
     finally:
         runner.close()
+    log.info("photo crops rejected because the detector found someone in them: %d", runner.photos.rejected)
     matched = sum(o.matched for o in observations)
     if matched < 10:
         log.error("only %d of %d renders were detected and matched; not fitting", matched, len(observations))

@@ -49,7 +49,9 @@ class NoiseModel:
     outlier_sigma: float = 0.15
     swap_rate_front: float = 0.01
     swap_rate_back: float = 0.06
-    visibility_visible: tuple[float, float] = (0.93, 0.06)  # mean, std
+    # Visibility ~ clamp(N(mean, std), 0, 1); the calibration fits mean and std to MediaPipe's quantiles,
+    # so mean > 1 is normal (most landmarks at 1, a tail towards 0).
+    visibility_visible: tuple[float, float] = (0.93, 0.06)  # mean, std before clamping
     visibility_occluded: tuple[float, float] = (0.55, 0.2)
     hip_offset_up: float = 0.02  # MediaPipe hips sit higher and wider than the body model's hip joints
     hip_width_factor: float = 1.21

@@ -46,8 +46,10 @@ class ConfidencePanel(QWidget):
         bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=cmap, interactive=False, width=12, label="p(code)")
         self.graphics.addItem(bar, row=0, col=1)
 
-        self.curve_plot = self.graphics.addPlot(row=1, col=0)
+        # Side by side rather than stacked: the heatmap gets the dock's full height for its token rows.
+        self.curve_plot = self.graphics.addPlot(row=0, col=2)
         self.curve_plot.setLabel("left", "mean p")
+        self.curve_plot.setLabel("bottom", "iteration")
         self.curve_plot.setYRange(0.0, 1.0)
         self.curve_plot.setXLink(self.heat_plot)
         self.curve_plot.setMouseEnabled(x=False, y=False)
@@ -55,8 +57,8 @@ class ConfidencePanel(QWidget):
         self.curve_plot.showGrid(y=True, alpha=0.25)
         self.curve = self.curve_plot.plot([], [], pen=pg.mkPen("#ffd24a", width=2), symbol="o", symbolSize=6,
                                           symbolBrush="#ffd24a")
-        self.graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        self.graphics.ci.layout.setColumnStretchFactor(0, 3)
+        self.graphics.ci.layout.setColumnStretchFactor(2, 1)
 
         self.codes = np.zeros((0, 0), np.int64)  # (iterations, K) for the shown hypothesis
         self.confidence = np.zeros((0, 0), np.float32)
@@ -76,7 +78,7 @@ class ConfidencePanel(QWidget):
             self.caption.setText(caption)
         self._redraw()
 
-    def add_record(self, record, row: int = 0) -> None:
+    def add_record(self, record, row: int = 0, redraw: bool = True) -> None:
         """One sampling iteration (an IterationRecord, arrays (S, K)); `row` = which hypothesis."""
         it = int(record.iteration)
         k = record.confidence.shape[1]
@@ -88,7 +90,8 @@ class ConfidencePanel(QWidget):
         self.confidence[it] = record.confidence[row]
         self.remasked[it] = record.remasked[row]
         self.filled = max(self.filled, it + 1)
-        self._redraw()
+        if redraw:
+            self._redraw()
 
     def _grow(self, iterations: int, tokens: int) -> None:
         old = self.codes, self.confidence, self.remasked
@@ -102,7 +105,8 @@ class ConfidencePanel(QWidget):
             return
         self.start(len(records), records[0].confidence.shape[1], caption)
         for record in records:
-            self.add_record(record, row)
+            self.add_record(record, row, redraw=False)
+        self._redraw()
 
     def clear(self, caption: str = "Token confidence: no result yet") -> None:
         self.start(0, 0, caption)
@@ -124,6 +128,9 @@ class ConfidencePanel(QWidget):
         self.remask_marks.setData(its + 1.0, toks.astype(float))
         means = np.nanmean(self.confidence[: self.filled], axis=1) if self.filled else np.zeros(0)
         self.curve.setData(np.arange(1, self.filled + 1, dtype=float), means)
+        self.heat_plot.getAxis("bottom").setTickSpacing(1 if n <= 12 else 2, 1)
+        self.heat_plot.getAxis("left").setTickSpacing(1 if k <= 8 else 2 if k <= 16 else 4, 1)
+        self.curve_plot.getAxis("bottom").setTickSpacing(1 if n <= 12 else 2, 1)
         self.heat_plot.setXRange(0.5, n + 0.5, padding=0)
         self.heat_plot.setYRange(-0.5, k - 0.5, padding=0)
 

@@ -117,11 +117,11 @@ class HypothesesPanel(QGroupBox):
         self.list.blockSignals(True)
         self.list.clear()
         for rank, h in enumerate(hypotheses):
-            text = (f"#{rank + 1}  2D error {h.error_2d_px:.1f} px (sampled {h.error_2d_before_px:.1f})"
-                    f"  ·  log p {h.log_likelihood:.1f}")
+            text = f"#{rank + 1}   {h.error_2d_px:.1f} px   log p {h.log_likelihood:.1f}"
             item = QListWidgetItem(text)
-            item.setToolTip("Ranked by agreement with the detected 2D keypoints after refinement;\n"
-                            "log p is the transformer's log-probability of the sampled tokens.")
+            item.setToolTip(f"2D error after refinement {h.error_2d_px:.1f} px (as sampled {h.error_2d_before_px:.1f} px)."
+                            "\nRanked by agreement with the detected 2D keypoints; log p is the transformer's"
+                            "\nlog-probability of the sampled tokens.")
             self.list.addItem(item)
         self.list.setCurrentRow(min(max(row, 0), len(hypotheses) - 1) if hypotheses else -1)
         self.list.blockSignals(False)

@@ -70,7 +70,10 @@ class LatestJobRunner(QObject):
 
     def _start(self, request: _Request) -> None:
         self._running = request
-        worker = create_worker(request.func, *request.args, _start_thread=False, **request.kwargs)
+        # Errors are handled here (the `failed` signal); superqt would otherwise re-raise them in the
+        # event loop.
+        worker = create_worker(request.func, *request.args, _start_thread=False, _ignore_errors=True,
+                               **request.kwargs)
         worker.returned.connect(lambda value, r=request: self._on_returned(r, value))
         worker.errored.connect(lambda exc, r=request: self._on_errored(r, exc))
         worker.finished.connect(lambda r=request: self._on_finished(r))

@@ -1,84 +1,245 @@
-"""The main window: image with detected pose on the left, 3D body on the right.
+"""The main window: the input with its overlays on the left, the 3D body on the right, the sampling
+controls and hypotheses in a side dock, the token-confidence plot in a bottom dock.
 
-The UI owns no maths: it submits core calls to `LatestJobRunner` and draws what comes back.
+The UI owns no maths: it submits `CoreSession.process` to `LatestJobRunner` and draws what comes
+back. Live input (a playing video, a camera) asks for the next frame as soon as a result arrives,
+so the worker computes frame n+1 while the UI draws frame n, and frames that went by meanwhile are
+skipped rather than queued.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QImage, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
 
-from genhmr_app.image.loading import IMAGE_SUFFIXES
-from genhmr_app.pipeline.session import CoreSession, ImageAnalysis
-from genhmr_app.settings import AppSettings, load_settings, save_settings
+from genhmr_app.image.loading import IMAGE_SUFFIXES, list_images
+from genhmr_app.image.sources import VIDEO_SUFFIXES, SourceError, classify_path, probe_cameras, thumbnail
+from genhmr_app.pipeline import display
+from genhmr_app.pipeline.reconstructor import ReconstructionSettings
+from genhmr_app.pipeline.session import CameraRef, CoreSession, FrameResult, OverlayRequest, PlaybackClock, VideoRef
+from genhmr_app.settings import AppSettings, load_settings, save_settings, settings_path
+from genhmr_app.ui import exporting
+from genhmr_app.ui.confidence_panel import ConfidencePanel
+from genhmr_app.ui.controls import HypothesesPanel, InferenceControls
 from genhmr_app.ui.image_view import ImageView
+from genhmr_app.ui.inputs import InputState
 from genhmr_app.ui.jobs import LatestJobRunner
-from genhmr_app.ui.mesh_view import MeshView
+from genhmr_app.ui.mesh_view import MeshScene, MeshView
+from genhmr_app.ui.source_bar import SourceBar
 
 log = logging.getLogger(__name__)
 
+SMPL_SKELETON_COLOUR = QColor(90, 255, 140)
+FPS_WINDOW = 12  # results averaged for the live frame rate
+# The photo's camera is drawn as a small pyramid: full-length rays to the body would cross every view.
+FRUSTUM_DEPTH_M = 0.4
+
 
 class MainWindow(QMainWindow):
+    result_shown = Signal(object)  # the FrameResult now on screen (for benchmarks and tests)
+
     def __init__(self, settings: AppSettings | None = None, session: CoreSession | None = None) -> None:
         super().__init__()
         self.setWindowTitle("GenHMR Studio")
-        self.resize(1400, 820)
+        self.resize(1400, 900)
         self.setAcceptDrops(True)
         self.settings = settings or load_settings()
+        self._owns_session = session is None
         self.session = session or CoreSession.create(self.settings.smpl_model_path, self.settings.device)
-        self.current_path: Path | None = None
-        self.last_analysis: ImageAnalysis | None = None
+        self.input = InputState()  # what the user asked for
+        self._shown_input: InputState | None = None  # what produced the result on screen
+        self.shown: FrameResult | None = None
         self.last_error: str | None = None
+        self.selected_hypothesis = 0
+        self.playing = False
+        self.camera_live = False
+        self._clock: PlaybackClock | None = None
+        self._result_times: deque[float] = deque(maxlen=FPS_WINDOW)
+        self.results_received = 0
+        self._progress_serial = -1
+        self._thumb_worker = None
+        self._message_box: QMessageBox | None = None
+        self._smpl_edges = self.session.smpl_skeleton()
 
-        self.image_view = ImageView(self)
-        self.mesh_view = MeshView(self)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(self.image_view)
-        splitter.addWidget(self.mesh_view)
-        splitter.setSizes([800, 600])
-        self.setCentralWidget(splitter)
+        self._build_views()
+        self._build_docks()
+        self._build_status_bar()
+        self._build_menus()
 
         self.runner = LatestJobRunner(self)
         self.runner.result.connect(self._on_result)
-        self.runner.error.connect(self._on_error)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.progress.connect(self._on_progress)
         self.runner.busy_changed.connect(self._on_busy)
 
-        self._model_label = QLabel()
-        self._device_label = QLabel()
-        self._timing_label = QLabel()
-        for label in (self._timing_label, self._model_label, self._device_label):
-            self.statusBar().addPermanentWidget(label)
-        self._build_menus()
+        self._restore_window_state()
         self._refresh_status()
         if self.session.body_model_warning:
             # A broken user SMPL file is reported once, visibly; the embedded model keeps the app usable.
             QTimer.singleShot(0, lambda: self._warn("Body model", self.session.body_model_warning))
         self._show_rest_body()
 
-    # -- menus -----------------------------------------------------------------------------
+    # -- layout -------------------------------------------------------------------------------
+    def _build_views(self) -> None:
+        self.banner = QLabel()
+        self.banner.setObjectName("model_banner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel { background: #6b5a1e; color: #fff4c8; padding: 4px 8px; }")
+        self.banner.setVisible(False)
+
+        self.image_view = ImageView(self)
+        self.overlay_bar = QToolBar("Overlays")
+        self.overlay_bar.setObjectName("overlay_toolbar")
+        self.source_bar = SourceBar(self)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(0)
+        left_layout.addWidget(self.overlay_bar)
+        left_layout.addWidget(self.image_view, 1)
+        left_layout.addWidget(self.source_bar)
+
+        self.mesh_view = MeshView(self)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("main_splitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.mesh_view)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([560, 560])
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        video, folder, camera = self.source_bar.video, self.source_bar.folder, self.source_bar.camera
+        video.play_toggled.connect(self.set_playing)
+        video.seek_requested.connect(self.seek)
+        video.step_requested.connect(self.step_frame)
+        folder.index_requested.connect(self.go_to_image)
+        camera.start_requested.connect(self.start_camera)
+        camera.stop_requested.connect(self.stop_camera)
+        camera.refresh_requested.connect(self.find_cameras)
+        self.mesh_view.colour_mode_changed.connect(lambda mode: self.colour_action.setChecked(mode == "uncertainty"))
+
+    def _build_docks(self) -> None:
+        self.controls = InferenceControls(self.settings.inference)
+        self.controls.changed.connect(self._on_controls_changed)
+        self.hypotheses_panel = HypothesesPanel()
+        self.hypotheses_panel.selected.connect(self.select_hypothesis)
+        self.hypotheses_panel.overlay_all_changed.connect(self._on_overlay_all)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.controls)
+        side_layout.addWidget(self.hypotheses_panel, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(side)
+        self.controls_dock = QDockWidget("Controls", self)
+        self.controls_dock.setObjectName("controls_dock")
+        self.controls_dock.setWidget(scroll)
+        self.controls_dock.setMinimumWidth(300)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.controls_dock)
+
+        self.confidence_panel = ConfidencePanel()
+        self.confidence_dock = QDockWidget("Token confidence", self)
+        self.confidence_dock.setObjectName("confidence_dock")
+        self.confidence_dock.setWidget(self.confidence_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.confidence_dock)
+        self.resizeDocks([self.confidence_dock], [230], Qt.Orientation.Vertical)
+
+    def _build_status_bar(self) -> None:
+        self._timing_label = QLabel()
+        self._timing_label.setObjectName("timing_label")
+        self._fps_label = QLabel()
+        self._fps_label.setObjectName("fps_label")
+        self._model_label = QLabel()
+        self._device_label = QLabel()
+        self._body_label = QLabel()
+        for label in (self._timing_label, self._fps_label, self._model_label, self._device_label, self._body_label):
+            self.statusBar().addPermanentWidget(label)
+        self._fps_label.setVisible(False)
+
+    # -- menus ----------------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self._add_action(file_menu, "&Open Image…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self._add_action(file_menu, "&Open Image or Video…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self._add_action(file_menu, "Open &Folder…", "Ctrl+Shift+O", self.open_folder_dialog)
+        self._add_action(file_menu, "Open &Camera", "Ctrl+Shift+C", self.show_camera_controls)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._rebuild_recent_menu()
         file_menu.addSeparator()
+        self._add_action(file_menu, "&Save Result (JSON)…", QKeySequence.StandardKey.Save, lambda: self.save_result_json())
+        self._add_action(file_menu, "Export SMPL &Parameters (.npz)…", "Ctrl+Shift+E", lambda: self.export_smpl())
+        self._add_action(file_menu, "&Export Mesh (OBJ, PLY, GLB)…", "Ctrl+E", lambda: self.export_mesh())
+        self._add_action(file_menu, "Save 3D &Viewport as PNG…", "Ctrl+Shift+S", lambda: self.save_viewport_png())
+        file_menu.addSeparator()
+        self._add_action(file_menu, "Pre&ferences…", QKeySequence.StandardKey.Preferences, self.show_preferences)
         self._add_action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
         view_menu = self.menuBar().addMenu("&View")
-        self.keypoints_action = QAction("Detected &Keypoints", self, checkable=True, checked=True)
-        self.keypoints_action.setShortcut("K")
-        self.keypoints_action.toggled.connect(lambda on: self.image_view.set_overlay_visible("keypoints", on))
-        view_menu.addAction(self.keypoints_action)
-        self._add_action(view_menu, "&Fit Image", "F", self.image_view.fit)
+        self.keypoints_action = self._toggle("Detected &Keypoints", "K", True, self._apply_overlay_visibility)
+        self.smpl_skeleton_action = self._toggle("Body &Skeleton (projected)", "S", True, self._apply_overlay_visibility)
+        self.mesh_fill_action = self._toggle("Mesh &Fill (translucent)", "M", True, self._on_mesh_overlay_toggled)
+        self.mesh_wire_action = self._toggle("Mesh &Wireframe", "W", False, self._on_mesh_overlay_toggled)
+        for action, short in ((self.keypoints_action, "Keypoints"), (self.smpl_skeleton_action, "Skeleton"),
+                              (self.mesh_fill_action, "Mesh"), (self.mesh_wire_action, "Wireframe")):
+            action.setIconText(short)
+            action.setToolTip(f"{action.text().replace('&', '')} ({action.shortcut().toString()})")
+            view_menu.addAction(action)
+            self.overlay_bar.addAction(action)
+        fit = self._add_action(view_menu, "Fit &Image", "F", self.image_view.fit)
+        fit.setIconText("Fit")
+        self.overlay_bar.addSeparator()
+        self.overlay_bar.addAction(fit)
         view_menu.addSeparator()
-        for key, name in (("1", "front"), ("2", "side"), ("3", "top")):
-            self._add_action(view_menu, f"3D {name.capitalize()} View", key, lambda n=name: self.mesh_view.set_view(n))
+        for key, name in (("1", "front"), ("2", "side"), ("3", "top"), ("0", "reset")):
+            label = "Reset (Photo Camera)" if name == "reset" else name.capitalize()
+            self._add_action(view_menu, f"3D {label} View", key, lambda n=name: self.mesh_view.set_view(n))
+        self.colour_action = self._toggle("Colour by &Uncertainty", "U", False, lambda on: self.mesh_view.set_colour_mode(
+            "uncertainty" if on else "skin"))
+        self.overlay_all_action = self._toggle("Overlay All &Hypotheses", "H", False,
+                                               lambda on: self.hypotheses_panel.overlay_all.setChecked(on))
+        view_menu.addAction(self.colour_action)
+        view_menu.addAction(self.overlay_all_action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.controls_dock.toggleViewAction())
+        view_menu.addAction(self.confidence_dock.toggleViewAction())
+
+        play_menu = self.menuBar().addMenu("&Playback")
+        self._add_action(play_menu, "&Play / Pause", "Space", lambda: self.set_playing(not self.playing))
+        self._add_action(play_menu, "&Next Frame", ".", lambda: self.step_frame(1))
+        self._add_action(play_menu, "P&revious Frame", ",", lambda: self.step_frame(-1))
+        self._add_action(play_menu, "Next &Image", QKeySequence(Qt.Key.Key_PageDown),
+                         lambda: self.go_to_image(self.input.folder_index + 1))
+        self._add_action(play_menu, "Previous I&mage", QKeySequence(Qt.Key.Key_PageUp),
+                         lambda: self.go_to_image(self.input.folder_index - 1))
 
         help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "&Keyboard Shortcuts", QKeySequence.StandardKey.HelpContents, self.show_shortcuts)
         self._add_action(help_menu, "&About GenHMR Studio", None, self.show_about)
 
     def _add_action(self, menu, text, shortcut, slot) -> QAction:
@@ -89,26 +250,466 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
+    def _toggle(self, text: str, shortcut: str, checked: bool, slot) -> QAction:
+        action = QAction(text, self, checkable=True, checked=checked)
+        action.setShortcut(shortcut)
+        action.toggled.connect(slot)
+        return action
+
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         for path in self.settings.recent_files:
             self._add_action(self.recent_menu, path, None, lambda p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.settings.recent_files))
 
-    # -- opening ---------------------------------------------------------------------------
+    # -- opening --------------------------------------------------------------------------------
     def open_dialog(self) -> None:
-        patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", f"Images ({patterns});;All files (*)")
+        images = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        videos = " ".join(f"*{s}" for s in VIDEO_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image or video", "", f"Images and videos ({images} {videos});;Images ({images});;"
+            f"Videos ({videos});;All files (*)")
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path) -> int:
-        """Analyse a file in the background. The current picture stays until the new one is ready,
-        so a bad file never blanks the user's work."""
-        path = Path(path)
-        self.statusBar().showMessage(f"Opening {path.name}…")
-        return self.runner.submit(self.session.analyse_image_file, path)
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open folder of images")
+        if path:
+            self.open_path(path)
 
+    def open_path(self, path: str | Path) -> int | None:
+        """Open an image, a folder or a video. The current result stays on screen until the new one
+        is ready, so a bad file never blanks the user's work."""
+        path = Path(path)
+        try:
+            kind = classify_path(path)
+        except SourceError as exc:
+            self._report_error(str(exc), "Could not open")
+            return None
+        self._stop_live()
+        if kind == "folder":
+            images = list_images(path)
+            if not images:
+                self._report_error(f"{path} contains no images", "Could not open")
+                return None
+            self.input = InputState(kind="folder", path=path, folder=images)
+            self.source_bar.folder.set_paths(images)
+            self.source_bar.folder.set_current(0)
+            self._load_thumbnails(images)
+        else:
+            self.input = InputState(kind=kind, path=path)
+        self.source_bar.show_page(kind if kind != "image" else None)
+        self.statusBar().showMessage(f"Opening {path.name}…")
+        return self.request()
+
+    def go_to_image(self, index: int) -> None:
+        if self.input.kind != "folder" or not self.input.folder:
+            return
+        index = int(np.clip(index, 0, len(self.input.folder) - 1))
+        self.input.folder_index = index
+        self.source_bar.folder.set_current(index)
+        self.request()
+
+    def _load_thumbnails(self, paths: list[Path]) -> None:
+        if self._thumb_worker is not None:
+            self._thumb_worker.quit()
+
+        def thumbs():
+            for i, p in enumerate(paths):
+                try:
+                    yield i, thumbnail(p)
+                except Exception:  # noqa: BLE001 - a bad file just gets no icon
+                    continue
+
+        worker = create_worker(thumbs, _start_thread=False)
+        worker.yielded.connect(lambda item: self.source_bar.folder.set_thumbnail(item[0], _qimage(item[1])))
+        self._thumb_worker = worker
+        worker.start()
+
+    # -- video ----------------------------------------------------------------------------------
+    def set_playing(self, on: bool) -> None:
+        if self.input.kind != "video":
+            self.source_bar.video.set_playing(False)
+            return
+        if on == self.playing:
+            self.source_bar.video.set_playing(on)
+            return
+        self.playing = on
+        self.source_bar.video.set_playing(on)
+        self._result_times.clear()
+        if on:
+            if self.input.frame_index >= self.input.frame_count - 1:
+                self.input.frame_index = 0
+            self._clock = PlaybackClock(self.input.fps, self.input.frame_index)
+            self.request(live=True)
+        else:
+            self._clock = None
+            self._fps_label.setVisible(False)
+            self.request()  # the paused frame at full quality (IMAGE-mode detection, cached for sliders)
+
+    def seek(self, index: int) -> None:
+        if self.input.kind != "video":
+            return
+        index = int(np.clip(index, 0, max(self.input.frame_count - 1, 0)))
+        self.input.frame_index = index
+        self.source_bar.video.set_position(index)
+        if self.playing:
+            self._clock = PlaybackClock(self.input.fps, index)
+            self.request(live=True)
+        else:
+            self.request()
+
+    def step_frame(self, delta: int) -> None:
+        if self.input.kind != "video":
+            return
+        if self.playing:
+            self.set_playing(False)
+        self.seek(self.input.frame_index + delta)
+
+    # -- camera ---------------------------------------------------------------------------------
+    def show_camera_controls(self) -> None:
+        self.source_bar.show_page("camera")
+        self.find_cameras()
+
+    def find_cameras(self) -> None:
+        self.source_bar.camera.set_message("Looking for cameras…")
+        worker = create_worker(probe_cameras, capture_factory=self.session.capture_factory, _start_thread=False,
+                               _ignore_errors=True)
+        worker.returned.connect(self._on_cameras_found)
+        self._probe_worker = worker  # keep a reference until it finishes
+        worker.start()
+
+    def _on_cameras_found(self, devices: list[int]) -> None:
+        self.source_bar.camera.set_devices(devices)
+        if devices:
+            self.source_bar.camera.set_message(f"{len(devices)} camera(s) found")
+        else:
+            self.source_bar.camera.set_message("No camera found. Plug one in and press Find cameras.", error=True)
+
+    def start_camera(self, device: int = 0) -> None:
+        self._stop_live()
+        self.input = InputState(kind="camera", camera=int(device))
+        self.source_bar.show_page("camera")
+        self.source_bar.camera.set_live(True)
+        self.source_bar.camera.set_message(f"Starting camera {device}…")
+        self.camera_live = True
+        self._result_times.clear()
+        self.request(live=True)
+
+    def stop_camera(self, message: str = "Stopped. The last result stays on screen.") -> None:
+        was_live = self.camera_live
+        self.camera_live = False
+        self.source_bar.camera.set_live(False)
+        self.source_bar.camera.set_message(message, error="disconnect" in message.lower() or "no camera" in message.lower())
+        self._fps_label.setVisible(False)
+        if was_live:
+            self.runner.submit(self.session.release_camera)
+
+    def _stop_live(self) -> None:
+        if self.playing:
+            self.playing = False
+            self._clock = None
+            self.source_bar.video.set_playing(False)
+        if self.camera_live:
+            self.stop_camera()
+        self._fps_label.setVisible(False)
+
+    # -- requests -------------------------------------------------------------------------------
+    def current_settings(self) -> ReconstructionSettings:
+        v = self.controls.values()
+        return ReconstructionSettings(v.iterations, v.temperature, v.refine_steps, v.hypotheses, v.seed)
+
+    def request(self, live: bool = False) -> int | None:
+        ref = self.input.ref(live)
+        if ref is None:
+            return None
+        overlays = OverlayRequest(fill=self.mesh_fill_action.isChecked(), wire=self.mesh_wire_action.isChecked())
+        return self.runner.submit(self.session.process, ref, self.current_settings(), overlays,
+                                  clock=self._clock if live else None, with_progress=not live)
+
+    def _on_controls_changed(self, values) -> None:
+        self.settings.inference = values
+        if not (self.playing or self.camera_live):
+            self.request()  # live input picks the new settings up with its next frame
+
+    # -- results --------------------------------------------------------------------------------
+    def _on_progress(self, serial: int, record) -> None:
+        if serial != self._progress_serial:
+            self._progress_serial = serial
+            k = record.confidence.shape[1]
+            self.confidence_panel.start(self.current_settings().iterations, k, "Token confidence: sampling…")
+        self.confidence_panel.add_record(record, 0)
+
+    def _on_result(self, _serial: int, result: FrameResult | None) -> None:
+        if result is None:
+            return  # a housekeeping job (releasing the camera)
+        self.results_received += 1
+        live = (isinstance(result.ref, VideoRef) and result.ref.live) or isinstance(result.ref, CameraRef)
+        if isinstance(result.ref, VideoRef):
+            self.input.frame_index = result.frame.index
+            self.input.frame_count, self.input.fps = result.frame_count, result.source_fps or self.input.fps
+        # Ask for the next live frame before drawing this one: the worker runs while we draw.
+        if live and self.playing:
+            if result.at_end:
+                self.set_playing(False)
+            else:
+                self.request(live=True)
+        elif live and self.camera_live:
+            self.request(live=True)
+        self._show(result, live)
+
+    def _show(self, result: FrameResult, live: bool) -> None:
+        previous = self.shown
+        same_source = previous is not None and type(previous.ref) is type(result.ref) and \
+            getattr(previous.ref, "path", None) == getattr(result.ref, "path", None)
+        if previous is None or result.frame.rgb is not previous.frame.rgb:
+            self.image_view.set_image(result.rgb, keep_view=same_source and not isinstance(result.ref, type(None))
+                                      and (live or isinstance(result.ref, VideoRef)))
+        self.shown = result
+        self._shown_input = self.input.copy()
+        self.last_error = None
+        people = result.detection.people
+        if people:
+            person = people[0]
+            edges, sides = self.session.skeleton_33()
+            self.image_view.set_skeleton("keypoints", person.landmarks_px, edges, person.visibility, sides,
+                                         visible=self.keypoints_action.isChecked())
+        else:
+            self.image_view.remove_overlay("keypoints")
+        recon = result.reconstruction
+        if recon is not None and recon.people:
+            n = len(recon.people[0].hypotheses)
+            self.selected_hypothesis = min(self.selected_hypothesis, n - 1)
+            self.hypotheses_panel.set_hypotheses(recon.people[0].hypotheses)
+            self._draw_person(reset_camera=not same_source)
+        else:
+            for name in ("mesh_fill", "mesh_wire", "smpl_skeleton"):
+                self.image_view.remove_overlay(name)
+            self.hypotheses_panel.set_hypotheses([])
+            caption = "Token confidence: " + ("no 3D model loaded" if result.model_message else "no person found")
+            self.confidence_panel.clear(caption)
+            if result.model_message and not same_source:
+                self._show_rest_body()
+        self._update_status(result, live)
+        if isinstance(result.ref, VideoRef):
+            self.source_bar.video.set_video(result.frame_count, result.source_fps or 25.0)
+            self.source_bar.video.set_position(result.frame.index)
+        if isinstance(result.ref, CameraRef) and self.camera_live:
+            self.source_bar.camera.set_message(f"Live: camera {result.ref.device}")
+        if not same_source and self.input.kind in ("image", "folder", "video"):
+            self.settings.add_recent(self.input.path)
+            self._rebuild_recent_menu()
+        self.result_shown.emit(result)
+
+    def _draw_person(self, reset_camera: bool = False) -> None:
+        result = self.shown
+        if result is None or result.reconstruction is None or not result.views:
+            return
+        recon, view, person = result.reconstruction, result.views[0], result.reconstruction.people[0]
+        rank = self.selected_hypothesis
+        faces = self.session.body_model.faces
+        # Mesh overlays: hypothesis 0's come drawn from the worker; another one is drawn here (~15 ms).
+        overlay = view.overlay if rank == 0 else None
+        want_fill, want_wire = self.mesh_fill_action.isChecked(), self.mesh_wire_action.isChecked()
+        if (want_fill or want_wire) and (overlay is None or (want_fill and overlay.fill is None)
+                                         or (want_wire and overlay.wire is None)):
+            overlay = display.rasterize_mesh(view.vertices[rank], self.session.overlay_faces(), recon.focal_px,
+                                             recon.width, recon.height, fill=want_fill, wire=want_wire)
+            if rank == 0:
+                view.overlay = overlay
+        for name, picture in (("mesh_fill", overlay.fill if overlay else None),
+                              ("mesh_wire", overlay.wire if overlay else None)):
+            if picture is None:
+                self.image_view.remove_overlay(name)
+            else:
+                self.image_view.set_picture_overlay(name, picture, overlay.scale, visible=True)
+        joints2d = display.project(view.joints[rank], recon.focal_px, recon.width, recon.height)
+        self.image_view.set_skeleton("smpl_skeleton", joints2d, self._smpl_edges, colour=SMPL_SKELETON_COLOUR,
+                                     width=1.5, visible=self.smpl_skeleton_action.isChecked())
+        # 3D
+        vertices = display.to_display(view.vertices[rank])
+        depth = min(FRUSTUM_DEPTH_M, 0.5 * float(np.median(view.vertices[rank][:, 2])))
+        ghosts = []
+        if self.hypotheses_panel.overlay_all.isChecked():
+            ghosts = [display.to_display(view.vertices[i]) for i in range(len(view.vertices)) if i != rank]
+        scene = MeshScene(
+            vertices=vertices, faces=faces, normals=view.normals if rank == 0 else None,
+            uncertainty=view.vertex_uncertainty[rank], joints=display.to_display(view.joints[rank]),
+            bones=self._smpl_edges, frustum=display.frustum_points(recon.width, recon.height, recon.focal_px, depth),
+            ghosts=ghosts, camera_fov_deg=recon.settings.vertical_fov_deg)
+        self.mesh_view.show_scene(scene, reset_camera=reset_camera)
+        # Token confidence of the shown hypothesis (records are in sampling order).
+        row = view.sample_rows[rank] if rank < len(view.sample_rows) else 0
+        h = person.hypotheses[rank]
+        self.confidence_panel.set_records(
+            person.iterations, row,
+            f"Token confidence, hypothesis #{rank + 1}: mean {float(np.mean(h.token_confidence)):.2f} · "
+            f"{len(person.iterations)} iterations · red × = re-masked")
+
+    def select_hypothesis(self, rank: int) -> None:
+        self.selected_hypothesis = max(rank, 0)
+        self._draw_person()
+
+    def _on_overlay_all(self, on: bool) -> None:
+        self.overlay_all_action.blockSignals(True)
+        self.overlay_all_action.setChecked(on)
+        self.overlay_all_action.blockSignals(False)
+        self._draw_person()
+
+    def _apply_overlay_visibility(self, _on: bool = True) -> None:
+        self.image_view.set_overlay_visible("keypoints", self.keypoints_action.isChecked())
+        self.image_view.set_overlay_visible("smpl_skeleton", self.smpl_skeleton_action.isChecked())
+
+    def _on_mesh_overlay_toggled(self, _on: bool) -> None:
+        if not self.mesh_fill_action.isChecked():
+            self.image_view.remove_overlay("mesh_fill")
+        if not self.mesh_wire_action.isChecked():
+            self.image_view.remove_overlay("mesh_wire")
+        self._draw_person()
+
+    # -- errors ---------------------------------------------------------------------------------
+    def _on_failed(self, _serial: int, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        if self.camera_live or self.input.kind == "camera":
+            # The camera's last result stays on screen; the user can pick another device and retry.
+            self.stop_camera(message)
+        if self.playing:
+            self.set_playing(False)
+        if self._shown_input is not None and self.input.kind != "camera":
+            self.input = self._shown_input.copy()  # back to what is on screen
+            kind = self.input.kind
+            self.source_bar.show_page(kind if kind != "image" else None)
+        self._report_error(message, "Problem")
+
+    def _report_error(self, message: str, title: str) -> None:
+        self.last_error = message
+        self.statusBar().showMessage(f"Error: {message}")
+        self._warn(title, message)
+
+    def _warn(self, title: str, message: str) -> None:
+        # Non-modal and reused, so live errors cannot pile up dialogs and tests are never blocked.
+        if self._message_box is None:
+            self._message_box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+            self._message_box.setModal(False)
+            self._message_box.setObjectName("warning_box")
+        self._message_box.setWindowTitle(title)
+        self._message_box.setText(message)
+        self._message_box.show()
+
+    def _on_busy(self, busy: bool) -> None:
+        live = self.playing or self.camera_live
+        self.setCursor(Qt.CursorShape.BusyCursor if busy and not live else Qt.CursorShape.ArrowCursor)
+
+    # -- status ---------------------------------------------------------------------------------
+    def _update_status(self, result: FrameResult, live: bool) -> None:
+        t = result.timing_ms
+        self._timing_label.setText(
+            f"detect {t['detect']:.0f} · sample {t['sample']:.0f} · refine {t['refine']:.0f} · total {t['total']:.0f} ms")
+        if live:
+            self._result_times.append(time.monotonic())
+            if len(self._result_times) >= 2:
+                span = self._result_times[-1] - self._result_times[0]
+                self._fps_label.setText(f"{(len(self._result_times) - 1) / max(span, 1e-6):.1f} FPS")
+                self._fps_label.setVisible(True)
+        people = result.detection.people
+        if not people:
+            message = f"{result.source_name}: no person found"
+        elif result.reconstruction is None:
+            message = f"{result.source_name}: {len(people)} person(s) detected (2D only)"
+        else:
+            message = f"{result.source_name}: {len(people)} person(s)"
+            if result.warnings:
+                message += " — " + "; ".join(result.warnings)
+        if not live:
+            self.statusBar().showMessage(message)
+        self.banner.setText(result.model_message or "")
+        self.banner.setVisible(bool(result.model_message))
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        self._model_label.setText(f"Model: {self.session.model_name}")
+        self._device_label.setText(f"Device: {self.session.device_name}")
+        self._body_label.setText(f"Body: {self.session.body_model_name}")
+
+    def _show_rest_body(self) -> None:
+        body = self.session.body_model
+        if body is not None:
+            self.mesh_view.show_mesh(self.session.rest_vertices(), body.faces, reset_camera=True)
+
+    # -- saving ---------------------------------------------------------------------------------
+    def _default_path(self, suffix: str) -> Path:
+        folder = self.input.path.parent if self.input.path is not None and self.input.kind != "folder" else (
+            self.input.path or Path.home())
+        name = exporting.result_name(self.shown) if self.shown is not None else "genhmr"
+        return Path(folder) / f"{name}{suffix}"
+
+    def _save(self, what: str, path: Path | str | None, suffix: str, filters: str, action) -> Path | None:
+        if path is None:
+            chosen, _ = QFileDialog.getSaveFileName(self, what, str(self._default_path(suffix)), filters)
+            if not chosen:
+                return None
+            path = chosen
+        path = Path(path)
+        try:
+            backup = action(path)
+        except (exporting.NothingToExport, OSError, ValueError) as exc:
+            self._report_error(str(exc), what)
+            return None
+        note = f" (the previous file was kept as {backup.name})" if backup else ""
+        self.statusBar().showMessage(f"Saved {path}{note}")
+        return path
+
+    def save_result_json(self, path: Path | str | None = None) -> Path | None:
+        return self._save("Save result", path, ".json", "GenHMR result (*.json)",
+                          lambda p: exporting.save_json(self.shown, p))
+
+    def export_smpl(self, path: Path | str | None = None) -> Path | None:
+        return self._save("Export SMPL parameters", path, "_smpl.npz", "SMPL parameters (*.npz)",
+                          lambda p: exporting.save_smpl(self.shown, self.selected_hypothesis, p))
+
+    def export_mesh(self, path: Path | str | None = None) -> Path | None:
+        return self._save("Export mesh", path, ".glb", "glTF binary (*.glb);;Wavefront OBJ (*.obj);;PLY (*.ply)",
+                          lambda p: exporting.save_mesh(self.shown, self.selected_hypothesis,
+                                                        self.session.body_model.faces, p))
+
+    def save_viewport_png(self, path: Path | str | None = None) -> Path | None:
+        return self._save("Save 3D viewport", path, "_3d.png", "PNG image (*.png)",
+                          lambda p: exporting.save_png(self.mesh_view.grab_screenshot(), p))
+
+    # -- dialogs ------------------------------------------------------------------------------------
+    def show_preferences(self) -> None:
+        from genhmr_app.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            dialog.apply_to(self.settings)
+            self.session.set_device(self.settings.device)
+            self._save_settings()
+            if not (self.playing or self.camera_live):
+                self.request()
+
+    def show_shortcuts(self) -> None:
+        rows = [(a.text().replace("&", ""), a.shortcut().toString()) for menu in self.menuBar().findChildren(type(
+            self.recent_menu)) for a in menu.actions() if not a.shortcut().isEmpty()]
+        text = "\n".join(f"{key:>14}   {name}" for name, key in rows)
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, QMessageBox.StandardButton.Ok, self)
+        box.setModal(False)
+        box.show()
+
+    def show_about(self) -> None:
+        from genhmr_app import __version__
+        from genhmr_app.paths import REPO_ROOT
+
+        notice = REPO_ROOT / "NOTICE"
+        text = notice.read_text() if notice.exists() else "NOTICE file not found."
+        box = QMessageBox(self)
+        box.setWindowTitle("About GenHMR Studio")
+        box.setText(f"GenHMR Studio {__version__}\nGenerative human mesh recovery.\n\nLicences: see details.")
+        box.setDetailedText(text)
+        box.setModal(False)
+        box.show()
+
+    # -- drag and drop --------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -118,73 +719,54 @@ class MainWindow(QMainWindow):
         if urls:
             self.open_path(urls[0])
 
-    # -- results ---------------------------------------------------------------------------
-    def _on_result(self, _serial: int, analysis: ImageAnalysis) -> None:
-        self.last_analysis = analysis
-        self.last_error = None
-        self.current_path = analysis.image.path
-        self.image_view.set_image(analysis.image.rgb)
-        people = analysis.detection.people
-        if people:
-            person = people[0]
-            edges, sides = self.session.skeleton_33()
-            self.image_view.set_skeleton(
-                "keypoints", person.landmarks_px, edges, person.visibility, sides,
-                visible=self.keypoints_action.isChecked(),
-            )
-            message = f"{analysis.image.path.name}: {len(people)} person(s) found"
-        else:
-            message = f"{analysis.image.path.name}: no person found"
-        self.statusBar().showMessage(message)
-        self._timing_label.setText(f"load {analysis.load_ms:.0f} ms · detect {analysis.detection.timing_ms:.0f} ms")
-        self.settings.add_recent(analysis.image.path)
-        self._rebuild_recent_menu()
+    # -- persistence and lifecycle ----------------------------------------------------------------
+    def _qsettings(self) -> QSettings:
+        # Next to the JSON settings (not the platform registry), so tests stay isolated by GENHMR_SETTINGS.
+        return QSettings(str(settings_path().with_name("window.ini")), QSettings.Format.IniFormat)
 
-    def _on_error(self, _serial: int, message: str) -> None:
-        self.last_error = message
-        self.statusBar().showMessage(f"Error: {message}")
-        self._warn("Could not open", message)
+    def _restore_window_state(self) -> None:
+        qs = self._qsettings()
+        for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
+                             ("splitter", self.splitter.restoreState)):
+            value = qs.value(key)
+            if isinstance(value, QByteArray):
+                restore(value)
+        if not isinstance(qs.value("splitter"), QByteArray):
+            # Sizes only stick once the window has its real width: split the image and 3D views evenly.
+            QTimer.singleShot(0, lambda: self.splitter.setSizes([self.splitter.width() // 2] * 2))
 
-    def _on_busy(self, busy: bool) -> None:
-        self.setCursor(Qt.CursorShape.BusyCursor if busy else Qt.CursorShape.ArrowCursor)
-
-    def _warn(self, title: str, message: str) -> None:
-        # Non-modal, so tests and live demos are not blocked by a dialog waiting for a click.
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
-        box.setModal(False)
-        box.setObjectName("warning_box")
-        box.show()
-
-    def _show_rest_body(self) -> None:
-        body = self.session.body_model
-        if body is not None:
-            vertices = self.session.rest_vertices()
-            self.mesh_view.show_mesh(vertices, body.faces, reset_camera=True)
-
-    def _refresh_status(self) -> None:
-        self._model_label.setText(f"Body model: {self.session.body_model_name}")
-        self._device_label.setText(f"Device: {self.session.device_name}")
-
-    # -- about / lifecycle -----------------------------------------------------------------
-    def show_about(self) -> None:
-        from genhmr_app import __version__
-        from genhmr_app.paths import REPO_ROOT
-
-        notice = REPO_ROOT / "NOTICE"
-        text = notice.read_text() if notice.exists() else "NOTICE file not found."
-        box = QMessageBox(self)
-        box.setWindowTitle("About GenHMR Studio")
-        box.setText(f"GenHMR Studio {__version__}\nGenerative human mesh recovery.")
-        box.setDetailedText(text)
-        box.setModal(False)
-        box.show()
-
-    def closeEvent(self, event) -> None:  # noqa: N802
-        self.runner.wait_idle(10.0)
+    def _save_settings(self) -> None:
         try:
             save_settings(self.settings)
         except OSError as exc:
             log.warning("could not save settings: %s", exc)
-        self.session.close()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self._stop_live()
+        if self._thumb_worker is not None:
+            self._thumb_worker.quit()
+        self.runner.wait_idle(10.0)
+        self.settings.inference = self.controls.values()
+        self._save_settings()
+        qs = self._qsettings()
+        qs.setValue("geometry", self.saveGeometry())
+        qs.setValue("state", self.saveState())
+        qs.setValue("splitter", self.splitter.saveState())
+        qs.sync()
+        if self._owns_session:
+            self.session.close()
+        else:
+            self.session.release_camera()
         self.mesh_view.close_view()
         super().closeEvent(event)
+
+    @property
+    def last_analysis(self) -> FrameResult | None:
+        """The result on screen (kept under its first-slice name for older callers)."""
+        return self.shown
+
+
+def _qimage(rgb: np.ndarray) -> QImage:
+    from genhmr_app.ui.image_view import rgb_to_qimage
+
+    return rgb_to_qimage(rgb)

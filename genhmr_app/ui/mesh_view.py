@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
 from genhmr_app.pipeline.display import FRUSTUM_LINES
 
@@ -77,7 +77,9 @@ class MeshView(QWidget):
         try:
             from pyvistaqt import QtInteractor
 
-            self.plotter = QtInteractor(self)
+            # auto_update=False: pyvistaqt would otherwise re-render 5 times a second forever, and on a
+            # software GL (llvmpipe) each render takes tens of milliseconds of the UI thread.
+            self.plotter = QtInteractor(self, auto_update=False)
             self.plotter.set_background("#2b2b30", top="#50505a")
             self.plotter.enable_anti_aliasing("fxaa")
             layout.addWidget(self.plotter.interactor, 1)
@@ -91,12 +93,17 @@ class MeshView(QWidget):
         layout.addLayout(self._build_toolbar())
 
     def _build_toolbar(self) -> QHBoxLayout:
+        # One compact row: the viewport's minimum width is this row's, and the image beside it
+        # deserves the space.
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 0, 4, 2)
-        for name, tip in (("front", "1"), ("side", "2"), ("top", "3"), ("reset", "0: the photo's camera")):
-            button = QPushButton(name.capitalize())
+        bar.setSpacing(3)
+        for name, label, tip in (("front", "Front", "1"), ("side", "Side", "2"), ("top", "Top", "3"),
+                                 ("reset", "Reset", "0: back to the photo's own viewpoint")):
+            button = QToolButton()
+            button.setText(label)
             button.setObjectName(f"view_{name}")
-            button.setToolTip(f"{name.capitalize()} view ({tip})")
+            button.setToolTip(f"{label} view ({tip})")
             button.clicked.connect(lambda _=False, n=name: self.set_view(n))
             bar.addWidget(button)
         bar.addStretch(1)
@@ -105,22 +112,27 @@ class MeshView(QWidget):
         self.colour_combo.addItem("Uncertainty", "uncertainty")
         self.colour_combo.setToolTip("Colour the body by per-joint uncertainty from token confidence (U)")
         self.colour_combo.currentIndexChanged.connect(lambda _i: self.set_colour_mode(self.colour_combo.currentData()))
-        bar.addWidget(QLabel("Colour:"))
         bar.addWidget(self.colour_combo)
-        self.legend = QLabel("confident ◀ ▶ uncertain")
+        self.legend = QLabel("sure ▶ unsure")
+        self.legend.setToolTip("Blue: the tokens that move these joints were sampled with high confidence; red: low")
         self.legend.setStyleSheet(
-            "QLabel { color: white; padding: 1px 6px; border-radius: 3px;"
-            " background: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #3b4cc0, stop:0.5 #bbbbbb, stop:1 #b40426); }")
+            "QLabel { color: white; padding: 1px 4px; border-radius: 3px;"
+            " background: qlineargradient(x1:0, y1:0, x2:1, y2:0, stop:0 #3b4cc0, stop:0.5 #999999, stop:1 #b40426); }")
         self.legend.setVisible(False)
         bar.addWidget(self.legend)
-        self.skeleton_check = QCheckBox("Skeleton")
-        self.ground_check = QCheckBox("Ground")
-        self.ground_check.setChecked(True)
-        self.frustum_check = QCheckBox("Camera")
-        self.frustum_check.setChecked(True)
-        for check in (self.skeleton_check, self.ground_check, self.frustum_check):
-            check.toggled.connect(lambda _on: self._apply_visibility())
-            bar.addWidget(check)
+        show = QToolButton()
+        show.setText("Show")
+        show.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(show)
+        self.skeleton_action = menu.addAction("Skeleton (translucent body)")
+        self.ground_action = menu.addAction("Ground plane")
+        self.frustum_action = menu.addAction("Photo camera")
+        for action, on in ((self.skeleton_action, False), (self.ground_action, True), (self.frustum_action, True)):
+            action.setCheckable(True)
+            action.setChecked(on)
+            action.toggled.connect(lambda _on: self._apply_visibility())
+        show.setMenu(menu)
+        bar.addWidget(show)
         return bar
 
     @property
@@ -141,13 +153,13 @@ class MeshView(QWidget):
         self._scene = scene
         if first:
             if self._body_actor is not None:
-                self.plotter.remove_actor(self._body_actor)
+                self.plotter.remove_actor(self._body_actor, render=False)
             self._mesh = pv.PolyData(np.asarray(scene.vertices, np.float32), faces_to_vtk(scene.faces))
             self._mesh.point_data["uncertainty"] = np.zeros(len(scene.vertices), np.float32)
             self._set_normals(scene)
             self._body_actor = self.plotter.add_mesh(
                 self._mesh, scalars="uncertainty", cmap=UNCERTAINTY_CMAP, clim=(0.0, 1.0), show_scalar_bar=False,
-                specular=0.25, smooth_shading=False, name="body")
+                specular=0.25, smooth_shading=False, name="body", render=False)
             self._body_actor.prop.color = SKIN  # shown whenever the uncertainty colouring is off
             # Our own point normals with Gouraud shading: smooth, and still correct after in-place updates
             # (pyvista's smooth_shading copies the mesh, so updating our points would not show).
@@ -187,10 +199,12 @@ class MeshView(QWidget):
         if self._skeleton is None:
             self._skeleton = pv.PolyData(joints, lines=_lines_to_vtk(scene.bones))
             self._skeleton_actor = self.plotter.add_mesh(self._skeleton, color=(1.0, 0.85, 0.2), line_width=4,
-                                                         render_lines_as_tubes=True, name="skeleton")
+                                                         render_lines_as_tubes=True, name="skeleton",
+                                                         render=False)
             self._joint_points = pv.PolyData(joints)
             self._joint_actor = self.plotter.add_mesh(self._joint_points, color=(1.0, 0.4, 0.1), point_size=10,
-                                                      render_points_as_spheres=True, name="joints")
+                                                      render_points_as_spheres=True, name="joints",
+                                                      render=False)
         else:
             self._skeleton.points = joints
             self._joint_points.points = joints
@@ -204,7 +218,7 @@ class MeshView(QWidget):
         if self._frustum is None:
             self._frustum = pv.PolyData(pts, lines=_lines_to_vtk(FRUSTUM_LINES))
             self._frustum_actor = self.plotter.add_mesh(self._frustum, color=(0.75, 0.75, 0.85), line_width=1.5,
-                                                        name="frustum")
+                                                        name="frustum", render=False)
         else:
             self._frustum.points = pts
 
@@ -213,12 +227,12 @@ class MeshView(QWidget):
 
         if len(self._ghosts) != len(scene.ghosts):
             for actor, _mesh in self._ghosts:
-                self.plotter.remove_actor(actor)
+                self.plotter.remove_actor(actor, render=False)
             self._ghosts = []
             for i, verts in enumerate(scene.ghosts):
                 mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
                 actor = self.plotter.add_mesh(mesh, color=GHOST_COLOURS[i % len(GHOST_COLOURS)], opacity=0.3,
-                                              name=f"ghost{i}")
+                                              name=f"ghost{i}", render=False)
                 self._ghosts.append((actor, mesh))
         else:
             for (_actor, mesh), verts in zip(self._ghosts, scene.ghosts):
@@ -234,7 +248,8 @@ class MeshView(QWidget):
             plane = pv.Plane(center=(0, 0, 0), direction=(0, 1, 0), i_size=4.0, j_size=4.0, i_resolution=8,
                              j_resolution=8)
             self._ground_actor = self.plotter.add_mesh(plane, color=(0.55, 0.57, 0.62), opacity=0.45,
-                                                       show_edges=True, edge_color=(0.4, 0.42, 0.47), name="ground")
+                                                       show_edges=True, edge_color=(0.4, 0.42, 0.47), name="ground",
+                                                       render=False)
         self._ground_actor.position = (float(centre[0]), floor - 0.002, float(centre[2]))
 
     # -- appearance ---------------------------------------------------------------------------
@@ -259,7 +274,7 @@ class MeshView(QWidget):
     def _apply_visibility(self) -> None:
         if not self.available:
             return
-        skeleton = self.skeleton_check.isChecked()
+        skeleton = self.skeleton_action.isChecked()
         for actor in (self._skeleton_actor, self._joint_actor):
             if actor is not None:
                 actor.visibility = skeleton
@@ -267,9 +282,9 @@ class MeshView(QWidget):
             # The skeleton is inside the body: see it through a translucent skin.
             self._body_actor.prop.opacity = 0.35 if skeleton and self._skeleton_actor is not None else 1.0
         if self._ground_actor is not None:
-            self._ground_actor.visibility = self.ground_check.isChecked()
+            self._ground_actor.visibility = self.ground_action.isChecked()
         if self._frustum_actor is not None:
-            self._frustum_actor.visibility = self.frustum_check.isChecked()
+            self._frustum_actor.visibility = self.frustum_action.isChecked()
         self.render()
 
     # -- camera ---------------------------------------------------------------------------------
@@ -292,16 +307,26 @@ class MeshView(QWidget):
             direction = {"side": (1.0, 0.0, 0.0), "top": (0.0, 1.0, 0.0)}.get(name, (0.0, 0.0, 1.0))
             if name == "top":
                 up = (0.0, 0.0, -1.0)
+            angle = VIEW_FOV_DEG
+            if name in ("front", "reset") and self._scene is not None and self._scene.frustum is not None:
+                # Stay in front of the photo's camera (at the origin), so its glyph is behind us, and
+                # widen the lens to keep the body in frame.
+                limit = 0.85 * abs(float(centre[2]))
+                if 0.3 < limit < distance:
+                    distance = limit
+                    angle = math.degrees(2 * math.atan(1.35 * extent / (2 * distance)))
             cam.position = tuple(centre + distance * np.asarray(direction))
             cam.focal_point = tuple(centre)
             cam.up = up
-            cam.view_angle = VIEW_FOV_DEG
+            cam.view_angle = angle
         self.plotter.reset_camera_clipping_range()
         self.render()
 
     def render(self) -> None:
+        """Schedule one repaint. plotter.render() would render now *and* again in the repaint that
+        it schedules; update() coalesces every change of this event-loop pass into one render."""
         if self.available:
-            self.plotter.render()
+            self.plotter.update()
             self.renders += 1
 
     def grab_screenshot(self) -> np.ndarray | None:

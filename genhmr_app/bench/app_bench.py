@@ -1,0 +1,244 @@
+"""App benchmark (a script, not a timed test): what a user of the window gets.
+
+1. Sustained FPS playing a video with the default settings, through the window's own worker path
+   (LatestJobRunner → CoreSession.process → drawing), next to MediaPipe alone on the same frames in
+   the same run, and the longest event-loop stall meanwhile.
+2. Slider latency: from a slider release (the value change) to the 3D view's next finished render
+   showing the new result; median and p90. Includes the 150 ms debounce the user also waits for.
+3. Memory: RSS after N frames vs after N/10 frames of live (VIDEO-mode) processing; a growing gap
+   would be a leak.
+
+Run under a display (the 3D view renders for real):
+    xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m genhmr_app.bench.app_bench
+    ... --frames 5000          # the long memory run
+    ... --untrained            # small random networks instead of the trained weights
+Without trained weights in weights/ it falls back to the small untrained networks and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genhmr_app.paths import shared_data_dir
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from genhmr_app.pipeline.session import CoreSession, default_model_factory, untrained_model_factory
+        from genhmr_app.settings import AppSettings
+        from genhmr_app.ui.main_window import MainWindow
+
+        self.args = args
+        self.app = QApplication.instance() or QApplication(sys.argv[:1])
+        factory = untrained_model_factory() if args.untrained else default_model_factory
+        self.session = CoreSession.create(device_preference=args.device, model_factory=factory)
+        if self.session.reconstructor() is None:
+            print(f"note: {self.session.model_message}\n      → using small untrained networks instead "
+                  "(timings of the real model will differ).")
+            self.session.close()
+            self.session = CoreSession.create(device_preference=args.device, model_factory=untrained_model_factory())
+            self.session.reconstructor()
+            self.weights = "untrained (weights missing)"
+        else:
+            self.weights = "untrained (--untrained)" if args.untrained else "trained (weights/)"
+        self.window = MainWindow(settings=AppSettings(), session=self.session)
+        self.window.show()
+        # (time, summary) per shown result; never the result itself, which holds whole frames.
+        self.shown_times: list[tuple[float, dict]] = []
+        self.window.result_shown.connect(lambda r: self.shown_times.append((time.perf_counter(), {
+            "live": bool(getattr(r.ref, "live", False)), "index": r.frame.index, "timing": dict(r.timing_ms)})))
+        self.render_ends: list[float] = []
+        if self.window.mesh_view.available:
+            self.window.mesh_view.plotter.render_window.AddObserver(
+                "EndEvent", lambda *_: self.render_ends.append(time.perf_counter()))
+
+    def wait(self, predicate, timeout_s: float) -> bool:
+        from genhmr_app.ui.testing import wait_until
+
+        return wait_until(predicate, timeout_s, step_s=0.001)
+
+    def idle(self) -> bool:
+        return self.wait(lambda: not self.window.runner.busy and not self.window.controls.pending(), 120)
+
+    # -- 1. live playback ------------------------------------------------------------------------
+    def playback(self) -> dict:
+        from genhmr_app.ui.testing import StallMeter
+
+        w = self.window
+        w.open_path(self.args.video)
+        self.idle()
+        if w.last_error:
+            raise SystemExit(f"cannot open {self.args.video}: {w.last_error}")
+        start_results = len(self.shown_times)
+        meter = StallMeter(10)
+        meter.start()
+        t0 = time.perf_counter()
+        w.set_playing(True)
+        self.wait(lambda: not w.playing or time.perf_counter() - t0 > self.args.seconds, self.args.seconds + 30)
+        elapsed = time.perf_counter() - t0
+        w.set_playing(False)
+        meter.stop()
+        self.idle()
+        live = [r for _t, r in self.shown_times[start_results:] if r["live"]]
+        indices = [r["index"] for r in live]
+        stages = ("load", "detect", "sample", "refine", "display", "total")
+        timings = {k: statistics.median(r["timing"][k] for r in live) for k in stages} if live else {}
+        mp_fps, mp_ms = self.mediapipe_alone(indices)
+        return {"video": str(self.args.video), "seconds": round(elapsed, 2), "results": len(live),
+                "app_fps": round(len(live) / elapsed, 2), "frames_covered": (indices[-1] - indices[0] + 1) if indices else 0,
+                "mediapipe_alone_fps": round(mp_fps, 2), "mediapipe_alone_ms_median": round(mp_ms, 1),
+                "median_stage_ms": {k: round(v, 1) for k, v in timings.items()},
+                "max_event_loop_stall_ms": round(meter.max_gap_ms, 1),
+                "p99_event_loop_stall_ms": round(meter.percentile(99), 1)}
+
+    def mediapipe_alone(self, indices: list[int]) -> tuple[float, float]:
+        """The detector on the same frames, same mode (VIDEO), decoding excluded."""
+        from genhmr_app.detection import PoseDetector
+        from genhmr_app.image.sources import VideoFileSource
+
+        if not indices:
+            return float("nan"), float("nan")
+        video = VideoFileSource(self.args.video)
+        frames = [video.read(i) for i in indices]
+        video.close()
+        times = []
+        with PoseDetector(mode="video") as det:
+            for f in frames:
+                t = time.perf_counter()
+                det.detect(f.rgb, timestamp_ms=f.timestamp_ms)
+                times.append((time.perf_counter() - t) * 1000)
+        return 1000.0 / float(np.mean(times)), float(np.median(times))
+
+    # -- 2. slider latency -------------------------------------------------------------------------
+    def slider_latency(self) -> dict:
+        w = self.window
+        w.seek(min(100, w.input.frame_count - 1))
+        self.idle()
+        sliders = [(w.controls.iterations, (5, 6)), (w.controls.temperature, (1.0, 0.8)),
+                   (w.controls.refine_steps, (10, 12)), (w.controls.seed, (0, 1))]
+        latencies, computes = [], []
+        for trial in range(self.args.slider_trials):
+            slider, values = sliders[trial % len(sliders)]
+            value = values[(trial // len(sliders) + 1) % 2]
+            n_shown, n_render = len(self.shown_times), len(self.render_ends)
+            t0 = time.perf_counter()
+            slider.setValue(value)  # what a release delivers: one value change
+            ok = self.wait(lambda: len(self.shown_times) > n_shown, 120)
+            if not ok:
+                continue
+            t_shown, result = self.shown_times[-1]
+            if self.render_ends is not None and w.mesh_view.available:
+                self.wait(lambda: any(t >= t_shown for t in self.render_ends[n_render:]), 10)
+                t_done = next((t for t in self.render_ends[n_render:] if t >= t_shown), t_shown)
+            else:
+                t_done = t_shown
+            latencies.append((t_done - t0) * 1000)
+            computes.append(result["timing"]["total"])
+            self.idle()
+        return {"trials": len(latencies), "median_ms": round(statistics.median(latencies), 1),
+                "p90_ms": round(_percentile(latencies, 90), 1),
+                "of_which_debounce_ms": 150, "median_compute_ms": round(statistics.median(computes), 1)}
+
+    # -- 3. memory ---------------------------------------------------------------------------------
+    def memory(self) -> dict:
+        w = self.window
+        n = self.args.frames
+        count = w.input.frame_count
+        marks = {}
+        t0 = time.perf_counter()
+        for i in range(1, n + 1):
+            before = w.results_received
+            w.input.frame_index = (i - 1) % count
+            w.request(live=True)  # VIDEO mode, the frame given (no playback clock)
+            self.wait(lambda b=before: w.results_received > b or (w.last_error is not None), 120)
+            if i in (n // 10, n):
+                gc.collect()
+                marks[i] = rss_mb()
+            if i % max(n // 10, 1) == 0:
+                print(f"  memory run: {i}/{n} frames, RSS {rss_mb():.0f} MB", flush=True)
+        elapsed = time.perf_counter() - t0
+        a, b = marks[n // 10], marks[n]
+        return {"frames": n, "rss_mb_at_n_over_10": round(a, 1), "rss_mb_at_n": round(b, 1),
+                "growth_mb": round(b - a, 1), "sequential_fps": round(n / elapsed, 2)}
+
+    def close(self) -> None:
+        self.window.close()
+        self.session.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    default_video = shared_data_dir() / "images" / "videos" / "hybrik_taiji.mp4"
+    ap = argparse.ArgumentParser(prog="app_bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--video", type=Path, default=default_video)
+    ap.add_argument("--seconds", type=float, default=15.0, help="how long to play the video for the FPS figure")
+    ap.add_argument("--slider-trials", type=int, default=16)
+    ap.add_argument("--frames", type=int, default=600, help="frames for the memory run (try 5000)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--untrained", action="store_true", help="small random networks instead of weights/")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["fps", "slider", "memory"])
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    if not args.video.exists():
+        print(f"video not found: {args.video}", file=sys.stderr)
+        return 2
+    if not os.environ.get("DISPLAY"):
+        print("note: no DISPLAY; the 3D view will not render (run under xvfb-run for real figures)")
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from genhmr_app.ui.app import prepare_qt_environment
+
+    prepare_qt_environment()
+    bench = Bench(args)
+    figures: dict = {"weights": bench.weights, "model": bench.session.model_name,
+                     "device": bench.session.device_name, "body": bench.session.body_model_name,
+                     "rss_mb_start": round(rss_mb(), 1)}
+    print(f"GenHMR Studio app benchmark — model {figures['model']} [{bench.weights}], device {figures['device']}, "
+          f"body {figures['body']}")
+    try:
+        if "fps" not in args.skip:
+            figures["playback"] = p = bench.playback()
+            print(f"playback  : {p['app_fps']} FPS in the app ({p['results']} results in {p['seconds']} s) vs "
+                  f"MediaPipe alone {p['mediapipe_alone_fps']} FPS on the same frames; longest event-loop stall "
+                  f"{p['max_event_loop_stall_ms']} ms (p99 {p['p99_event_loop_stall_ms']}); median stages "
+                  f"{p['median_stage_ms']}")
+        if "slider" not in args.skip:
+            figures["slider"] = s = bench.slider_latency()
+            print(f"slider    : release → updated mesh median {s['median_ms']} ms, p90 {s['p90_ms']} ms "
+                  f"({s['trials']} trials; includes the {s['of_which_debounce_ms']} ms debounce; compute median "
+                  f"{s['median_compute_ms']} ms)")
+        if "memory" not in args.skip:
+            figures["memory"] = m = bench.memory()
+            print(f"memory    : RSS {m['rss_mb_at_n_over_10']} MB after {m['frames'] // 10} frames, "
+                  f"{m['rss_mb_at_n']} MB after {m['frames']} (growth {m['growth_mb']} MB); "
+                  f"{m['sequential_fps']} FPS frame by frame")
+    finally:
+        bench.close()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

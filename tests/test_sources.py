@@ -1,0 +1,122 @@
+"""Frame sources (no Qt): video files by index, cameras through a stand-in capture, folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from genhmr_app.image.loading import ImageLoadError
+from genhmr_app.image.sources import (
+    CameraDisconnected,
+    CameraSource,
+    CameraUnavailable,
+    ScriptedCapture,
+    SourceError,
+    VideoFileSource,
+    classify_path,
+    probe_cameras,
+    thumbnail,
+)
+from genhmr_app.pipeline.session import PlaybackClock
+
+
+def write_numbered_video(path: Path, frames: int = 40, size: tuple[int, int] = (160, 120), fps: float = 20.0) -> Path:
+    """Frame i is a flat grey of level 5 * i, so a decoded frame tells which index it is."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), 5 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def level_index(frame) -> int:
+    return int(round(float(frame.rgb.mean()) / 5))
+
+
+@pytest.fixture(scope="module")
+def numbered_video(tmp_path_factory) -> Path:
+    return write_numbered_video(tmp_path_factory.mktemp("video") / "numbered.mp4")
+
+
+def test_classify_path(tmp_path, numbered_video):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    assert classify_path(tmp_path) == "folder"
+    assert classify_path(numbered_video) == "video"
+    assert classify_path(tmp_path / "a.jpg") == "image"
+    with pytest.raises(SourceError, match="not found"):
+        classify_path(tmp_path / "missing.mp4")
+
+
+def test_video_reads_forward_backward_and_clamps(numbered_video):
+    video = VideoFileSource(numbered_video)
+    try:
+        assert video.frame_count == 40 and video.fps == pytest.approx(20.0)
+        assert (video.width, video.height) == (160, 120)
+        for i in (0, 1, 2, 10, 39, 5, 30, 0):  # sequential, a short skip, the end, backwards
+            frame = video.read(i)
+            assert frame.index == i and abs(level_index(frame) - i) <= 1, (i, level_index(frame))
+            assert frame.timestamp_ms == round(i * 50)
+        assert video.read(999).index == 39
+        assert video.index_at(1.0) == 20
+    finally:
+        video.close()
+    with pytest.raises(SourceError, match="closed"):
+        video.read(0)
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video at all" * 20])
+def test_bad_video_files_raise_source_error(tmp_path, content):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(SourceError):
+        VideoFileSource(path)
+
+
+def test_camera_stand_in_delivers_then_reports_disconnect():
+    frames = [np.full((48, 64, 3), (10, 20, 30), np.uint8)]
+    t = iter(np.arange(0, 10, 0.04))
+    camera = CameraSource(0, capture_factory=lambda _i: ScriptedCapture(frames, fail_after=3), clock=lambda: next(t))
+    got = [camera.read() for _ in range(3)]
+    assert [f.index for f in got] == [0, 1, 2]
+    assert got[0].rgb[0, 0].tolist() == [30, 20, 10]  # BGR from the capture → RGB
+    assert got[2].timestamp_ms > got[0].timestamp_ms
+    with pytest.raises(CameraDisconnected):
+        camera.read()
+    camera.close()
+
+
+def test_no_camera_is_a_clear_error():
+    with pytest.raises(CameraUnavailable, match="No camera"):
+        CameraSource(0, capture_factory=lambda _i: ScriptedCapture([], opened=False))
+    assert probe_cameras(3, capture_factory=lambda i: ScriptedCapture([np.zeros((4, 4, 3), np.uint8)], opened=i == 1)) == [1]
+
+
+def test_real_capture_without_a_camera_here():
+    import glob
+
+    if glob.glob("/dev/video*"):
+        pytest.skip("this machine has a camera")
+    with pytest.raises(CameraUnavailable):
+        CameraSource(0)
+
+
+def test_thumbnail(photo_path, tmp_path):
+    thumb = thumbnail(photo_path, 64)
+    assert thumb.ndim == 3 and max(thumb.shape[:2]) == 64
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    with pytest.raises(ImageLoadError):
+        thumbnail(bad)
+
+
+def test_playback_clock():
+    now = [100.0]
+    clock = PlaybackClock(25.0, start_index=10, clock=lambda: now[0])
+    assert clock.index_now() == 10
+    now[0] += 1.0
+    assert clock.index_now() == 35
+    assert clock.seconds_until(36) == pytest.approx(0.04)
