@@ -14,13 +14,13 @@ tokens are fed, and a head on the global token predicts the 23 joint rotations (
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from genhmr_app.checkpoints import load_state, open_checkpoint, save_checkpoint
 from genhmr_app.conditioning.features import FEATURE_DIM, NUM_CONDITION_TOKENS
 from genhmr_app.tokens.rotation6d import sixd_to_rotmat
 
@@ -108,41 +108,28 @@ class MaskedPoseTransformer(nn.Module):
         return GeneratorOutput(logits, body_pose, sixd_to_rotmat(self.orient_head(g)), self.betas_head(g), cam)
 
 
+FORMAT = "genhmr-generator/1"
+
+
 def save_generator(model: MaskedPoseTransformer, path: Path, tokenizer_sha: str, card: dict | None = None) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"format": "genhmr-generator/1", "config": asdict(model.config), "tokenizer_sha": tokenizer_sha,
-                "state_dict": model.state_dict()}, tmp)
-    tmp.replace(path)
-    if card is not None:
-        path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    save_checkpoint(path, FORMAT, asdict(model.config), model.state_dict(), card, tokenizer_sha=tokenizer_sha)
 
 
 def load_generator(path: Path, tokenizer_config=None, tokenizer_sha: str | None = None,
                    device: str | torch.device = "cpu") -> MaskedPoseTransformer:
-    path = Path(path)
-    if not path.exists():
-        raise GeneratorCheckpointError(f"Generator weights not found: {path}. Train them with `python main.py train-generator`.")
-    try:
-        blob = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise GeneratorCheckpointError(f"Generator weights {path.name} are corrupt or not a torch file ({exc}).") from None
-    if not isinstance(blob, dict) or blob.get("format") != "genhmr-generator/1":
-        raise GeneratorCheckpointError(f"{path.name} is not a GenHMR generator checkpoint.")
+    blob = open_checkpoint(path, FORMAT, "Generator", GeneratorCheckpointError,
+                           "Train them with `python main.py train-generator`.", device)
     config = GeneratorConfig(**blob["config"])
+    name = Path(path).name
     if tokenizer_config is not None and config.mode == "generate" and (
             config.num_tokens != tokenizer_config.num_tokens or config.codebook_size != tokenizer_config.codebook_size):
         raise GeneratorCheckpointError(
-            f"{path.name} was trained for {config.num_tokens} tokens x {config.codebook_size} codes, but the tokenizer "
+            f"{name} was trained for {config.num_tokens} tokens x {config.codebook_size} codes, but the tokenizer "
             f"has {tokenizer_config.num_tokens} x {tokenizer_config.codebook_size}: the weights don't match its codebook.")
     if tokenizer_sha is not None and blob.get("tokenizer_sha") not in (None, tokenizer_sha):
         raise GeneratorCheckpointError(
-            f"{path.name} was trained with another tokenizer (sha {blob.get('tokenizer_sha', '?')[:12]} vs "
+            f"{name} was trained with another tokenizer (sha {blob.get('tokenizer_sha', '?')[:12]} vs "
             f"{tokenizer_sha[:12]}): its token ids would mean different poses. Retrain or restore the matching tokenizer.")
     model = MaskedPoseTransformer(config)
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except RuntimeError as exc:
-        raise GeneratorCheckpointError(f"{path.name} does not match its own config: {exc}") from None
+    load_state(model, blob, path, "Generator", GeneratorCheckpointError)
     return model.to(device).eval()

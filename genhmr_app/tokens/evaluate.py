@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shipped", action="store_true", help="also evaluate weights/tokenizer/pose_tokenizer.pt")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "tokenizer_eval.md")
+    p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.manual_seed(args.seed)
     splits = load_pose_splits()
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = []
 
     def run(cfg: TokenizerConfig, augment: str, label: str) -> None:
-        tcfg = TrainConfig(steps=args.steps, seed=args.seed, augment=augment)
+        tcfg = TrainConfig(steps=args.steps, seed=args.seed, augment=augment, threads=args.threads)
         tag = augment.replace(",", "+") or "noaug"
         run_dir = REPO_ROOT / "runs" / "tokenizer" / f"{cfg.name}-{tag}-train-s{args.seed}-{args.steps}"
         if not (run_dir / "final.pt").exists():

@@ -8,13 +8,13 @@ which the 2D-guided refinement optimises.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from genhmr_app.checkpoints import load_state, open_checkpoint, save_checkpoint
 from genhmr_app.tokens.quantizer import EMAQuantizer, QuantizerOutput
 from genhmr_app.tokens.rotation6d import rotmat_to_6d, sixd_to_rotmat
 
@@ -102,35 +102,21 @@ class PoseTokenizer(nn.Module):
 
 
 # -- files -----------------------------------------------------------------------------------
+FORMAT = "genhmr-pose-tokenizer/1"
+
+
 def save_tokenizer(model: PoseTokenizer, path: Path, card: dict | None = None) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"format": "genhmr-pose-tokenizer/1", "config": asdict(model.config),
-                "state_dict": model.state_dict()}, tmp)
-    tmp.replace(path)
-    if card is not None:
-        path.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    save_checkpoint(path, FORMAT, asdict(model.config), model.state_dict(), card)
 
 
 def load_tokenizer(path: Path, expected: TokenizerConfig | None = None, device: str | torch.device = "cpu") -> PoseTokenizer:
-    path = Path(path)
-    if not path.exists():
-        raise TokenizerCheckpointError(f"Tokenizer weights not found: {path}. Train them with `python main.py train-tokenizer`.")
-    try:
-        blob = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise TokenizerCheckpointError(f"Tokenizer weights {path.name} are corrupt or not a torch file ({exc}).") from None
-    if not isinstance(blob, dict) or blob.get("format") != "genhmr-pose-tokenizer/1":
-        raise TokenizerCheckpointError(f"{path.name} is not a GenHMR pose-tokenizer checkpoint.")
+    blob = open_checkpoint(path, FORMAT, "Tokenizer", TokenizerCheckpointError,
+                           "Train them with `python main.py train-tokenizer`.", device)
     config = TokenizerConfig(**blob["config"])
     if expected is not None and expected != config:
         diffs = ", ".join(f"{k}: file {v} vs expected {getattr(expected, k)}"
                           for k, v in asdict(config).items() if getattr(expected, k) != v)
-        raise TokenizerCheckpointError(f"Tokenizer {path.name} has another configuration ({diffs}).")
+        raise TokenizerCheckpointError(f"Tokenizer {Path(path).name} has another configuration ({diffs}).")
     model = PoseTokenizer(config)
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except RuntimeError as exc:
-        raise TokenizerCheckpointError(f"Tokenizer {path.name} does not match its own config {config.name}: {exc}") from None
+    load_state(model, blob, path, "Tokenizer", TokenizerCheckpointError)
     return model.to(device).eval()
