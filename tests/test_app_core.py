@@ -151,6 +151,7 @@ def test_session_reconstructs_a_photo_and_reuses_its_detection(session, photo_pa
     second = session.process(ImageRef(photo_path), ReconstructionSettings(iterations=2, refine_steps=0),
                              OverlayRequest(fill=False, wire=False))
     assert second.timing_ms["detect"] < 5.0, "a slider change must not re-run the detector"
+    assert second.detection_cached and not first.detection_cached
     assert second.frame.rgb is first.frame.rgb and second.views[0].overlay is None
     assert len(second.reconstruction.people[0].iterations) == 2
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 
 import cv2
-import numpy as np
 import pytest
-
-from genhmr_app.paths import REPO_ROOT
 
 pytestmark = pytest.mark.gui
 

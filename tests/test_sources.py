@@ -13,6 +13,8 @@ from genhmr_app.image.sources import (
     CameraDisconnected,
     CameraSource,
     CameraUnavailable,
+    PlaybackClock,
+    PlaybackReader,
     ScriptedCapture,
     SourceError,
     VideoFileSource,
@@ -20,7 +22,6 @@ from genhmr_app.image.sources import (
     probe_cameras,
     thumbnail,
 )
-from genhmr_app.pipeline.session import PlaybackClock
 
 
 def write_numbered_video(path: Path, frames: int = 40, size: tuple[int, int] = (160, 120), fps: float = 20.0) -> Path:
@@ -120,3 +121,23 @@ def test_playback_clock():
     now[0] += 1.0
     assert clock.index_now() == 35
     assert clock.seconds_until(36) == pytest.approx(0.04)
+
+
+def test_playback_reader_follows_the_clock_and_keeps_only_the_newest(numbered_video):
+    now = [0.0]
+    video = VideoFileSource(numbered_video)
+    reader = PlaybackReader(video, PlaybackClock(20.0, start_index=0, clock=lambda: now[0]))
+    try:
+        first = reader.next_after(-1, 5.0)
+        assert first is not None and first.index == 0
+        assert reader.next_after(0, 0.1) is None or reader.next_after(0, 0.1).index == 0, "nothing new yet"
+        now[0] = 1.0  # 20 frames later: the frames in between are skipped, not queued
+        later = reader.next_after(0, 5.0)
+        assert later.index == 20 and abs(level_index(later) - 20) <= 1
+        now[0] = 10.0  # past the end
+        last = reader.next_after(20, 5.0)
+        assert last.index == 39 and reader.at_end
+        assert reader.next_after(39, 0.1).index == 39, "at the end the last frame is returned at once"
+    finally:
+        reader.stop()
+        video.close()

@@ -11,8 +11,8 @@
 Run under a display (the 3D view renders for real):
     xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m genhmr_app.bench.app_bench
     ... --frames 5000          # the long memory run
-    ... --untrained            # small random networks instead of the trained weights
-Without trained weights in weights/ it falls back to the small untrained networks and says so.
+    ... --untrained            # a stand-in generator even when the trained one exists
+Without a trained generator it uses a stand-in (session.stand_in_model_factory) and says so.
 """
 
 from __future__ import annotations
@@ -47,23 +47,23 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         from PySide6.QtWidgets import QApplication
 
-        from genhmr_app.pipeline.session import CoreSession, default_model_factory, untrained_model_factory
+        from genhmr_app.pipeline.session import CoreSession, default_model_factory, stand_in_model_factory
         from genhmr_app.settings import AppSettings
         from genhmr_app.ui.main_window import MainWindow
 
         self.args = args
         self.app = QApplication.instance() or QApplication(sys.argv[:1])
-        factory = untrained_model_factory() if args.untrained else default_model_factory
+        stand_in, stand_in_what = stand_in_model_factory()
+        factory = stand_in if args.untrained else default_model_factory
         self.session = CoreSession.create(device_preference=args.device, model_factory=factory)
         if self.session.reconstructor() is None:
-            print(f"note: {self.session.model_message}\n      → using small untrained networks instead "
-                  "(timings of the real model will differ).")
+            print(f"note: {self.session.model_message}\n      → using a stand-in: {stand_in_what}.")
             self.session.close()
-            self.session = CoreSession.create(device_preference=args.device, model_factory=untrained_model_factory())
+            self.session = CoreSession.create(device_preference=args.device, model_factory=stand_in)
             self.session.reconstructor()
-            self.weights = "untrained (weights missing)"
+            self.weights = stand_in_what
         else:
-            self.weights = "untrained (--untrained)" if args.untrained else "trained (weights/)"
+            self.weights = stand_in_what if args.untrained else "trained tokenizer and generator (weights/)"
         self.window = MainWindow(settings=AppSettings(), session=self.session)
         self.window.show()
         # (time, summary) per shown result; never the result itself, which holds whole frames.
@@ -197,10 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slider-trials", type=int, default=16)
     ap.add_argument("--frames", type=int, default=600, help="frames for the memory run (try 5000)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--untrained", action="store_true", help="small random networks instead of weights/")
+    ap.add_argument("--untrained", action="store_true", help="an untrained stand-in generator instead of weights/")
     ap.add_argument("--skip", nargs="*", default=[], choices=["fps", "slider", "memory"])
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
+    # A fresh window: neither the user's saved layout nor their settings file is read or written.
+    import tempfile
+
+    os.environ["GENHMR_SETTINGS"] = str(Path(tempfile.mkdtemp(prefix="genhmr-")) / "settings.json")
     if not args.video.exists():
         print(f"video not found: {args.video}", file=sys.stderr)
         return 2

@@ -177,6 +177,85 @@ class VideoFileSource:
                 self._cap = None
 
 
+class PlaybackClock:
+    """Which video frame "now" is, while playing. Plain floats: safe to read from any thread."""
+
+    def __init__(self, fps: float, start_index: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.fps = fps
+        self._clock = clock
+        self._start_index = start_index
+        self._start_time = clock()
+
+    def index_now(self) -> int:
+        return self._start_index + int((self._clock() - self._start_time) * self.fps)
+
+    def seconds_until(self, index: int) -> float:
+        return (index - self._start_index) / self.fps - (self._clock() - self._start_time)
+
+
+class PlaybackReader:
+    """Decodes a playing video in its own thread, following the playback clock, and keeps only the
+    newest frame. The inference worker then never waits for the decoder (skipping frames means
+    decoding them: ~60 ms a result for 720p H.264 here), and frames it is too slow for are dropped
+    here instead of queueing."""
+
+    def __init__(self, video: VideoFileSource, clock: PlaybackClock) -> None:
+        self.video = video
+        self.clock = clock
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
+        self.at_end = False
+        self._thread = threading.Thread(target=self._run, name="video-playback-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        last = -1
+        try:
+            while not self._stopped:
+                target = min(self.clock.index_now(), self.video.frame_count - 1)
+                if target <= last:
+                    with self._cond:
+                        self._cond.wait(timeout=min(max(self.clock.seconds_until(last + 1), 0.001), 0.05))
+                    continue
+                try:
+                    frame = self.video.read(target)
+                except SourceError:
+                    frame = None  # past the real end of a file whose header over-counts
+                with self._cond:
+                    if frame is not None:
+                        self._latest, last = frame, target
+                    self.at_end = frame is None or target >= self.video.frame_count - 1
+                    self._cond.notify_all()
+                if self.at_end:
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the reader of the frames
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+
+    def next_after(self, index: int, timeout_s: float) -> Frame | None:
+        """The newest decoded frame after `index`, waiting up to `timeout_s` for one; at the end of
+        the video, the last frame. None if nothing new came in time."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while (self._latest is None or self._latest.index <= index) and not self.at_end and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._error is not None:
+                raise self._error
+            return self._latest
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=2.0)
+
+
 class CameraSource:
     """A live camera. `read()` returns the newest frame or raises `CameraDisconnected`."""
 

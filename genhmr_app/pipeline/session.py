@@ -27,15 +27,23 @@ from genhmr_app.detection import DetectionResult, DetectorError, PoseDetector
 from genhmr_app.detection.landmarks import MP33_EDGES, MP33_LEFT, MP33_RIGHT
 from genhmr_app.device import describe_device, resolve_device
 from genhmr_app.image.loading import LoadedImage, load_image
-from genhmr_app.image.sources import CameraSource, CaptureFactory, Frame, SourceError, VideoFileSource, _cv2_capture
+from genhmr_app.image.sources import (
+    CameraSource,
+    CaptureFactory,
+    Frame,
+    PlaybackClock,
+    PlaybackReader,
+    SourceError,
+    VideoFileSource,
+    _cv2_capture,
+)
 from genhmr_app.pipeline import display
 from genhmr_app.pipeline.reconstructor import Reconstruction, ReconstructionSettings
 
 log = logging.getLogger(__name__)
 
-# How long a live-video job may wait for the playback clock to reach a new frame, rather than
-# reprocess the frame it just did (inference faster than the video's frame rate).
-MAX_FRAME_WAIT_S = 0.25
+# How long a live-video job waits for the playback reader's next frame before reading one itself.
+MAX_FRAME_WAIT_S = 2.0
 
 
 # -- what to process -------------------------------------------------------------------------------
@@ -65,22 +73,6 @@ class OverlayRequest:
 
     fill: bool = True
     wire: bool = False
-
-
-class PlaybackClock:
-    """Which video frame "now" is, while playing. Plain floats: safe to read from the worker."""
-
-    def __init__(self, fps: float, start_index: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.fps = fps
-        self._clock = clock
-        self._start_index = start_index
-        self._start_time = clock()
-
-    def index_now(self) -> int:
-        return self._start_index + int((self._clock() - self._start_time) * self.fps)
-
-    def seconds_until(self, index: int) -> float:
-        return (index - self._start_index) / self.fps - (self._clock() - self._start_time)
 
 
 # -- what comes back -------------------------------------------------------------------------------
@@ -113,6 +105,7 @@ class FrameResult:
     warnings: list[str] = field(default_factory=list)
     at_end: bool = False  # a playing video reached its last frame
     image_path: Path | None = None
+    detection_cached: bool = False  # re-run on the same frame: the detection was reused
 
     @property
     def rgb(self) -> np.ndarray:
@@ -148,6 +141,32 @@ def untrained_model_factory(seed: int = 0) -> ModelFactory:
     return make
 
 
+def stand_in_model_factory(seed: int = 0) -> tuple[ModelFactory, str]:
+    """For benchmarks and screenshots before the generator is trained: the trained tokenizer when it
+    exists (so decoded poses look human) and an untrained generator of the default size (so timings
+    are those of the real architecture). Returns the factory and a description for reports."""
+    from genhmr_app.pipeline.reconstructor import TOKENIZER_PATH
+
+    have_tokenizer = TOKENIZER_PATH.exists()
+
+    def make(body, device: str):
+        import torch
+
+        from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
+        from genhmr_app.pipeline.reconstructor import Reconstructor
+        from genhmr_app.tokens.model import PoseTokenizer, TokenizerConfig, load_tokenizer
+
+        torch.manual_seed(seed)
+        tok = load_tokenizer(TOKENIZER_PATH) if have_tokenizer else PoseTokenizer(TokenizerConfig())
+        gen = MaskedPoseTransformer(GeneratorConfig(num_tokens=tok.config.num_tokens,
+                                                    codebook_size=tok.config.codebook_size))
+        return Reconstructor(body=body, tokenizer=tok, generator=gen, device=device)
+
+    what = ("trained tokenizer" if have_tokenizer else "untrained tokenizer") + \
+        " + untrained generator of the default size (GeneratorConfig())"
+    return make, what
+
+
 def _model_load_errors() -> tuple[type[BaseException], ...]:
     from genhmr_app.generator.model import GeneratorCheckpointError
     from genhmr_app.pipeline.reconstructor import ReconstructionError
@@ -180,6 +199,8 @@ class CoreSession:
         self._video: VideoFileSource | None = None
         self._camera: CameraSource | None = None
         self._last_video_ts: int | None = None
+        self._last_detection_cached = False
+        self._reader: PlaybackReader | None = None
         self._skin: np.ndarray | None = None
         self._overlay_faces: np.ndarray | None = None
 
@@ -284,6 +305,7 @@ class CoreSession:
                 self._camera = None
 
     def _close_video(self) -> None:
+        self._stop_reader()
         if self._video is not None:
             self._video.close()
             self._video = None
@@ -297,6 +319,7 @@ class CoreSession:
     def _grab(self, ref: FrameRef, clock: PlaybackClock | None) -> tuple[Frame, str, int, float | None, bool]:
         """The frame to process: (frame, name, frame count, fps, at_end)."""
         if isinstance(ref, ImageRef):
+            self._stop_reader()
             image = self._load_image(Path(ref.path))
             return Frame(image.rgb, 0, 0), Path(ref.path).name, 1, None, False
         if isinstance(ref, CameraRef):
@@ -305,13 +328,16 @@ class CoreSession:
             return self._camera_source(ref.device).read(), f"Camera {ref.device}", 1, None, False
         self.release_camera()
         video = self._video_source(Path(ref.path))
-        index = ref.index
         if ref.live and clock is not None:
-            index = clock.index_now()
-            if index <= ref.index and index < video.frame_count - 1:
-                # Faster than real time: wait for the next frame instead of redoing this one.
-                time.sleep(min(max(clock.seconds_until(ref.index + 1), 0.0), MAX_FRAME_WAIT_S))
-                index = max(clock.index_now(), ref.index + 1)
+            reader = self._playback_reader(video, clock)
+            frame = reader.next_after(ref.index, MAX_FRAME_WAIT_S)
+            if frame is not None:
+                at_end = frame.index >= video.frame_count - 1 or (reader.at_end and frame.index <= ref.index)
+                return frame, Path(ref.path).name, video.frame_count, video.fps, at_end
+            index = clock.index_now()  # the reader is stuck: read directly
+        else:
+            index = ref.index
+        self._stop_reader()
         index = min(index, video.frame_count - 1)
         try:
             frame = video.read(index)
@@ -322,6 +348,17 @@ class CoreSession:
             index = min(index, video.frame_count) - 1
             frame = video.read(index)
         return frame, Path(ref.path).name, video.frame_count, video.fps, index >= video.frame_count - 1
+
+    def _playback_reader(self, video: VideoFileSource, clock: PlaybackClock) -> PlaybackReader:
+        if self._reader is None or self._reader.clock is not clock or self._reader.video is not video:
+            self._stop_reader()
+            self._reader = PlaybackReader(video, clock)
+        return self._reader
+
+    def _stop_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
 
     def _detect(self, ref: FrameRef, frame: Frame) -> DetectionResult:
         live = isinstance(ref, CameraRef) or (isinstance(ref, VideoRef) and ref.live)
@@ -334,8 +371,8 @@ class CoreSession:
         key = (type(ref).__name__, str(getattr(ref, "path", "")), frame.index,
                self._image_mtime if isinstance(ref, ImageRef) else None)
         if self._detection_cache is not None and self._detection_cache[0] == key:
-            cached = self._detection_cache[2]
-            return replace(cached, timing_ms=0.0)
+            self._last_detection_cached = True
+            return replace(self._detection_cache[2], timing_ms=0.0)
         detection = self.detector("image").detect(frame.rgb)
         self._detection_cache = (key, frame, detection)
         return detection
@@ -348,6 +385,7 @@ class CoreSession:
         with self._lock:
             self._apply_pending_device()
             t0 = time.perf_counter()
+            self._last_detection_cached = False
             frame, name, count, fps, at_end = self._grab(ref, clock)
             t_load = time.perf_counter()
             detection = self._detect(ref, frame)
@@ -370,7 +408,7 @@ class CoreSession:
                 reconstruction.timing_ms.update(detect=timing["detect"], total=timing["total"])
             return FrameResult(ref, frame, name, count, fps, detection, reconstruction, views, settings, timing,
                                self.model_message, warnings, at_end,
-                               Path(ref.path) if isinstance(ref, ImageRef) else None)
+                               Path(ref.path) if isinstance(ref, ImageRef) else None, self._last_detection_cached)
 
     # -- display data ----------------------------------------------------------------------------
     def skin_weights(self) -> np.ndarray:

@@ -420,6 +420,8 @@ class MainWindow(QMainWindow):
         return ReconstructionSettings(v.iterations, v.temperature, v.refine_steps, v.hypotheses, v.seed)
 
     def request(self, live: bool = False) -> int | None:
+        if self.input.kind == "camera" and not live:
+            return None  # a stopped camera is not reopened by a slider; the last result stays
         ref = self.input.ref(live)
         if ref is None:
             return None
@@ -463,8 +465,8 @@ class MainWindow(QMainWindow):
         same_source = previous is not None and type(previous.ref) is type(result.ref) and \
             getattr(previous.ref, "path", None) == getattr(result.ref, "path", None)
         if previous is None or result.frame.rgb is not previous.frame.rgb:
-            self.image_view.set_image(result.rgb, keep_view=same_source and not isinstance(result.ref, type(None))
-                                      and (live or isinstance(result.ref, VideoRef)))
+            # The next frame of the same stream keeps the user's zoom; a new picture is fitted.
+            self.image_view.set_image(result.rgb, keep_view=same_source and isinstance(result.ref, (VideoRef, CameraRef)))
         self.shown = result
         self._shown_input = self.input.copy()
         self.last_error = None
@@ -575,8 +577,13 @@ class MainWindow(QMainWindow):
             self.stop_camera(message)
         if self.playing:
             self.set_playing(False)
-        if self._shown_input is not None and self.input.kind != "camera":
-            self.input = self._shown_input.copy()  # back to what is on screen
+        # Back to what is on screen, so that sliders re-run that and not the input that failed. A
+        # camera's bar stays up, with its message, to pick another device.
+        if self.input.kind == "camera":
+            if self._shown_input is not None and self._shown_input.kind != "camera":
+                self.input = self._shown_input.copy()
+        else:
+            self.input = self._shown_input.copy() if self._shown_input is not None else InputState()
             kind = self.input.kind
             self.source_bar.show_page(kind if kind != "image" else None)
         self._report_error(message, "Problem")
@@ -603,8 +610,9 @@ class MainWindow(QMainWindow):
     # -- status ---------------------------------------------------------------------------------
     def _update_status(self, result: FrameResult, live: bool) -> None:
         t = result.timing_ms
+        detect = "detect reused" if result.detection_cached else f"detect {t['detect']:.0f}"
         self._timing_label.setText(
-            f"detect {t['detect']:.0f} · sample {t['sample']:.0f} · refine {t['refine']:.0f} · total {t['total']:.0f} ms")
+            f"{detect} · sample {t['sample']:.0f} · refine {t['refine']:.0f} · total {t['total']:.0f} ms")
         if live:
             self._result_times.append(time.monotonic())
             if len(self._result_times) >= 2:

@@ -34,6 +34,10 @@ def faces_to_vtk(faces: np.ndarray) -> np.ndarray:
     return np.hstack([np.full((len(faces), 1), 3, dtype=np.int64), faces]).ravel()
 
 
+def _centre(points: np.ndarray) -> np.ndarray:
+    return (points.max(0) + points.min(0)) / 2
+
+
 def _lines_to_vtk(edges: np.ndarray) -> np.ndarray:
     edges = np.asarray(edges, dtype=np.int64)
     return np.hstack([np.full((len(edges), 1), 2, dtype=np.int64), edges]).ravel()
@@ -71,6 +75,7 @@ class MeshView(QWidget):
         self._ground_actor = None
         self._ghosts: list = []
         self._scene: MeshScene | None = None
+        self._view = "front"  # the last preset chosen
         self.colour_mode = "skin"
         self.unavailable_reason: str | None = None
         self.renders = 0
@@ -150,6 +155,7 @@ class MeshView(QWidget):
         import pyvista as pv
 
         first = self._mesh is None or self._mesh.n_points != len(scene.vertices)
+        old_centre = None if first else _centre(np.asarray(self._mesh.points))
         self._scene = scene
         if first:
             if self._body_actor is not None:
@@ -177,7 +183,16 @@ class MeshView(QWidget):
         self._apply_visibility()
         if first or reset_camera:
             self.set_view("front")
+        elif self._view == "reset":
+            self.plotter.reset_camera_clipping_range()  # the photo's own camera does not move
+            self.render()
         else:
+            # Keep the user's viewpoint but travel with the body, so a moving person stays in frame.
+            shift = _centre(np.asarray(scene.vertices)) - old_centre
+            cam = self.plotter.camera
+            cam.position = tuple(np.asarray(cam.position) + shift)
+            cam.focal_point = tuple(np.asarray(cam.focal_point) + shift)
+            self.plotter.reset_camera_clipping_range()
             self.render()
 
     def _set_normals(self, scene: MeshScene) -> None:
@@ -291,8 +306,9 @@ class MeshView(QWidget):
     def set_view(self, name: str) -> None:
         if not self.available or self._mesh is None:
             return
+        self._view = name
         v = np.asarray(self._mesh.points)
-        centre = (v.max(0) + v.min(0)) / 2
+        centre = _centre(v)
         extent = float(max(np.ptp(v[:, 1]), 0.5 * np.ptp(v[:, 0]), 0.5 * np.ptp(v[:, 2]), 0.3))
         cam = self.plotter.camera
         distance = 1.35 * extent / (2 * math.tan(math.radians(VIEW_FOV_DEG) / 2))
@@ -311,8 +327,9 @@ class MeshView(QWidget):
             if name in ("front", "reset") and self._scene is not None and self._scene.frustum is not None:
                 # Stay in front of the photo's camera (at the origin), so its glyph is behind us, and
                 # widen the lens to keep the body in frame.
-                limit = 0.85 * abs(float(centre[2]))
-                if 0.3 < limit < distance:
+                glyph_depth = float(-np.asarray(self._scene.frustum)[1:, 2].mean())
+                limit = max(abs(float(centre[2])) - glyph_depth - 0.2, 0.5)
+                if limit < distance:
                     distance = limit
                     angle = math.degrees(2 * math.atan(1.35 * extent / (2 * distance)))
             cam.position = tuple(centre + distance * np.asarray(direction))
