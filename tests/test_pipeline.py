@@ -45,7 +45,6 @@ def test_photo_to_body_with_timings(recon, photo_path):
     assert person.hypotheses[0].error_2d_px <= person.hypotheses[1].error_2d_px  # ranked by 2D agreement
     for h in person.hypotheses:
         assert h.error_2d_px <= h.error_2d_before_px + 1e-6  # refinement never makes it worse
-    assert person.joint_uncertainty.shape == (24,)
     assert set(result.timing_ms) >= {"detect", "sample", "refine", "total"}
     assert result.timing_ms["total"] >= result.timing_ms["detect"] > 0
 

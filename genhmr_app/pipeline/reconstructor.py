@@ -26,7 +26,6 @@ from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, l
 from genhmr_app.paths import WEIGHTS_DIR
 from genhmr_app.refinement.refine import RefinementSettings, refine
 from genhmr_app.sampling.maskgit import IterationRecord, NonFiniteOutputError, SamplingSettings, iterate
-from genhmr_app.tokens.influence import joint_uncertainty, token_joint_influence
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
 from genhmr_app.training.synthesis import NoiseModel, mediapipe_like_hips
 
@@ -79,7 +78,6 @@ class PersonReconstruction:
     joints: np.ndarray  # (24, 3)
     keypoints3d_coco17: np.ndarray  # (17, 3) camera frame
     keypoints2d_coco17: np.ndarray  # (17, 2) their projection, px
-    joint_uncertainty: np.ndarray | None = None  # (24,) in [0, 1], from token confidence (best hypothesis)
     fallback: str | None = None  # set when non-finite model output forced a fallback
 
     @property
@@ -126,7 +124,6 @@ class Reconstructor:
         self.sparse = SparseBody(self.body).to(self.device)
         self.encoder = MediaPipeConditionEncoder()
         self.noise = NoiseModel.load()
-        self.influence = token_joint_influence(self.tokenizer)  # (K, 23)
         self._detectors: dict[str, PoseDetector] = {}
 
     # -- detection -------------------------------------------------------------------------
@@ -244,7 +241,6 @@ class Reconstructor:
             detection=person, hypotheses=hyps, iterations=records,
             vertices=body.vertices[0].cpu().numpy(), joints=body.joints[0].cpu().numpy(),
             keypoints3d_coco17=body.keypoints_coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
-            joint_uncertainty=(joint_uncertainty(self.influence, conf[best]).cpu().numpy() if conf.numel() else None),
             fallback=fallback)
 
     def _detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
