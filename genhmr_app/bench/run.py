@@ -48,6 +48,7 @@ class Scene:
     joints_coco: np.ndarray  # (17, 3) camera frame
     vertices: np.ndarray  # (V, 3)
     kp2d: np.ndarray  # (17, 2)
+    mp33: np.ndarray  # (33, 3) the body's MediaPipe-style keypoints, camera frame
 
 
 def build_scenes(body: BodyModel, poses: dict[str, torch.Tensor], n: int, seed: int) -> list[Scene]:
@@ -79,7 +80,7 @@ def build_scenes(body: BodyModel, poses: dict[str, torch.Tensor], n: int, seed: 
         kind = ["grey", "gradient", "noise", "shapes", "stripes", "room"][i % 6]
         bg = make_background(kind, IMAGE_WH, rng)
         img = renderer.render(verts, focal, regions.colours(random_outfit(rng)), bg, random_lighting(rng)).image
-        scenes.append(Scene(img, split, float(focal), kp3, verts, kp2))
+        scenes.append(Scene(img, split, float(focal), kp3, verts, kp2, out.keypoints_mediapipe33[0].numpy()))
     return scenes
 
 
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         variants["(e) regressor P=0"] = (regress, ReconstructionSettings(refine_steps=0))
         variants["(e+) regressor P=10"] = (regress, ReconstructionSettings(refine_steps=10))
     results: dict[str, list[dict]] = {k: [] for k in variants}
+    z_det, z_true = [], []  # MediaPipe's landmark z against the true relative depth (NoiseModel.landmark_z_scale)
     mp_rows, det_ms, total_ms, stage = [], [], [], {"detect": [], "sample": [], "refine": [], "total": []}
     found = 0
     detections = []
@@ -196,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             continue
         found += 1
+        person = detection.people[0]
+        half = recon.encoder.crop_for(person).size / 2
+        mid = scene.mp33[[23, 24]].mean(0)
+        z_det.append(person.landmarks_z / half)
+        z_true.append((scene.mp33[:, 2] - mid[2]) * scene.focal / mid[2] / half)
         mp = mp33_to_coco17(detection.people[0].world_landmarks)[LIMBS]
         mp_rows.append(procrustes_error(mp, scene.joints_coco[LIMBS]) * 1000)
         # End-to-end latency of (a), detection included, measured on the same image.
@@ -263,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 lines.append(f"| {r['image']} | not detected | – |")
 
+    if z_det:
+        zd, zt = np.concatenate(z_det), np.concatenate(z_true)
+        lines += ["", f"MediaPipe landmark z vs true relative depth (crop units, {len(zd)} landmarks): "
+                  f"slope {float((zd * zt).sum() / (zt * zt).sum()):.2f}, r = {float(np.corrcoef(zd, zt)[0, 1]):.2f} "
+                  f"(the model divides MediaPipe's z by NoiseModel.landmark_z_scale = {recon.noise.landmark_z_scale})."]
     a = table.get("(a) GenHMR N=5 P=10", {})
     c = table.get("(c) GenHMR N=5 P=0", {})
     e = table.get("(e) regressor P=0", {})

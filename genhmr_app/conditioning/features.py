@@ -68,6 +68,7 @@ class MediaPipeConditionEncoder:
     name: str = "mediapipe-pose-full"
     num_tokens: int = NUM_CONDITION_TOKENS
     feature_dim: int = FEATURE_DIM
+    depth_scale: float = 1.0  # MediaPipe's z over true relative depth (NoiseModel.landmark_z_scale)
 
     def crop_for(self, person) -> CropBox:
         return crop_from_points(person.landmarks_px, person.visibility)
@@ -78,6 +79,7 @@ class MediaPipeConditionEncoder:
         crop_t = t(crop.as_tuple())
         focal_t = torch.tensor([float(focal)])
         wh = torch.tensor([[float(image_width), float(image_height)]])
-        tokens = build_condition_tokens(t(person.landmarks_px), t(person.landmarks_z), t(person.visibility),
+        depth = np.asarray(person.landmarks_z, dtype=np.float32) / self.depth_scale
+        tokens = build_condition_tokens(t(person.landmarks_px), t(depth), t(person.visibility),
                                         t(person.presence), t(person.world_landmarks), crop_t, focal_t, wh)
         return ConditionBatch(tokens, crop_t, focal_t, wh)

@@ -122,8 +122,8 @@ class Reconstructor:
         for p in list(self.tokenizer.parameters()) + list(self.generator.parameters()):
             p.requires_grad_(False)
         self.sparse = SparseBody(self.body).to(self.device)
-        self.encoder = MediaPipeConditionEncoder()
         self.noise = NoiseModel.load()
+        self.encoder = MediaPipeConditionEncoder(depth_scale=self.noise.landmark_z_scale)
         self._detectors: dict[str, PoseDetector] = {}
 
     # -- detection -------------------------------------------------------------------------
