@@ -58,9 +58,10 @@ class NoiseModel:
     world_sigma_m: tuple[float, float, float] = (0.03, 0.03, 0.06)  # x, y, depth
     world_scale_sigma: float = 0.05
     # MediaPipe's landmark z (relative depth, "roughly the scale of x") is on average this many times
-    # the true relative depth on the same crop scale (measured by `main.py bench`, 2026-11-25: slope 2.69,
-    # r = 0.78 over 792 landmarks). The condition encoder divides it out, so training (true depth)
-    # and inference (MediaPipe's depth) see one scale.
+    # the true relative depth on the same crop scale. Measured on rendered bodies on 2026-11-25: slope
+    # 2.69 (r = 0.78, 24 scenes, 792 landmarks), the value used; `main.py bench` prints it again for its
+    # own scenes (2.21, r = 0.76, 59 scenes). The condition encoder divides it out, so training (true
+    # depth) and inference (MediaPipe's depth) see one scale.
     landmark_z_scale: float = 2.69
     source: str = "defaults from FACTS.md measurements"
 
