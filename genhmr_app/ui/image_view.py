@@ -5,6 +5,7 @@ pictures already drawn by the core (drawing 14k triangles as scene items would s
 from __future__ import annotations
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -69,13 +70,15 @@ class ImageView(QGraphicsView):
         return not self._pixmap_item.pixmap().isNull()
 
     def clear_overlays(self) -> None:
-        for group in self._overlays.values():
-            self.scene().removeItem(group)
-        self._overlays.clear()
+        for name in list(self._overlays):
+            self.remove_overlay(name)
 
     def remove_overlay(self, name: str) -> None:
         if name in self._overlays:
-            self.scene().removeItem(self._overlays.pop(name))
+            item = self._overlays.pop(name)
+            self.scene().removeItem(item)
+            # Delete now, children included, instead of whenever the GC collects the wrapper.
+            shiboken6.delete(item)
 
     def set_overlay_visible(self, name: str, visible: bool) -> None:
         if name in self._overlays:
@@ -127,21 +130,21 @@ class ImageView(QGraphicsView):
             edge_colour.setAlphaF(1.0 if min(conf[a], conf[b]) >= min_confidence else 0.3)
             path = QPainterPath(QPointF(*points[a]))
             path.lineTo(QPointF(*points[b]))
-            item = QGraphicsPathItem(path)
+            # Created with the group as parent so C++ owns it: a child added with addToGroup() stays
+            # owned by its Python wrapper, which the GC may delete while the group still points at it.
+            item = QGraphicsPathItem(path, group)
             pen = QPen(edge_colour, width * scale)
             pen.setCapStyle(Qt.PenCapStyle.RoundCap)
             item.setPen(pen)
-            group.addToGroup(item)
         radius = 2.5 * scale
         for i, (x, y) in enumerate(points):
             point_colour = QColor(colour or (colours.get(sides[i], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
             point_colour.setAlphaF(1.0 if conf[i] >= min_confidence else 0.3)
             path = QPainterPath()
             path.addEllipse(QPointF(x, y), radius, radius)
-            item = QGraphicsPathItem(path)
+            item = QGraphicsPathItem(path, group)
             item.setPen(QPen(QColor(20, 20, 20), 0.8 * scale))
             item.setBrush(QBrush(point_colour))
-            group.addToGroup(item)
         group.setVisible(visible)
         self.scene().addItem(group)
         self._overlays[name] = group
