@@ -27,3 +27,30 @@ def photo_path(shared_images: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} missing")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_objects_between_tests():
+    """Destroy each test's windows at a quiet moment, after the test, instead of whenever the garbage
+    collector runs: PySide6 crashes here when an old window's C++ objects are torn down in the middle
+    of building the next one (seen as segfaults inside pyqtgraph/QGraphicsScene constructors)."""
+    yield
+    import gc
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for widget in app.topLevelWidgets():
+        if widget.isVisible():
+            widget.close()
+    for _ in range(2):
+        app.processEvents()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+    app.processEvents()
