@@ -27,6 +27,7 @@ from genhmr_app.mocap.augment import JointLimits, mirror, mix_parts
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
 from genhmr_app.tokens.data import load_pose_splits, rest_body
 from genhmr_app.tokens.model import PoseTokenizer, TokenizerConfig, save_tokenizer
+from genhmr_app.training.loop import optimisation_step, restore_training_state, save_training_state
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,7 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
         ckpt = torch.load(ckpt_path, weights_only=False)
         same = lambda a, b: {k: v for k, v in a.items() if k != "threads"} == {k: v for k, v in b.items() if k != "threads"}  # noqa: E731
         if ckpt["model_cfg"] == asdict(model_cfg) and same(ckpt["train_cfg"], asdict(cfg)):
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["opt"])
-            sched.load_state_dict(ckpt["sched"])
-            gen.set_state(ckpt["gen"])
-            torch.set_rng_state(ckpt["torch_rng"])
-            step = ckpt["step"]
+            step = restore_training_state(ckpt, model, opt, sched, gen)
             log.info("resumed from step %d", step)
         else:
             log.warning("checkpoint in %s is from another configuration; starting over", run_dir)
@@ -142,11 +138,7 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
         idx = torch.randint(0, len(data), (cfg.batch,), generator=gen)
         pose = augment_batch(data[idx], cfg, limits, gen)
         losses = tokenizer_losses(model, body, pose, cfg)
-        opt.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        optimisation_step(losses["total"], model, opt, sched)
         step += 1
         usage += torch.bincount(losses["_indices"].reshape(-1), minlength=model_cfg.codebook_size)
         bar.update(1)
@@ -160,9 +152,8 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
             bar.set_postfix(mpjpe_mm=f"{record['joints'] * 1000:.1f}", ppl=f"{record['perplexity']:.0f}",
                             use=f"{record['usage']:.2f}")
         if step % 500 == 0 or step == cfg.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
-                        "model_cfg": asdict(model_cfg), "train_cfg": asdict(cfg)}, ckpt_path)
+            save_training_state(ckpt_path, model, opt, sched, gen, step,
+                                model_cfg=asdict(model_cfg), train_cfg=asdict(cfg))
     bar.close()
     log_file.close()
     model.eval()

@@ -36,6 +36,7 @@ from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
 from genhmr_app.tokens.data import load_pose_splits
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
 from genhmr_app.tokens.train import seed_everything
+from genhmr_app.training.loop import optimisation_step, restore_training_state, save_training_state
 from genhmr_app.training.synthesis import SynthBatch, Synthesizer
 
 log = logging.getLogger(__name__)
@@ -127,12 +128,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     if ckpt.exists():
         blob = torch.load(ckpt, weights_only=False)
         if blob["config"] == asdict(cfg) and blob["steps"] == steps:
-            model.load_state_dict(blob["model"])
-            opt.load_state_dict(blob["opt"])
-            sched.load_state_dict(blob["sched"])
-            gen.set_state(blob["gen"])
-            torch.set_rng_state(blob["torch_rng"])
-            step, elapsed_before = blob["step"], blob.get("elapsed", 0.0)
+            step = restore_training_state(blob, model, opt, sched, gen)
+            elapsed_before = blob.get("elapsed", 0.0)
             log.info("resumed at step %d", step)
     log_file = (run_dir / "log.jsonl").open("a")
     start = time.time() - elapsed_before
@@ -146,11 +143,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         pose = torch.where(flip[:, None, None, None], mirror(pose), pose)
         batch = synth(pose, gen)
         losses = generator_losses(model, tokenizer, body, batch, gen)
-        opt.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        optimisation_step(losses["total"], model, opt, sched)
         step += 1
         bar.update(1)
         if step % 50 == 0:
@@ -160,9 +153,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             log_file.flush()
             bar.set_postfix(j_mm=f"{rec['joints'] * 1000:.0f}", acc=f"{rec.get('acc', 0):.2f}", rp=f"{rec['reproj']:.3f}")
         if step % 200 == 0 or step == steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step, "steps": steps,
-                        "config": asdict(cfg), "elapsed": time.time() - start}, ckpt)
+            save_training_state(ckpt, model, opt, sched, gen, step, steps=steps, config=asdict(cfg),
+                                elapsed=time.time() - start)
         if deadline and time.time() > deadline:
             log.info("time budget reached at step %d", step)
             break

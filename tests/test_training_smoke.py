@@ -1,0 +1,47 @@
+"""The training commands run, checkpoint and resume (a few steps on the real pose cache)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genhmr_app.paths import shared_data_dir
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _need_mocap():
+    if not (shared_data_dir() / "mocap").is_dir():
+        pytest.skip(f"shared mocap data not found at {shared_data_dir() / 'mocap'} (set GENHMR_SHARED_DIR)")
+
+
+def test_tokenizer_training_writes_weights_card_and_resumes(tmp_path):
+    from genhmr_app.tokens.model import TokenizerConfig, load_tokenizer
+    from genhmr_app.tokens.train import TrainConfig, train
+
+    cfg = TokenizerConfig(num_tokens=4, codebook_size=16, code_dim=8, hidden=32, depth=1)
+    tcfg = TrainConfig(steps=3, batch=16, vertex_subset=32, threads=1)
+    out = tmp_path / "tok.pt"
+    card = train(cfg, tcfg, tmp_path / "run", out, command="test", show_progress=False)
+    assert load_tokenizer(out, expected=cfg).config == cfg
+    assert json.loads(out.with_suffix(".json").read_text())["config"]["num_tokens"] == 4
+    assert card["data"]["poses"] > 1000
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 3 and all(torch.isfinite(torch.tensor(r["total"])) for r in log)
+    before = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime_ns
+    train(cfg, tcfg, tmp_path / "run", None, show_progress=False)  # resumes at step 3: nothing to do
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
+    assert (tmp_path / "run" / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("mode", ["generate", "regress"])
+def test_generator_training_runs(tmp_path, mode):
+    from genhmr_app.generator.model import load_generator
+    from genhmr_app.training.train_generator import train
+
+    out = tmp_path / f"{mode}.pt"
+    card = train(mode, steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "run", out_path=out,
+                 width=32, layers=1, command="test", threads=1)
+    assert card["steps_done"] == 2
+    assert load_generator(out).config.mode == mode
