@@ -83,15 +83,22 @@ class Bench:
     def idle(self) -> bool:
         return self.wait(lambda: not self.window.runner.busy and not self.window.controls.pending(), 120)
 
+    def open_video(self) -> None:
+        """Each measurement can run alone (--skip the others), so each makes sure the video is open."""
+        w = self.window
+        if w.input.kind == "video" and w.input.path == self.args.video:
+            return
+        w.open_path(self.args.video)
+        self.idle()
+        if w.last_error:
+            raise SystemExit(f"cannot open {self.args.video}: {w.last_error}")
+
     # -- 1. live playback ------------------------------------------------------------------------
     def playback(self) -> dict:
         from genhmr_app.ui.testing import StallMeter
 
         w = self.window
-        w.open_path(self.args.video)
-        self.idle()
-        if w.last_error:
-            raise SystemExit(f"cannot open {self.args.video}: {w.last_error}")
+        self.open_video()
         start_results = len(self.shown_times)
         meter = StallMeter(10)
         meter.start()
@@ -135,6 +142,7 @@ class Bench:
     # -- 2. slider latency -------------------------------------------------------------------------
     def slider_latency(self) -> dict:
         w = self.window
+        self.open_video()
         w.seek(min(100, w.input.frame_count - 1))
         self.idle()
         sliders = [(w.controls.iterations, (5, 6)), (w.controls.temperature, (1.0, 0.8)),
@@ -165,6 +173,7 @@ class Bench:
     # -- 3. memory ---------------------------------------------------------------------------------
     def memory(self) -> dict:
         w = self.window
+        self.open_video()
         n = self.args.frames
         count = w.input.frame_count
         marks = {}
