@@ -24,13 +24,18 @@ def save_checkpoint(path: Path, fmt: str, config: dict, state_dict: dict, card: 
 
 def open_checkpoint(path: Path, fmt: str, what: str, error: type[Exception], train_hint: str,
                     device: str | torch.device = "cpu") -> dict:
+    from genhmr_app.paths import WEIGHTS_DIR, repair_hint
+
     path = Path(path)
+    # A shipped file (under the weights folder) is repaired by reinstalling; a user's own by retraining.
+    shipped = path.resolve().is_relative_to(WEIGHTS_DIR.resolve())
+    hint = repair_hint(path) if shipped else train_hint
     if not path.exists():
-        raise error(f"{what} weights not found: {path}. {train_hint}")
+        raise error(f"{what} weights not found: {path}. {hint}")
     try:
         blob = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise error(f"{what} weights {path.name} are corrupt or not a torch file ({exc}).") from None
+        raise error(f"{what} weights {path} are corrupt or not a torch file ({exc}). {hint}") from None
     if not isinstance(blob, dict) or blob.get("format") != fmt:
         raise error(f"{path.name} is not a GenHMR {what.lower()} checkpoint.")
     return blob

@@ -348,8 +348,8 @@ def find_body_model_file(explicit: Path | str | None = None) -> Path:
     if embedded.is_file():
         return embedded
     raise BodyModelError(
-        f"No body model found. The embedded model {embedded} is missing; rebuild it with "
-        f"`python main.py build-body-model`, or put SMPL_NEUTRAL.pkl in {paths.user_data_dir() / 'models'}."
+        f"No body model found. The embedded model {embedded} is missing. {paths.repair_hint(embedded)} "
+        f"Or put SMPL_NEUTRAL.pkl in {paths.user_data_dir() / 'models'}."
     )
 
 
@@ -413,7 +413,9 @@ def load_body_model(path: Path | str | None = None, device: torch.device | str =
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:  # anything smplx or numpy trips over is still a bad model file
-        raise BodyModelError(f"{file.name} could not be used as a body model ({type(exc).__name__}: {exc}). Path: {file}") from exc
+        hint = f" {paths.repair_hint(file)}" if file == embedded_model_path() else ""
+        raise BodyModelError(f"{file.name} could not be used as a body model ({type(exc).__name__}: {exc}). "
+                             f"Path: {file}.{hint}") from exc
     model.to(device)
     i = model.info
     log.info("Body model: %s, %d vertices, from %s (%s)", i.name, i.num_vertices, i.path, i.licence)

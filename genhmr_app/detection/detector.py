@@ -32,7 +32,15 @@ from genhmr_app.detection.regions import (
 from genhmr_app.paths import WEIGHTS_DIR
 
 DEFAULT_TASK_PATH = WEIGHTS_DIR / "detector" / "pose_landmarker_full.task"
-REBUILD_HINT = "Rebuild it with `python main.py build-detector` (needs pip access to PyPI once)."
+def _rebuild_hint() -> str:
+    from genhmr_app.paths import repair_hint, running_from_checkout
+
+    if running_from_checkout():
+        return "Rebuild it with `python main.py build-detector` (needs pip access to PyPI once)."
+    return repair_hint(DEFAULT_TASK_PATH)
+
+
+REBUILD_HINT = _rebuild_hint()
 _BUNDLE_MEMBERS = ("pose_detector.tflite", "pose_landmarks_detector.tflite")
 
 # A person shorter than this share of the image height gets a second look on a crop.

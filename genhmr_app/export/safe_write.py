@@ -27,6 +27,8 @@ def safe_write(path: str | Path, writer: Callable[[Path], None]) -> Path | None:
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        with tmp_path.open("rb+") as fh:  # on disk before the rename: a crash leaves old or new, never half
+            os.fsync(fh.fileno())
         backup = None
         if path.exists():
             backup = backup_path(path)

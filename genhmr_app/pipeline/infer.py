@@ -1,5 +1,11 @@
-"""`python main.py infer IMAGES_OR_DIRS... --out DIR`: one JSON per image (the contract in
-genhmr_app/export/contract.py). A bad file is reported and skipped; the batch goes on."""
+"""`python main.py infer INPUTS... --out DIR [--cluster [ADDRESS]]`: one JSON per image or video frame.
+
+Images, folders and video files (every frame) become `DIR/<image>.json` and
+`DIR/<video>/frame_NNNNNN.json` (the contract in genhmr_app/export/contract.py). A second run skips
+what is complete; a bad input is reported and skipped while the batch goes on; the summary at the end
+lists what was done, skipped and failed, with reasons. With `--cluster` the same tasks run on Ray (a
+local cluster on this machine, or the one at ADDRESS / $RAY_ADDRESS) with identical results.
+"""
 
 from __future__ import annotations
 
@@ -10,73 +16,92 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from genhmr_app.export.contract import reconstruction_to_dict, write_json, write_vertices_npz
-from genhmr_app.image.loading import IMAGE_SUFFIXES, ImageLoadError, load_image
-from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+from genhmr_app.pipeline.batch import (
+    BatchError,
+    ResultSink,
+    Summary,
+    TaskRunner,
+    check_output_dir,
+    make_tasks,
+    pending,
+    plan_work,
+    run_local,
+    timed,
+)
+from genhmr_app.pipeline.reconstructor import ReconstructionSettings
 
 log = logging.getLogger(__name__)
 
 
-def collect_images(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    images, problems = [], []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                problems.append(f"{p}: no images in this folder")
-            images.extend(found)
-        elif p.exists():
-            images.append(p)
-        else:
-            problems.append(f"{p}: not found")
-    return images, problems
+def build_parser() -> argparse.ArgumentParser:
+    d = ReconstructionSettings()
+    ap = argparse.ArgumentParser(prog="main.py infer", description=__doc__.splitlines()[0])
+    ap.add_argument("inputs", nargs="+", help="image files, video files or folders")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--iterations", type=int, default=d.iterations)
+    ap.add_argument("--temperature", type=float, default=d.temperature)
+    ap.add_argument("--refine-steps", type=int, default=d.refine_steps)
+    ap.add_argument("--samples", type=int, default=d.hypotheses, help="hypotheses per person")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--fov", type=float, default=d.vertical_fov_deg, help="vertical field of view in degrees (unknown intrinsics)")
+    ap.add_argument("--max-people", type=int, default=d.max_people)
+    ap.add_argument("--save-vertices", action="store_true")
+    ap.add_argument("--cluster", nargs="?", const="", default=None, metavar="ADDRESS",
+                    help="run on Ray: a local cluster, or join ADDRESS (host:port, or $RAY_ADDRESS)")
+    ap.add_argument("--workers", type=int, default=2, help="CPUs of the local Ray cluster (with --cluster)")
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="main.py infer", description=__doc__.splitlines()[0])
-    ap.add_argument("inputs", nargs="+", help="image files or folders")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--iterations", type=int, default=5)
-    ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--refine-steps", type=int, default=10)
-    ap.add_argument("--samples", type=int, default=1, help="hypotheses per person")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--fov", type=float, default=55.0, help="vertical field of view in degrees (unknown intrinsics)")
-    ap.add_argument("--max-people", type=int, default=1)
-    ap.add_argument("--save-vertices", action="store_true")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = ReconstructionSettings(args.iterations, args.temperature, args.refine_steps, args.samples, args.seed,
                                       vertical_fov_deg=args.fov, max_people=args.max_people)
-    images, problems = collect_images(args.inputs)
+    items, problems = plan_work(args.inputs)
     for msg in problems:
         print(f"skipped: {msg}", file=sys.stderr)
-    recon = Reconstructor(device=args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    ok = 0
     try:
-        for path in tqdm(images, desc="infer", unit="image"):
+        check_output_dir(args.out)
+    except BatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    todo, skipped = pending(items, args.out)
+    summary = Summary(skipped=skipped)
+    bar = tqdm(total=len(todo), desc="infer", unit="item", dynamic_ncols=True, file=sys.stderr)
+
+    def tick() -> None:
+        bar.update(1)
+        bar.set_postfix(per_s=f"{summary.done / max(bar.format_dict['elapsed'], 1e-6):.2f}", failed=len(summary.failed))
+
+    sink = ResultSink(args.out, summary, tick)
+    tasks = make_tasks(todo)
+    device = "cpu" if args.cluster is not None and args.device == "auto" else args.device
+    try:
+        if args.cluster is not None:
+            from genhmr_app.pipeline.cluster import run_on_ray
+
+            def started(cpus: int) -> None:
+                summary.workers = cpus
+
+            timed(lambda: run_on_ray(tasks, settings, device, args.save_vertices, sink, args.cluster or None,
+                                     args.workers, started), summary)
+        else:
+            runner = TaskRunner(settings, args.device, args.save_vertices)
             try:
-                image = load_image(path)
-            except ImageLoadError as exc:
-                print(f"skipped: {exc}", file=sys.stderr)
-                continue
-            result = recon.run(image.rgb, settings, image_path=path)
-            npz = []
-            for i, person in enumerate(result.people):
-                if args.save_vertices:
-                    npz_path = args.out / f"{path.stem}_person{i}_vertices.npz"
-                    write_vertices_npz(person.vertices, npz_path)
-                    npz.append(npz_path.name)
-                else:
-                    npz.append(None)
-            write_json(reconstruction_to_dict(result, path.name, npz), args.out / f"{path.stem}.json")
-            if not result.people:
-                print(f"note: {path.name}: no person found", file=sys.stderr)
-            ok += 1
-    finally:
-        recon.close()
-    print(f"wrote {ok} result(s) to {args.out} ({len(images) - ok} skipped)")
-    return 0 if ok or not images else 1
+                timed(lambda: run_local(tasks, runner, sink), summary)
+            finally:
+                runner.close()
+    except BatchError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        print(summary.report())
+        return 2
+    bar.close()
+    for name, reason in summary.failed:
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    print(summary.report())
+    print(f"results in {args.out}")
+    if not items:
+        return 1 if problems else 0
+    return 0 if summary.done + summary.skipped > 0 else 1

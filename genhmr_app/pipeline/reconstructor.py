@@ -182,7 +182,7 @@ class Reconstructor:
         t1 = time.perf_counter()
         timing["sample"] += (t1 - t0) * 1000
 
-        latents = self.tokenizer.quantizer.lookup(tokens)
+        latents = self.tokenizer.latents(tokens)
         return self._refine_and_package(person, cond, out, latents, tokens, conf, records, settings, timing, t1,
                                         fallback)
 

@@ -31,9 +31,12 @@ EVAL_SPLITS = ("val", "test", "heldout")
 
 
 def parse_config(text: str) -> TokenizerConfig:
-    """'K16-C512' or 'K16-C512-D32' → TokenizerConfig."""
-    parts = {p[0]: int(p[1:]) for p in text.split("-")}
-    return TokenizerConfig(num_tokens=parts["K"], codebook_size=parts["C"], code_dim=parts.get("D", TokenizerConfig.code_dim))
+    """'K16-C512', 'K16-C512-D32', 'K40-C512-L2-parts' or with -H<hidden> → TokenizerConfig."""
+    fields = text.split("-")
+    parts = {p[0]: int(p[1:]) for p in fields if p != "parts"}
+    return TokenizerConfig(num_tokens=parts["K"], codebook_size=parts["C"], code_dim=parts.get("D", TokenizerConfig.code_dim),
+                           hidden=parts.get("H", TokenizerConfig.hidden), levels=parts.get("L", 1),
+                           parts="parts" in fields)
 
 
 @torch.no_grad()

@@ -180,6 +180,8 @@ def build_argparser() -> argparse.ArgumentParser:
     p.add_argument("--code-dim", type=int, default=TokenizerConfig.code_dim)
     p.add_argument("--hidden", type=int, default=TokenizerConfig.hidden)
     p.add_argument("--depth", type=int, default=TokenizerConfig.depth)
+    p.add_argument("--levels", type=int, default=TokenizerConfig.levels, help="residual quantisation levels")
+    p.add_argument("--parts", action="store_true", help="part-local encoders (torso, legs, arms)")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -196,7 +198,7 @@ def build_argparser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_argparser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    model_cfg = TokenizerConfig(args.tokens, args.codes, args.code_dim, args.hidden, args.depth)
+    model_cfg = TokenizerConfig(args.tokens, args.codes, args.code_dim, args.hidden, args.depth, args.levels, args.parts)
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, splits=args.splits,
                       augment=args.augment, threads=args.threads, w_commit=args.commit)
     aug_tag = args.augment.replace(",", "+") or "noaug"

@@ -260,9 +260,11 @@ class PersonRenderer:
         return np.where(z < 1.0, depth, np.inf).astype(np.float32)
 
     def render(self, vertices: np.ndarray, focal: float, colours: np.ndarray | None = None,
-               background: np.ndarray | None = None, lighting: Lighting = DEFAULT_LIGHTING) -> RenderOutput:
+               background: np.ndarray | None = None, lighting: Lighting = DEFAULT_LIGHTING,
+               with_depth: bool = True) -> RenderOutput:
         """vertices (V, 3) camera frame, metres, all in front of the camera (z > 0); colours (V, 3)
-        RGB in [0, 1] (or uint8); background (H, W, 3) uint8 or None for mid grey."""
+        RGB in [0, 1] (or uint8); background (H, W, 3) uint8 or None for mid grey. Without depth the
+        returned depth is inf everywhere (reading the z-buffer costs about a quarter of a render)."""
         if self._closed:
             raise RuntimeError("renderer is closed")
         t0 = time.perf_counter()
@@ -282,7 +284,7 @@ class PersonRenderer:
         self._set_lights(lighting)
         self._plotter.render()
         rgba = np.asarray(self._plotter.screenshot(transparent_background=True, return_img=True))
-        depth_hi = self._read_depth(near, far)
+        depth_hi = self._read_depth(near, far) if with_depth else None
 
         s = self.supersample
         rgb = rgba[..., :3].astype(np.float32)
@@ -293,9 +295,10 @@ class PersonRenderer:
             rgb = cv2.resize(rgb * alpha[..., None], (w, h), interpolation=cv2.INTER_AREA)
             alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_AREA)
             rgb = rgb / np.maximum(alpha[..., None], 1e-6)
-            depth = np.minimum.reduce([depth_hi[i::s, j::s] for i in range(s) for j in range(s)])
+            depth = (np.minimum.reduce([depth_hi[i::s, j::s] for i in range(s) for j in range(s)])
+                     if depth_hi is not None else np.full((h, w), np.inf, np.float32))
         else:
-            depth = depth_hi
+            depth = depth_hi if depth_hi is not None else np.full((h, w), np.inf, np.float32)
         if background is None:
             background = np.full((h, w, 3), 128, np.uint8)
         if background.shape != (h, w, 3):

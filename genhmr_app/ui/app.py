@@ -15,6 +15,17 @@ def prepare_qt_environment() -> None:
         os.environ.pop(var, None)
 
 
+def app_icon():
+    """The application icon from the shipped resources, or None when the file is missing (the app
+    still runs; Qt shows its default icon)."""
+    from PySide6.QtGui import QIcon
+
+    from genhmr_app.paths import RESOURCES_DIR
+
+    path = RESOURCES_DIR / "icons" / "genhmr-studio.png"
+    return QIcon(str(path)) if path.is_file() else None
+
+
 def run_app(inputs: list[str] | None = None) -> int:
     prepare_qt_environment()
     from PySide6.QtWidgets import QApplication
@@ -23,6 +34,10 @@ def run_app(inputs: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("GenHMR Studio")
+    app.setDesktopFileName("genhmr-studio")
+    icon = app_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
     window = MainWindow()
     window.show()
     if inputs:

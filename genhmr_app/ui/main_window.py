@@ -706,12 +706,17 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         from genhmr_app import __version__
-        from genhmr_app.paths import REPO_ROOT
+        from genhmr_app.paths import NOTICE_PATH
 
-        notice = REPO_ROOT / "NOTICE"
+        notice = NOTICE_PATH
         text = notice.read_text() if notice.exists() else "NOTICE file not found."
         box = QMessageBox(self)
         box.setWindowTitle("About GenHMR Studio")
+        from genhmr_app.ui.app import app_icon
+
+        icon = app_icon()
+        if icon is not None:
+            box.setIconPixmap(icon.pixmap(64, 64))
         box.setText(f"GenHMR Studio {__version__}\nGenerative human mesh recovery.\n\nLicences: see details.")
         box.setDetailedText(text)
         box.setModal(False)
