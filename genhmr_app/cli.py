@@ -37,6 +37,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "train-generator": ("genhmr_app.training.train_generator", "train the masked pose transformer (or the baseline)"),
     "infer": ("genhmr_app.pipeline.infer", "reconstruct people in images, one JSON per image"),
     "bench": ("genhmr_app.bench.run", "benchmark accuracy and latency on rendered and real data"),
+    "bench-cluster": ("genhmr_app.bench.cluster_bench", "benchmark batch inference: one process vs a local Ray cluster"),
     "bench-app": ("genhmr_app.bench.app_bench", "benchmark the app: live video FPS, slider latency, memory"),
 }
 

@@ -52,7 +52,8 @@ class TokenizerConfig:
 
     @property
     def name(self) -> str:
-        extra = (f"-L{self.levels}" if self.levels > 1 else "") + ("-parts" if self.parts else "")
+        extra = ((f"-H{self.hidden}" if self.hidden != 512 else "") + (f"-L{self.levels}" if self.levels > 1 else "")
+                 + ("-parts" if self.parts else ""))
         return f"K{self.num_tokens}-C{self.codebook_size}-D{self.code_dim}{extra}"
 
 
