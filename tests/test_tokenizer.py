@@ -100,3 +100,47 @@ def test_augmentations_keep_valid_rotations():
     jittered = limits.perturb(pose, generator=torch.Generator().manual_seed(0))
     aa = roma.rotmat_to_rotvec(jittered)
     assert torch.all(aa >= limits.low - 1e-4) and torch.all(aa <= limits.high + 1e-4)
+
+
+RESIDUAL_PARTS = TokenizerConfig(num_tokens=20, codebook_size=64, code_dim=16, hidden=64, depth=1, levels=2, parts=True)
+
+
+@pytest.mark.parametrize("config", [TokenizerConfig(num_tokens=8, codebook_size=64, code_dim=16, hidden=64, depth=1, levels=2),
+                                    RESIDUAL_PARTS], ids=["residual", "residual-parts"])
+def test_residual_and_part_tokenizers(config, tmp_path):
+    """Level-major tokens, the decoder's latents are the sum of every level's code, and a part's
+    tokens move only that part's joints."""
+    model = PoseTokenizer(config)
+    pose = roma.rotvec_to_rotmat(torch.randn(64, 23, 3) * 0.3)
+    model.train()
+    model(pose)  # seeds the codebooks from data
+    model.eval()
+    idx = model.encode(pose)
+    assert idx.shape == (64, config.num_tokens)
+    s = config.slots
+    expected = model.quantizer.lookup(idx[:, :s]) + model.residual_quantizers[0].lookup(idx[:, s:])
+    assert torch.allclose(model.latents(idx), expected)
+    onehot = torch.nn.functional.one_hot(idx, config.codebook_size).float()
+    assert torch.allclose(model.decode_soft(onehot), model.decode(idx), atol=1e-5)
+    # A second level reduces the encoder's quantisation error.
+    z = model.encode_latents(pose)
+    first_only = model.quantizer.lookup(idx[:, :s])
+    assert (z - model.latents(idx)).norm() < (z - first_only).norm()
+    save_tokenizer(model, tmp_path / "t.pt")
+    again = load_tokenizer(tmp_path / "t.pt")
+    assert again.config == config and torch.equal(again.encode(pose), idx)
+    if config.parts:
+        from genhmr_app.tokens.model import BODY_PARTS
+
+        changed = idx.clone()
+        changed[:, 0] = (changed[:, 0] + 1) % config.codebook_size  # slot 0 belongs to the torso
+        diff = roma.rotmat_geodesic_distance(model.decode(changed), model.decode(idx)).amax(0)
+        others = [j for name, joints in BODY_PARTS.items() if name != "torso" for j in joints]
+        assert diff[others].max() < 1e-6 and diff[list(BODY_PARTS["torso"])].max() > 0
+
+
+def test_tokenizer_config_rejects_impossible_splits():
+    with pytest.raises(ValueError, match="multiple of levels"):
+        TokenizerConfig(num_tokens=15, levels=2)
+    with pytest.raises(ValueError, match="body parts"):
+        TokenizerConfig(num_tokens=16, parts=True)

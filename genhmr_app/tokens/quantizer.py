@@ -46,15 +46,17 @@ class EMAQuantizer(nn.Module):
         return weights @ self.codebook
 
     @torch.no_grad()
+    def _seed(self, flat: torch.Tensor) -> None:
+        """Seed the codebook from data so that no code starts far from every encoder output (and, in a
+        residual stack, the next level's first residuals are those of real codes)."""
+        pick = torch.randint(0, flat.shape[0], (self.num_codes,), device=flat.device)
+        self.codebook.copy_(flat[pick])
+        self.ema_sum.copy_(flat[pick])
+        self.ema_count.fill_(1.0)
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, onehot: torch.Tensor) -> None:
-        if not bool(self.initialised):
-            # Seed the codebook from data so that no code starts far from every encoder output.
-            pick = torch.randint(0, flat.shape[0], (self.num_codes,), device=flat.device)
-            self.codebook.copy_(flat[pick])
-            self.ema_sum.copy_(flat[pick])
-            self.ema_count.fill_(1.0)
-            self.initialised.fill_(True)
-            return
         self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
         self.ema_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
         n = self.ema_count.sum()
@@ -68,6 +70,8 @@ class EMAQuantizer(nn.Module):
             self.ema_count[dead] = 1.0
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        if self.training and not bool(self.initialised):
+            self._seed(z.detach().reshape(-1, self.code_dim))
         indices = self.nearest(z)
         quantized = self.lookup(indices)
         onehot = F.one_hot(indices.reshape(-1), self.num_codes).to(z.dtype)

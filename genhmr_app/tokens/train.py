@@ -138,7 +138,7 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
         idx = torch.randint(0, len(data), (cfg.batch,), generator=gen)
         pose = augment_batch(data[idx], cfg, limits, gen)
         losses = tokenizer_losses(model, body, pose, cfg)
-        optimisation_step(losses["total"], model, opt, sched)
+        optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         usage += torch.bincount(losses["_indices"].reshape(-1), minlength=model_cfg.codebook_size)
         bar.update(1)

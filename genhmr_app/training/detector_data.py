@@ -407,9 +407,17 @@ def _training_poses() -> tuple[np.ndarray, np.ndarray]:
     return poses, np.concatenate([[0], change, [len(poses)]])
 
 
-def _worker(worker: int, workers: int, cfg: DetectorDataConfig, chunks: int, out_dir: Path, queue) -> None:
+def _load_poses(poses_file: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    if poses_file is None:
+        return _training_poses()
+    with np.load(poses_file) as z:  # tests and custom pose sets: "poses" (N, 23, 3, 3), "starts"
+        return z["poses"].astype(np.float32), z["starts"]
+
+
+def _worker(worker: int, workers: int, cfg: DetectorDataConfig, chunks: int, out_dir: Path, queue,
+            poses_file: Path | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
-    poses, starts = _training_poses()
+    poses, starts = _load_poses(poses_file)
     maker = ChunkMaker(cfg, poses, starts)
     try:
         for i in range(worker, chunks, workers):
@@ -423,7 +431,8 @@ def _worker(worker: int, workers: int, cfg: DetectorDataConfig, chunks: int, out
         queue.put(None)
 
 
-def generate(cfg: DetectorDataConfig, samples: int, workers: int, out_dir: Path) -> dict:
+def generate(cfg: DetectorDataConfig, samples: int, workers: int, out_dir: Path, poses_file: Path | None = None,
+             progress: bool = True) -> dict:
     from tqdm import tqdm
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -436,15 +445,21 @@ def generate(cfg: DetectorDataConfig, samples: int, workers: int, out_dir: Path)
     log.info("%d of %d chunks to make in %s (%d workers)", len(todo), chunks, out_dir, workers)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(w, workers, cfg, chunks, out_dir, queue), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(w, workers, cfg, chunks, out_dir, queue, poses_file), daemon=True)
              for w in range(workers)]
     for p in procs:
         p.start()
     done, found, made, start = 0, 0, 0, time.time()
-    bar = tqdm(total=len(todo) * cfg.chunk_size, desc="render→detect", unit="sample", dynamic_ncols=True)
+    bar = tqdm(total=len(todo) * cfg.chunk_size, desc="render→detect", unit="sample", dynamic_ncols=True,
+               disable=not progress)
     with (out_dir / "log.jsonl").open("a") as log_file:
         while done < workers:
-            stats = queue.get()
+            try:
+                stats = queue.get(timeout=5)
+            except Exception:  # noqa: BLE001 - queue.Empty: check that the workers are still alive
+                if not any(p.is_alive() for p in procs):
+                    break
+                continue
             if stats is None:
                 done += 1
                 continue

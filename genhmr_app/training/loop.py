@@ -7,11 +7,23 @@ from pathlib import Path
 import torch
 
 
+class TrainingDiverged(RuntimeError):
+    """A loss or gradient became NaN/inf: the step is not applied and the run stops."""
+
+
 def optimisation_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer, sched,
-                      max_grad_norm: float = 1.0) -> None:
+                      max_grad_norm: float = 1.0, step: int | None = None) -> None:
+    """One update; a non-finite loss or gradient raises TrainingDiverged before the weights change, so
+    the model (and the last checkpoint on disk) stay the last good ones."""
+    where = f" at step {step + 1}" if step is not None else ""
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"the loss became {float(loss)}{where}; stopped, the last good checkpoint is kept")
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    if not torch.isfinite(norm):
+        opt.zero_grad(set_to_none=True)
+        raise TrainingDiverged(f"the gradients became non-finite{where}; stopped, the last good checkpoint is kept")
     opt.step()
     sched.step()
 

@@ -105,18 +105,76 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     return losses
 
 
+class DetectorSamples:
+    """Training samples from the real detector (generate-detector-data): what MediaPipe reported on
+    a render, paired with the pose, shape and camera it was rendered from, as SynthBatch rows."""
+
+    def __init__(self, folder: Path, z_scale: float) -> None:
+        from genhmr_app.conditioning.camera import crop_from_points
+        from genhmr_app.conditioning.features import build_condition_tokens
+        from genhmr_app.training.detector_data import load_detector_data
+
+        d = load_detector_data(folder)
+        keep = self.same_person(d["det_px"], d["truth_px"])
+        log.info("real-detector samples: %d of %d kept (the rest locked onto something else)", int(keep.sum()), len(keep))
+        d = {k: v[keep] for k, v in d.items()}
+        t = lambda k: torch.as_tensor(d[k])  # noqa: E731
+        crops = torch.tensor([crop_from_points(px, vis).as_tuple() for px, vis in zip(d["det_px"], d["visibility"])],
+                             dtype=torch.float32)
+        focal, wh = t("focal"), t("image_wh").float()
+        self.condition = build_condition_tokens(t("det_px"), t("det_z") / z_scale, t("visibility"), t("presence"),
+                                                t("world"), crops, focal, wh)
+        self.crop, self.focal, self.wh = crops, focal, wh
+        self.body_pose, self.orient, self.betas, self.transl = t("body_pose"), t("global_orient"), t("betas"), t("transl")
+        self.truth_px, self.det_px, self.visibility = t("truth_px"), t("det_px"), t("visibility")
+
+    def __len__(self) -> int:
+        return len(self.focal)
+
+    @staticmethod
+    def same_person(det_px, truth_px, limit: float = 0.15):
+        """(N,) bool: the detection is this body (median landmark error under `limit` of its height,
+        with or without a left/right swap, which is a detector error the model should learn)."""
+        import numpy as np
+
+        from genhmr_app.training.synthesis import _FLIP
+
+        box = np.ptp(truth_px[:, :, 1], axis=1).clip(min=1.0)
+        err = np.linalg.norm(det_px - truth_px, axis=-1)
+        err_swapped = np.linalg.norm(det_px[:, _FLIP] - truth_px, axis=-1)
+        return np.minimum(np.median(err, 1), np.median(err_swapped, 1)) < limit * box
+
+    def sample(self, n: int, gen: torch.Generator) -> SynthBatch:
+        i = torch.randint(0, len(self), (n,), generator=gen)
+        return SynthBatch(self.condition[i], self.crop[i], self.focal[i], self.wh[i], self.body_pose[i], self.orient[i],
+                          self.betas[i], self.transl[i], self.truth_px[i], self.det_px[i], self.visibility[i])
+
+
+def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
+    """The first rows of the synthetic batch replaced by real-detector rows (same batch size)."""
+    n = real.condition.shape[0]
+    return SynthBatch(*[torch.cat([r, s[n:]]) for s, r in zip(
+        (synthetic.condition, synthetic.crop, synthetic.focal, synthetic.image_wh, synthetic.body_pose,
+         synthetic.global_orient, synthetic.betas, synthetic.transl, synthetic.keypoints_2d, synthetic.detected_2d,
+         synthetic.visibility),
+        (real.condition, real.crop, real.focal, real.image_wh, real.body_pose, real.global_orient, real.betas,
+         real.transl, real.keypoints_2d, real.detected_2d, real.visibility))])
+
+
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
-          width: int, layers: int, command: str, threads: int | None = None) -> dict:
+          width: int, layers: int, command: str, threads: int | None = None, detector_data: Path | None = None,
+          real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(TOKENIZER_PATH)
+    tokenizer = load_tokenizer(tokenizer_path)
     for p in tokenizer.parameters():
         p.requires_grad_(False)
     body = SparseBody(load_body_model())
     synth = Synthesizer(body)
     poses = load_pose_splits()["train"]
+    real = DetectorSamples(detector_data, synth.noise.landmark_z_scale) if detector_data else None
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
                           width=width, layers=layers, mode=mode)
     model = MaskedPoseTransformer(cfg)
@@ -142,8 +200,10 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         flip = torch.rand(batch_size, generator=gen) < 0.5
         pose = torch.where(flip[:, None, None, None], mirror(pose), pose)
         batch = synth(pose, gen)
+        if real is not None:
+            batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
         losses = generator_losses(model, tokenizer, body, batch, gen)
-        optimisation_step(losses["total"], model, opt, sched)
+        optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
         if step % 50 == 0:
@@ -163,11 +223,13 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     model.eval()
     card = {"model": f"GenHMR masked pose transformer ({mode})", "config": asdict(cfg), "steps_done": step,
             "steps_planned": steps, "batch": batch_size, "seed": seed, "train_time_s": round(time.time() - start, 1),
-            "tokenizer": str(TOKENIZER_PATH.relative_to(REPO_ROOT)), "tokenizer_sha256": file_sha(TOKENIZER_PATH),
-            "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)",
+            "tokenizer": tokenizer_path.name, "tokenizer_sha256": file_sha(tokenizer_path),
+            "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
+                    + (f"; {real_share:.0%} of each batch from the real detector on renders "
+                       f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
             "noise_model": synth.noise.source, "date": dt.date.today().isoformat(), "command": command,
             "licence": "Trained on Bandai-Namco (CC BY-NC 4.0) and CMU motion: non-commercial use only."}
-    save_generator(model, out_path, file_sha(TOKENIZER_PATH), card)
+    save_generator(model, out_path, file_sha(tokenizer_path), card)
     return card
 
 
@@ -182,12 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--detector-data", type=Path, default=None,
+                   help="folder of generate-detector-data chunks: mix real-detector samples into every batch")
+    p.add_argument("--real-share", type=float, default=0.5, help="share of each batch from --detector-data")
+    p.add_argument("--tokenizer", type=Path, default=TOKENIZER_PATH)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
     run_dir = REPO_ROOT / "runs" / "generator" / f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}"
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
-                 command, args.threads)
+                 command, args.threads, args.detector_data, args.real_share, args.tokenizer)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0

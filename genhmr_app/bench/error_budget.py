@@ -1,0 +1,117 @@
+"""Where the final error comes from: the error budget that `main.py bench` prints.
+
+On the same rendered scenes, the pipeline is fed ever less perfect inputs, and each row isolates one
+stage (12 COCO limb joints; MPJPE mid-hip aligned, PA-MPJPE similarity aligned; 2D in px):
+- tokenizer round trip of the true pose, with the true orientation and shape: the floor the tokens allow;
+- generator + refinement from perfect detector output (noise-free simulation of the true keypoints);
+- from simulated detector output (the calibrated noise model);
+- from the real detector's output (what users get), with and without refinement;
+- that last result with the true global orientation, then also the true shape: what orientation and
+  shape/scale contribute to MPJPE (PA-MPJPE removes both by construction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import roma
+import torch
+
+from genhmr_app.detection.detector import DetectedPerson
+from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+from genhmr_app.training.synthesis import NoiseModel, Synthesizer
+
+LIMBS = list(range(5, 17))
+
+
+def _perfect_noise(nm: NoiseModel) -> NoiseModel:
+    return replace(nm, sigma_visible=[0.0] * 33, outlier_rate=0.0, swap_rate_front=0.0, swap_rate_back=0.0,
+                   world_sigma_m=(0.0, 0.0, 0.0), world_scale_sigma=0.0, visibility_visible=(1.0, 0.0),
+                   visibility_occluded=(1.0, 0.0))
+
+
+def simulated_person(synth: Synthesizer, scene, gen: torch.Generator, depth_scale: float) -> DetectedPerson:
+    """What the (simulated) detector reports for this scene's body, as a DetectedPerson."""
+    pts = torch.as_tensor(scene.mp33, dtype=torch.float32)[None]
+    orient = torch.as_tensor(scene.orient, dtype=torch.float32)[None]
+    extent = torch.tensor([float(np.ptp(scene.mp33[:, 1]))])
+    wh = torch.tensor([[float(scene.image.shape[1]), float(scene.image.shape[0])]])
+    sim = synth.simulate(pts, orient, extent, torch.tensor([scene.focal]), wh, gen)
+    px = sim.detected[0].numpy()
+    vis = sim.visibility[0].numpy()
+    lo, hi = px.min(0), px.max(0)
+    return DetectedPerson(landmarks_px=px.astype(np.float32),
+                          # the condition encoder divides MediaPipe's z by its measured scale; undo that here
+                          landmarks_z=(sim.rel_depth[0].numpy() * depth_scale).astype(np.float32),
+                          visibility=vis.astype(np.float32), presence=sim.presence[0].numpy().astype(np.float32),
+                          world_landmarks=sim.world[0].numpy().astype(np.float32),
+                          bbox=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), score=1.0)
+
+
+def _errors(pred: np.ndarray, scene, pred2d: np.ndarray | None = None) -> dict:
+    from genhmr_app.bench.run import procrustes_error
+
+    true = scene.joints_coco
+    mid_p, mid_t = pred[[11, 12]].mean(0), true[[11, 12]].mean(0)
+    out = {"mpjpe": float(np.linalg.norm((pred[LIMBS] - mid_p) - (true[LIMBS] - mid_t), axis=-1).mean()) * 1000,
+           "pa_mpjpe": procrustes_error(pred[LIMBS], true[LIMBS]) * 1000}
+    if pred2d is not None:
+        out["err2d_px"] = float(np.linalg.norm(pred2d[LIMBS] - scene.kp2d[LIMBS], axis=-1).mean())
+    return out
+
+
+@torch.no_grad()
+def _coco(recon: Reconstructor, orient: torch.Tensor, pose: torch.Tensor, betas: torch.Tensor) -> np.ndarray:
+    out = recon.body.forward(orient, pose, betas)
+    return out.keypoints_coco17[0].numpy()
+
+
+def error_budget(recon: Reconstructor, scenes: list, detections: list, settings: ReconstructionSettings,
+                 seed: int = 0) -> dict[str, dict]:
+    """Mean errors per budget row over the scenes where the real detector found the person."""
+    rows: dict[str, list[dict]] = {k: [] for k in (
+        "tokenizer round trip of the true pose (floor)", "perfect detector output", "simulated detector output",
+        "real detector output, no refinement (P=0)", "real detector output", "  … with the true global orientation",
+        "  … and the true shape")}
+    names = list(rows)
+    gen = torch.Generator().manual_seed(seed)
+    perfect = Synthesizer(recon.sparse, _perfect_noise(recon.noise))
+    noisy = Synthesizer(recon.sparse, recon.noise)
+    z_scale = recon.noise.landmark_z_scale
+    no_refine = replace(settings, refine_steps=0)
+    for scene, detection in zip(scenes, detections):
+        if detection is None:
+            continue
+        orient = torch.as_tensor(scene.orient, dtype=torch.float32)[None]
+        true_pose = torch.as_tensor(scene.body_pose, dtype=torch.float32)[None]
+        betas = torch.as_tensor(scene.betas, dtype=torch.float32)[None]
+        with torch.no_grad():
+            round_trip = recon.tokenizer.decode(recon.tokenizer.encode(true_pose.to(recon.device))).cpu()
+        rows[names[0]].append(_errors(_coco(recon, orient, round_trip, betas), scene))
+        w, h = scene.image.shape[1], scene.image.shape[0]
+        timing: dict[str, float] = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
+        for name, synth in ((names[1], perfect), (names[2], noisy)):
+            person = simulated_person(synth, scene, gen, z_scale)
+            p = recon.reconstruct_person(person, w, h, scene.focal, settings, timing)
+            rows[name].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
+        for name, s in ((names[3], no_refine), (names[4], settings)):
+            r = recon.reconstruct_detection(detection, s)
+            if r.people:
+                p = r.people[0]
+                rows[name].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
+        if r.people:
+            best = r.people[0].best
+            pose = roma.rotvec_to_rotmat(torch.as_tensor(best.body_pose, dtype=torch.float32).reshape(1, 23, 3))
+            pred_betas = torch.as_tensor(best.betas, dtype=torch.float32)[None]
+            rows[names[5]].append(_errors(_coco(recon, orient, pose, pred_betas), scene))
+            rows[names[6]].append(_errors(_coco(recon, orient, pose, betas), scene))
+    return {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} | {"n": len(v)} for k, v in rows.items() if v}
+
+
+def budget_lines(budget: dict[str, dict]) -> list[str]:
+    lines = ["| input to the pipeline | MPJPE | PA-MPJPE | 2D px | n |", "|---|---|---|---|---|"]
+    for name, m in budget.items():
+        e2d = f"{m['err2d_px']:.1f}" if "err2d_px" in m else "–"
+        lines.append(f"| {name} | {m['mpjpe']:.1f} | {m['pa_mpjpe']:.1f} | {e2d} | {m['n']} |")
+    return lines
