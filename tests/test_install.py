@@ -103,3 +103,31 @@ def test_damaged_model_in_the_installed_package_names_the_file_and_the_repair(in
         assert "generator.pt" in session.stdout and "force-reinstall" in session.stdout, session.stdout
     finally:
         generator.write_bytes(original)
+
+
+@pytest.mark.gui
+def test_installed_window_opens_with_its_icon_and_reconstructs(installed, photo_path):
+    """The window from the installed package (under the test run's X display): icon from the shipped
+    resources, a photo opened, a result received."""
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("needs a display (scripts/test.sh runs the suite under xvfb-run)")
+    env_dir, work = installed
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "from genhmr_app.ui.app import app_icon, prepare_qt_environment\nprepare_qt_environment()\n"
+        "from PySide6.QtCore import QTimer\nfrom PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\nfrom genhmr_app.ui.main_window import MainWindow\n"
+        "icon = app_icon()\nprint('ICON', icon is not None and not icon.isNull())\n"
+        "w = MainWindow(); w.show(); w.open_path(Path(sys.argv[1]))\n"
+        "def check():\n"
+        "    if w.results_received or check.n > 120:\n"
+        "        app.quit()\n"
+        "    check.n += 1\n"
+        "check.n = 0\nt = QTimer(); t.timeout.connect(check); t.start(250)\napp.exec()\n"
+        "print('RESULTS', w.results_received)\nw.close()\n")
+    env = {k: v for k, v in _clean_env().items() if k != "QT_QPA_PLATFORM"}
+    proc = _run([str(env_dir / "bin" / "python"), "-c", script, str(photo_path)], cwd=work, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ICON True" in proc.stdout
+    results = int(proc.stdout.split("RESULTS")[1].split()[0])
+    assert results >= 1, proc.stdout + proc.stderr[-2000:]
