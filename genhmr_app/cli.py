@@ -36,6 +36,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "generate-detector-data": ("genhmr_app.training.detector_data", "render bodies, run the real detector, pair with the truth (training data)"),
     "train-generator": ("genhmr_app.training.train_generator", "train the masked pose transformer (or the baseline)"),
     "infer": ("genhmr_app.pipeline.infer", "reconstruct people in images, one JSON per image"),
+    "animate": ("genhmr_app.motion.animate", "turn a video into tracked, smoothed motion: BVH, GLB and SMPL npz per person"),
     "bench": ("genhmr_app.bench.run", "benchmark accuracy and latency on rendered and real data"),
     "bench-cluster": ("genhmr_app.bench.cluster_bench", "benchmark batch inference: one process vs a local Ray cluster"),
     "bench-app": ("genhmr_app.bench.app_bench", "benchmark the app: live video FPS, slider latency, memory"),

@@ -1,0 +1,1 @@
+"""Video → motion: tracks, offline smoothing, world placement, foot contacts (no Qt)."""

@@ -1,0 +1,316 @@
+"""`python main.py animate VIDEO --out DIR [--smooth S] [--up y|z]`: a video becomes exported motion.
+
+1. Every frame is reconstructed (the detector in VIDEO mode, tracking from frame to frame) and its
+   result is saved at once as `DIR/frames/frame_NNNNNN.json` (the infer contract, written atomically):
+   Ctrl+C keeps what is done and a second run resumes from there. A frame that cannot be decoded, or
+   shows nobody, is recorded as empty and the video goes on.
+2. Frames with the person form a track (id 0); a gap longer than `max_gap_s` starts a new track, so a
+   person who leaves and comes back gets a new id. Short gaps are bridged. One body shape per track:
+   the median of its frames.
+3. Each track is smoothed offline on the rotation manifold (see smoothing.py), placed in an upright
+   world frame levelled on the ground its feet touch, and its feet are locked while in contact.
+4. Exports per track: `person_<id>.bvh`, `person_<id>.glb`, `person_<id>_smpl.npz` (see
+   export/motion.py), and `DIR/summary.json` with the frame rate, tracks, contacts and foot skate.
+
+Only the most prominent person per frame is tracked for now (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import roma
+import torch
+
+from genhmr_app.export.motion import MotionExportError, MotionSequence, export_track
+from genhmr_app.motion.smoothing import smooth_positions, smooth_rotations
+from genhmr_app.motion.world import ContactSettings, fit_ground, foot_contacts, foot_skate, lock_feet, to_world
+from genhmr_app.pipeline.reconstructor import ReconstructionSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnimateSettings:
+    smooth: float = 2.0  # Gaussian sigma in frames for rotations and root (0: off)
+    up: str = "y"
+    lock_feet: bool = True
+    max_gap_s: float = 0.5  # a person missing for longer starts a new track
+    min_track_frames: int = 5
+
+
+@dataclass
+class FrameObservation:
+    frame: int
+    time_s: float
+    found: bool
+    global_orient: np.ndarray | None = None  # (3, 3) camera frame
+    body_pose: np.ndarray | None = None  # (23, 3, 3)
+    betas: np.ndarray | None = None  # (10,)
+    transl: np.ndarray | None = None  # (3,) camera frame
+
+
+@dataclass
+class Track:
+    id: int
+    frames: np.ndarray  # (T,) video frame indices, consecutive (gaps bridged)
+    observations: list[FrameObservation]  # one per frame; bridged frames repeat their neighbour
+
+
+class AnimateError(Exception):
+    """The video cannot be read at all, or the output folder cannot be written."""
+
+
+# --- 1. frames -------------------------------------------------------------------------------------------
+
+def _observation_from_json(data: dict, frame: int, time_s: float) -> FrameObservation:
+    if not data.get("people"):
+        return FrameObservation(frame, time_s, False)
+    smpl = data["people"][0]["smpl"]
+    rot = lambda v, n: roma.rotvec_to_rotmat(torch.tensor(v, dtype=torch.float64).reshape(n, 3)).numpy()  # noqa: E731
+    return FrameObservation(frame, time_s, True, rot(smpl["global_orient"], 1)[0], rot(smpl["body_pose"], 23),
+                            np.asarray(smpl["betas"], np.float64), np.asarray(smpl["transl"], np.float64))
+
+
+def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettings = ReconstructionSettings(),
+                      progress: bool = True, should_stop: Callable[[], bool] | None = None,
+                      reconstructor=None) -> tuple[list[FrameObservation], float, list[str]]:
+    """Per-frame results (resumed from `out_dir/frames`), the video's frame rate, and warnings."""
+    import cv2
+    from tqdm import tqdm
+
+    from genhmr_app.export.contract import reconstruction_to_dict
+    from genhmr_app.pipeline.batch import _atomic_write_text
+
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise AnimateError(f"cannot open the video {video}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if fps <= 0 or not np.isfinite(fps):
+        fps = 30.0
+        log.warning("%s declares no frame rate; assuming 30 fps", video.name)
+    frames_dir = out_dir / "frames"
+    try:
+        frames_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AnimateError(f"cannot write to the output folder {out_dir}: {exc.strerror or exc}") from exc
+    own = reconstructor is None
+    if own:
+        from genhmr_app.pipeline.reconstructor import Reconstructor
+
+        reconstructor = Reconstructor()
+    observations: list[FrameObservation] = []
+    warnings: list[str] = []
+    times: list[float] = []
+    bar = tqdm(total=count, desc=f"animate {video.name}", unit="frame", disable=not progress, file=sys.stderr)
+    try:
+        i = 0
+        last_ms = -1
+        while count <= 0 or i < count:
+            if should_stop is not None and should_stop():
+                warnings.append(f"stopped at frame {i}; run again to resume")
+                break
+            ok = cap.grab()
+            if not ok:
+                if count > 0 and i < count:
+                    warnings.append(f"the video ends early: {i} of {count} frames could be read")
+                break
+            ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+            time_s = ms / 1000 if ms and ms > 0 else i / fps
+            times.append(time_s)
+            path = frames_dir / f"frame_{i:06d}.json"
+            data = None
+            if path.exists():
+                try:
+                    data = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    data = None  # half-written by a crash: do it again
+            if data is None:
+                ok, bgr = cap.retrieve()
+                if not ok or bgr is None:
+                    warnings.append(f"frame {i} could not be decoded; left empty")
+                    observations.append(FrameObservation(i, time_s, False))
+                    i += 1
+                    bar.update(1)
+                    continue
+                # VIDEO-mode timestamps must grow; a variable frame rate gives uneven but growing ones.
+                stamp = max(int(round(time_s * 1000)), last_ms + 1)
+                last_ms = stamp
+                recon = reconstructor.run(np.ascontiguousarray(bgr[..., ::-1]), settings, timestamp_ms=stamp)
+                data = reconstruction_to_dict(recon, f"{video.name}#frame{i:06d}")
+                _atomic_write_text(path, json.dumps(data))
+            observations.append(_observation_from_json(data, i, time_s))
+            i += 1
+            bar.update(1)
+    finally:
+        bar.close()
+        cap.release()
+        if own:
+            reconstructor.close()
+    if len(times) > 2:
+        steps = np.diff(times)
+        if steps.std() > 0.1 * max(steps.mean(), 1e-6):
+            warnings.append(f"variable frame rate (frame intervals {steps.min() * 1000:.0f}–{steps.max() * 1000:.0f} ms); "
+                            f"the exports use the mean rate")
+        fps = 1.0 / float(np.median(steps)) if np.median(steps) > 0 else fps
+    return observations, float(fps), warnings
+
+
+# --- 2. tracks -------------------------------------------------------------------------------------------
+
+def build_tracks(observations: list[FrameObservation], fps: float, settings: AnimateSettings = AnimateSettings()) -> list[Track]:
+    """Frames with the person, split where they are missing for longer than max_gap_s; short gaps
+    are bridged with the last seen frame (smoothing then blends across)."""
+    max_gap = max(1, int(round(settings.max_gap_s * fps)))
+    tracks: list[Track] = []
+    current: list[FrameObservation] = []
+    missing = 0
+
+    def close() -> None:
+        if len(current) >= settings.min_track_frames:
+            tracks.append(Track(len(tracks), np.array([o.frame for o in current]), list(current)))
+        current.clear()
+
+    for obs in observations:
+        if obs.found:
+            if current and missing:
+                last = current[-1]
+                for k in range(1, missing + 1):  # bridge the gap
+                    current.append(FrameObservation(last.frame + k, last.time_s + k / fps, True, last.global_orient,
+                                                    last.body_pose, last.betas, last.transl))
+            current.append(obs)
+            missing = 0
+        elif current:
+            missing += 1
+            if missing > max_gap:
+                close()
+                missing = 0
+    close()
+    return tracks
+
+
+# --- 3. motion -------------------------------------------------------------------------------------------
+
+@dataclass
+class TrackMotion:
+    sequence: MotionSequence  # world frame, smoothed, feet locked
+    contacts: np.ndarray  # (T, 2)
+    skate_before_m: float
+    skate_after_m: float
+
+
+def track_motion(track: Track, body, fps: float, settings: AnimateSettings = AnimateSettings(),
+                 fixed: np.ndarray | None = None) -> TrackMotion:
+    """Camera-frame per-frame fits → one smoothed world-frame motion with this track's one shape.
+    `fixed` (T,) marks frames a user edited: smoothing leaves them as they are."""
+    obs = track.observations
+    betas = np.median(np.stack([o.betas for o in obs]), axis=0)
+    orient_c = np.stack([o.global_orient for o in obs])
+    pose = np.stack([o.body_pose for o in obs])
+    # The pelvis each frame's own fit put in the camera frame (SMPL rotates about the pelvis joint).
+    rest = lambda b: body.rest_joints(torch.as_tensor(np.asarray(b), dtype=torch.float32)[None])[0, 0].double().numpy()  # noqa: E731
+    pelvis_c = np.stack([rest(o.betas) + o.transl for o in obs])
+    orient_w, pelvis_w = to_world(orient_c, pelvis_c)
+    orient_w = smooth_rotations(orient_w, settings.smooth, fixed)
+    pose = smooth_rotations(pose, settings.smooth, fixed)
+    pelvis_w = smooth_positions(pelvis_w, settings.smooth, fixed)
+    j0 = rest(betas)
+
+    def joints_of(orient: np.ndarray, pelvis: np.ndarray) -> np.ndarray:
+        seq = MotionSequence(orient, pose, betas, pelvis - j0, fps)
+        return seq.joint_positions(body)
+
+    joints = joints_of(orient_w, pelvis_w)
+    ground = fit_ground(joints)
+    orient_w = ground[:3, :3] @ orient_w
+    pelvis_w = pelvis_w @ ground[:3, :3].T + ground[:3, 3]
+    joints = joints_of(orient_w, pelvis_w)
+    contact_settings = ContactSettings()
+    contacts = foot_contacts(joints, fps, contact_settings)
+    before = foot_skate(joints, contacts)
+    if settings.lock_feet and contacts.any():
+        pelvis_w = pelvis_w + lock_feet(joints, contacts, contact_settings)
+        joints = joints_of(orient_w, pelvis_w)
+    after = foot_skate(joints, contacts)
+    return TrackMotion(MotionSequence(orient_w, pose, betas, pelvis_w - j0, fps), contacts, before, after)
+
+
+# --- the command -----------------------------------------------------------------------------------------
+
+def animate(video: Path, out_dir: Path, settings: AnimateSettings = AnimateSettings(),
+            recon_settings: ReconstructionSettings = ReconstructionSettings(), progress: bool = True,
+            should_stop: Callable[[], bool] | None = None, reconstructor=None) -> dict:
+    own = reconstructor is None
+    if own:
+        from genhmr_app.pipeline.reconstructor import Reconstructor
+
+        reconstructor = Reconstructor()
+    try:
+        observations, fps, warnings = reconstruct_video(video, out_dir, recon_settings, progress, should_stop,
+                                                        reconstructor)
+    finally:
+        if own:
+            reconstructor.close()
+    body = reconstructor.body
+    tracks = build_tracks(observations, fps, settings)
+    summary = {"video": str(video), "fps": fps, "frames": len(observations),
+               "frames_with_person": sum(o.found for o in observations), "settings": asdict(settings),
+               "tracks": [], "warnings": warnings}
+    for track in tracks:
+        motion = track_motion(track, body, fps, settings)
+        files = export_track(motion.sequence, body, out_dir, track.id, settings.up)
+        summary["tracks"].append({
+            "id": track.id, "first_frame": int(track.frames[0]), "last_frame": int(track.frames[-1]),
+            "files": [f.name for f in files], "contact_frames": motion.contacts.sum(0).tolist(),
+            "foot_skate_cm": {"before_lock": round(motion.skate_before_m * 100, 2),
+                              "after_lock": round(motion.skate_after_m * 100, 2)}})
+    if not tracks:
+        summary["warnings"].append("nobody was tracked for long enough; nothing exported")
+    from genhmr_app.pipeline.batch import _atomic_write_text
+
+    _atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    d = AnimateSettings()
+    ap = argparse.ArgumentParser(prog="main.py animate", description=__doc__.splitlines()[0])
+    ap.add_argument("video", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--smooth", type=float, default=d.smooth, help="smoothing strength: Gaussian sigma in frames (0: off)")
+    ap.add_argument("--up", choices=["y", "z"], default=d.up, help="up axis of the exported files")
+    ap.add_argument("--no-foot-lock", action="store_true", help="do not lock the feet during contacts")
+    ap.add_argument("--refine-steps", type=int, default=ReconstructionSettings.refine_steps)
+    ap.add_argument("--iterations", type=int, default=ReconstructionSettings.iterations)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.video.is_file():
+        print(f"error: {args.video} not found", file=sys.stderr)
+        return 2
+    settings = AnimateSettings(smooth=args.smooth, up=args.up, lock_feet=not args.no_foot_lock)
+    recon = ReconstructionSettings(iterations=args.iterations, refine_steps=args.refine_steps)
+    try:
+        summary = animate(args.video, args.out, settings, recon)
+    except KeyboardInterrupt:
+        print(f"\ncancelled: finished frames are kept in {args.out / 'frames'}; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    except (AnimateError, MotionExportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for w in summary["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    for t in summary["tracks"]:
+        print(f"person {t['id']}: frames {t['first_frame']}–{t['last_frame']}, {', '.join(t['files'])}; foot skate "
+              f"{t['foot_skate_cm']['before_lock']} → {t['foot_skate_cm']['after_lock']} cm")
+    print(f"{len(summary['tracks'])} track(s), {summary['frames_with_person']}/{summary['frames']} frames with a "
+          f"person, {summary['fps']:.2f} fps → {args.out}")
+    return 0 if summary["tracks"] else 1
