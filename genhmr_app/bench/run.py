@@ -289,6 +289,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 lines.append(f"| {r['image']} | not detected | – |")
 
+    from genhmr_app.detection.people_count import people_found
+
+    kp2d = shared_data_dir() / "images" / "kp2d"
+    crowd = people_found(kp2d) if kp2d.is_dir() else None
+    if crowd:
+        lines += ["", f"## People found on the shared COCO and MPII images ({crowd['annotated']} annotated people)", "",
+                  "| image | annotated | MediaPipe, 10 poses allowed | detect_everyone | its time (ms) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['image']} | {r['annotated']} | {r['mediapipe']} | {r['ours']} | {r['ours_ms']:.0f} |"
+                  for r in crowd["images"]]
+        lines.append(f"| all | {crowd['annotated']} | {crowd['mediapipe']} | {crowd['ours']} | |")
     if z_det:
         zd, zt = np.concatenate(z_det), np.concatenate(z_true)
         lines += ["", f"MediaPipe landmark z vs true relative depth (crop units, {len(zd)} landmarks): "
@@ -326,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
-    (args.out.with_suffix(".json")).write_text(json.dumps({"table": table, "mediapipe_pa_mpjpe": mp_pa, "mediapipe_2d_px": mp_2d_px, "error_budget": budget,
+    (args.out.with_suffix(".json")).write_text(json.dumps({"table": table, "mediapipe_pa_mpjpe": mp_pa, "mediapipe_2d_px": mp_2d_px, "error_budget": budget, "people_found": crowd,
                                                            "latency_ms": {k: statistics.median(v) for k, v in stage.items() if v},
                                                            "detect_alone_ms": med_det, "mpi_inf_3dhp": hp}, indent=1))
     recon.close()

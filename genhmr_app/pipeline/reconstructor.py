@@ -129,7 +129,8 @@ class Reconstructor:
     # -- detection -------------------------------------------------------------------------
     def detector(self, mode: str = "image") -> PoseDetector:
         if mode not in self._detectors:
-            self._detectors[mode] = PoseDetector(mode=mode)
+            # "everyone": an IMAGE-mode detector that may report many people (see detect_everyone).
+            self._detectors[mode] = PoseDetector(mode="image", num_poses=10) if mode == "everyone" else PoseDetector(mode=mode)
         return self._detectors[mode]
 
     def close(self) -> None:
@@ -143,7 +144,11 @@ class Reconstructor:
             image_path: Path | None = None) -> Reconstruction:
         t0 = time.perf_counter()
         mode = "video" if timestamp_ms is not None else "image"
-        detection = self.detector(mode).detect(rgb, timestamp_ms=timestamp_ms)
+        if mode == "image" and settings.max_people > 1:
+            # Several people wanted: search beyond the ones MediaPipe's person detector picks first.
+            detection = self.detector("everyone").detect_everyone(rgb, max_people=settings.max_people)
+        else:
+            detection = self.detector(mode).detect(rgb, timestamp_ms=timestamp_ms)
         t_det = time.perf_counter()
         recon = self.reconstruct_detection(detection, settings, on_iteration)
         recon.timing_ms["detect"] = (t_det - t0) * 1000
