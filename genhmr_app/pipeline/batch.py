@@ -8,8 +8,10 @@ The same plan and the same task function serve one process (`infer`) and a Ray c
   only its own item;
 - the caller writes results atomically (temporary file, fsync, rename) and a second run skips every
   item whose JSON is already complete.
-Every process uses one torch thread: results must not depend on how work is spread over processes
-(float sums differ with the thread count), and the cores are used by running more processes.
+Every process uses one torch thread and the detector runs without time budgets: results must not
+depend on how work is spread over processes or how busy a machine is (float sums differ with the
+thread count; a budget cuts a search short on a slow machine), and the cores are used by running more
+processes.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ class TaskRunner:
 
             torch.set_num_threads(1)
             try:
-                self._recon = Reconstructor(device=self.device)
+                self._recon = Reconstructor(device=self.device, time_budgets=False)
             except Exception as exc:  # noqa: BLE001 - every loading failure is the same story for the user
                 raise BatchError(f"cannot load the models on this machine: {exc}") from exc
         return self._recon

@@ -32,6 +32,7 @@ from genhmr_app.training.synthesis import NoiseModel, mediapipe_like_hips
 log = logging.getLogger(__name__)
 
 TOKENIZER_PATH = WEIGHTS_DIR / "tokenizer" / "pose_tokenizer.pt"
+UNLIMITED_MS = 1e9  # "no time budget" for the detector's searches
 GENERATOR_PATH = WEIGHTS_DIR / "genhmr" / "generator.pt"
 
 
@@ -104,7 +105,12 @@ def _finite(*tensors: torch.Tensor) -> bool:
 class Reconstructor:
     def __init__(self, body: BodyModel | None = None, tokenizer: PoseTokenizer | None = None,
                  generator: MaskedPoseTransformer | None = None, device: str = "auto",
-                 tokenizer_path: Path = TOKENIZER_PATH, generator_path: Path = GENERATOR_PATH) -> None:
+                 tokenizer_path: Path = TOKENIZER_PATH, generator_path: Path = GENERATOR_PATH,
+                 time_budgets: bool = True) -> None:
+        # The detector's extra searches on hard images stop at a time budget, which keeps the window
+        # responsive but makes a result depend on the machine's speed; batch runs turn the budgets off
+        # so that a result is the same on every worker (see pipeline/batch.py).
+        self.time_budgets = time_budgets
         self.device = resolve_device(device)
         if body is None:
             body, warning = load_body_model_with_fallback(device="cpu")
@@ -130,7 +136,9 @@ class Reconstructor:
     def detector(self, mode: str = "image") -> PoseDetector:
         if mode not in self._detectors:
             # "everyone": an IMAGE-mode detector that may report many people (see detect_everyone).
-            self._detectors[mode] = PoseDetector(mode="image", num_poses=10) if mode == "everyone" else PoseDetector(mode=mode)
+            budget = {} if self.time_budgets else {"retry_budget_ms": UNLIMITED_MS}
+            self._detectors[mode] = (PoseDetector(mode="image", num_poses=10, **budget) if mode == "everyone"
+                                     else PoseDetector(mode=mode, **budget))
         return self._detectors[mode]
 
     def close(self) -> None:
@@ -146,7 +154,8 @@ class Reconstructor:
         mode = "video" if timestamp_ms is not None else "image"
         if mode == "image" and settings.max_people > 1:
             # Several people wanted: search beyond the ones MediaPipe's person detector picks first.
-            detection = self.detector("everyone").detect_everyone(rgb, max_people=settings.max_people)
+            budget = {} if self.time_budgets else {"budget_ms": UNLIMITED_MS}
+            detection = self.detector("everyone").detect_everyone(rgb, max_people=settings.max_people, **budget)
         else:
             detection = self.detector(mode).detect(rgb, timestamp_ms=timestamp_ms)
         t_det = time.perf_counter()
