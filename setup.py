@@ -24,8 +24,9 @@ class BuildPyWithModels(build_py):
         for name in PACKAGE_DATA:
             src, dst = ROOT / name, target / name
             if src.is_dir():
+                # weights/candidates holds models under evaluation that the app does not load yet.
                 shutil.copytree(src, dst, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("*.tmp", "*.tmp*", "__pycache__"))
+                                ignore=shutil.ignore_patterns("*.tmp", "*.tmp*", "__pycache__", "candidates"))
             elif src.is_file():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dst)
