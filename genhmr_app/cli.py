@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -58,7 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_program = argv is None  # main.py or the genhmr-studio command, not a caller inside Python
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = bool(argv) and argv[0] in ("-v", "--verbose") or os.environ.get("GENHMR_VERBOSE") == "1"
+    if as_program and not verbose:
+        # MediaPipe's native log lines (dozens per image) drown the app's own messages: dropped
+        # unless -v / --verbose or GENHMR_VERBOSE=1 (see detection/native_log.py).
+        from genhmr_app.detection.native_log import quiet_native_logs
+
+        quiet_native_logs()
     parser = build_parser()
     # `main.py photo.jpg` means "open the window with this file": anything not a subcommand is a gui input.
     if not argv or (argv[0] not in {"gui", *TOOLS} and not argv[0].startswith("-")):
