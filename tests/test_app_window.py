@@ -259,3 +259,55 @@ def test_settings_persist(qtbot, tmp_path, monkeypatch, session):
     assert win2.controls.values().iterations == 9
     win2.show_about()
     win2.close()
+
+
+@pytest.fixture(scope="module")
+def person_clip(tmp_path_factory, shared_images):
+    """24 frames of the shared tai chi video, small."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("clip") / "taiji24.avi"
+    cap = cv2.VideoCapture(str(shared_images / "videos" / "hybrik_taiji.mp4"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 24, (320, 180))
+    for _ in range(24):
+        ok, frame = cap.read()
+        assert ok
+        writer.write(cv2.resize(frame, (320, 180)))
+    writer.release()
+    cap.release()
+    return path
+
+
+def test_export_animation_from_the_window_cancels_and_resumes(qtbot, window, person_clip, tmp_path):
+    """File ▸ Export Animation: runs off the UI thread with progress; Cancel keeps the finished frames;
+    exporting again resumes and writes the per-person files."""
+    open_and_wait(qtbot, window, person_clip)
+    out = tmp_path / "motion"
+    progress = []
+    worker = window.export_animation(out_dir=out, smooth=2.0)
+    assert worker is not None and window.animation_dialog is not None
+    window._animation_relay.progress.connect(lambda d, t: progress.append(d))
+    qtbot.waitUntil(lambda: len(progress) >= 1, timeout=120_000)
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+
+    cancel = window.animation_dialog.findChild(QPushButton)
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)  # the user presses Cancel
+    qtbot.waitUntil(lambda: window.animation_summary is not None, timeout=120_000)
+    first = window.animation_summary
+    assert any("stopped at frame" in w for w in first["warnings"]), first
+    kept = len(list((out / "frames").glob("frame_*.json")))
+    assert 1 <= kept < 24
+    window.animation_summary = None
+    window.export_animation(out_dir=out, smooth=2.0)
+    qtbot.waitUntil(lambda: window.animation_summary is not None, timeout=180_000)
+    done = window.animation_summary
+    assert "error" not in done and done["frames"] == 24 and len(done["tracks"]) == 1, done
+    assert sorted(p.name for p in out.glob("person_0*")) == ["person_0.bvh", "person_0.glb", "person_0_smpl.npz"]
+    assert "exported" in window.statusBar().currentMessage()
+
+
+def test_export_animation_needs_a_video(qtbot, window, photo_path, tmp_path):
+    open_and_wait(qtbot, window, photo_path)
+    assert window.export_animation(out_dir=tmp_path, smooth=1.0) is None
+    assert "Open a video first" in window.statusBar().currentMessage()

@@ -81,7 +81,8 @@ def _observation_from_json(data: dict, frame: int, time_s: float) -> FrameObserv
 
 def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettings = ReconstructionSettings(),
                       progress: bool = True, should_stop: Callable[[], bool] | None = None,
-                      reconstructor=None) -> tuple[list[FrameObservation], float, list[str]]:
+                      reconstructor=None, on_frame: Callable[[int, int], None] | None = None,
+                      ) -> tuple[list[FrameObservation], float, list[str]]:
     """Per-frame results (resumed from `out_dir/frames`), the video's frame rate, and warnings."""
     import cv2
     from tqdm import tqdm
@@ -150,6 +151,8 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
             observations.append(_observation_from_json(data, i, time_s))
             i += 1
             bar.update(1)
+            if on_frame is not None:
+                on_frame(i, count)
     finally:
         bar.close()
         cap.release()
@@ -247,7 +250,11 @@ def track_motion(track: Track, body, fps: float, settings: AnimateSettings = Ani
 
 def animate(video: Path, out_dir: Path, settings: AnimateSettings = AnimateSettings(),
             recon_settings: ReconstructionSettings = ReconstructionSettings(), progress: bool = True,
-            should_stop: Callable[[], bool] | None = None, reconstructor=None) -> dict:
+            should_stop: Callable[[], bool] | None = None, reconstructor=None,
+            on_frame: Callable[[int, int], None] | None = None) -> dict:
+    """The whole command as a function (the window's File ▸ Export Animation runs it in a worker).
+    `should_stop()` is polled between frames: finished frames are kept and exported, and a second call
+    resumes; `on_frame(done, total)` reports progress."""
     own = reconstructor is None
     if own:
         from genhmr_app.pipeline.reconstructor import Reconstructor
@@ -255,7 +262,7 @@ def animate(video: Path, out_dir: Path, settings: AnimateSettings = AnimateSetti
         reconstructor = Reconstructor()
     try:
         observations, fps, warnings = reconstruct_video(video, out_dir, recon_settings, progress, should_stop,
-                                                        reconstructor)
+                                                        reconstructor, on_frame)
     finally:
         if own:
             reconstructor.close()

@@ -15,7 +15,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -75,6 +75,10 @@ class MainWindow(QMainWindow):
         self._clock: PlaybackClock | None = None
         self._result_times: deque[float] = deque(maxlen=FPS_WINDOW)
         self.results_received = 0
+        self.animation_dialog = None  # File ▸ Export Animation: its progress dialog while it runs
+        self.animation_worker = None
+        self.animation_summary: dict | None = None
+        self._animation_cancel = False
         self._progress_serial = -1
         self._thumb_worker = None
         self._message_box: QMessageBox | None = None
@@ -196,6 +200,7 @@ class MainWindow(QMainWindow):
         self._add_action(file_menu, "Export SMPL &Parameters (.npz)…", "Ctrl+Shift+E", lambda: self.export_smpl())
         self._add_action(file_menu, "&Export Mesh (OBJ, PLY, GLB)…", "Ctrl+E", lambda: self.export_mesh())
         self._add_action(file_menu, "Save 3D &Viewport as PNG…", "Ctrl+Shift+S", lambda: self.save_viewport_png())
+        self._add_action(file_menu, "Export &Animation (BVH, GLB, SMPL)…", "Ctrl+Alt+E", lambda: self.export_animation())
         file_menu.addSeparator()
         self._add_action(file_menu, "Pre&ferences…", QKeySequence.StandardKey.Preferences, self.show_preferences)
         self._add_action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -684,6 +689,63 @@ class MainWindow(QMainWindow):
         return self._save("Save 3D viewport", path, "_3d.png", "PNG image (*.png)",
                           lambda p: exporting.save_png(self.mesh_view.grab_screenshot(), p))
 
+    def export_animation(self, out_dir: Path | str | None = None, smooth: float | None = None, up: str = "y"):
+        """The open video → tracked, smoothed motion per person (see motion/animate.py), in a worker with
+        a cancellable progress dialog. Cancelling keeps the finished frames; exporting again resumes."""
+        from PySide6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
+
+        from genhmr_app.motion.animate import AnimateSettings
+
+        if self.input.kind != "video" or self.input.path is None:
+            self.statusBar().showMessage("Open a video first: an animation is made from a whole video.", 8000)
+            return None
+        if out_dir is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Export animation to folder", str(self.input.path.parent))
+            if not chosen:
+                return None
+            out_dir = chosen
+        if smooth is None:
+            value, ok = QInputDialog.getDouble(self, "Smoothing", "Smoothing strength (Gaussian sigma in frames, 0 = off):",
+                                               AnimateSettings.smooth, 0.0, 20.0, 1)
+            if not ok:
+                return None
+            smooth = value
+        self._animation_cancel = False
+        dialog = QProgressDialog(f"Reconstructing {self.input.path.name}…", "Cancel", 0, 100, self)
+        dialog.setWindowTitle("Export animation")
+        dialog.setMinimumDuration(0)
+        dialog.canceled.connect(lambda: setattr(self, "_animation_cancel", True))
+        self.animation_dialog = dialog
+        video, folder = self.input.path, Path(out_dir)
+        settings = AnimateSettings(smooth=float(smooth), up=up)
+        self._animation_relay = _AnimationRelay()
+        self._animation_relay.progress.connect(self._on_animation_progress)
+        worker = create_worker(_run_animation, video, folder, settings, lambda: self._animation_cancel,
+                               self._animation_relay.progress.emit, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self._on_animation_done)
+        worker.errored.connect(lambda exc: self._on_animation_done({"error": str(exc)}))
+        self.animation_worker = worker
+        worker.start()
+        return worker
+
+    def _on_animation_progress(self, done: int, total: int) -> None:
+        if total > 0 and self.animation_dialog is not None:
+            self.animation_dialog.setValue(min(99, int(100 * done / total)))
+
+    def _on_animation_done(self, summary: dict) -> None:
+        if self.animation_dialog is not None:
+            self.animation_dialog.reset()
+            self.animation_dialog = None
+        self.animation_summary = summary
+        if "error" in summary:
+            QMessageBox.warning(self, "Export animation", f"The animation could not be exported:\n{summary['error']}")
+            return
+        tracks = summary.get("tracks", [])
+        stopped = any("stopped at frame" in w for w in summary.get("warnings", []))
+        text = (f"{len(tracks)} track(s) exported to {summary.get('out', '')}" +
+                (" (cancelled: the finished frames are kept; export again to resume)" if stopped else ""))
+        self.statusBar().showMessage(text, 15000)
+
     # -- dialogs ------------------------------------------------------------------------------------
     def show_preferences(self) -> None:
         from genhmr_app.ui.settings_dialog import SettingsDialog
@@ -783,3 +845,22 @@ def _qimage(rgb: np.ndarray) -> QImage:
     from genhmr_app.ui.image_view import rgb_to_qimage
 
     return rgb_to_qimage(rgb)
+
+
+
+def _run_animation(video: Path, out_dir: Path, settings, should_stop, on_frame) -> dict:
+    """Worker body: the animate command as a function; errors become the summary's "error"."""
+    from genhmr_app.motion.animate import animate
+
+    try:
+        summary = animate(video, out_dir, settings, progress=False, should_stop=should_stop, on_frame=on_frame)
+    except Exception as exc:  # noqa: BLE001 - shown to the user in a message box
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    summary["out"] = str(out_dir)
+    return summary
+
+
+class _AnimationRelay(QObject):
+    """Carries frame progress from the worker thread to the window (a queued signal)."""
+
+    progress = Signal(int, int)
