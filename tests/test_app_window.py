@@ -264,18 +264,9 @@ def test_settings_persist(qtbot, tmp_path, monkeypatch, session):
 @pytest.fixture(scope="module")
 def person_clip(tmp_path_factory, shared_images):
     """24 frames of the shared tai chi video, small."""
-    import cv2
+    from clips import taiji_clip
 
-    path = tmp_path_factory.mktemp("clip") / "taiji24.avi"
-    cap = cv2.VideoCapture(str(shared_images / "videos" / "hybrik_taiji.mp4"))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 24, (320, 180))
-    for _ in range(24):
-        ok, frame = cap.read()
-        assert ok
-        writer.write(cv2.resize(frame, (320, 180)))
-    writer.release()
-    cap.release()
-    return path
+    return taiji_clip(shared_images, tmp_path_factory.mktemp("clip") / "taiji24.avi", 24, (320, 180))
 
 
 def test_export_animation_from_the_window_cancels_and_resumes(qtbot, window, person_clip, tmp_path):

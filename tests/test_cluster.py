@@ -46,6 +46,7 @@ def _results(out: Path) -> dict[str, dict]:
 def batch_inputs(tmp_path_factory, shared_images: Path) -> Path:
     """≥ 20 real photos (some repeated under new names), one damaged file and a 6-frame video."""
     import cv2
+    from clips import taiji_clip
 
     folder = tmp_path_factory.mktemp("batch_in")
     photos = sorted((shared_images / "photos").glob("*.jpg")) + sorted((shared_images / "photos").glob("*.png"))
@@ -56,14 +57,7 @@ def batch_inputs(tmp_path_factory, shared_images: Path) -> Path:
         scale = 480 / max(img.shape[:2])  # small copies: the comparison, not the pixels, is the point
         cv2.imwrite(str(folder / f"img_{i:02d}.jpg"), cv2.resize(img, None, fx=scale, fy=scale))
     (folder / "damaged.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    cap = cv2.VideoCapture(str(shared_images / "videos" / "hybrik_taiji.mp4"))
-    writer = cv2.VideoWriter(str(folder / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 24, (480, 270))
-    for _ in range(6):
-        ok, frame = cap.read()
-        assert ok
-        writer.write(cv2.resize(frame, (480, 270)))
-    writer.release()
-    cap.release()
+    taiji_clip(shared_images, folder / "clip.avi", 6, (480, 270))
     return folder
 
 
