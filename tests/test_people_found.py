@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from genhmr_app.detection.people_count import count_found, load_annotated, people_found
 

@@ -240,7 +240,7 @@ def track_motion(track: Track, body, fps: float, settings: AnimateSettings = Ani
     contacts = foot_contacts(joints, fps, contact_settings)
     before = foot_skate(joints, contacts)
     if settings.lock_feet and contacts.any():
-        pelvis_w = pelvis_w + lock_feet(joints, contacts, contact_settings)
+        pelvis_w = pelvis_w + lock_feet(joints, contacts)
         joints = joints_of(orient_w, pelvis_w)
     after = foot_skate(joints, contacts)
     return TrackMotion(MotionSequence(orient_w, pose, betas, pelvis_w - j0, fps), contacts, before, after)

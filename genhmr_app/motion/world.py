@@ -33,7 +33,7 @@ def to_world(global_orient_cam: np.ndarray, pelvis_cam: np.ndarray) -> tuple[np.
     return CAMERA_TO_WORLD @ global_orient_cam, pelvis_cam @ CAMERA_TO_WORLD.T
 
 
-def fit_ground(joints: np.ndarray, settings: ContactSettings = ContactSettings()) -> np.ndarray:
+def fit_ground(joints: np.ndarray) -> np.ndarray:
     """(T, 24, 3) world joints → a rotation (3, 3) and height that level the ground: returns (4, 4).
 
     The lowest foot point of each frame that is nearly still is a ground sample; a plane fitted to
@@ -99,7 +99,7 @@ def _drop_short_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
     return out
 
 
-def lock_feet(joints: np.ndarray, contacts: np.ndarray, settings: ContactSettings = ContactSettings()) -> np.ndarray:
+def lock_feet(joints: np.ndarray, contacts: np.ndarray) -> np.ndarray:
     """(T, 3) horizontal root corrections that keep the stance foot where it was planted.
 
     One foot is locked at a time: the one that has been down the longest. When it lifts, the other
