@@ -38,3 +38,18 @@ def safe_write(path: str | Path, writer: Callable[[Path], None]) -> Path | None:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace `path` with `text` atomically and durably (temporary file, fsync, rename), no backup:
+    for results a program owns and rewrites (batch outputs, per-frame caches), not for user files."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

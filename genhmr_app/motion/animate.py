@@ -88,7 +88,7 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
     from tqdm import tqdm
 
     from genhmr_app.export.contract import reconstruction_to_dict
-    from genhmr_app.pipeline.batch import _atomic_write_text
+    from genhmr_app.export.safe_write import atomic_write_text
 
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
@@ -147,7 +147,7 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
                 last_ms = stamp
                 recon = reconstructor.run(np.ascontiguousarray(bgr[..., ::-1]), settings, timestamp_ms=stamp)
                 data = reconstruction_to_dict(recon, f"{video.name}#frame{i:06d}")
-                _atomic_write_text(path, json.dumps(data))
+                atomic_write_text(path, json.dumps(data))
             observations.append(_observation_from_json(data, i, time_s))
             i += 1
             bar.update(1)
@@ -281,9 +281,9 @@ def animate(video: Path, out_dir: Path, settings: AnimateSettings = AnimateSetti
                               "after_lock": round(motion.skate_after_m * 100, 2)}})
     if not tracks:
         summary["warnings"].append("nobody was tracked for long enough; nothing exported")
-    from genhmr_app.pipeline.batch import _atomic_write_text
+    from genhmr_app.export.safe_write import atomic_write_text
 
-    _atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
     return summary
 
 

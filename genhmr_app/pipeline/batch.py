@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genhmr_app.export.safe_write import atomic_write_text as _atomic_write_text  # patched in tests
 from genhmr_app.image.loading import IMAGE_SUFFIXES
 from genhmr_app.image.sources import VIDEO_SUFFIXES
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings
@@ -258,18 +259,6 @@ def write_result(out_dir: Path, result: ItemResult) -> None:
     for i, verts in enumerate(result.vertices or []):
         write_vertices_npz(verts, target.with_name(f"{target.stem}_person{i}_vertices.npz"))
     _atomic_write_text(target, json.dumps(result.data, indent=1))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def pending(items: list[WorkItem], out_dir: Path) -> tuple[list[WorkItem], int]:
