@@ -116,7 +116,8 @@ def test_smoothing_and_foot_locking_on_a_rendered_walk(rendered_walk, tmp_path):
     finally:
         recon.close()
     assert fps == pytest.approx(15, rel=0.01) and len(obs) == FRAMES and not warnings
-    found = np.array([o.found for o in obs])
+    found = np.array([bool(o.people) for o in obs])
+    assert max(len(o.people) for o in obs) == 1  # one person asked for, one reported
     assert found.mean() > 0.9, "the detector should follow a rendered walker"
     tracks = an.build_tracks(obs, fps)
     assert len(tracks) == 1 and len(tracks[0].observations) >= FRAMES - 2
@@ -157,11 +158,15 @@ def test_tracks_split_on_long_gaps_and_bridge_short_ones():
     eye = np.eye(3)
 
     def seen(i):
-        return an.FrameObservation(i, i / 10, True, eye, np.tile(eye, (23, 1, 1)), np.zeros(10), np.zeros(3))
+        person = an.PersonObservation(i, i / 10, eye, np.tile(eye, (23, 1, 1)), np.zeros(10), np.zeros(3),
+                                      np.array([100.0, 50, 200, 350]))
+        return an.FrameObservations(i, i / 10, [person])
 
-    obs = [seen(i) for i in range(10)] + [an.FrameObservation(10 + i, 1 + i / 10, False) for i in range(2)] \
-        + [seen(i) for i in range(12, 20)] + [an.FrameObservation(20 + i, 2 + i / 10, False) for i in range(20)] \
-        + [seen(i) for i in range(40, 50)]
+    def empty(i):
+        return an.FrameObservations(i, i / 10, [])
+
+    obs = [seen(i) for i in range(10)] + [empty(i) for i in range(10, 12)] \
+        + [seen(i) for i in range(12, 20)] + [empty(i) for i in range(20, 40)] + [seen(i) for i in range(40, 50)]
     tracks = an.build_tracks(obs, fps=10.0, settings=an.AnimateSettings(max_gap_s=0.5))
     assert [t.id for t in tracks] == [0, 1]
     assert list(tracks[0].frames) == list(range(20))  # the 2-frame gap is bridged
@@ -208,3 +213,103 @@ def test_animate_reports_a_missing_video_and_an_unwritable_folder(tmp_path, rend
     blocked.write_text("x")
     assert an.main([str(rendered_walk["video"]), "--out", str(blocked / "sub")]) == 2
     assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+def _yaw_onto(heading: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rotation about world Y (up) taking the horizontal `heading` onto `target`."""
+    a = np.arctan2(target[0], target[2]) - np.arctan2(heading[0], heading[2])
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+@pytest.fixture(scope="module")
+def rendered_crossing(tmp_path_factory):
+    """Two walkers crossing in front of a fixed camera: A (near) walks left → right, B (2 m further
+    back) right → left; A hides B for a few frames. Returns the video and each one's true pelvis
+    projected into the image per frame."""
+    from genhmr_app.body.model import load_body_model
+    from genhmr_app.mocap.readers import read_bandai_bvh
+    from genhmr_app.mocap.retarget import retarget_clip
+    from genhmr_app.training import render as rnd
+
+    path = shared_data_dir() / "mocap" / "bandai-1" / "dataset-1_walk_normal_001.bvh"
+    if not path.exists():
+        pytest.skip(f"motion capture not found at {path}")
+    body = load_body_model()
+    betas = np.zeros(10, np.float32)
+    rest = body.rest_joints(torch.as_tensor(betas)[None])[0].numpy()
+    clip = retarget_clip(read_bandai_bvh(path), rest)
+    frames, wh = 40, (640, 480)
+    step = max(1, int(round(clip.fps / 12)))
+    sl = slice(20, 20 + frames * step, step)
+    g_w, pose, pelvis_w = clip.global_orient[sl], clip.body_pose[sl], rest[0] + clip.transl[sl]
+    heading = pelvis_w[-1] - pelvis_w[0]
+    heading[1] = 0
+    r_cw = _camera(np.array([0.0, 0.0, 1.0]))
+    focal = 0.5 * wh[1] / np.tan(np.radians(50) / 2)
+    people = []
+    for direction, start in (([1.0, 0, 0], [-2.2, 0.0, 5.0]), ([-1.0, 0, 0], [2.6, 0.0, 7.0])):
+        r = _yaw_onto(heading, np.array(direction))
+        pel = (pelvis_w - pelvis_w[0]) @ r.T + pelvis_w[0] * [0, 1, 0] + start
+        pel[:, 1] -= 0.9  # the camera at about chest height
+        people.append({"orient": r_cw @ (r @ g_w), "transl": (pel @ r_cw.T) - rest[0]})
+    folder = tmp_path_factory.mktemp("crossing")
+    video = folder / "crossing.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 12, wh)
+    rng = np.random.default_rng(3)
+    regions = rnd.body_regions(body)
+    colours = np.concatenate([regions.colours(rnd.random_outfit(rng)) for _ in people])
+    n = body.faces.max() + 1
+    renderer = rnd.PersonRenderer(np.concatenate([body.faces, body.faces + n]), wh)
+    background = rnd.make_background("room", wh, rng)
+    pelvis_px = np.zeros((len(people), frames, 2))
+    try:
+        for f in range(frames):
+            verts = []
+            for k, p in enumerate(people):
+                with torch.no_grad():
+                    out = body.forward(torch.as_tensor(p["orient"][f:f + 1], dtype=torch.float32),
+                                       torch.as_tensor(pose[f:f + 1], dtype=torch.float32), torch.as_tensor(betas)[None],
+                                       torch.as_tensor(p["transl"][f:f + 1], dtype=torch.float32))
+                verts.append(out.vertices[0].numpy())
+                j = out.joints[0, 0].numpy()
+                pelvis_px[k, f] = focal * j[:2] / j[2] + np.array(wh) / 2
+            image = renderer.render(np.concatenate(verts), focal, colours, background).image
+            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+        renderer.close()
+    return {"video": video, "pelvis_px": pelvis_px, "frames": frames, "focal": focal}
+
+
+def test_two_people_crossing_keep_their_ids(rendered_crossing, tmp_path):
+    out = tmp_path / "anim"
+    code = an.main([str(rendered_crossing["video"]), "--out", str(out), "--max-people", "2",
+                    "--refine-steps", "3", "--iterations", "2"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    frames = rendered_crossing["frames"]
+    pelvis_px = rendered_crossing["pelvis_px"]
+    observations = [an._observations_from_json(json.loads(p.read_text()), i, 0.0)
+                    for i, p in enumerate(sorted((out / "frames").glob("frame_*.json")))]
+    both = sum(len(o.people) == 2 for o in observations)
+    tracks = an.build_tracks(observations, summary["fps"])
+    print(f"\nframes with both people detected: {both}/{frames}; tracks: "
+          + ", ".join(f"{t.id}: {t.frames[0]}–{t.frames[-1]}" for t in tracks))
+    assert both >= frames // 2, "the detector should see both walkers most of the time"
+    long = [t for t in tracks if len(t.frames) >= 0.75 * frames]
+    assert len(long) == 2, "each walker should be one track over most of the video"
+    owners = []
+    for t in long:
+        centres = np.stack([(o.bbox[:2] + o.bbox[2:]) / 2 for o in t.observations])
+        dist = np.linalg.norm(centres[None] - pelvis_px[:, t.frames], axis=-1)  # (person, frame)
+        nearest = dist.argmin(0)
+        owner = int(np.bincount(nearest).argmax())
+        share = float((nearest == owner).mean())
+        print(f"track {t.id}: person {'AB'[owner]} on {share:.0%} of its frames")
+        assert share >= 0.95, "a track must not swap people when they cross"
+        owners.append(owner)
+    assert sorted(owners) == [0, 1]
+    files = {f for t in summary["tracks"] for f in t["files"]}
+    for t in long:
+        assert {f"person_{t.id}.bvh", f"person_{t.id}.glb", f"person_{t.id}_smpl.npz"} <= files

@@ -51,6 +51,7 @@ RETRY_DETECTION_CONFIDENCE = 0.2
 # tight crop (1.5: the person fills most of the detector's input); refining a small person wants a
 # bit more context so that a slightly wrong first box still contains the whole body.
 CONFIRM_CONTEXT = 1.5
+FOLLOW_CONTEXT = 1.6  # crop side / box side when following a person from the previous frame
 REFINE_CONTEXT = 2.0
 # A crop hit is the same person as the candidate above this box IoU (below, it locked onto someone else).
 MATCH_IOU = 0.3
@@ -358,33 +359,68 @@ class PoseDetector:
             if self.closed:
                 raise DetectorError("PoseDetector is closed")
             self._passes = 0
+            found = self._search_everyone(image, [], max_people, rounds, deadline)
             full = fit_region(0, 0, w, h, self.max_side)
-            found = _dedupe(self._infer(self._main, image, full))
-            fill = image.reshape(-1, 3).mean(0).astype(image.dtype)
-            for _ in range(rounds):
-                if len(found) >= max_people or time.perf_counter() >= deadline:
-                    break
-                masked = image.copy()
-                for c in found:  # paint each found person out, a little wider than their landmarks
-                    x0, y0, x1, y1 = c.person.bbox
-                    mx, my = 0.1 * (x1 - x0), 0.05 * (y1 - y0)
-                    masked[max(0, int(y0 - my)):int(y1 + my) + 1, max(0, int(x0 - mx)):int(x1 + mx) + 1] = fill
-                new = [c for c in self._infer(self._retry_landmarker(), masked, full)
-                       if not _overlaps_any(c, found) and c.person.score >= MIN_RETRY_SCORE]
-                if not new and time.perf_counter() < deadline:
-                    new = [c for c in self._tiles(masked, deadline) if not _overlaps_any(c, found)]
-                confirmed = []
-                for c in new:
-                    if time.perf_counter() >= deadline:
-                        break
-                    ok = self._crop_pass(image, c, self._main, CONFIRM_CONTEXT)
-                    if ok is not None and not _overlaps_any(ok, found + confirmed):
-                        confirmed.append(ok)
-                if not confirmed:
-                    break
-                found.extend(confirmed)
             people = _dedupe(found)[:max_people]
             result = self._finish(image, people, full.scale, self._passes > 1, "everyone", self._passes)
+        result.timing_ms = (time.perf_counter() - t0) * 1000.0
+        return result
+
+    def _search_everyone(self, image: np.ndarray, found: list[_Candidate], max_people: int, rounds: int,
+                         deadline: float) -> list[_Candidate]:
+        """detect_everyone's search, adding to the people already `found`."""
+        h, w = image.shape[:2]
+        full = fit_region(0, 0, w, h, self.max_side)
+        found = _dedupe(found + self._infer(self._main, image, full))
+        fill = image.reshape(-1, 3).mean(0).astype(image.dtype)
+        for _ in range(rounds):
+            if len(found) >= max_people or time.perf_counter() >= deadline:
+                break
+            masked = image.copy()
+            for c in found:  # paint each found person out, a little wider than their landmarks
+                x0, y0, x1, y1 = c.person.bbox
+                mx, my = 0.1 * (x1 - x0), 0.05 * (y1 - y0)
+                masked[max(0, int(y0 - my)):int(y1 + my) + 1, max(0, int(x0 - mx)):int(x1 + mx) + 1] = fill
+            new = [c for c in self._infer(self._retry_landmarker(), masked, full)
+                   if not _overlaps_any(c, found) and c.person.score >= MIN_RETRY_SCORE]
+            if not new and time.perf_counter() < deadline:
+                new = [c for c in self._tiles(masked, deadline) if not _overlaps_any(c, found)]
+            confirmed = []
+            for c in new:
+                if time.perf_counter() >= deadline:
+                    break
+                ok = self._crop_pass(image, c, self._main, CONFIRM_CONTEXT)
+                if ok is not None and not _overlaps_any(ok, found + confirmed):
+                    confirmed.append(ok)
+            if not confirmed:
+                break
+            found.extend(confirmed)
+        return _dedupe(found)
+
+    def detect_around(self, rgb: np.ndarray, boxes: list[tuple[float, float, float, float]], max_people: int = 10,
+                      search: bool = False, budget_ms: float = 4000.0) -> DetectionResult:
+        """People near where they were (`boxes`, e.g. the previous video frame's), one crop pass each,
+        so a person MediaPipe's own detector misses stays found frame after frame; with `search`, the
+        whole image is also searched as in detect_everyone for people not yet followed."""
+        if self.mode != "image":
+            raise DetectorError("detect_around needs an IMAGE-mode detector")
+        t0 = time.perf_counter()
+        image = check_image(rgb)
+        h, w = image.shape[:2]
+        with self._lock:
+            if self.closed:
+                raise DetectorError("PoseDetector is closed")
+            self._passes = 0
+            found: list[_Candidate] = []
+            for box in boxes[:max_people]:
+                hit = self._crop_pass(image, box, self._main, FOLLOW_CONTEXT)
+                if hit is not None and not _overlaps_any(hit, found):
+                    found.append(hit)
+            if search or not found:
+                found = self._search_everyone(image, found, max_people, 4, t0 + budget_ms / 1000.0)
+            people = _dedupe(found)[:max_people]
+            full = fit_region(0, 0, w, h, self.max_side)
+            result = self._finish(image, people, full.scale, self._passes > 1, "follow", self._passes)
         result.timing_ms = (time.perf_counter() - t0) * 1000.0
         return result
 
@@ -421,17 +457,19 @@ class PoseDetector:
                 return confirmed
         return []
 
-    def _crop_pass(self, image: np.ndarray, cand: _Candidate, landmarker: Any, context: float
-                   ) -> _Candidate | None:
-        """Re-run on a square crop around `cand`; the hit that overlaps it best, if any."""
+    def _crop_pass(self, image: np.ndarray, cand: _Candidate | tuple[float, float, float, float], landmarker: Any,
+                   context: float) -> _Candidate | None:
+        """Re-run on a square crop around `cand` (a candidate or a box); the hit that overlaps it
+        best, if any."""
         h, w = image.shape[:2]
-        bx0, by0, bx1, by1 = cand.person.bbox
+        box = cand.person.bbox if isinstance(cand, _Candidate) else tuple(float(v) for v in cand)
+        bx0, by0, bx1, by1 = box
         side = max(context * max(bx1 - bx0, by1 - by0), 32.0)
         x0, y0, x1, y1 = square_crop((bx0 + bx1) / 2, (by0 + by1) / 2, side, w, h)
         region = fit_region(x0, y0, x1, y1, self.max_side, MIN_CROP_SIDE)
         best, best_iou = None, MATCH_IOU
         for c in self._infer(landmarker, image, region):
-            iou = box_iou(c.person.bbox, cand.person.bbox)
+            iou = box_iou(c.person.bbox, box)
             if iou > best_iou:
                 best, best_iou = c, iou
         if best is not None:

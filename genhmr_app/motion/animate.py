@@ -4,15 +4,14 @@
    result is saved at once as `DIR/frames/frame_NNNNNN.json` (the infer contract, written atomically):
    Ctrl+C keeps what is done and a second run resumes from there. A frame that cannot be decoded, or
    shows nobody, is recorded as empty and the video goes on.
-2. Frames with the person form a track (id 0); a gap longer than `max_gap_s` starts a new track, so a
-   person who leaves and comes back gets a new id. Short gaps are bridged. One body shape per track:
-   the median of its frames.
+2. Everyone in view (up to `max_people`, tracked by MediaPipe in VIDEO mode) is linked across frames
+   into tracks with stable ids (motion/tracking.py: constant-velocity prediction, so two people who
+   cross keep theirs). A gap longer than `max_gap_s` ends a track, so a person who leaves and comes
+   back gets a new id; short gaps are bridged. One body shape per track: the median of its frames.
 3. Each track is smoothed offline on the rotation manifold (see smoothing.py), placed in an upright
    world frame levelled on the ground its feet touch, and its feet are locked while in contact.
 4. Exports per track: `person_<id>.bvh`, `person_<id>.glb`, `person_<id>_smpl.npz` (see
    export/motion.py), and `DIR/summary.json` with the frame rate, tracks, contacts and foot skate.
-
-Only the most prominent person per frame is tracked for now (see the README).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import roma
 import torch
 
 from genhmr_app.export.motion import MotionExportError, MotionSequence, export_track
+from genhmr_app.motion.tracking import TrackerSettings, associate
 from genhmr_app.motion.smoothing import smooth_positions, smooth_rotations
 from genhmr_app.motion.world import ContactSettings, fit_ground, foot_contacts, foot_skate, lock_feet, to_world
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings
@@ -42,26 +42,35 @@ class AnimateSettings:
     smooth: float = 2.0  # Gaussian sigma in frames for rotations and root (0: off)
     up: str = "y"
     lock_feet: bool = True
-    max_gap_s: float = 0.5  # a person missing for longer starts a new track
+    max_gap_s: float = 1.0  # a person missing for longer starts a new track (shorter: an occlusion)
     min_track_frames: int = 5
+    max_people: int = 4  # people tracked at once
 
 
 @dataclass
-class FrameObservation:
+class PersonObservation:
+    """One person's fit in one frame (camera frame, as the per-frame pipeline reports it)."""
     frame: int
     time_s: float
-    found: bool
-    global_orient: np.ndarray | None = None  # (3, 3) camera frame
-    body_pose: np.ndarray | None = None  # (23, 3, 3)
-    betas: np.ndarray | None = None  # (10,)
-    transl: np.ndarray | None = None  # (3,) camera frame
+    global_orient: np.ndarray  # (3, 3)
+    body_pose: np.ndarray  # (23, 3, 3)
+    betas: np.ndarray  # (10,)
+    transl: np.ndarray  # (3,)
+    bbox: np.ndarray  # (4,) x0, y0, x1, y1 px: what the tracker matches on
+
+
+@dataclass
+class FrameObservations:
+    frame: int
+    time_s: float
+    people: list[PersonObservation]  # empty: nobody found (or the frame could not be decoded)
 
 
 @dataclass
 class Track:
     id: int
     frames: np.ndarray  # (T,) video frame indices, consecutive (gaps bridged)
-    observations: list[FrameObservation]  # one per frame; bridged frames repeat their neighbour
+    observations: list[PersonObservation]  # one per frame; bridged frames repeat their neighbour
 
 
 class AnimateError(Exception):
@@ -70,19 +79,21 @@ class AnimateError(Exception):
 
 # --- 1. frames -------------------------------------------------------------------------------------------
 
-def _observation_from_json(data: dict, frame: int, time_s: float) -> FrameObservation:
-    if not data.get("people"):
-        return FrameObservation(frame, time_s, False)
-    smpl = data["people"][0]["smpl"]
+def _observations_from_json(data: dict, frame: int, time_s: float) -> FrameObservations:
     rot = lambda v, n: roma.rotvec_to_rotmat(torch.tensor(v, dtype=torch.float64).reshape(n, 3)).numpy()  # noqa: E731
-    return FrameObservation(frame, time_s, True, rot(smpl["global_orient"], 1)[0], rot(smpl["body_pose"], 23),
-                            np.asarray(smpl["betas"], np.float64), np.asarray(smpl["transl"], np.float64))
+    people = []
+    for person in data.get("people") or []:
+        smpl = person["smpl"]
+        people.append(PersonObservation(frame, time_s, rot(smpl["global_orient"], 1)[0], rot(smpl["body_pose"], 23),
+                                        np.asarray(smpl["betas"], np.float64), np.asarray(smpl["transl"], np.float64),
+                                        np.asarray(person["bbox"], np.float64)))
+    return FrameObservations(frame, time_s, people)
 
 
 def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettings = ReconstructionSettings(),
                       progress: bool = True, should_stop: Callable[[], bool] | None = None,
                       reconstructor=None, on_frame: Callable[[int, int], None] | None = None,
-                      ) -> tuple[list[FrameObservation], float, list[str]]:
+                      ) -> tuple[list[FrameObservations], float, list[str]]:
     """Per-frame results (resumed from `out_dir/frames`), the video's frame rate, and warnings."""
     import cv2
     from tqdm import tqdm
@@ -108,13 +119,14 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
         from genhmr_app.pipeline.reconstructor import Reconstructor
 
         reconstructor = Reconstructor()
-    observations: list[FrameObservation] = []
+    observations: list[FrameObservations] = []
     warnings: list[str] = []
     times: list[float] = []
     bar = tqdm(total=count, desc=f"animate {video.name}", unit="frame", disable=not progress, file=sys.stderr)
     try:
         i = 0
         last_ms = -1
+        previous_boxes: list[np.ndarray] = []
         while count <= 0 or i < count:
             if should_stop is not None and should_stop():
                 warnings.append(f"stopped at frame {i}; run again to resume")
@@ -138,17 +150,25 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
                 ok, bgr = cap.retrieve()
                 if not ok or bgr is None:
                     warnings.append(f"frame {i} could not be decoded; left empty")
-                    observations.append(FrameObservation(i, time_s, False))
+                    observations.append(FrameObservations(i, time_s, []))
                     i += 1
                     bar.update(1)
                     continue
-                # VIDEO-mode timestamps must grow; a variable frame rate gives uneven but growing ones.
-                stamp = max(int(round(time_s * 1000)), last_ms + 1)
-                last_ms = stamp
-                recon = reconstructor.run(np.ascontiguousarray(bgr[..., ::-1]), settings, timestamp_ms=stamp)
+                rgb = np.ascontiguousarray(bgr[..., ::-1])
+                if settings.max_people > 1:
+                    # Follow everyone from the previous frame; search the whole image for newcomers
+                    # twice a second (a full search costs several detector passes).
+                    search = i % max(1, int(round(fps / 2))) == 0
+                    recon = reconstructor.run_following(rgb, previous_boxes, settings, search)
+                else:
+                    # VIDEO-mode timestamps must grow; a variable frame rate gives uneven but growing ones.
+                    stamp = max(int(round(time_s * 1000)), last_ms + 1)
+                    last_ms = stamp
+                    recon = reconstructor.run(rgb, settings, timestamp_ms=stamp)
                 data = reconstruction_to_dict(recon, f"{video.name}#frame{i:06d}")
                 atomic_write_text(path, json.dumps(data))
-            observations.append(_observation_from_json(data, i, time_s))
+            observations.append(_observations_from_json(data, i, time_s))
+            previous_boxes = [p.bbox for p in observations[-1].people]
             i += 1
             bar.update(1)
             if on_frame is not None:
@@ -169,35 +189,39 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
 
 # --- 2. tracks -------------------------------------------------------------------------------------------
 
-def build_tracks(observations: list[FrameObservation], fps: float, settings: AnimateSettings = AnimateSettings()) -> list[Track]:
-    """Frames with the person, split where they are missing for longer than max_gap_s; short gaps
-    are bridged with the last seen frame (smoothing then blends across)."""
+def build_tracks(observations: list[FrameObservations], fps: float, settings: AnimateSettings = AnimateSettings()) -> list[Track]:
+    """Everyone's per-frame fits → tracks with stable ids (see tracking.py). A person missing for up
+    to max_gap_s (hidden behind someone, say) keeps their id, the gap filled by interpolation;
+    missing for longer, they come back as a new track. Ids count from 0 by first appearance."""
     max_gap = max(1, int(round(settings.max_gap_s * fps)))
+    boxes = [[p.bbox for p in f.people] for f in observations]
     tracks: list[Track] = []
-    current: list[FrameObservation] = []
-    missing = 0
-
-    def close() -> None:
-        if len(current) >= settings.min_track_frames:
-            tracks.append(Track(len(tracks), np.array([o.frame for o in current]), list(current)))
-        current.clear()
-
-    for obs in observations:
-        if obs.found:
-            if current and missing:
-                last = current[-1]
-                for k in range(1, missing + 1):  # bridge the gap
-                    current.append(FrameObservation(last.frame + k, last.time_s + k / fps, True, last.global_orient,
-                                                    last.body_pose, last.betas, last.transl))
-            current.append(obs)
-            missing = 0
-        elif current:
-            missing += 1
-            if missing > max_gap:
-                close()
-                missing = 0
-    close()
+    for members in associate(boxes, TrackerSettings(max_gap_frames=max_gap)):
+        if len(members) < settings.min_track_frames:
+            continue
+        seq: list[PersonObservation] = []
+        for frame, index in members:
+            obs = observations[frame].people[index]
+            if seq and obs.frame - seq[-1].frame > 1:
+                seq.extend(_bridge(seq[-1], obs))
+            seq.append(obs)
+        tracks.append(Track(len(tracks), np.array([o.frame for o in seq]), seq))
     return tracks
+
+
+def _bridge(before: PersonObservation, after: PersonObservation) -> list[PersonObservation]:
+    """The frames between two sightings: rotations slerped, translation, shape and box interpolated."""
+    n = after.frame - before.frame
+    steps = torch.arange(1, n, dtype=torch.float64) / n
+    rot = lambda a, b: roma.rotmat_slerp(torch.as_tensor(a), torch.as_tensor(b), steps).numpy()  # noqa: E731
+    orient, pose = rot(before.global_orient, after.global_orient), rot(before.body_pose, after.body_pose)
+    out = []
+    for k, t in enumerate(steps.numpy()):
+        mix = lambda a, b: (1 - t) * a + t * b  # noqa: E731
+        out.append(PersonObservation(before.frame + k + 1, mix(before.time_s, after.time_s), orient[k], pose[k],
+                                     mix(before.betas, after.betas), mix(before.transl, after.transl),
+                                     mix(before.bbox, after.bbox)))
+    return out
 
 
 # --- 3. motion -------------------------------------------------------------------------------------------
@@ -260,6 +284,7 @@ def animate(video: Path, out_dir: Path, settings: AnimateSettings = AnimateSetti
         from genhmr_app.pipeline.reconstructor import Reconstructor
 
         reconstructor = Reconstructor()
+    recon_settings = replace(recon_settings, max_people=settings.max_people)
     try:
         observations, fps, warnings = reconstruct_video(video, out_dir, recon_settings, progress, should_stop,
                                                         reconstructor, on_frame)
@@ -269,7 +294,7 @@ def animate(video: Path, out_dir: Path, settings: AnimateSettings = AnimateSetti
     body = reconstructor.body
     tracks = build_tracks(observations, fps, settings)
     summary = {"video": str(video), "fps": fps, "frames": len(observations),
-               "frames_with_person": sum(o.found for o in observations), "settings": asdict(settings),
+               "frames_with_person": sum(bool(o.people) for o in observations), "settings": asdict(settings),
                "tracks": [], "warnings": warnings}
     for track in tracks:
         motion = track_motion(track, body, fps, settings)
@@ -294,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--smooth", type=float, default=d.smooth, help="smoothing strength: Gaussian sigma in frames (0: off)")
     ap.add_argument("--up", choices=["y", "z"], default=d.up, help="up axis of the exported files")
+    ap.add_argument("--max-people", type=int, default=d.max_people, help="most people tracked at once")
     ap.add_argument("--no-foot-lock", action="store_true", help="do not lock the feet during contacts")
     ap.add_argument("--refine-steps", type=int, default=ReconstructionSettings.refine_steps)
     ap.add_argument("--iterations", type=int, default=ReconstructionSettings.iterations)
@@ -302,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.video.is_file():
         print(f"error: {args.video} not found", file=sys.stderr)
         return 2
-    settings = AnimateSettings(smooth=args.smooth, up=args.up, lock_feet=not args.no_foot_lock)
+    settings = AnimateSettings(smooth=args.smooth, up=args.up, lock_feet=not args.no_foot_lock,
+                                max_people=max(1, args.max_people))
     recon = ReconstructionSettings(iterations=args.iterations, refine_steps=args.refine_steps)
     try:
         summary = animate(args.video, args.out, settings, recon)

@@ -133,13 +133,15 @@ class Reconstructor:
         self._detectors: dict[str, PoseDetector] = {}
 
     # -- detection -------------------------------------------------------------------------
-    def detector(self, mode: str = "image") -> PoseDetector:
-        if mode not in self._detectors:
-            # "everyone": an IMAGE-mode detector that may report many people (see detect_everyone).
+    def detector(self, mode: str = "image", num_poses: int = 1) -> PoseDetector:
+        # "everyone": an IMAGE-mode detector that may report many people (see detect_everyone).
+        # VIDEO mode tracks up to num_poses people; each count is its own MediaPipe graph.
+        key = mode if mode == "everyone" or num_poses == 1 else f"{mode}:{num_poses}"
+        if key not in self._detectors:
             budget = {} if self.time_budgets else {"retry_budget_ms": UNLIMITED_MS}
-            self._detectors[mode] = (PoseDetector(mode="image", num_poses=10, **budget) if mode == "everyone"
-                                     else PoseDetector(mode=mode, **budget))
-        return self._detectors[mode]
+            self._detectors[key] = (PoseDetector(mode="image", num_poses=10, **budget) if mode == "everyone"
+                                    else PoseDetector(mode=mode, num_poses=num_poses, **budget))
+        return self._detectors[key]
 
     def close(self) -> None:
         for det in self._detectors.values():
@@ -157,12 +159,28 @@ class Reconstructor:
             budget = {} if self.time_budgets else {"budget_ms": UNLIMITED_MS}
             detection = self.detector("everyone").detect_everyone(rgb, max_people=settings.max_people, **budget)
         else:
-            detection = self.detector(mode).detect(rgb, timestamp_ms=timestamp_ms)
+            people = settings.max_people if mode == "video" else 1
+            detection = self.detector(mode, people).detect(rgb, timestamp_ms=timestamp_ms)
         t_det = time.perf_counter()
         recon = self.reconstruct_detection(detection, settings, on_iteration)
         recon.timing_ms["detect"] = (t_det - t0) * 1000
         recon.timing_ms["total"] = (time.perf_counter() - t0) * 1000
         recon.image_path = image_path
+        return recon
+
+    def run_following(self, rgb: np.ndarray, boxes: list, settings: ReconstructionSettings, search: bool
+                      ) -> Reconstruction:
+        """A video frame with several people: each one followed from where they were (`boxes`, the
+        previous frame's), plus a search of the whole image for newcomers when `search` (see
+        PoseDetector.detect_around). Still images use run()."""
+        t0 = time.perf_counter()
+        budget = {} if self.time_budgets else {"budget_ms": UNLIMITED_MS}
+        detection = self.detector("everyone").detect_around(rgb, [tuple(b) for b in boxes], settings.max_people,
+                                                            search, **budget)
+        t_det = time.perf_counter()
+        recon = self.reconstruct_detection(detection, settings)
+        recon.timing_ms["detect"] = (t_det - t0) * 1000
+        recon.timing_ms["total"] = (time.perf_counter() - t0) * 1000
         return recon
 
     def reconstruct_detection(self, detection: DetectionResult, settings: ReconstructionSettings,
