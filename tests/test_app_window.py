@@ -297,8 +297,64 @@ def test_export_animation_from_the_window_cancels_and_resumes(qtbot, window, per
     assert sorted(p.name for p in out.glob("person_0*")) == ["person_0.bvh", "person_0.glb", "person_0_smpl.npz"]
     assert "exported" in window.statusBar().currentMessage()
 
+    # Before/after: the preview recomputes from the saved frames as the strength changes, and exports again.
+    dialog = window.preview_smoothing()
+    assert dialog is not None and dialog.tracks and dialog.sigma == 2.0
+    at_two = dialog.preview.jitter_reduction
+    dialog.slider.setValue(0)
+    assert dialog.preview.jitter_reduction == pytest.approx(0.0, abs=1e-9)
+    assert np.allclose(dialog.preview.smoothed, dialog.preview.raw)
+    dialog.slider.setValue(8)  # sigma 4 frames
+    assert dialog.preview.jitter_reduction > at_two > 0.3
+    assert "lower" in dialog.summary.text()
+    bvh = out / "person_0.bvh"
+    before = bvh.read_bytes()
+    window.animation_summary = None
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: window.animation_summary is not None, timeout=120_000)
+    assert window.animation_summary["settings"]["smooth"] == 4.0
+    assert bvh.read_bytes() != before
+    dialog.close()
+
 
 def test_export_animation_needs_a_video(qtbot, window, photo_path, tmp_path):
     open_and_wait(qtbot, window, photo_path)
     assert window.export_animation(out_dir=tmp_path, smooth=1.0) is None
     assert "Open a video first" in window.statusBar().currentMessage()
+
+
+def test_everyone_in_a_photo_is_shown_and_can_be_chosen(qtbot, window, photo_path, tmp_path):
+    """Two people side by side: both get a mesh (one in focus, the other beside it in 3D), both
+    skeletons are drawn, and the person box, Tab or a click moves the focus; exports follow it."""
+    from PIL import Image
+
+    from genhmr_app.pipeline.display import to_display
+
+    photo = np.asarray(Image.open(photo_path).convert("RGB"))
+    pair = tmp_path / "pair.png"
+    Image.fromarray(np.concatenate([photo, photo[:, ::-1]], axis=1)).save(pair)
+    open_and_wait(qtbot, window, pair)
+    result = window.last_analysis
+    assert result.reconstruction is not None and len(result.reconstruction.people) == 2
+    assert window.person_box.isVisibleTo(window) and window.person_box.count() == 2
+    mesh = window.mesh_view
+    assert len(mesh._others) == 1
+    assert np.allclose(np.asarray(mesh._mesh.points), to_display(result.views[0].vertices[0]), atol=1e-5)
+    assert np.allclose(np.asarray(mesh._others[0][1].points), to_display(result.views[1].vertices[0]), atol=1e-5)
+    boxes = [p.detection.bbox for p in result.reconstruction.people]
+    assert (boxes[0][0] + boxes[0][2]) / 2 != pytest.approx((boxes[1][0] + boxes[1][2]) / 2, abs=50)
+    # Click the other person: the focus moves to them.
+    b = boxes[1]
+    window._on_image_clicked((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    assert window.selected_person == 1 and window.person_box.currentIndex() == 1
+    assert np.allclose(np.asarray(mesh._mesh.points), to_display(result.views[1].vertices[0]), atol=1e-5)
+    window.select_person(window.selected_person + 1)  # Tab wraps around
+    assert window.selected_person == 0
+    window.person_box.setCurrentIndex(1)
+    assert window.selected_person == 1
+    saved = window.export_smpl(tmp_path / "second_smpl.npz")
+    data = np.load(saved)
+    assert np.allclose(data["transl"].ravel(), result.reconstruction.people[1].best.transl, atol=1e-5)
+    ARTIFACTS.mkdir(exist_ok=True)
+    qtbot.wait(100)
+    assert window.grab().save(str(ARTIFACTS / "window_two_people.png"))

@@ -270,6 +270,60 @@ def track_motion(track: Track, body, fps: float, settings: AnimateSettings = Ani
     return TrackMotion(MotionSequence(orient_w, pose, betas, pelvis_w - j0, fps), contacts, before, after)
 
 
+@dataclass
+class SmoothingPreview:
+    """One track's joints before and after smoothing, camera frame, for a before/after view."""
+    frames: np.ndarray  # (T,) video frame indices
+    raw: np.ndarray  # (T, 24, 3) per-frame fits (one shape per track)
+    smoothed: np.ndarray  # (T, 24, 3)
+    sigma: float
+
+    def jitter(self, joints: np.ndarray) -> float:
+        """Mean acceleration magnitude (m/frame²): what smoothing removes."""
+        return float(np.linalg.norm(np.diff(joints, 2, axis=0), axis=-1).mean()) if len(joints) > 2 else 0.0
+
+    @property
+    def jitter_reduction(self) -> float:
+        before = self.jitter(self.raw)
+        return 1.0 - self.jitter(self.smoothed) / before if before > 0 else 0.0
+
+    @property
+    def mean_shift_m(self) -> float:
+        """How far smoothing moves the joints on average: large values mean real motion is lost."""
+        return float(np.linalg.norm(self.smoothed - self.raw, axis=-1).mean())
+
+
+def preview_smoothing(track: Track, body, fps: float, sigma: float, fixed: np.ndarray | None = None) -> SmoothingPreview:
+    """The track as exported would move, with and without smoothing of strength `sigma` (the same
+    smoother as track_motion, before world placement and foot locking)."""
+    obs = track.observations
+    betas = np.median(np.stack([o.betas for o in obs]), axis=0)
+    orient = np.stack([o.global_orient for o in obs])
+    pose = np.stack([o.body_pose for o in obs])
+    transl = np.stack([o.transl for o in obs])
+
+    def joints(o: np.ndarray, p: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return MotionSequence(o, p, betas, t, fps).joint_positions(body)
+
+    raw = joints(orient, pose, transl)
+    smoothed = joints(smooth_rotations(orient, sigma, fixed), smooth_rotations(pose, sigma, fixed),
+                      smooth_positions(transl, sigma, fixed))
+    return SmoothingPreview(track.frames, raw, smoothed, sigma)
+
+
+def tracks_from_frames(out_dir: Path, fps: float, settings: AnimateSettings = AnimateSettings()) -> list[Track]:
+    """The tracks of an earlier (or cancelled) run, from its saved frames: no reconstruction."""
+    paths = {int(p.stem.split("_")[1]): p for p in (out_dir / "frames").glob("frame_[0-9]*.json")}
+    observations = []
+    for i in range(max(paths) + 1 if paths else 0):
+        try:
+            data = json.loads(paths[i].read_text()) if i in paths else {}
+        except (OSError, ValueError):
+            data = {}  # half-written: the next export redoes it
+        observations.append(_observations_from_json(data, i, i / fps))
+    return build_tracks(observations, fps, settings)
+
+
 # --- the command -----------------------------------------------------------------------------------------
 
 def animate(video: Path, out_dir: Path, settings: AnimateSettings = AnimateSettings(),

@@ -189,8 +189,9 @@ class Reconstructor:
         focal = settings.focal_px or focal_from_fov(h, settings.vertical_fov_deg)
         timing = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
         people = []
-        for person in detection.people[: settings.max_people]:
-            people.append(self.reconstruct_person(person, w, h, focal, settings, timing, on_iteration))
+        for i, person in enumerate(detection.people[: settings.max_people]):
+            # Sampling progress is reported for the first (largest) person only: one heatmap.
+            people.append(self.reconstruct_person(person, w, h, focal, settings, timing, on_iteration if i == 0 else None))
         timing["total"] = sum(timing.values())
         return Reconstruction(w, h, focal, people, detection, timing, settings)
 

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 # How long a live-video job waits for the playback reader's next frame before reading one itself.
 MAX_FRAME_WAIT_S = 2.0
+STILL_PEOPLE = 4  # people reconstructed on a still or a paused video frame (live follows one)
 
 
 # -- what to process -------------------------------------------------------------------------------
@@ -263,9 +264,12 @@ class CoreSession:
             return self._reconstructor
 
     def detector(self, mode: str = "image") -> PoseDetector:
+        """"video": one tracked person (live speed); "image": up to STILL_PEOPLE people, as MediaPipe's
+        own person detector finds them (as cheap as one); "everyone": the thorough search."""
         with self._lock:
             if mode not in self._detectors:
-                self._detectors[mode] = PoseDetector(mode=mode)
+                self._detectors[mode] = (PoseDetector(mode="video") if mode == "video" else
+                                         PoseDetector(mode="image", num_poses=STILL_PEOPLE if mode == "image" else 10))
             return self._detectors[mode]
 
     def _reset_video_detector(self) -> None:
@@ -360,7 +364,7 @@ class CoreSession:
             self._reader.stop()
             self._reader = None
 
-    def _detect(self, ref: FrameRef, frame: Frame) -> DetectionResult:
+    def _detect(self, ref: FrameRef, frame: Frame, find_everyone: bool) -> DetectionResult:
         live = isinstance(ref, CameraRef) or (isinstance(ref, VideoRef) and ref.live)
         if live:
             if self._last_video_ts is not None and frame.timestamp_ms < self._last_video_ts:
@@ -369,32 +373,38 @@ class CoreSession:
             self._detection_cache = None
             return self.detector("video").detect(frame.rgb, timestamp_ms=frame.timestamp_ms)
         key = (type(ref).__name__, str(getattr(ref, "path", "")), frame.index,
-               self._image_mtime if isinstance(ref, ImageRef) else None)
+               self._image_mtime if isinstance(ref, ImageRef) else None, find_everyone)
         if self._detection_cache is not None and self._detection_cache[0] == key:
             self._last_detection_cached = True
             return replace(self._detection_cache[2], timing_ms=0.0)
-        detection = self.detector("image").detect(frame.rgb)
+        if find_everyone:
+            detection = self.detector("everyone").detect_everyone(frame.rgb, max_people=10)
+        else:
+            detection = self.detector("image").detect(frame.rgb)
         self._detection_cache = (key, frame, detection)
         return detection
 
     def process(self, ref: FrameRef, settings: ReconstructionSettings = ReconstructionSettings(),
                 overlays: OverlayRequest = OverlayRequest(), report: Callable[[object], None] | None = None,
-                clock: PlaybackClock | None = None) -> FrameResult:
+                clock: PlaybackClock | None = None, find_everyone: bool = False) -> FrameResult:
         """Grab → detect → reconstruct → prepare what the views draw. `report(record)` is called
-        after every sampling iteration (the confidence heatmap fills while sampling runs)."""
+        after every sampling iteration (the confidence heatmap fills while sampling runs).
+        Live frames follow one person; stills and paused video show everyone the detector reports,
+        and with `find_everyone` the thorough search (PoseDetector.detect_everyone) finds more."""
         with self._lock:
             self._apply_pending_device()
             t0 = time.perf_counter()
             self._last_detection_cached = False
             frame, name, count, fps, at_end = self._grab(ref, clock)
             t_load = time.perf_counter()
-            detection = self._detect(ref, frame)
+            detection = self._detect(ref, frame, find_everyone)
             t_det = time.perf_counter()
             recon = self.reconstructor()
             reconstruction, views, warnings = None, [], []
             timing = {"load": (t_load - t0) * 1000, "detect": (t_det - t_load) * 1000,
                       "sample": 0.0, "refine": 0.0, "display": 0.0}
             if recon is not None and detection.people:
+                settings = replace(settings, max_people=max(settings.max_people, len(detection.people)))
                 reconstruction = recon.reconstruct_detection(detection, settings, report)
                 reconstruction.image_path = Path(ref.path) if isinstance(ref, ImageRef) else None
                 timing["sample"] = reconstruction.timing_ms.get("sample", 0.0)

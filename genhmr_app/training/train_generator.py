@@ -251,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
-    run_dir = REPO_ROOT / "runs" / "generator" / f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}"
+    # One folder per configuration, so runs on different tokenizers keep their own checkpoint and log.
+    tokenizer_tag = Path(args.tokenizer).stem if args.tokenizer else "shipped"
+    run_dir = REPO_ROOT / "runs" / "generator" / f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer)

@@ -24,10 +24,11 @@ def result_name(result: FrameResult) -> str:
     return Path(result.source_name).stem.replace(" ", "_")
 
 
-def _person(result: FrameResult | None):
+def _person(result: FrameResult | None, person: int = 0):
     if result is None or result.reconstruction is None or not result.reconstruction.people:
         raise NothingToExport("Nothing to export yet: there is no 3D body on screen.")
-    return result.reconstruction.people[0], result.views[0]
+    person = min(person, len(result.reconstruction.people) - 1)
+    return result.reconstruction.people[person], result.views[person]
 
 
 def save_json(result: FrameResult | None, path: Path) -> Path | None:
@@ -36,14 +37,15 @@ def save_json(result: FrameResult | None, path: Path) -> Path | None:
     return write_json(reconstruction_to_dict(result.reconstruction, image), path)
 
 
-def save_smpl(result: FrameResult | None, rank: int, path: Path) -> Path | None:
-    person, _ = _person(result)
+def save_smpl(result: FrameResult | None, rank: int, path: Path, person: int = 0) -> Path | None:
+    """The shown person's hypothesis `rank`."""
+    person, _ = _person(result, person)
     # write_smpl_npz writes `.best`; hand it the hypothesis the user is looking at.
     return write_smpl_npz(SimpleNamespace(best=person.hypotheses[rank]), path)
 
 
-def save_mesh(result: FrameResult | None, rank: int, faces: np.ndarray, path: Path) -> Path | None:
-    _, view = _person(result)
+def save_mesh(result: FrameResult | None, rank: int, faces: np.ndarray, path: Path, person: int = 0) -> Path | None:
+    _, view = _person(result, person)
     return write_mesh(view.vertices[rank], faces, path)
 
 

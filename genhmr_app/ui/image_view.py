@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -42,6 +42,7 @@ LAYER_Z = {"mesh_fill": 1.0, "mesh_wire": 2.0, "smpl_skeleton": 3.0, "keypoints"
 
 
 class ImageView(QGraphicsView):
+    clicked = Signal(float, float)  # a left click, in image pixels
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
@@ -157,6 +158,12 @@ class ImageView(QGraphicsView):
     def zoom(self, factor: float) -> None:
         self._user_zoomed = True
         self.scale(factor, factor)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if event.button() == Qt.MouseButton.LeftButton and self.has_image():
+            point = self.mapToScene(event.position().toPoint())
+            self.clicked.emit(float(point.x()), float(point.y()))
+        super().mousePressEvent(event)
 
     def wheelEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         self.zoom(1.25 if event.angleDelta().y() > 0 else 0.8)

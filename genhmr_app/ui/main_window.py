@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QImage, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -70,6 +71,8 @@ class MainWindow(QMainWindow):
         self.shown: FrameResult | None = None
         self.last_error: str | None = None
         self.selected_hypothesis = 0
+        self.selected_person = 0  # index into the shown result's people (largest first)
+        self._animation_interactive = False
         self.playing = False
         self.camera_live = False
         self._clock: PlaybackClock | None = None
@@ -147,6 +150,7 @@ class MainWindow(QMainWindow):
         camera.start_requested.connect(self.start_camera)
         camera.stop_requested.connect(self.stop_camera)
         camera.refresh_requested.connect(self.find_cameras)
+        self.image_view.clicked.connect(self._on_image_clicked)
         self.mesh_view.colour_mode_changed.connect(lambda mode: self.colour_action.setChecked(mode == "uncertainty"))
 
     def _build_docks(self) -> None:
@@ -176,6 +180,12 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.confidence_dock], [230], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
+        self.person_box = QComboBox()
+        self.person_box.setObjectName("person_box")
+        self.person_box.setToolTip("Which person the panels and the 3D view focus on (Tab: next; or click them)")
+        self.person_box.setVisible(False)
+        self.person_box.currentIndexChanged.connect(lambda i: self.select_person(i) if i >= 0 else None)
+        self.statusBar().addPermanentWidget(self.person_box)
         self._timing_label = QLabel()
         self._timing_label.setObjectName("timing_label")
         self._fps_label = QLabel()
@@ -201,6 +211,9 @@ class MainWindow(QMainWindow):
         self._add_action(file_menu, "&Export Mesh (OBJ, PLY, GLB)…", "Ctrl+E", lambda: self.export_mesh())
         self._add_action(file_menu, "Save 3D &Viewport as PNG…", "Ctrl+Shift+S", lambda: self.save_viewport_png())
         self._add_action(file_menu, "Export &Animation (BVH, GLB, SMPL)…", "Ctrl+Alt+E", lambda: self.export_animation())
+        self.preview_smoothing_action = self._add_action(file_menu, "Animation S&moothing: Before and After…", None,
+                                                         lambda: self.preview_smoothing())
+        self.preview_smoothing_action.setEnabled(False)
         file_menu.addSeparator()
         self._add_action(file_menu, "Pre&ferences…", QKeySequence.StandardKey.Preferences, self.show_preferences)
         self._add_action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -230,6 +243,13 @@ class MainWindow(QMainWindow):
                                                lambda on: self.hypotheses_panel.overlay_all.setChecked(on))
         view_menu.addAction(self.colour_action)
         view_menu.addAction(self.overlay_all_action)
+        view_menu.addSeparator()
+        self.everyone_action = self._toggle("Find &Everyone (thorough search on stills)", "Ctrl+Shift+P", False,
+                                            lambda _on: self._on_everyone_toggled())
+        self.everyone_action.setToolTip("Search the picture for people MediaPipe's own person detector misses "
+                                        "(small or crowded); about a second per picture")
+        view_menu.addAction(self.everyone_action)
+        self._add_action(view_menu, "Next &Person", "Tab", lambda: self.select_person(self.selected_person + 1))
         view_menu.addSeparator()
         view_menu.addAction(self.controls_dock.toggleViewAction())
         view_menu.addAction(self.confidence_dock.toggleViewAction())
@@ -432,7 +452,8 @@ class MainWindow(QMainWindow):
             return None
         overlays = OverlayRequest(fill=self.mesh_fill_action.isChecked(), wire=self.mesh_wire_action.isChecked())
         return self.runner.submit(self.session.process, ref, self.current_settings(), overlays,
-                                  clock=self._clock if live else None, with_progress=not live)
+                                  clock=self._clock if live else None, with_progress=not live,
+                                  find_everyone=self.everyone_action.isChecked() and not live)
 
     def _on_controls_changed(self, values) -> None:
         self.settings.inference = values
@@ -477,17 +498,25 @@ class MainWindow(QMainWindow):
         self.last_error = None
         people = result.detection.people
         if people:
-            person = people[0]
+            # Everyone's keypoints in one overlay (one toggle, one scene item).
             edges, sides = self.session.skeleton_33()
-            self.image_view.set_skeleton("keypoints", person.landmarks_px, edges, person.visibility, sides,
-                                         visible=self.keypoints_action.isChecked())
+            n = len(people[0].landmarks_px)
+            self.image_view.set_skeleton(
+                "keypoints", np.concatenate([p.landmarks_px for p in people]),
+                [(a + i * n, b + i * n) for i in range(len(people)) for a, b in edges],
+                np.concatenate([p.visibility for p in people]), list(sides) * len(people),
+                visible=self.keypoints_action.isChecked())
         else:
             self.image_view.remove_overlay("keypoints")
         recon = result.reconstruction
+        count = len(recon.people) if recon is not None else 0
+        if not same_source or self.selected_person >= count:
+            self.selected_person = 0
+        self._update_person_box(count)
         if recon is not None and recon.people:
-            n = len(recon.people[0].hypotheses)
+            n = len(recon.people[self.selected_person].hypotheses)
             self.selected_hypothesis = min(self.selected_hypothesis, n - 1)
-            self.hypotheses_panel.set_hypotheses(recon.people[0].hypotheses)
+            self.hypotheses_panel.set_hypotheses(recon.people[self.selected_person].hypotheses)
             self._draw_person(reset_camera=not same_source)
         else:
             for name in ("mesh_fill", "mesh_wire", "smpl_skeleton"):
@@ -512,8 +541,9 @@ class MainWindow(QMainWindow):
         result = self.shown
         if result is None or result.reconstruction is None or not result.views:
             return
-        recon, view, person = result.reconstruction, result.views[0], result.reconstruction.people[0]
-        rank = self.selected_hypothesis
+        chosen = min(self.selected_person, len(result.views) - 1)
+        recon, view, person = result.reconstruction, result.views[chosen], result.reconstruction.people[chosen]
+        rank = min(self.selected_hypothesis, len(person.hypotheses) - 1)
         faces = self.session.body_model.faces
         # Mesh overlays: hypothesis 0's come drawn from the worker; another one is drawn here (~15 ms).
         overlay = view.overlay if rank == 0 else None
@@ -530,9 +560,13 @@ class MainWindow(QMainWindow):
                 self.image_view.remove_overlay(name)
             else:
                 self.image_view.set_picture_overlay(name, picture, overlay.scale, visible=True)
-        joints2d = display.project(view.joints[rank], recon.focal_px, recon.width, recon.height)
-        self.image_view.set_skeleton("smpl_skeleton", joints2d, self._smpl_edges, colour=SMPL_SKELETON_COLOUR,
-                                     width=1.5, visible=self.smpl_skeleton_action.isChecked())
+        # Everyone's projected body skeleton (the shown hypothesis for the chosen person, the best for others).
+        shown_joints = [v.joints[rank if i == chosen else 0] for i, v in enumerate(result.views)]
+        joints2d = np.concatenate([display.project(j, recon.focal_px, recon.width, recon.height) for j in shown_joints])
+        nj = len(shown_joints[0])
+        self.image_view.set_skeleton("smpl_skeleton", joints2d,
+                                     [(a + i * nj, b + i * nj) for i in range(len(shown_joints)) for a, b in self._smpl_edges],
+                                     colour=SMPL_SKELETON_COLOUR, width=1.5, visible=self.smpl_skeleton_action.isChecked())
         # 3D
         vertices = display.to_display(view.vertices[rank])
         depth = min(FRUSTUM_DEPTH_M, 0.5 * float(np.median(view.vertices[rank][:, 2])))
@@ -543,7 +577,8 @@ class MainWindow(QMainWindow):
             vertices=vertices, faces=faces, normals=view.normals if rank == 0 else None,
             uncertainty=view.vertex_uncertainty[rank], joints=display.to_display(view.joints[rank]),
             bones=self._smpl_edges, frustum=display.frustum_points(recon.width, recon.height, recon.focal_px, depth),
-            ghosts=ghosts, camera_fov_deg=recon.settings.vertical_fov_deg)
+            ghosts=ghosts, camera_fov_deg=recon.settings.vertical_fov_deg,
+            others=[display.to_display(v.vertices[0]) for i, v in enumerate(result.views) if i != chosen])
         self.mesh_view.show_scene(scene, reset_camera=reset_camera)
         # Token confidence of the shown hypothesis (records are in sampling order).
         row = view.sample_rows[rank] if rank < len(view.sample_rows) else 0
@@ -552,6 +587,40 @@ class MainWindow(QMainWindow):
             person.iterations, row,
             f"Token confidence, hypothesis #{rank + 1}: mean {float(np.mean(h.token_confidence)):.2f} · "
             f"{len(person.iterations)} iterations · red × = re-masked")
+
+    def select_person(self, index: int) -> None:
+        """Show person `index` (largest first; wraps around) in full: hypotheses, confidence, 3D focus."""
+        result = self.shown
+        count = len(result.views) if result is not None and result.reconstruction is not None else 0
+        if count == 0:
+            return
+        self.selected_person = index % count
+        self.selected_hypothesis = 0
+        self._update_person_box(count)
+        self.hypotheses_panel.set_hypotheses(result.reconstruction.people[self.selected_person].hypotheses)
+        self._draw_person(reset_camera=True)
+
+    def _update_person_box(self, count: int) -> None:
+        self.person_box.blockSignals(True)
+        self.person_box.clear()
+        self.person_box.addItems([f"Person {i + 1} of {count}" for i in range(count)])
+        self.person_box.setCurrentIndex(min(self.selected_person, max(count - 1, 0)))
+        self.person_box.blockSignals(False)
+        self.person_box.setVisible(count > 1)
+
+    def _on_image_clicked(self, x: float, y: float) -> None:
+        """A click inside someone's box shows that person (the smallest box wins where boxes overlap)."""
+        result = self.shown
+        if result is None or result.reconstruction is None or len(result.reconstruction.people) < 2:
+            return
+        inside = [(float((b[2] - b[0]) * (b[3] - b[1])), i) for i, p in enumerate(result.reconstruction.people)
+                  for b in [p.detection.bbox] if b[0] <= x <= b[2] and b[1] <= y <= b[3]]
+        if inside and min(inside)[1] != self.selected_person:
+            self.select_person(min(inside)[1])
+
+    def _on_everyone_toggled(self) -> None:
+        if self.input.kind in ("image", "folder", "video") and not self.playing:
+            self.request()
 
     def select_hypothesis(self, rank: int) -> None:
         self.selected_hypothesis = max(rank, 0)
@@ -678,45 +747,47 @@ class MainWindow(QMainWindow):
 
     def export_smpl(self, path: Path | str | None = None) -> Path | None:
         return self._save("Export SMPL parameters", path, "_smpl.npz", "SMPL parameters (*.npz)",
-                          lambda p: exporting.save_smpl(self.shown, self.selected_hypothesis, p))
+                          lambda p: exporting.save_smpl(self.shown, self.selected_hypothesis, p, self.selected_person))
 
     def export_mesh(self, path: Path | str | None = None) -> Path | None:
         return self._save("Export mesh", path, ".glb", "glTF binary (*.glb);;Wavefront OBJ (*.obj);;PLY (*.ply)",
                           lambda p: exporting.save_mesh(self.shown, self.selected_hypothesis,
-                                                        self.session.body_model.faces, p))
+                                                        self.session.body_model.faces, p, self.selected_person))
 
     def save_viewport_png(self, path: Path | str | None = None) -> Path | None:
         return self._save("Save 3D viewport", path, "_3d.png", "PNG image (*.png)",
                           lambda p: exporting.save_png(self.mesh_view.grab_screenshot(), p))
 
-    def export_animation(self, out_dir: Path | str | None = None, smooth: float | None = None, up: str = "y"):
-        """The open video → tracked, smoothed motion per person (see motion/animate.py), in a worker with
-        a cancellable progress dialog. Cancelling keeps the finished frames; exporting again resumes."""
-        from PySide6.QtWidgets import QFileDialog, QInputDialog, QProgressDialog
+    def export_animation(self, out_dir: Path | str | None = None, smooth: float | None = None, up: str = "y",
+                         video: Path | None = None):
+        """A video (the open one by default) → tracked, smoothed motion per person (see
+        motion/animate.py), in a worker with a cancellable progress dialog. Cancelling keeps the
+        finished frames; exporting again resumes. Chosen from the menu, the smoothing preview opens
+        when it is done, to compare strengths and export again."""
+        from PySide6.QtWidgets import QFileDialog, QProgressDialog
 
         from genhmr_app.motion.animate import AnimateSettings
 
-        if self.input.kind != "video" or self.input.path is None:
-            self.statusBar().showMessage("Open a video first: an animation is made from a whole video.", 8000)
-            return None
+        if video is None:
+            if self.input.kind != "video" or self.input.path is None:
+                self.statusBar().showMessage("Open a video first: an animation is made from a whole video.", 8000)
+                return None
+            video = self.input.path
+        self._animation_interactive = out_dir is None
         if out_dir is None:
-            chosen = QFileDialog.getExistingDirectory(self, "Export animation to folder", str(self.input.path.parent))
+            chosen = QFileDialog.getExistingDirectory(self, "Export animation to folder", str(video.parent))
             if not chosen:
                 return None
             out_dir = chosen
         if smooth is None:
-            value, ok = QInputDialog.getDouble(self, "Smoothing", "Smoothing strength (Gaussian sigma in frames, 0 = off):",
-                                               AnimateSettings.smooth, 0.0, 20.0, 1)
-            if not ok:
-                return None
-            smooth = value
+            smooth = AnimateSettings.smooth  # the preview afterwards lets the user choose another
         self._animation_cancel = False
-        dialog = QProgressDialog(f"Reconstructing {self.input.path.name}…", "Cancel", 0, 100, self)
+        dialog = QProgressDialog(f"Reconstructing {video.name}…", "Cancel", 0, 100, self)
         dialog.setWindowTitle("Export animation")
         dialog.setMinimumDuration(0)
         dialog.canceled.connect(lambda: setattr(self, "_animation_cancel", True))
         self.animation_dialog = dialog
-        video, folder = self.input.path, Path(out_dir)
+        folder = Path(out_dir)
         settings = AnimateSettings(smooth=float(smooth), up=up)
         self._animation_relay = _AnimationRelay()
         self._animation_relay.progress.connect(self._on_animation_progress)
@@ -737,6 +808,7 @@ class MainWindow(QMainWindow):
             self.animation_dialog.reset()
             self.animation_dialog = None
         self.animation_summary = summary
+        self.preview_smoothing_action.setEnabled("error" not in summary and bool(summary.get("tracks")))
         if "error" in summary:
             QMessageBox.warning(self, "Export animation", f"The animation could not be exported:\n{summary['error']}")
             return
@@ -745,6 +817,28 @@ class MainWindow(QMainWindow):
         text = (f"{len(tracks)} track(s) exported to {summary.get('out', '')}" +
                 (" (cancelled: the finished frames are kept; export again to resume)" if stopped else ""))
         self.statusBar().showMessage(text, 15000)
+        if self._animation_interactive and tracks and not stopped:
+            self.preview_smoothing()
+
+    def preview_smoothing(self):
+        """The last exported animation's smoothing, before and after, with a strength control; the
+        chosen strength is exported again from the saved frames."""
+        from genhmr_app.motion.animate import AnimateSettings, tracks_from_frames
+        from genhmr_app.ui.smoothing_preview import SmoothingPreviewDialog
+
+        summary = self.animation_summary
+        if not summary or "error" in summary or not summary.get("tracks"):
+            self.statusBar().showMessage("Export an animation first: the preview shows its tracks.", 8000)
+            return None
+        folder, fps = Path(summary["out"]), float(summary["fps"])
+        done = AnimateSettings(**summary["settings"])
+        tracks = tracks_from_frames(folder, fps, done)
+        dialog = SmoothingPreviewDialog(tracks, self.session.body_model, fps, done.smooth, self)
+        dialog.export_requested.connect(lambda sigma: self.export_animation(folder, sigma, done.up,
+                                                                            video=Path(summary["video"])))
+        self.smoothing_dialog = dialog
+        dialog.show()
+        return dialog
 
     # -- dialogs ------------------------------------------------------------------------------------
     def show_preferences(self) -> None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 SKIN = (0.80, 0.72, 0.64)
 GHOST_COLOURS = [(0.35, 0.75, 1.0), (1.0, 0.6, 0.3), (0.6, 1.0, 0.5), (1.0, 0.45, 0.8), (0.95, 0.95, 0.4),
                  (0.6, 0.6, 1.0), (0.4, 1.0, 0.9)]
+OTHER_PERSON_COLOUR = (0.62, 0.66, 0.74)  # bluish grey: present but not the one in focus
 UNCERTAINTY_CMAP = "coolwarm"  # blue = confident, red = uncertain; readable for red-green colour blindness
 VIEW_FOV_DEG = 30.0
 
@@ -56,6 +57,7 @@ class MeshScene:
     frustum: np.ndarray | None = None  # (5, 3) apex + image corners
     ghosts: list[np.ndarray] = field(default_factory=list)  # other hypotheses (V, 3), translucent
     camera_fov_deg: float | None = None  # the photo's vertical field of view, for the "camera" view
+    others: list[np.ndarray] = field(default_factory=list)  # the other people in the picture (V, 3), opaque
 
 
 class MeshView(QWidget):
@@ -74,6 +76,7 @@ class MeshView(QWidget):
         self._frustum = self._frustum_actor = None
         self._ground_actor = None
         self._ghosts: list = []
+        self._others: list = []
         self._scene: MeshScene | None = None
         self._view = "front"  # the last preset chosen
         self.colour_mode = "skin"
@@ -178,6 +181,7 @@ class MeshView(QWidget):
         self._update_skeleton(scene)
         self._update_frustum(scene)
         self._update_ghosts(scene)
+        self._update_others(scene)
         self._update_ground(scene)
         self._apply_colour()
         self._apply_visibility()
@@ -251,6 +255,23 @@ class MeshView(QWidget):
                 self._ghosts.append((actor, mesh))
         else:
             for (_actor, mesh), verts in zip(self._ghosts, scene.ghosts):
+                mesh.points = np.asarray(verts, np.float32)
+
+    def _update_others(self, scene: MeshScene) -> None:
+        """The other people, in a neutral colour: where they stand relative to the shown person."""
+        import pyvista as pv
+
+        if len(self._others) != len(scene.others):
+            for actor, _mesh in self._others:
+                self.plotter.remove_actor(actor, render=False)
+            self._others = []
+            for i, verts in enumerate(scene.others):
+                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
+                actor = self.plotter.add_mesh(mesh, color=OTHER_PERSON_COLOUR, specular=0.2, name=f"other{i}",
+                                              render=False)
+                self._others.append((actor, mesh))
+        else:
+            for (_actor, mesh), verts in zip(self._others, scene.others):
                 mesh.points = np.asarray(verts, np.float32)
 
     def _update_ground(self, scene: MeshScene) -> None:
