@@ -313,3 +313,65 @@ def test_two_people_crossing_keep_their_ids(rendered_crossing, tmp_path):
     files = {f for t in summary["tracks"] for f in t["files"]}
     for t in long:
         assert {f"person_{t.id}.bvh", f"person_{t.id}.glb", f"person_{t.id}_smpl.npz"} <= files
+
+
+def test_damaged_frames_empty_frames_and_a_variable_frame_rate(rendered_walk, tmp_path, monkeypatch):
+    """A video whose person leaves for a moment (empty frames), with one damaged frame, read with
+    uneven timestamps: every frame gets a record, the damaged one is reported and skipped (not the
+    end of the video), the short absence keeps the person's id, and the uneven rate is reported."""
+    cap = cv2.VideoCapture(str(rendered_walk["video"]))
+    frames = [cap.read()[1] for _ in range(24)]
+    cap.release()
+    empty = np.full_like(frames[0], 120)
+    sequence = frames[:12] + [empty] * 4 + frames[12:24]  # 28 frames; 16-27 walk on
+    video = tmp_path / "gappy.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, WH)
+    for f in sequence:
+        writer.write(f)
+    writer.release()
+    data = bytearray(video.read_bytes())
+    chunks = [i for i in range(len(data) - 4) if data[i:i + 4] == b"00dc"]
+    damaged = 20
+    start = chunks[damaged + 1] + 8  # the first "00dc" is the stream header's; then one per frame
+    data[start:start + 256] = bytes(256)
+    video.write_bytes(bytes(data))
+
+    real_capture = cv2.VideoCapture
+
+    class UnevenClock:
+        """Frames alternate 50 and 83 ms apart, as a phone's variable-rate video does."""
+
+        def __init__(self, path):
+            self.cap, self.grabs = real_capture(path), 0
+
+        def grab(self):
+            ok = self.cap.grab()
+            self.grabs += 1
+            return ok
+
+        def get(self, prop):
+            if prop == cv2.CAP_PROP_POS_MSEC:
+                k = self.grabs - 1
+                return 1.0 + (k // 2) * 133.3 + (k % 2) * 50.0
+            return self.cap.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", UnevenClock)
+    out = tmp_path / "anim"
+    code = an.main([str(video), "--out", str(out), "--max-people", "1", "--refine-steps", "3", "--iterations", "2"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    print("\n" + "\n".join(summary["warnings"]))
+    assert summary["frames"] == len(sequence)
+    assert any(f"frame {damaged} could not be read" in w for w in summary["warnings"])
+    assert not any("ends early" in w for w in summary["warnings"])
+    assert any("variable frame rate" in w for w in summary["warnings"])
+    assert 1000 / 83.3 * 0.99 <= summary["fps"] <= 1000 / 50 * 1.01  # from the typical interval
+    saved = {int(p.stem.split("_")[1]): json.loads(p.read_text()) for p in (out / "frames").glob("frame_*.json")}
+    assert damaged not in saved  # not saved: a rerun tries it again
+    assert all(not saved[i]["people"] for i in range(12, 16)), "nobody in the empty frames"
+    assert len(summary["tracks"]) == 1, "a short absence keeps the person's id"
+    track = summary["tracks"][0]
+    assert track["first_frame"] <= 1 and track["last_frame"] >= len(sequence) - 2

@@ -36,6 +36,8 @@ from genhmr_app.pipeline.reconstructor import ReconstructionSettings
 
 log = logging.getLogger(__name__)
 
+MAX_UNREADABLE_RUN = 10  # more unreadable frames in a row than this: the file ends early
+
 
 @dataclass(frozen=True)
 class AnimateSettings:
@@ -127,15 +129,31 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
         i = 0
         last_ms = -1
         previous_boxes: list[np.ndarray] = []
+        unreadable: list[int] = []  # the current run of frames that could not be read
         while count <= 0 or i < count:
             if should_stop is not None and should_stop():
                 warnings.append(f"stopped at frame {i}; run again to resume")
                 break
             ok = cap.grab()
             if not ok:
+                # A damaged frame fails alone (the demuxer moves on); a long run means the file ends early.
+                if count > 0 and i < count and len(unreadable) < MAX_UNREADABLE_RUN:
+                    unreadable.append(i)
+                    observations.append(FrameObservations(i, i / fps, []))
+                    i += 1
+                    bar.update(1)
+                    continue
+                if unreadable:  # the run reached the end: those were not damaged frames but no frames
+                    del observations[len(observations) - len(unreadable):]
+                    i = unreadable[0]
+                    unreadable.clear()
                 if count > 0 and i < count:
                     warnings.append(f"the video ends early: {i} of {count} frames could be read")
                 break
+            if unreadable:
+                warnings.append(f"frame(s) {unreadable[0]}–{unreadable[-1]} could not be read; left empty"
+                                if len(unreadable) > 1 else f"frame {unreadable[0]} could not be read; left empty")
+                unreadable.clear()
             ms = cap.get(cv2.CAP_PROP_POS_MSEC)
             time_s = ms / 1000 if ms and ms > 0 else i / fps
             times.append(time_s)
@@ -173,6 +191,8 @@ def reconstruct_video(video: Path, out_dir: Path, settings: ReconstructionSettin
             bar.update(1)
             if on_frame is not None:
                 on_frame(i, count)
+        if unreadable:
+            warnings.append(f"frame(s) {unreadable[0]}–{unreadable[-1]} could not be read; left empty")
     finally:
         bar.close()
         cap.release()
