@@ -243,13 +243,13 @@ class Reconstructor:
         vis = torch.as_tensor(person.visibility, dtype=torch.float32, device=self.device)[None].expand(s, -1)
         result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
                         cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
-                        RefinementSettings(steps=settings.refine_steps), keypoint_fn=self._detector_like_keypoints)
+                        RefinementSettings(steps=settings.refine_steps), keypoint_fn=self.detector_like_keypoints)
         if not _finite(result.body_pose, result.global_orient, result.betas, result.transl):
             fallback = (fallback or "") + " non-finite refinement; kept the sampled pose"
             log.warning(fallback)
             result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
                             cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh, RefinementSettings(steps=0),
-                            keypoint_fn=self._detector_like_keypoints)
+                            keypoint_fn=self.detector_like_keypoints)
         if direct_pose is not None:
             result.body_pose = direct_pose
         timing["refine"] += (time.perf_counter() - t1) * 1000
@@ -276,7 +276,8 @@ class Reconstructor:
             keypoints3d_coco17=body.keypoints_coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
             fallback=fallback)
 
-    def _detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
+    def detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
+        """The body's 33 keypoints where MediaPipe would put them (its hips sit differently)."""
         height = (mediapipe33[..., 1].amax(1) - mediapipe33[..., 1].amin(1)).clamp_min(0.5)
         return mediapipe_like_hips(mediapipe33, global_orient, height, self.noise)
 

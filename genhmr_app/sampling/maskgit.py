@@ -79,10 +79,14 @@ def _sample_codes(probs: torch.Tensor, temperature: float, gens: list[torch.Gene
     return torch.stack([torch.multinomial(tempered[s], 1, generator=g).squeeze(-1) for s, g in enumerate(gens)])
 
 
-def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: SamplingSettings
-            ) -> Iterator[tuple[IterationRecord, torch.Tensor, GeneratorOutput]]:
+def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: SamplingSettings,
+            start_tokens: torch.Tensor | None = None) -> Iterator[tuple[IterationRecord, torch.Tensor, GeneratorOutput]]:
     """Yield after every iteration: (record, current tokens with masks, model output). The app shows
-    partial results from this; `sample` runs it to the end."""
+    partial results from this; `sample` runs it to the end.
+
+    `start_tokens` (K,) or (S, K): tokens a person locked, with `model.mask_id` at the free positions.
+    Only the free positions are sampled (the schedule counts them alone); locked tokens are never
+    re-masked, so they come out identical."""
     if settings.iterations < 1 or settings.hypotheses < 1:
         raise ValueError("iterations and hypotheses must be at least 1")
     device = condition.tokens.device
@@ -91,7 +95,10 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
     gens = _generators(settings, device)
     mask_id = model.mask_id
     tokens = torch.full((s, k), mask_id, dtype=torch.long, device=device)
-    confidence = torch.zeros(s, k, device=device)
+    if start_tokens is not None:
+        tokens = torch.as_tensor(start_tokens, dtype=torch.long, device=device).reshape(-1, k).expand(s, k).clone()
+    free = int((tokens[0] == mask_id).sum())
+    confidence = torch.where(tokens == mask_id, 0.0, 1.0).to(device)
     for it in range(settings.iterations):
         out = model(cond.tokens, tokens)
         if not bool(torch.isfinite(out.logits).all()):
@@ -102,7 +109,7 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
         sampled_conf = probs.gather(-1, sampled[..., None]).squeeze(-1)
         candidate = torch.where(masked, sampled, tokens)
         cand_conf = torch.where(masked, sampled_conf, confidence)
-        n_keep_masked = masked_count_after(it, settings.iterations, k)
+        n_keep_masked = masked_count_after(it, settings.iterations, free)
         remask = torch.zeros_like(masked)
         if n_keep_masked > 0:
             score = torch.log(cand_conf.clamp_min(1e-12))

@@ -1,0 +1,213 @@
+"""Editing one person's pose by hand, with the model's help (the annotator's tools, no Qt).
+
+- refit: the user pins keypoints (drags a detected one, adds one the detector missed) and marks others
+  wrong or hidden; refinement (refinement/refine.py) re-runs from the current pose with the pins as
+  constraints far stronger than the detector, so the mesh follows the hand.
+- resample: the user locks the tokens that are right; the masked transformer samples only the rest
+  (sampling/maskgit.py with start tokens), at the chosen temperature, into several hypotheses, each
+  refined against the same pins.
+- rotate_joint: turn one joint about its parent's axes, within joint limits (editing/joint_limits.py).
+
+Every operation takes an EditablePose and returns a new one (nothing is changed in place), so an undo
+stack can keep them as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import roma
+import torch
+
+from genhmr_app.conditioning.camera import project
+from genhmr_app.detection.detector import DetectedPerson
+from genhmr_app.refinement.refine import RefinementSettings
+from genhmr_app.sampling.maskgit import SamplingSettings, iterate
+from genhmr_app.tokens.rotation6d import rotmat_to_6d, sixd_to_rotmat
+
+PIN_WEIGHT = 5.0  # a pinned keypoint outweighs five fully visible detected ones (and its loss does not saturate)
+EDIT_POSE_PRIOR = 0.02  # per joint (6D): joints stay near where they were unless a pin needs them
+EDIT_ORIENT_PRIOR = 2.0  # the body's orientation and place resist an edit more: the limbs move first
+EDIT_TRANSL_PRIOR = 20.0
+DRAG_STEPS = 6  # refinement steps per mouse move while dragging (warm-started: the mesh follows)
+SETTLE_STEPS = 60  # steps when the drag ends
+EDIT_LR = 0.02  # smaller than the pipeline's: an edit starts close to where the user wants it
+
+
+@dataclass(frozen=True)
+class EditablePose:
+    """One person's pose as an annotator edits it (camera frame, SMPL conventions)."""
+
+    global_orient: np.ndarray  # (3,) axis-angle
+    body_pose: np.ndarray  # (69,) axis-angle
+    betas: np.ndarray  # (10,)
+    transl: np.ndarray  # (3,) metres
+    latents: np.ndarray  # (slots, D) the tokenizer latents body_pose decodes from
+    tokens: np.ndarray  # (K,) the codes it came from (-1: none, e.g. after a hand rotation)
+    token_confidence: np.ndarray  # (K,)
+
+    def same_as(self, other: EditablePose) -> bool:
+        return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in
+                   ("global_orient", "body_pose", "betas", "transl", "latents", "tokens"))
+
+
+@dataclass(frozen=True)
+class KeypointEdits:
+    """The user's word on the detector's 33 keypoints."""
+
+    pins: dict[int, tuple[float, float]] = field(default_factory=dict)  # index → where it really is, px
+    ignored: frozenset[int] = frozenset()  # marked wrong or hidden: left out of the fit
+
+    def pin(self, index: int, xy: tuple[float, float]) -> KeypointEdits:
+        return KeypointEdits({**self.pins, index: (float(xy[0]), float(xy[1]))}, self.ignored - {index})
+
+    def ignore(self, index: int) -> KeypointEdits:
+        return KeypointEdits({k: v for k, v in self.pins.items() if k != index}, self.ignored | {index})
+
+
+class PoseEditor:
+    """Edits for one detected person, with a loaded Reconstructor's models."""
+
+    def __init__(self, reconstructor, person: DetectedPerson, width: int, height: int, focal: float) -> None:
+        self.recon = reconstructor
+        self.person = person
+        self.width, self.height, self.focal = width, height, focal
+        self.device = reconstructor.device
+        self._cond = None
+
+    # -- conversions -----------------------------------------------------------------------
+    def from_hypothesis(self, hyp) -> EditablePose:
+        """A pipeline Hypothesis (or anything with its fields) → an EditablePose."""
+        tokens = np.asarray(hyp.tokens, np.int64)
+        with torch.no_grad():
+            if tokens.size:
+                latents = self.recon.tokenizer.latents(torch.as_tensor(tokens, device=self.device)[None])[0]
+            else:  # the regressor has no tokens: start from the pose's own encoding
+                latents = self.recon.tokenizer.encode_latents(_rotmats(hyp.body_pose, 23, self.device))[0]
+        return EditablePose(np.asarray(hyp.global_orient, np.float64), np.asarray(hyp.body_pose, np.float64),
+                            np.asarray(hyp.betas, np.float64), np.asarray(hyp.transl, np.float64),
+                            latents.cpu().numpy(), tokens, np.asarray(hyp.token_confidence, np.float64))
+
+    def keypoints_px(self, pose: EditablePose) -> np.ndarray:
+        """(33, 2) where the detector's keypoints of this pose fall in the image (the dragged handles)."""
+        with torch.no_grad():
+            orient = _rotmats(pose.global_orient, 1, self.device)[:, 0]
+            out = self.recon.sparse(orient, _rotmats(pose.body_pose, 23, self.device),
+                                    _t(pose.betas, self.device)[None], _t(pose.transl, self.device)[None])
+            points = self.recon.detector_like_keypoints(out.mediapipe33, orient)
+            return project(points, *self._camera(1)).cpu().numpy()[0]
+
+    # -- edits -----------------------------------------------------------------------------
+    def refit(self, pose: EditablePose, edits: KeypointEdits, steps: int = SETTLE_STEPS) -> EditablePose:
+        """Refinement from `pose` with the user's pins and ignored keypoints.
+
+        The joint rotations themselves are optimised (not the token latents): the decoder mixes every
+        latent into every joint, so a hand pulled through the latents drags the spine and the other
+        limbs along; a joint rotation only moves what hangs below it. A prior keeps each joint near
+        where it started and the body's orientation and place resist more still, so the limb leading
+        to a pin bends first. The detector's other keypoints keep pulling (robustly)."""
+        dev = self.device
+        target = np.array(self.person.landmarks_px, np.float32)
+        visibility = np.array(self.person.visibility, np.float32)
+        pinned = np.zeros(len(target), bool)
+        for i, xy in edits.pins.items():
+            target[i], pinned[i] = xy, True
+        visibility[list(edits.ignored)] = 0.0
+        weights = torch.as_tensor(np.where(pinned, PIN_WEIGHT, np.where(visibility >= RefinementSettings.min_visibility,
+                                                                         visibility, 0.0)), dtype=torch.float32, device=dev)
+        pinned_t = torch.as_tensor(pinned, device=dev)
+        target_t = _t(target, dev)
+        pose6_0 = rotmat_to_6d(_rotmats(pose.body_pose, 23, dev))
+        orient6_0 = rotmat_to_6d(_rotmats(pose.global_orient, 1, dev))
+        transl_0 = _t(pose.transl, dev)[None]
+        betas = _t(pose.betas, dev)[None]
+        pose6, orient6, transl = (x.clone().requires_grad_(True) for x in (pose6_0, orient6_0, transl_0))
+        opt = torch.optim.Adam([pose6, orient6, transl], lr=EDIT_LR)
+        focal, wh = self._camera(1)
+        scale = float(self._crop_size()[0])
+        sigma = RefinementSettings.robust_sigma
+        for _ in range(steps):
+            orient = sixd_to_rotmat(orient6)[:, 0]
+            out = self.recon.sparse(orient, sixd_to_rotmat(pose6), betas, transl)
+            px = project(self.recon.detector_like_keypoints(out.mediapipe33, orient), focal, wh)[0]
+            r = (px - target_t).norm(dim=-1) / scale
+            per_point = torch.where(pinned_t, r.pow(2) / sigma ** 2, r.pow(2) / (r.pow(2) + sigma ** 2))
+            data = (per_point * weights).sum() / weights.sum().clamp_min(1e-6)
+            prior = (EDIT_POSE_PRIOR * (pose6 - pose6_0).pow(2).sum() + EDIT_ORIENT_PRIOR * (orient6 - orient6_0).pow(2).sum()
+                     + EDIT_TRANSL_PRIOR * (transl - transl_0).pow(2).sum())
+            opt.zero_grad(set_to_none=True)
+            (data + prior).backward()
+            opt.step()
+        with torch.no_grad():
+            body_pose = sixd_to_rotmat(pose6)
+            latents = self.recon.tokenizer.encode_latents(body_pose)[0]
+            return EditablePose(
+                roma.rotmat_to_rotvec(sixd_to_rotmat(orient6)[0, 0]).double().cpu().numpy(),
+                roma.rotmat_to_rotvec(body_pose[0]).reshape(-1).double().cpu().numpy(),
+                pose.betas, transl[0].double().cpu().numpy(), latents.cpu().numpy(), pose.tokens,
+                pose.token_confidence)
+
+    def resample(self, pose: EditablePose, locked: set[int], edits: KeypointEdits, temperature: float = 1.0,
+                 hypotheses: int = 3, iterations: int = 5, seed: int = 0, refine_steps: int = SETTLE_STEPS
+                 ) -> list[EditablePose]:
+        """New proposals for the unlocked tokens, the locked ones kept exactly; each refit to the pins
+        from the current orientation, shape and position. Best 2D agreement first."""
+        model = self.recon.generator
+        if model.config.mode != "generate" or pose.tokens.size == 0 or (pose.tokens < 0).any():
+            raise ValueError("re-sampling needs the generative model's tokens (not the regressor's or a hand "
+                             "rotation's)")
+        start = torch.as_tensor(pose.tokens, device=self.device).clone()
+        free = torch.ones_like(start, dtype=torch.bool)
+        free[sorted(locked)] = False
+        start[free] = model.mask_id
+        settings = SamplingSettings(iterations, temperature, hypotheses, seed)
+        with torch.inference_mode():
+            tokens = record = None
+            for record, tokens, _out in iterate(model, self._condition(), settings, start):
+                pass
+        tokens = tokens.clone()
+        confidence = np.asarray(record.confidence, np.float64)
+        proposals = []
+        for s in range(hypotheses):
+            with torch.no_grad():
+                latents = self.recon.tokenizer.latents(tokens[s:s + 1])
+                body_pose = roma.rotmat_to_rotvec(self.recon.tokenizer.decode_latents(latents)[0]).reshape(-1)
+            start_pose = replace(pose, body_pose=body_pose.double().cpu().numpy(), latents=latents[0].cpu().numpy(),
+                                 tokens=tokens[s].cpu().numpy(), token_confidence=confidence[s])
+            proposals.append(self.refit(start_pose, edits, refine_steps))
+        return sorted(proposals, key=lambda p: self.error_px(p, edits))
+
+    def error_px(self, pose: EditablePose, edits: KeypointEdits) -> float:
+        """Mean distance of the pose's keypoints to the pins, or to the detector's visible keypoints
+        when nothing is pinned."""
+        px = self.keypoints_px(pose)
+        if edits.pins:
+            idx = list(edits.pins)
+            return float(np.linalg.norm(px[idx] - np.array([edits.pins[i] for i in idx]), axis=-1).mean())
+        keep = np.array(self.person.visibility) >= RefinementSettings.min_visibility
+        keep[list(edits.ignored)] = False
+        return float(np.linalg.norm(px[keep] - self.person.landmarks_px[keep], axis=-1).mean()) if keep.any() else 0.0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _condition(self):
+        if self._cond is None:
+            self._cond = self.recon.encoder.encode(self.person, self.width, self.height, self.focal).to(self.device)
+        return self._cond
+
+    def _camera(self, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        focal = torch.full((s,), float(self.focal), device=self.device)
+        wh = torch.tensor([[float(self.width), float(self.height)]], device=self.device).expand(s, 2)
+        return focal, wh
+
+    def _crop_size(self) -> torch.Tensor:
+        return self._condition().crop[:, 2]
+
+
+def _t(a, device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
+
+
+def _rotmats(rotvec, n: int, device) -> torch.Tensor:
+    """Axis-angle (n*3,) → (1, n, 3, 3)."""
+    return roma.rotvec_to_rotmat(_t(rotvec, device).reshape(1, n, 3))
