@@ -38,6 +38,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "train-generator": ("genhmr_app.training.train_generator", "train the masked pose transformer (or the baseline)"),
     "infer": ("genhmr_app.pipeline.infer", "reconstruct people in images, one JSON per image"),
     "animate": ("genhmr_app.motion.animate", "turn a video into tracked, smoothed motion: BVH, GLB and SMPL npz per person"),
+    "annotate": ("genhmr_app.ui.annotator", "review and correct poses of a folder or video (an autosaved project)"),
+    "export-project": ("genhmr_app.annotation.dataset", "an annotation project → a dataset npz with a JSON description"),
     "bench": ("genhmr_app.bench.run", "benchmark accuracy and latency on rendered and real data"),
     "bench-cluster": ("genhmr_app.bench.cluster_bench", "benchmark batch inference: one process vs a local Ray cluster"),
     "bench-app": ("genhmr_app.bench.app_bench", "benchmark the app: live video FPS, slider latency, memory"),

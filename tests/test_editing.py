@@ -16,33 +16,11 @@ LEFT_WRIST = 15  # MediaPipe's index
 
 @pytest.fixture(scope="module")
 def edited_scene():
-    from genhmr_app.body.model import load_body_model
-    from genhmr_app.conditioning.camera import focal_from_fov
-    from genhmr_app.mocap.readers import read_bandai_bvh
-    from genhmr_app.mocap.retarget import retarget_clip
     from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
-    from genhmr_app.training import render as rnd
 
-    path = shared_data_dir() / "mocap" / "bandai-1" / "dataset-1_walk_normal_001.bvh"
-    if not path.exists():
-        pytest.skip(f"motion capture not found at {path}")
-    body = load_body_model()
-    betas = np.zeros(10, np.float32)
-    rest = body.rest_joints(torch.as_tensor(betas)[None])[0].numpy()
-    clip = retarget_clip(read_bandai_bvh(path), rest)
-    f = 40
-    turn = np.array([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]])  # world Y up → camera y down, facing the camera
-    orient = turn @ clip.global_orient[f]
-    transl = np.array([0.0, 0.1, 3.2]) - rest[0]
-    focal = focal_from_fov(WH[1], 55.0)
-    with torch.no_grad():
-        out = body.forward(torch.as_tensor(orient[None], dtype=torch.float32),
-                           torch.as_tensor(clip.body_pose[f:f + 1], dtype=torch.float32), torch.as_tensor(betas)[None],
-                           torch.as_tensor(transl[None], dtype=torch.float32))
-    rng = np.random.default_rng(5)
-    with rnd.PersonRenderer(body.faces, WH) as renderer:
-        image = renderer.render(out.vertices[0].numpy(), focal, rnd.body_regions(body).colours(rnd.random_outfit(rng)),
-                                rnd.make_background("room", WH, rng)).image
+    from tests.rendered import render_walker
+
+    image, focal, body = render_walker(WH)
     recon = Reconstructor(body=body)
     result = recon.run(image, ReconstructionSettings(focal_px=focal))
     assert result.people, "the detector should find the rendered person"

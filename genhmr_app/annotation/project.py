@@ -69,6 +69,7 @@ class FrameAnnotation:
     locks: list[int] = field(default_factory=list)  # locked token indices
     provenance: dict = field(default_factory=dict)  # source (model/edited/copied), model, times, edits
     note: str = ""
+    model_result: dict | None = None  # the model's own result (smpl, tokens, confidence): "reset" returns to it
 
     @property
     def uncertainty(self) -> float:

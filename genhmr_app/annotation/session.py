@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class AnnotationSession:
         self.notices = list(self.opened.notices)
         self.last_save_error: str | None = None
         self.unsaved = False
+        self._lock = threading.RLock()  # the window's edits and the pre-annotation thread both change frames
         self.store.acquire()
 
     @property
@@ -76,6 +78,10 @@ class AnnotationSession:
     def change_frame(self, index: int, new: FrameAnnotation, edited: bool = True) -> str | None:
         """Replace frame `index` (the undo stack keeps the old one) and autosave. Returns the save
         error for the user, or None."""
+        with self._lock:
+            return self._change_frame(index, new, edited)
+
+    def _change_frame(self, index: int, new: FrameAnnotation, edited: bool) -> str | None:
         new = copy.deepcopy(new)
         if edited:
             prov = dict(new.provenance)
@@ -170,10 +176,11 @@ class AnnotationSession:
                 log.warning("%s", exc)
                 continue
             recon = reconstructor.run(rgb, settings)
-            current = self.frame(i)
-            if current.smpl is not None or current.provenance:  # the user got there first
-                continue
-            self.change_frame(i, frame_from_reconstruction(current, recon, reconstructor), edited=False)
+            with self._lock:
+                current = self.frame(i)
+                if current.smpl is not None or current.provenance:  # the user got there first
+                    continue
+                self.change_frame(i, frame_from_reconstruction(current, recon, reconstructor), edited=False)
             filled += 1
             if on_frame is not None:
                 on_frame(n + 1, len(todo))
@@ -199,7 +206,57 @@ def frame_from_reconstruction(frame: FrameAnnotation, recon, reconstructor=None)
     det = person.detection
     new.detection = {"keypoints_px": np.asarray(det.landmarks_px, float).round(2).tolist(),
                      "visibility": np.asarray(det.visibility, float).round(4).tolist(),
+                     # the rest of what the detector said: the model's conditioning needs it to re-sample
+                     "keypoints_z": np.asarray(det.landmarks_z, float).round(3).tolist(),
+                     "presence": np.asarray(det.presence, float).round(4).tolist(),
+                     "world_landmarks": np.asarray(det.world_landmarks, float).round(4).tolist(),
+                     "score": round(float(det.score), 4),
                      "bbox": [round(float(v), 1) for v in det.bbox], "width": recon.width, "height": recon.height,
                      "focal_px": round(float(recon.focal_px), 3)}
+    new.model_result = {"smpl": copy.deepcopy(new.smpl), "tokens": list(new.tokens),
+                        "token_confidence": list(new.token_confidence)}
     new.provenance["people"] = len(recon.people)
+    return new
+
+
+def detected_person(frame: FrameAnnotation):
+    """The detector's person as stored in the frame (for the pose editor), or None."""
+    from genhmr_app.detection.detector import DetectedPerson
+
+    d = frame.detection
+    if not d:
+        return None
+    n = len(d["keypoints_px"])
+    return DetectedPerson(np.asarray(d["keypoints_px"], np.float32),
+                          np.asarray(d.get("keypoints_z", [0.0] * n), np.float32),
+                          np.asarray(d["visibility"], np.float32), np.asarray(d.get("presence", d["visibility"]), np.float32),
+                          np.asarray(d.get("world_landmarks", [[0.0] * 3] * n), np.float32), tuple(d["bbox"]),
+                          float(d.get("score", 1.0)))
+
+
+def pose_from_frame(editor, frame: FrameAnnotation):
+    """The frame's stored result as the editor's EditablePose."""
+    from types import SimpleNamespace
+
+    smpl = frame.smpl
+    k = len(frame.tokens or [])
+    return editor.from_hypothesis(SimpleNamespace(
+        global_orient=smpl["global_orient"], body_pose=smpl["body_pose"], betas=smpl["betas"], transl=smpl["transl"],
+        tokens=np.asarray(frame.tokens or [], np.int64), token_confidence=np.asarray(frame.token_confidence or [0.0] * k)))
+
+
+def frame_with_pose(frame: FrameAnnotation, pose, edits, locks: list[int] | None = None) -> FrameAnnotation:
+    """A copy of `frame` holding `pose` (full precision, so undo restores it exactly) and the edits;
+    its review state becomes "corrected"."""
+    new = copy.deepcopy(frame)
+    new.smpl = {"global_orient": pose.global_orient.tolist(), "body_pose": pose.body_pose.tolist(),
+                "betas": pose.betas.tolist(), "transl": pose.transl.tolist()}
+    new.tokens = [int(t) for t in pose.tokens]
+    new.token_confidence = [float(c) for c in pose.token_confidence]
+    new.pins = {str(i): [float(x), float(y)] for i, (x, y) in edits.pins.items()}
+    new.ignored = sorted(int(i) for i in edits.ignored)
+    if locks is not None:
+        new.locks = sorted(int(i) for i in locks)
+    if new.state != "corrected":
+        new.set_state("corrected")
     return new

@@ -22,6 +22,7 @@ import torch
 
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.detector import DetectedPerson
+from genhmr_app.editing.joint_limits import clamp
 from genhmr_app.refinement.refine import RefinementSettings
 from genhmr_app.sampling.maskgit import SamplingSettings, iterate
 from genhmr_app.tokens.rotation6d import rotmat_to_6d, sixd_to_rotmat
@@ -99,7 +100,8 @@ class PoseEditor:
             return project(points, *self._camera(1)).cpu().numpy()[0]
 
     # -- edits -----------------------------------------------------------------------------
-    def refit(self, pose: EditablePose, edits: KeypointEdits, steps: int = SETTLE_STEPS) -> EditablePose:
+    def refit(self, pose: EditablePose, edits: KeypointEdits, steps: int = SETTLE_STEPS,
+              encode: bool = True) -> EditablePose:
         """Refinement from `pose` with the user's pins and ignored keypoints.
 
         The joint rotations themselves are optimised (not the token latents): the decoder mixes every
@@ -141,11 +143,12 @@ class PoseEditor:
             opt.step()
         with torch.no_grad():
             body_pose = sixd_to_rotmat(pose6)
-            latents = self.recon.tokenizer.encode_latents(body_pose)[0]
+            # During a drag the latents wait for the release (encode=False): one network pass saved per move.
+            latents = self.recon.tokenizer.encode_latents(body_pose)[0].cpu().numpy() if encode else pose.latents
             return EditablePose(
                 roma.rotmat_to_rotvec(sixd_to_rotmat(orient6)[0, 0]).double().cpu().numpy(),
                 roma.rotmat_to_rotvec(body_pose[0]).reshape(-1).double().cpu().numpy(),
-                pose.betas, transl[0].double().cpu().numpy(), latents.cpu().numpy(), pose.tokens,
+                pose.betas, transl[0].double().cpu().numpy(), latents, pose.tokens,
                 pose.token_confidence)
 
     def resample(self, pose: EditablePose, locked: set[int], edits: KeypointEdits, temperature: float = 1.0,
@@ -177,6 +180,32 @@ class PoseEditor:
                                  tokens=tokens[s].cpu().numpy(), token_confidence=confidence[s])
             proposals.append(self.refit(start_pose, edits, refine_steps))
         return sorted(proposals, key=lambda p: self.error_px(p, edits))
+
+    def rotate_joint(self, pose: EditablePose, joint: int, euler_deg) -> EditablePose:
+        """Set body joint `joint`'s rotation (relative to its parent) to XYZ Euler angles, clamped to
+        its limits (editing/joint_limits.py). The tokens are re-encoded to the nearest codes, so the
+        edited pose can still be locked and re-sampled."""
+        euler = np.radians(clamp(joint, euler_deg))
+        rot = roma.euler_to_rotvec("XYZ", torch.as_tensor(euler, dtype=torch.float64)).numpy()
+        body_pose = pose.body_pose.copy()
+        body_pose[3 * joint:3 * joint + 3] = rot
+        with torch.no_grad():
+            mats = _rotmats(body_pose, 23, self.device)
+            latents = self.recon.tokenizer.encode_latents(mats)[0].cpu().numpy()
+            tokens = self.recon.tokenizer.encode(mats)[0].cpu().numpy() if pose.tokens.size else pose.tokens
+        return replace(pose, body_pose=body_pose, latents=latents, tokens=tokens)
+
+    def joint_euler_deg(self, pose: EditablePose, joint: int) -> np.ndarray:
+        rotvec = torch.as_tensor(pose.body_pose[3 * joint:3 * joint + 3], dtype=torch.float64)
+        return np.degrees(roma.rotvec_to_euler("XYZ", rotvec).numpy())
+
+    def mesh(self, pose: EditablePose) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution (vertices (V, 3), joints (24, 3)), camera frame, for display."""
+        with torch.no_grad():
+            out = self.recon.body.forward(_rotmats(pose.global_orient, 1, self.device)[:, 0],
+                                          _rotmats(pose.body_pose, 23, self.device), _t(pose.betas, self.device)[None],
+                                          _t(pose.transl, self.device)[None])
+        return out.vertices[0].cpu().numpy(), out.joints[0].cpu().numpy()
 
     def error_px(self, pose: EditablePose, edits: KeypointEdits) -> float:
         """Mean distance of the pose's keypoints to the pins, or to the detector's visible keypoints

@@ -38,8 +38,11 @@ class LatestJobRunner(QObject):
     busy_changed = Signal(bool)
     _relay = Signal(int, object)  # emitted from the worker thread; Qt queues it to this object's thread
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, show_superseded: bool = False) -> None:
+        """`show_superseded`: also deliver the results of jobs a newer request has replaced (a drag
+        shows every refit that finishes, not only the last one)."""
         super().__init__(parent)
+        self.show_superseded = show_superseded
         self._serial = 0
         self._running: _Request | None = None
         self._pending: _Request | None = None
@@ -82,7 +85,7 @@ class LatestJobRunner(QObject):
         worker.start()
 
     def _on_returned(self, request: _Request, value: Any) -> None:
-        if request.serial == self._serial:  # only the newest request's result is still wanted
+        if request.serial == self._serial or self.show_superseded:  # else only the newest result is wanted
             self.result.emit(request.serial, value)
 
     def _on_progress(self, serial: int, value: Any) -> None:
