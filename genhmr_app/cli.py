@@ -42,6 +42,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "export-project": ("genhmr_app.annotation.dataset", "an annotation project → a dataset npz with a JSON description"),
     "bench": ("genhmr_app.bench.run", "benchmark accuracy and latency on rendered and real data"),
     "bench-cluster": ("genhmr_app.bench.cluster_bench", "benchmark batch inference: one process vs a local Ray cluster"),
+    "bench-annotate": ("genhmr_app.bench.annotate_bench", "benchmark the annotator: drag → mesh update latency"),
     "bench-app": ("genhmr_app.bench.app_bench", "benchmark the app: live video FPS, slider latency, memory"),
 }
 

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
-
-from genhmr_app.paths import shared_data_dir
 
 
-def render_walker(wh: tuple[int, int] = (480, 480), frame: int = 40, seed: int = 5):
-    """(image RGB, focal px, body model): a walker from the Bandai motion, facing the camera."""
-    from genhmr_app.body.model import load_body_model
-    from genhmr_app.conditioning.camera import focal_from_fov
-    from genhmr_app.mocap.readers import read_bandai_bvh
-    from genhmr_app.mocap.retarget import retarget_clip
-    from genhmr_app.training import render as rnd
+def render_walker(wh: tuple[int, int] = (480, 480), frame: int = 40, seed: int = 5, distance_m: float = 3.2):
+    from genhmr_app.bench.scenes import render_walker as render
 
-    path = shared_data_dir() / "mocap" / "bandai-1" / "dataset-1_walk_normal_001.bvh"
-    if not path.exists():
-        pytest.skip(f"motion capture not found at {path}")
-    body = load_body_model()
-    betas = np.zeros(10, np.float32)
-    rest = body.rest_joints(torch.as_tensor(betas)[None])[0].numpy()
-    clip = retarget_clip(read_bandai_bvh(path), rest)
-    turn = np.array([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]])  # world Y up → camera y down, facing the camera
-    orient = turn @ clip.global_orient[frame]
-    transl = np.array([0.0, 0.1, 3.2]) - rest[0]
-    focal = focal_from_fov(wh[1], 55.0)
-    with torch.no_grad():
-        out = body.forward(torch.as_tensor(orient[None], dtype=torch.float32),
-                           torch.as_tensor(clip.body_pose[frame:frame + 1], dtype=torch.float32),
-                           torch.as_tensor(betas)[None], torch.as_tensor(transl[None], dtype=torch.float32))
-    rng = np.random.default_rng(seed)
-    with rnd.PersonRenderer(body.faces, wh) as renderer:
-        image = renderer.render(out.vertices[0].numpy(), focal, rnd.body_regions(body).colours(rnd.random_outfit(rng)),
-                                rnd.make_background("room", wh, rng)).image
-    return image, focal, body
+    try:
+        return render(wh, frame, seed, distance_m)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))

@@ -151,3 +151,24 @@ def test_turning_a_joint_stays_within_its_limits(qtbot, window):
     euler = win.editor.joint_euler_deg(win.pose, knee)
     assert abs(euler[0] - 90) < 1.0
     assert win.undo_stack.count() == 1 and win.session.frame(0).state == "corrected"
+
+
+def test_a_damaged_project_opens_from_its_backup_with_a_message(qtbot, media, recon, tmp_path):
+    from genhmr_app.annotation.session import AnnotationSession
+    from genhmr_app.ui.annotator import AnnotatorWindow
+
+    file = tmp_path / "project.genhmr.json"
+    s = AnnotationSession(file, media)
+    s.set_state(1, "rejected")
+    s.set_state(2, "rejected")
+    s.close()
+    file.write_text(file.read_text()[:100])
+    win = AnnotatorWindow(AnnotationSession(file), recon, preannotate=False)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.banner.isVisible() and "damaged" in win.banner.text()
+    assert win.session.frame(1).state == "rejected"  # the backup held the first change
+    out = win.export_dataset(tmp_path / "set.npz")
+    assert out is not None and out.exists() and out.with_suffix(".json").exists()
+    assert win.restore_backup(sorted(tmp_path.glob("project.genhmr.json.bak*"))[-1])
+    win.close()

@@ -31,7 +31,7 @@ PIN_WEIGHT = 5.0  # a pinned keypoint outweighs five fully visible detected ones
 EDIT_POSE_PRIOR = 0.02  # per joint (6D): joints stay near where they were unless a pin needs them
 EDIT_ORIENT_PRIOR = 2.0  # the body's orientation and place resist an edit more: the limbs move first
 EDIT_TRANSL_PRIOR = 20.0
-DRAG_STEPS = 6  # refinement steps per mouse move while dragging (warm-started: the mesh follows)
+DRAG_STEPS = 2  # refinement steps per mouse move while dragging (each move continues from the last)
 SETTLE_STEPS = 60  # steps when the drag ends
 EDIT_LR = 0.02  # smaller than the pipeline's: an edit starts close to where the user wants it
 

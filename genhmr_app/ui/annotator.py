@@ -231,6 +231,16 @@ class AnnotatorWindow(QMainWindow):
         dock.setWidget(edit)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
+        file_menu = self.menuBar().addMenu("&File")
+        export = file_menu.addAction("&Export Dataset (npz + JSON)…")
+        export.triggered.connect(lambda _=False: self.export_dataset())
+        restore = file_menu.addAction("&Restore a Backup…")
+        restore.triggered.connect(lambda _=False: self.restore_backup())
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Close")
+        quit_action.setShortcut(QKeySequence.StandardKey.Close)
+        quit_action.triggered.connect(self.close)
+
         bar = QToolBar("Annotate")
         bar.setObjectName("annotate_toolbar")
         self.addToolBar(bar)
@@ -352,18 +362,19 @@ class AnnotatorWindow(QMainWindow):
         self.token_list.clear()
         self.status.setText(why)
 
-    def show_pose(self, pose: EditablePose) -> None:
-        """Mesh in 3D, projected skeleton and keypoint handles in 2D."""
+    def show_pose(self, pose: EditablePose, shown: tuple | None = None) -> None:
+        """Mesh in 3D, projected skeleton and keypoint handles in 2D. `shown`: (vertices, joints,
+        keypoints) already computed off the UI thread (a drag's refit job computes them)."""
         if self.editor is None:
             return
-        vertices, joints = self.editor.mesh(pose)
+        vertices, joints, keypoints = shown or (*self.editor.mesh(pose), self.editor.keypoints_px(pose))
         scene = MeshScene(vertices=display.to_display(vertices), faces=self.recon.body.faces,
                           joints=display.to_display(joints), bones=self._smpl_edges)
         self.mesh_view.show_scene(scene, reset_camera=self.mesh_view._mesh is None)
         ed = self.editor
         self.image_view.set_skeleton("smpl_skeleton", display.project(joints, ed.focal, ed.width, ed.height),
                                      self._smpl_edges, colour=QColor(90, 255, 140), width=1.5)
-        self._place_handles(ed.keypoints_px(pose))
+        self._place_handles(keypoints)
         self.status.setText(f"{self.session.frame(self.index).key} · {self.session.frame(self.index).state}"
                             + (f" · {len(self.edits.pins)} pinned" if self.edits.pins else ""))
         self.pose_shown.emit()
@@ -397,13 +408,15 @@ class AnnotatorWindow(QMainWindow):
             if frame.smpl is None and not frame.provenance:
                 self.apply_frame(index, frame_from_reconstruction(frame, recon, self.recon), edited=False)
         elif kind == "drag":
-            _, index, pose = value
+            _, index, pose, shown = value
             if index == self.index and self._dragging is not None:
                 self.pose = pose
-                self.show_pose(pose)
-                started = self._move_times.pop(serial, None)
-                if started is not None:
-                    self.drag_latencies_ms.append((time.perf_counter() - started) * 1000)
+                self.show_pose(pose, shown)
+                # Latency as the user sees it: every move up to this one is now on screen, including
+                # the moves whose own refits were skipped because a newer one replaced them.
+                shown = time.perf_counter()
+                for s in [s for s in self._move_times if s <= serial]:
+                    self.drag_latencies_ms.append((shown - self._move_times.pop(s)) * 1000)
         elif kind == "settle":
             _, index, pose, before, edits = value
             self.push(index, before, frame_with_pose(before, pose, edits, sorted(self.locks)), "Drag keypoint")
@@ -439,9 +452,10 @@ class AnnotatorWindow(QMainWindow):
             self._dragging = index
             self._drag_started = copy.deepcopy(self.session.frame(self.index))
             self._pause.set()
+            self.mesh_view.set_interacting(True)
         self.edits = self.edits.pin(index, (x, y))
         editor, pose, edits, frame_index = self.editor, self.pose, self.edits, self.index
-        serial = self.runner.submit(lambda: ("drag", frame_index, editor.refit(pose, edits, DRAG_STEPS, encode=False)))
+        serial = self.runner.submit(_drag_job, editor, pose, edits, frame_index)
         self._move_times[serial] = time.perf_counter()
 
     def handle_released(self, index: int, x: float, y: float) -> None:
@@ -451,7 +465,9 @@ class AnnotatorWindow(QMainWindow):
         before = self._drag_started
         editor, pose, edits, frame_index = self.editor, self.pose, self.edits, self.index
         self._dragging = None
+        self._move_times.clear()
         self._pause.clear()
+        self.mesh_view.set_interacting(False)
         self.runner.submit(lambda: ("settle", frame_index, editor.refit(pose, edits, SETTLE_STEPS), before, edits))
 
     def toggle_ignored(self, index: int) -> None:
@@ -532,6 +548,57 @@ class AnnotatorWindow(QMainWindow):
             copied.detection = copy.deepcopy(self.session.frame(self.index).detection)
         self.push(self.index, self.session.frame(self.index), copied, "Copy the previous pose")
 
+    # -- files -------------------------------------------------------------------------------
+    def export_dataset(self, out: Path | str | None = None) -> Path | None:
+        """File ▸ Export Dataset: the whole project as a dataset npz with its JSON description."""
+        from PySide6.QtWidgets import QFileDialog
+
+        from genhmr_app.annotation.dataset import export_dataset
+
+        if out is None:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export dataset", str(self.session.project_file.with_suffix(
+                "").with_suffix(".npz")), "Dataset (*.npz)")
+            if not chosen:
+                return None
+            out = chosen
+        try:
+            desc = export_dataset(self.session.project_file, Path(out))
+        except (ProjectError, OSError) as exc:
+            self.show_message(f"The dataset could not be exported: {exc}", error=True)
+            return None
+        self.statusBar().showMessage(f"Exported {desc['frames']} frame(s) to {desc['dataset']}", 15000)
+        return Path(out).with_suffix(".npz")
+
+    def restore_backup(self, backup: Path | str | None = None) -> bool:
+        """Replace the project with one of its rolling backups (the current state becomes a backup
+        too, and the step can be undone by restoring again)."""
+        from PySide6.QtWidgets import QFileDialog
+
+        from genhmr_app.annotation.project import Project, backup_paths
+
+        if backup is None:
+            existing = [str(p) for p in backup_paths(self.session.project_file) if p.exists()]
+            if not existing:
+                self.show_message("This project has no backups yet.")
+                return False
+            chosen, _ = QFileDialog.getOpenFileName(self, "Restore a backup", existing[0], "Backups (*.bak*)")
+            if not chosen:
+                return False
+            backup = chosen
+        try:
+            restored = Project.from_json(Path(backup).read_text())
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            self.show_message(f"{Path(backup).name} cannot be read: {exc}", error=True)
+            return False
+        self.session.project.frames = restored.frames
+        error = self.session._save()
+        self.undo_stack.clear()
+        if error:
+            self.show_message(error, error=True)
+        self.show_message(f"Restored {Path(backup).name} (saved {restored.modified}).")
+        self.go_to(max(self.index, 0))
+        return True
+
     # -- joint rotation ----------------------------------------------------------------------
     def _sync_joint_sliders(self) -> None:
         if self.editor is None or self.pose is None:
@@ -598,6 +665,12 @@ class AnnotatorWindow(QMainWindow):
         self.session.close()
         self.mesh_view.close_view()
         super().closeEvent(event)
+
+
+def _drag_job(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, frame_index: int):
+    """Worker side of one drag move: a few warm-started refit steps, and what the views will draw."""
+    refit = editor.refit(pose, edits, DRAG_STEPS, encode=False)
+    return ("drag", frame_index, refit, (*editor.mesh(refit), editor.keypoints_px(refit)))
 
 
 def _mp33_skeleton():
