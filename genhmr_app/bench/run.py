@@ -169,13 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmark.md")
     ap.add_argument("--generator", type=Path, default=None, help="candidate generator weights (default: shipped)")
     ap.add_argument("--regressor", type=Path, default=None, help="candidate regressor weights (default: shipped)")
+    ap.add_argument("--tokenizer", type=Path, default=None, help="the tokenizer the candidates were trained on")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
     from genhmr_app.tokens.data import load_pose_splits
 
-    recon = Reconstructor(device="cpu", **({"generator_path": args.generator} if args.generator else {}))
+    recon = Reconstructor(device="cpu", **({"generator_path": args.generator} if args.generator else {}),
+                          **({"tokenizer_path": args.tokenizer} if args.tokenizer else {}))
     regressor_path = args.regressor or WEIGHTS_DIR / "genhmr" / "regressor.pt"
     regress = Reconstructor(body=recon.body, tokenizer=recon.tokenizer,
                             generator=load_generator(regressor_path), device="cpu") if regressor_path.exists() else None
@@ -185,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     variants = {
         "(a) GenHMR N=5 P=10": (recon, ReconstructionSettings(iterations=5, refine_steps=10)),
         "(b) GenHMR N=1 P=10": (recon, ReconstructionSettings(iterations=1, refine_steps=10)),
-        "(c) GenHMR N=5 P=0": (recon, ReconstructionSettings(iterations=5, refine_steps=0)),
+        "(c) GenHMR N=5 P=0": (recon, ReconstructionSettings(iterations=5, refine_steps=0, joint_refine_steps=0)),
     }
     if regress is not None:
-        variants["(e) regressor P=0"] = (regress, ReconstructionSettings(refine_steps=0))
+        variants["(e) regressor P=0"] = (regress, ReconstructionSettings(refine_steps=0, joint_refine_steps=0))
         variants["(e+) regressor P=10"] = (regress, ReconstructionSettings(refine_steps=10))
     results: dict[str, list[dict]] = {k: [] for k in variants}
     z_det, z_true = [], []  # MediaPipe's landmark z against the true relative depth (NoiseModel.landmark_z_scale)
@@ -224,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                 m["split"] = scene.split
                 results[name].append(m)
 
-    weights = f"generator {(args.generator or GENERATOR_PATH).name}, regressor {regressor_path.name}"
+    weights = (f"generator {(args.generator or GENERATOR_PATH).name}, regressor {regressor_path.name}, tokenizer "
+               f"{args.tokenizer.name if args.tokenizer else 'shipped'}; refinement: P latent steps, then "
+               f"{ReconstructionSettings.joint_refine_steps} joint-space steps (none when P=0)")
     lines = ["# Benchmark", "", f"Command: `python main.py bench {' '.join(argv or [])}` ({weights})", "",
              f"Evaluation set: {len(scenes)} rendered images ({IMAGE_WH[0]}x{IMAGE_WH[1]}), test-split and held-out "
              f"poses alternating, random shape/view/outfit/background; detector = MediaPipe full (real).",
@@ -271,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in (0, 5, 10, 20):
             times, errs = [], []
             for d, s in subset:
-                r = recon.reconstruct_detection(d, ReconstructionSettings(iterations=n_it, refine_steps=p))
+                r = recon.reconstruct_detection(d, ReconstructionSettings(
+                    iterations=n_it, refine_steps=p, joint_refine_steps=ReconstructionSettings.joint_refine_steps if p else 0))
                 times.append(r.timing_ms["sample"] + r.timing_ms["refine"])
                 m = person_metrics(r, s)
                 if m:

@@ -116,3 +116,60 @@ def refine(tokenizer: PoseTokenizer, body: SparseBody, latents: torch.Tensor, gl
         opt.step()
     return RefinementResult(best["pose"], best["orient"], best["betas"], best["transl"], best["latents"],
                             best["before"], best["err"], best["step"], errors)
+
+
+@dataclass(frozen=True)
+class JointRefinementSettings:
+    """A second stage after the latent refinement: the joint rotations themselves are optimised, with
+    a prior that holds each joint near the pose the token latents decoded to. The decoder mixes every
+    latent into every joint, so latents alone cannot move one limb onto its keypoints without moving
+    the others; a joint rotation moves only what hangs below it."""
+
+    steps: int = 0  # 0: off
+    lr: float = 0.02
+    pose_prior: float = 0.1  # per joint, on the 6D difference from the decoded pose (0.02–0.4 tried on rendered scenes)
+    orient_prior: float = 0.5
+    robust_sigma: float = 0.05
+    min_visibility: float = 0.5  # only keypoints the detector is fairly sure of
+
+
+def refine_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.Tensor, betas: torch.Tensor,
+                  transl: torch.Tensor, target_px: torch.Tensor, visibility: torch.Tensor, crop_size: torch.Tensor,
+                  focal: torch.Tensor, image_wh: torch.Tensor, settings: JointRefinementSettings,
+                  keypoint_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(S, 23, 3, 3) pose etc. → refined (body_pose, global_orient, transl, error_px (S,)); per sample
+    the step with the lowest 2D error is kept (never worse than the input)."""
+    s = body_pose.shape[0]
+    weights = keypoint_weights(visibility, settings.min_visibility)
+    pose6_0, orient6_0 = rotmat_to_6d(body_pose.detach()), rotmat_to_6d(global_orient.detach())
+    pose6, orient6, t = (x.clone().requires_grad_(True) for x in (pose6_0, orient6_0, transl.detach()))
+    opt = torch.optim.Adam([pose6, orient6, t], lr=settings.lr)
+    scale = crop_size.reshape(s, 1)
+    best_err = best_pose = best_orient = best_t = None
+    for step in range(settings.steps + 1):
+        with torch.set_grad_enabled(step < settings.steps):
+            pose, orient = sixd_to_rotmat(pose6), sixd_to_rotmat(orient6)
+            out = body(orient, pose, betas, t)
+            points = keypoint_fn(out.mediapipe33, orient) if keypoint_fn is not None else out.mediapipe33
+            px = project(points, focal, image_wh)
+            err = reprojection_error_px(px, target_px, weights).detach()
+        if best_err is None:
+            best_err, best_pose, best_orient, best_t = err.clone(), pose.detach(), orient.detach(), t.detach().clone()
+        else:
+            better = err < best_err
+            m3 = better.reshape(-1, 1, 1)
+            best_pose = torch.where(better.reshape(-1, 1, 1, 1), pose.detach(), best_pose)
+            best_orient = torch.where(m3, orient.detach(), best_orient)
+            best_t = torch.where(better.reshape(-1, 1), t.detach(), best_t)
+            best_err = torch.where(better, err, best_err)
+        if step == settings.steps:
+            break
+        r = (px - target_px).norm(dim=-1) / scale
+        data = ((r.pow(2) / (r.pow(2) + settings.robust_sigma ** 2)) * weights).sum(-1) / weights.sum(-1).clamp_min(1e-6)
+        prior = settings.pose_prior * (pose6 - pose6_0).pow(2).sum((1, 2)) \
+            + settings.orient_prior * (orient6 - orient6_0).pow(2).flatten(1).sum(-1)
+        opt.zero_grad(set_to_none=True)
+        (data + prior).sum().backward()
+        opt.step()
+    return best_pose, best_orient, best_t, best_err

@@ -367,8 +367,8 @@ class AnnotatorWindow(QMainWindow):
         keypoints) already computed off the UI thread (a drag's refit job computes them)."""
         if self.editor is None:
             return
-        vertices, joints, keypoints = shown or (*self.editor.mesh(pose), self.editor.keypoints_px(pose))
-        scene = MeshScene(vertices=display.to_display(vertices), faces=self.recon.body.faces,
+        vertices, normals, joints, keypoints = shown or _display_data(self.editor, pose)
+        scene = MeshScene(vertices=vertices, faces=self.recon.body.faces, normals=normals,
                           joints=display.to_display(joints), bones=self._smpl_edges)
         self.mesh_view.show_scene(scene, reset_camera=self.mesh_view._mesh is None)
         ed = self.editor
@@ -670,7 +670,14 @@ class AnnotatorWindow(QMainWindow):
 def _drag_job(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, frame_index: int):
     """Worker side of one drag move: a few warm-started refit steps, and what the views will draw."""
     refit = editor.refit(pose, edits, DRAG_STEPS, encode=False)
-    return ("drag", frame_index, refit, (*editor.mesh(refit), editor.keypoints_px(refit)))
+    return ("drag", frame_index, refit, _display_data(editor, refit))
+
+
+def _display_data(editor: PoseEditor, pose: EditablePose):
+    """(display-frame vertices, their normals, camera-frame joints, keypoints px): all the views need."""
+    vertices, joints = editor.mesh(pose)
+    shown = display.to_display(vertices)
+    return shown, display.vertex_normals(shown, editor.recon.body.faces), joints, editor.keypoints_px(pose)
 
 
 def _mp33_skeleton():

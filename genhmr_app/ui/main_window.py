@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -451,7 +452,10 @@ class MainWindow(QMainWindow):
         if ref is None:
             return None
         overlays = OverlayRequest(fill=self.mesh_fill_action.isChecked(), wire=self.mesh_wire_action.isChecked())
-        return self.runner.submit(self.session.process, ref, self.current_settings(), overlays,
+        settings = self.current_settings()
+        if live:
+            settings = replace(settings, joint_refine_steps=0)  # live: speed first (issue 10)
+        return self.runner.submit(self.session.process, ref, settings, overlays,
                                   clock=self._clock if live else None, with_progress=not live,
                                   find_everyone=self.everyone_action.isChecked() and not live)
 
