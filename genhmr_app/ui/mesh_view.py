@@ -183,8 +183,12 @@ class MeshView(QWidget):
         self._update_ghosts(scene)
         self._update_others(scene)
         self._update_ground(scene)
-        self._apply_colour()
-        self._apply_visibility()
+        self._in_show_scene = True
+        try:
+            self._apply_colour()
+            self._apply_visibility()
+        finally:
+            self._in_show_scene = False
         if first or reset_camera:
             self.set_view("front")
         elif self._view == "reset":
@@ -322,7 +326,8 @@ class MeshView(QWidget):
             self._ground_actor.visibility = self.ground_action.isChecked()
         if self._frustum_actor is not None:
             self._frustum_actor.visibility = self.frustum_action.isChecked()
-        self.render()
+        if not getattr(self, "_in_show_scene", False):  # show_scene renders once at its end
+            self.render()
 
     # -- camera ---------------------------------------------------------------------------------
     def set_view(self, name: str) -> None:
