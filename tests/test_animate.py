@@ -129,8 +129,8 @@ def test_smoothing_and_foot_locking_on_a_rendered_walk(rendered_walk, tmp_path):
     pose = np.stack([o.body_pose for o in track.observations])
     betas = np.stack([o.betas for o in track.observations])
     raw = _pelvis_aligned(body, orient, pose, betas)
-    smooth = _pelvis_aligned(body, smooth_rotations(orient, an.AnimateSettings.smooth),
-                             smooth_rotations(pose, an.AnimateSettings.smooth), betas)
+    sigma = an.smoothing_sigma(an.AnimateSettings(), fps)  # the default strength
+    smooth = _pelvis_aligned(body, smooth_rotations(orient, sigma), smooth_rotations(pose, sigma), betas)
     acc_raw, acc_smooth = acceleration_error(raw, truth), acceleration_error(smooth, truth)
     mpjpe_raw = float(np.linalg.norm(raw - truth, axis=-1).mean())
     mpjpe_smooth = float(np.linalg.norm(smooth - truth, axis=-1).mean())

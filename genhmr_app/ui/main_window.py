@@ -783,8 +783,7 @@ class MainWindow(QMainWindow):
             if not chosen:
                 return None
             out_dir = chosen
-        if smooth is None:
-            smooth = AnimateSettings.smooth  # the preview afterwards lets the user choose another
+        # smooth=None: the default strength (animate.SMOOTH_S); the preview afterwards offers others.
         self._animation_cancel = False
         dialog = QProgressDialog(f"Reconstructing {video.name}…", "Cancel", 0, 100, self)
         dialog.setWindowTitle("Export animation")
@@ -792,7 +791,7 @@ class MainWindow(QMainWindow):
         dialog.canceled.connect(lambda: setattr(self, "_animation_cancel", True))
         self.animation_dialog = dialog
         folder = Path(out_dir)
-        settings = AnimateSettings(smooth=float(smooth), up=up)
+        settings = AnimateSettings(smooth=None if smooth is None else float(smooth), up=up)
         self._animation_relay = _AnimationRelay()
         self._animation_relay.progress.connect(self._on_animation_progress)
         worker = create_worker(_run_animation, video, folder, settings, lambda: self._animation_cancel,
@@ -827,7 +826,7 @@ class MainWindow(QMainWindow):
     def preview_smoothing(self):
         """The last exported animation's smoothing, before and after, with a strength control; the
         chosen strength is exported again from the saved frames."""
-        from genhmr_app.motion.animate import AnimateSettings, tracks_from_frames
+        from genhmr_app.motion.animate import AnimateSettings, smoothing_sigma, tracks_from_frames
         from genhmr_app.ui.smoothing_preview import SmoothingPreviewDialog
 
         summary = self.animation_summary
@@ -837,7 +836,7 @@ class MainWindow(QMainWindow):
         folder, fps = Path(summary["out"]), float(summary["fps"])
         done = AnimateSettings(**summary["settings"])
         tracks = tracks_from_frames(folder, fps, done)
-        dialog = SmoothingPreviewDialog(tracks, self.session.body_model, fps, done.smooth, self)
+        dialog = SmoothingPreviewDialog(tracks, self.session.body_model, fps, smoothing_sigma(done, fps), self)
         dialog.export_requested.connect(lambda sigma: self.export_animation(folder, sigma, done.up,
                                                                             video=Path(summary["video"])))
         self.smoothing_dialog = dialog
