@@ -12,3 +12,13 @@ def render_walker(wh: tuple[int, int] = (480, 480), frame: int = 40, seed: int =
         return render(wh, frame, seed, distance_m)
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+def walk_clip():
+    """The shared walk retargeted to the embedded body: (body, betas, rest joints, clip)."""
+    from genhmr_app.bench.scenes import load_walk_clip
+
+    try:
+        return load_walk_clip()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))

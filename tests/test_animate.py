@@ -13,7 +13,6 @@ import torch
 from genhmr_app.motion import animate as an
 from genhmr_app.motion.smoothing import acceleration_error, smooth_positions, smooth_rotations
 from genhmr_app.motion.world import fit_ground, foot_skate, to_world
-from genhmr_app.paths import shared_data_dir
 
 FRAMES = 48
 WH = (480, 480)
@@ -31,18 +30,11 @@ def _camera(direction: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def rendered_walk(tmp_path_factory):
-    from genhmr_app.body.model import load_body_model
-    from genhmr_app.mocap.readers import read_bandai_bvh
-    from genhmr_app.mocap.retarget import retarget_clip
     from genhmr_app.training import render as rnd
 
-    path = shared_data_dir() / "mocap" / "bandai-1" / "dataset-1_walk_normal_001.bvh"
-    if not path.exists():
-        pytest.skip(f"motion capture not found at {path}")
-    body = load_body_model()
-    betas = np.zeros(10, np.float32)
-    rest = body.rest_joints(torch.as_tensor(betas)[None])[0].numpy()
-    clip = retarget_clip(read_bandai_bvh(path), rest)
+    from tests.rendered import walk_clip
+
+    body, betas, rest, clip = walk_clip()
     step = max(1, int(round(clip.fps / 15)))  # 15 fps: a walk's steps within 48 frames
     sl = slice(20, 20 + FRAMES * step, step)
     g_w, pose, pelvis_w = clip.global_orient[sl], clip.body_pose[sl], rest[0] + clip.transl[sl]
@@ -227,18 +219,11 @@ def rendered_crossing(tmp_path_factory):
     """Two walkers crossing in front of a fixed camera: A (near) walks left → right, B (2 m further
     back) right → left; A hides B for a few frames. Returns the video and each one's true pelvis
     projected into the image per frame."""
-    from genhmr_app.body.model import load_body_model
-    from genhmr_app.mocap.readers import read_bandai_bvh
-    from genhmr_app.mocap.retarget import retarget_clip
     from genhmr_app.training import render as rnd
 
-    path = shared_data_dir() / "mocap" / "bandai-1" / "dataset-1_walk_normal_001.bvh"
-    if not path.exists():
-        pytest.skip(f"motion capture not found at {path}")
-    body = load_body_model()
-    betas = np.zeros(10, np.float32)
-    rest = body.rest_joints(torch.as_tensor(betas)[None])[0].numpy()
-    clip = retarget_clip(read_bandai_bvh(path), rest)
+    from tests.rendered import walk_clip
+
+    body, betas, rest, clip = walk_clip()
     frames, wh = 40, (640, 480)
     step = max(1, int(round(clip.fps / 12)))
     sl = slice(20, 20 + frames * step, step)

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from genhmr_app.editing.pose_editor import DRAG_STEPS, KeypointEdits, PoseEditor
-from genhmr_app.paths import shared_data_dir
 
 WH = (480, 480)
 LEFT_WRIST = 15  # MediaPipe's index

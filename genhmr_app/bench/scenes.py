@@ -11,14 +11,12 @@ from genhmr_app.paths import shared_data_dir
 WALK_CLIP = ("mocap", "bandai-1", "dataset-1_walk_normal_001.bvh")
 
 
-def render_walker(wh: tuple[int, int] = (480, 480), frame: int = 40, seed: int = 5, distance_m: float = 3.2):
-    """(image RGB, focal px, body model): a walker facing the camera `distance_m` away.
-    FileNotFoundError when the shared motion capture is not there."""
+def load_walk_clip():
+    """(body model, zero betas, its rest joints (24, 3), the walk retargeted to it). FileNotFoundError
+    when the shared motion capture is not there."""
     from genhmr_app.body.model import load_body_model
-    from genhmr_app.conditioning.camera import focal_from_fov
     from genhmr_app.mocap.readers import read_bandai_bvh
     from genhmr_app.mocap.retarget import retarget_clip
-    from genhmr_app.training import render as rnd
 
     path = shared_data_dir().joinpath(*WALK_CLIP)
     if not path.exists():
@@ -26,7 +24,16 @@ def render_walker(wh: tuple[int, int] = (480, 480), frame: int = 40, seed: int =
     body = load_body_model()
     betas = np.zeros(10, np.float32)
     rest = body.rest_joints(torch.as_tensor(betas)[None])[0].numpy()
-    clip = retarget_clip(read_bandai_bvh(path), rest)
+    return body, betas, rest, retarget_clip(read_bandai_bvh(path), rest)
+
+
+def render_walker(wh: tuple[int, int] = (480, 480), frame: int = 40, seed: int = 5, distance_m: float = 3.2):
+    """(image RGB, focal px, body model): a walker facing the camera `distance_m` away.
+    FileNotFoundError when the shared motion capture is not there."""
+    from genhmr_app.conditioning.camera import focal_from_fov
+    from genhmr_app.training import render as rnd
+
+    body, betas, rest, clip = load_walk_clip()
     turn = np.array([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]])  # world Y up → camera y down
     orient = turn @ clip.global_orient[frame]
     transl = np.array([0.0, 0.1, distance_m]) - rest[0]

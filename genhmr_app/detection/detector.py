@@ -349,22 +349,7 @@ class PoseDetector:
         image is searched again, a few rounds; then tiles are searched on what is left. Every new hit
         is confirmed by the normal-confidence landmarker on a crop of the ORIGINAL image around it
         (which also gives it full-resolution landmarks), so paint edges and clutter do not count."""
-        if self.mode != "image":
-            raise DetectorError("detect_everyone needs an IMAGE-mode detector")
-        t0 = time.perf_counter()
-        deadline = t0 + budget_ms / 1000.0
-        image = check_image(rgb)
-        h, w = image.shape[:2]
-        with self._lock:
-            if self.closed:
-                raise DetectorError("PoseDetector is closed")
-            self._passes = 0
-            found = self._search_everyone(image, [], max_people, rounds, deadline)
-            full = fit_region(0, 0, w, h, self.max_side)
-            people = _dedupe(found)[:max_people]
-            result = self._finish(image, people, full.scale, self._passes > 1, "everyone", self._passes)
-        result.timing_ms = (time.perf_counter() - t0) * 1000.0
-        return result
+        return self._find_people(rgb, [], max_people, rounds, budget_ms, True, "everyone")
 
     def _search_everyone(self, image: np.ndarray, found: list[_Candidate], max_people: int, rounds: int,
                          deadline: float) -> list[_Candidate]:
@@ -402,8 +387,14 @@ class PoseDetector:
         """People near where they were (`boxes`, e.g. the previous video frame's), one crop pass each,
         so a person MediaPipe's own detector misses stays found frame after frame; with `search`, the
         whole image is also searched as in detect_everyone for people not yet followed."""
+        return self._find_people(rgb, boxes, max_people, 4, budget_ms, search, "follow")
+
+    def _find_people(self, rgb: np.ndarray, boxes: list, max_people: int, rounds: int, budget_ms: float,
+                     search: bool, strategy: str) -> DetectionResult:
+        """detect_everyone and detect_around: a crop pass around each box, then (when asked, or when
+        the boxes gave nobody) the search for everyone else."""
         if self.mode != "image":
-            raise DetectorError("detect_around needs an IMAGE-mode detector")
+            raise DetectorError(f"detect_{'everyone' if strategy == 'everyone' else 'around'} needs an IMAGE-mode detector")
         t0 = time.perf_counter()
         image = check_image(rgb)
         h, w = image.shape[:2]
@@ -417,10 +408,10 @@ class PoseDetector:
                 if hit is not None and not _overlaps_any(hit, found):
                     found.append(hit)
             if search or not found:
-                found = self._search_everyone(image, found, max_people, 4, t0 + budget_ms / 1000.0)
+                found = self._search_everyone(image, found, max_people, rounds, t0 + budget_ms / 1000.0)
             people = _dedupe(found)[:max_people]
             full = fit_region(0, 0, w, h, self.max_side)
-            result = self._finish(image, people, full.scale, self._passes > 1, "follow", self._passes)
+            result = self._finish(image, people, full.scale, self._passes > 1, strategy, self._passes)
         result.timing_ms = (time.perf_counter() - t0) * 1000.0
         return result
 
