@@ -101,6 +101,11 @@ class BodyModel:
         if zero_posedirs:
             self._use_zero_posedirs()
 
+    @property
+    def has_pose_correctives(self) -> bool:
+        """False for the embedded body (its posedirs are zeros): joints and skinning then define it."""
+        return not self._zero_posedirs
+
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_arrays(

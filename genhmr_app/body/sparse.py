@@ -28,7 +28,10 @@ class SparseBodyOutput:
 
 
 class SparseBody(nn.Module):
-    def __init__(self, body: BodyModel, extra_vertices: int = 0, seed: int = 0) -> None:
+    def __init__(self, body: BodyModel, extra_vertices: int = 0, seed: int = 0, all_vertices: bool = False) -> None:
+        """`extra_vertices`: that many random vertices besides the keypoints' (training losses);
+        `all_vertices`: every vertex, in mesh order (a cheap full mesh for a body without pose
+        correctives, whose result is then exact)."""
         super().__init__()
         smpl = body.smpl
         with torch.no_grad():
@@ -39,7 +42,9 @@ class SparseBody(nn.Module):
         coco, mp = body.coco17_map.to("cpu"), body.mediapipe33_map.to("cpu")
         keypoint_ids = torch.unique(torch.cat([coco.vertex_ids.reshape(-1), mp.vertex_ids.reshape(-1)]))
         extra = torch.empty(0, dtype=torch.long)
-        if extra_vertices:
+        if all_vertices:
+            extra = torch.arange(len(v_template))
+        elif extra_vertices:
             g = torch.Generator().manual_seed(seed)
             extra = torch.randperm(len(v_template), generator=g)[:extra_vertices]
         picked = torch.cat([keypoint_ids, extra])

@@ -23,6 +23,7 @@ import torch
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.detector import DetectedPerson
 from genhmr_app.editing.joint_limits import clamp
+from genhmr_app.pipeline import display
 from genhmr_app.refinement.refine import RefinementSettings
 from genhmr_app.sampling.maskgit import SamplingSettings, iterate
 from genhmr_app.tokens.rotation6d import rotmat_to_6d, sixd_to_rotmat
@@ -51,6 +52,16 @@ class EditablePose:
     def same_as(self, other: EditablePose) -> bool:
         return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in
                    ("global_orient", "body_pose", "betas", "transl", "latents", "tokens"))
+
+
+@dataclass(frozen=True)
+class PoseDisplay:
+    """Everything the views draw for a pose, computed off the UI thread."""
+
+    vertices: np.ndarray  # (V, 3) display frame (y up)
+    normals: np.ndarray  # (V, 3) unit vertex normals, display frame
+    joints: np.ndarray  # (24, 3) camera frame
+    keypoints_px: np.ndarray  # (33, 2) the detector's keypoints of this pose in the image
 
 
 @dataclass(frozen=True)
@@ -207,6 +218,27 @@ class PoseEditor:
                                           _t(pose.transl, self.device)[None])
         return out.vertices[0].cpu().numpy(), out.joints[0].cpu().numpy()
 
+    def display(self, pose: EditablePose) -> PoseDisplay:
+        """What the views draw. A drag asks for this a dozen times a second, so for a body without
+        pose correctives (the embedded one) one sparse pass over every vertex gives the mesh, the
+        joints and the keypoints together; it is exact there, and about 3x cheaper than the full
+        model's pass plus a second one for the keypoints."""
+        dense = _dense_body(self.recon)
+        if dense is None:
+            vertices, joints = self.mesh(pose)
+            shown = display.to_display(vertices)
+            return PoseDisplay(shown, display.vertex_normals(shown, self.recon.body.faces), joints,
+                               self.keypoints_px(pose))
+        with torch.no_grad():
+            orient = _rotmats(pose.global_orient, 1, self.device)[:, 0]
+            out = dense(orient, _rotmats(pose.body_pose, 23, self.device), _t(pose.betas, self.device)[None],
+                        _t(pose.transl, self.device)[None])
+            points = self.recon.detector_like_keypoints(out.mediapipe33, orient)
+            keypoints = project(points, *self._camera(1)).cpu().numpy()[0]
+            vertices, joints = out.vertices[0].cpu().numpy(), out.joints[0].cpu().numpy()
+        shown = display.to_display(vertices)
+        return PoseDisplay(shown, display.vertex_normals(shown, self.recon.body.faces), joints, keypoints)
+
     def error_px(self, pose: EditablePose, edits: KeypointEdits) -> float:
         """Mean distance of the pose's keypoints to the pins, or to the detector's visible keypoints
         when nothing is pinned."""
@@ -231,6 +263,34 @@ class PoseEditor:
 
     def _crop_size(self) -> torch.Tensor:
         return self._condition().crop[:, 2]
+
+
+def drag_refit(ctx, person: DetectedPerson, camera: tuple[int, int, float], pose: EditablePose,
+               edits: KeypointEdits, steps: int = DRAG_STEPS, encode: bool = False
+               ) -> tuple[EditablePose, PoseDisplay]:
+    """A refit in the model process (pipeline/model_process.py): a drag move's few warm-started steps
+    (or the release's full settle) and what the views draw. The editor for the person is kept between
+    moves (it caches the conditioning the refit's scale comes from)."""
+    key = (hash(np.asarray(person.landmarks_px).tobytes()), camera)
+    editor = ctx.cache.get("editor")
+    if editor is None or ctx.cache.get("editor_key") != key:
+        editor = PoseEditor(ctx.recon, person, *camera)
+        ctx.cache.update(editor=editor, editor_key=key)
+    refit = editor.refit(pose, edits, steps, encode=encode)
+    return refit, editor.display(refit)
+
+
+def _dense_body(recon):
+    """A SparseBody over every vertex, kept on the Reconstructor; None when the body has pose
+    correctives (only the full model is exact then)."""
+    if recon.body.has_pose_correctives:
+        return None
+    dense = getattr(recon, "_dense_body", None)
+    if dense is None:
+        from genhmr_app.body.sparse import SparseBody
+
+        dense = recon._dense_body = SparseBody(recon.body, all_vertices=True).to(recon.device)
+    return dense
 
 
 def _t(a, device) -> torch.Tensor:

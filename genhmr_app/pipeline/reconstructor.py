@@ -115,6 +115,10 @@ class Reconstructor:
         # so that a result is the same on every worker (see pipeline/batch.py).
         self.time_budgets = time_budgets
         self.device = resolve_device(device)
+        # Where the weights came from, so a child process can load the same (pipeline/model_process.py);
+        # None when a model was handed in as an object.
+        self.weight_paths = None if tokenizer is not None or generator is not None or body is not None else {
+            "tokenizer_path": Path(tokenizer_path), "generator_path": Path(generator_path)}
         if body is None:
             body, warning = load_body_model_with_fallback(device="cpu")
             self.body_warning = warning

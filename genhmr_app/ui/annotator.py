@@ -51,9 +51,18 @@ from genhmr_app.annotation.session import (
     pose_from_frame,
 )
 from genhmr_app.editing.joint_limits import SMPL_BODY_JOINTS, limits
-from genhmr_app.editing.pose_editor import DRAG_STEPS, SETTLE_STEPS, EditablePose, KeypointEdits, PoseEditor
+from genhmr_app.editing.pose_editor import (
+    DRAG_STEPS,
+    SETTLE_STEPS,
+    EditablePose,
+    KeypointEdits,
+    PoseDisplay,
+    PoseEditor,
+    drag_refit,
+)
 from genhmr_app.paths import RESOURCES_DIR
 from genhmr_app.pipeline import display
+from genhmr_app.pipeline.model_process import ModelProcess, ModelProcessError
 from genhmr_app.ui.image_view import ImageView
 from genhmr_app.ui.jobs import LatestJobRunner
 from genhmr_app.ui.mesh_view import MeshScene, MeshView
@@ -118,8 +127,13 @@ class AnnotatorWindow(QMainWindow):
     pose_shown = Signal()  # the mesh and the handles show a new pose
     _pre_progress = Signal(int, int)  # from the pre-annotation thread
 
-    def __init__(self, session: AnnotationSession, reconstructor, preannotate: bool = True) -> None:
+    def __init__(self, session: AnnotationSession, reconstructor, preannotate: bool = True,
+                 model_process: bool = True) -> None:
+        """`model_process`: run the drag refits in a child process with its own copy of the models
+        (pipeline/model_process.py), once it has loaded; until then, and without it, in a thread."""
         super().__init__()
+        weights = getattr(reconstructor, "weight_paths", None)
+        self.model_process = ModelProcess.start(**weights) if model_process and weights else None
         self.session, self.recon = session, reconstructor
         self.setWindowTitle(f"GenHMR Studio — annotate {session.project_file.name}")
         from genhmr_app.ui.app import app_icon
@@ -161,13 +175,15 @@ class AnnotatorWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.image_view = ImageView(self)
-        self.mesh_view = MeshView(self)
+        self.mesh_view = MeshView(self, compact=True)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.image_view)
         splitter.addWidget(self.mesh_view)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([600, 400])
+        # The image is where an annotator works; the 3D view checks the result (and its every pixel
+        # costs render time during a drag on a software GL).
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([640, 320])
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -362,13 +378,14 @@ class AnnotatorWindow(QMainWindow):
         self.token_list.clear()
         self.status.setText(why)
 
-    def show_pose(self, pose: EditablePose, shown: tuple | None = None) -> None:
-        """Mesh in 3D, projected skeleton and keypoint handles in 2D. `shown`: (vertices, joints,
-        keypoints) already computed off the UI thread (a drag's refit job computes them)."""
+    def show_pose(self, pose: EditablePose, shown: PoseDisplay | None = None) -> None:
+        """Mesh in 3D, projected skeleton and keypoint handles in 2D. `shown`: what to draw, already
+        computed off the UI thread (a drag's refit job computes it)."""
         if self.editor is None:
             return
-        vertices, normals, joints, keypoints = shown or _display_data(self.editor, pose)
-        scene = MeshScene(vertices=vertices, faces=self.recon.body.faces, normals=normals,
+        shown = shown or self.editor.display(pose)
+        joints, keypoints = shown.joints, shown.keypoints_px
+        scene = MeshScene(vertices=shown.vertices, faces=self.recon.body.faces, normals=shown.normals,
                           joints=display.to_display(joints), bones=self._smpl_edges)
         self.mesh_view.show_scene(scene, reset_camera=self.mesh_view._mesh is None)
         ed = self.editor
@@ -444,8 +461,10 @@ class AnnotatorWindow(QMainWindow):
             self._load_pose(self.session.frame(index))
         self.refresh_list()
 
-    def handle_moved(self, index: int, x: float, y: float) -> None:
-        """A keypoint handle moved under the mouse: refit with it pinned (newest move wins)."""
+    def handle_moved(self, index: int, x: float, y: float, at: float | None = None) -> None:
+        """A keypoint handle moved under the mouse: refit with it pinned (newest move wins). `at`: when
+        the move happened (perf_counter), if earlier than now: a move that waited in the event queue
+        while the UI was busy counts its latency from then (the benchmark gives it)."""
         if self.editor is None or self.pose is None:
             return
         if self._dragging is None:
@@ -455,8 +474,8 @@ class AnnotatorWindow(QMainWindow):
             self.mesh_view.set_interacting(True)
         self.edits = self.edits.pin(index, (x, y))
         editor, pose, edits, frame_index = self.editor, self.pose, self.edits, self.index
-        serial = self.runner.submit(_drag_job, editor, pose, edits, frame_index)
-        self._move_times[serial] = time.perf_counter()
+        serial = self.runner.submit(_drag_job, editor, pose, edits, frame_index, self.model_process)
+        self._move_times[serial] = time.perf_counter() if at is None else at
 
     def handle_released(self, index: int, x: float, y: float) -> None:
         if self._dragging is None or self.editor is None:
@@ -468,7 +487,9 @@ class AnnotatorWindow(QMainWindow):
         self._move_times.clear()
         self._pause.clear()
         self.mesh_view.set_interacting(False)
-        self.runner.submit(lambda: ("settle", frame_index, editor.refit(pose, edits, SETTLE_STEPS), before, edits))
+        proc = self.model_process
+        self.runner.submit(lambda: ("settle", frame_index, _refit(editor, pose, edits, SETTLE_STEPS, True, proc)[0],
+                                    before, edits))
 
     def toggle_ignored(self, index: int) -> None:
         """Mark a keypoint wrong/hidden (or trust it again): refit without it."""
@@ -662,22 +683,30 @@ class AnnotatorWindow(QMainWindow):
 
                 QCoreApplication.processEvents()
                 time.sleep(0.02)
+        if self.model_process is not None:
+            self.model_process.close()
         self.session.close()
         self.mesh_view.close_view()
         super().closeEvent(event)
 
 
-def _drag_job(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, frame_index: int):
-    """Worker side of one drag move: a few warm-started refit steps, and what the views will draw."""
-    refit = editor.refit(pose, edits, DRAG_STEPS, encode=False)
-    return ("drag", frame_index, refit, _display_data(editor, refit))
+def _drag_job(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, frame_index: int,
+              model_process: ModelProcess | None):
+    """Worker side of one drag move: a few warm-started refit steps, and what the views will draw.
+    In the model process when it is running (this thread then only waits, without the GIL)."""
+    return ("drag", frame_index, *_refit(editor, pose, edits, DRAG_STEPS, False, model_process))
 
 
-def _display_data(editor: PoseEditor, pose: EditablePose):
-    """(display-frame vertices, their normals, camera-frame joints, keypoints px): all the views need."""
-    vertices, joints = editor.mesh(pose)
-    shown = display.to_display(vertices)
-    return shown, display.vertex_normals(shown, editor.recon.body.faces), joints, editor.keypoints_px(pose)
+def _refit(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, steps: int, encode: bool,
+           model_process: ModelProcess | None) -> tuple[EditablePose, PoseDisplay]:
+    if model_process is not None and model_process.ready:
+        try:
+            camera = (editor.width, editor.height, editor.focal)
+            return model_process.call(drag_refit, editor.person, camera, pose, edits, steps, encode)
+        except ModelProcessError as exc:
+            log.warning("the refit falls back to the window's own thread: %s", exc)
+    refit = editor.refit(pose, edits, steps, encode=encode)
+    return refit, editor.display(refit)
 
 
 def _mp33_skeleton():

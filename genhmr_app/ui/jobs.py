@@ -85,6 +85,9 @@ class LatestJobRunner(QObject):
         worker.start()
 
     def _on_returned(self, request: _Request, value: Any) -> None:
+        # The waiting request starts before this result is shown: drawing a result takes the UI thread
+        # tens of milliseconds, and the next job need not wait for that (the two overlap).
+        self._start_next(request)
         if request.serial == self._serial or self.show_superseded:  # else only the newest result is wanted
             self.result.emit(request.serial, value)
 
@@ -101,6 +104,13 @@ class LatestJobRunner(QObject):
         self.failed.emit(request.serial, exc)
 
     def _on_finished(self, request: _Request) -> None:
+        self._start_next(request)
+
+    def _start_next(self, request: _Request) -> None:
+        """`request` is done: start the waiting one, if any (once per request, whichever signal of
+        its worker comes first)."""
+        if self._running is not request:
+            return
         self._running = None
         self._worker = None
         if self._pending is not None:

@@ -1,96 +1,51 @@
-"""The 3D viewport: the refined body, its skeleton, a ground plane and the photo's camera frustum.
+"""The 3D viewport: shows the pictures of views/scene_render.py and turns the mouse into camera moves
+(orbit: left drag; pan: middle, or shift + left; zoom: right drag or the wheel).
 
-Everything is drawn in the y-up display frame of `genhmr_app.pipeline.display` (the photo's camera at
-the origin looking down -z). Actors are created once and updated in place: re-adding actors every
-frame is slow and flickers during live video.
-
-The VTK widget needs an OpenGL context. Where none can be made (no display, a broken driver), the
-window shows a message in its place instead of crashing, and the rest of the app works.
+The picture is rendered off-screen and painted as an image (why: views/scene_render.py). A render is
+scheduled, not done at once, so every change made in one pass of the event loop is drawn together.
+Where no OpenGL context can be made (a broken driver), a message takes the viewport's place and the
+rest of the app works.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from genhmr_app.pipeline.display import FRUSTUM_LINES
+from genhmr_app.views.scene_render import MeshScene, SceneRenderer  # noqa: F401 (MeshScene re-exported)
 
 log = logging.getLogger(__name__)
 
-SKIN = (0.80, 0.72, 0.64)
-GHOST_COLOURS = [(0.35, 0.75, 1.0), (1.0, 0.6, 0.3), (0.6, 1.0, 0.5), (1.0, 0.45, 0.8), (0.95, 0.95, 0.4),
-                 (0.6, 0.6, 1.0), (0.4, 1.0, 0.9)]
-OTHER_PERSON_COLOUR = (0.62, 0.66, 0.74)  # bluish grey: present but not the one in focus
-UNCERTAINTY_CMAP = "coolwarm"  # blue = confident, red = uncertain; readable for red-green colour blindness
-VIEW_FOV_DEG = 30.0
-
-
-def faces_to_vtk(faces: np.ndarray) -> np.ndarray:
-    faces = np.asarray(faces, dtype=np.int64)
-    return np.hstack([np.full((len(faces), 1), 3, dtype=np.int64), faces]).ravel()
-
-
-def _centre(points: np.ndarray) -> np.ndarray:
-    return (points.max(0) + points.min(0)) / 2
-
-
-def _lines_to_vtk(edges: np.ndarray) -> np.ndarray:
-    edges = np.asarray(edges, dtype=np.int64)
-    return np.hstack([np.full((len(edges), 1), 2, dtype=np.int64), edges]).ravel()
-
-
-@dataclass
-class MeshScene:
-    """One picture of the viewport, display frame throughout."""
-
-    vertices: np.ndarray  # (V, 3) the shown hypothesis
-    faces: np.ndarray
-    normals: np.ndarray | None = None  # (V, 3)
-    uncertainty: np.ndarray | None = None  # (V,) in [0, 1]
-    joints: np.ndarray | None = None  # (24, 3)
-    bones: list[tuple[int, int]] = field(default_factory=list)
-    frustum: np.ndarray | None = None  # (5, 3) apex + image corners
-    ghosts: list[np.ndarray] = field(default_factory=list)  # other hypotheses (V, 3), translucent
-    camera_fov_deg: float | None = None  # the photo's vertical field of view, for the "camera" view
-    others: list[np.ndarray] = field(default_factory=list)  # the other people in the picture (V, 3), opaque
+ZOOM_PER_PX = 1.01  # right-drag: each pixel down zooms out by 1%
+ZOOM_PER_WHEEL_STEP = 1.1
 
 
 class MeshView(QWidget):
     colour_mode_changed = Signal(str)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, compact: bool = False) -> None:
+        """`compact`: the view presets sit in one "View" menu, so the viewport can be narrow (the
+        annotator's image is the work surface; each 3D pixel also costs render time on a software GL)."""
         super().__init__(parent)
+        self._compact = compact
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        self.plotter = None
-        self._mesh = None
-        self._body_actor = None
-        self._skeleton = self._skeleton_actor = None
-        self._joint_actor = None
-        self._frustum = self._frustum_actor = None
-        self._ground_actor = None
-        self._ghosts: list = []
-        self._others: list = []
-        self._scene: MeshScene | None = None
-        self._view = "front"  # the last preset chosen
-        self.colour_mode = "skin"
+        self.renderer: SceneRenderer | None = None
         self.unavailable_reason: str | None = None
         self.renders = 0
+        self._render_pending = False
+        self._image: QImage | None = None
+        self._interacting = False
         try:
-            from pyvistaqt import QtInteractor
-
-            # auto_update=False: pyvistaqt would otherwise re-render 5 times a second forever, and on a
-            # software GL (llvmpipe) each render takes tens of milliseconds of the UI thread.
-            self.plotter = QtInteractor(self, auto_update=False)
-            self.plotter.set_background("#2b2b30", top="#50505a")
-            self.plotter.enable_anti_aliasing("fxaa")
-            layout.addWidget(self.plotter.interactor, 1)
+            self.renderer = SceneRenderer()
+            self.viewport = _Viewport(self)
+            layout.addWidget(self.viewport, 1)
         except Exception as exc:  # noqa: BLE001 - any GL/VTK failure must degrade, not crash
             self.unavailable_reason = f"3D view unavailable: {exc}"
             log.warning(self.unavailable_reason)
@@ -106,8 +61,21 @@ class MeshView(QWidget):
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 0, 4, 2)
         bar.setSpacing(3)
-        for name, label, tip in (("front", "Front", "1"), ("side", "Side", "2"), ("top", "Top", "3"),
-                                 ("reset", "Reset", "0: back to the photo's own viewpoint")):
+        presets = (("front", "Front", "1"), ("side", "Side", "2"), ("top", "Top", "3"),
+                   ("reset", "Reset", "0: back to the photo's own viewpoint"))
+        if self._compact:
+            views = QToolButton()
+            views.setText("View")
+            views.setObjectName("view_menu")
+            views.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+            view_menu = QMenu(views)
+            for name, label, tip in presets:
+                action = view_menu.addAction(f"{label} ({tip.split(':')[0]})")
+                action.setObjectName(f"view_{name}")
+                action.triggered.connect(lambda _=False, n=name: self.set_view(n))
+            views.setMenu(view_menu)
+            bar.addWidget(views)
+        for name, label, tip in presets if not self._compact else ():
             button = QToolButton()
             button.setText(label)
             button.setObjectName(f"view_{name}")
@@ -145,7 +113,32 @@ class MeshView(QWidget):
 
     @property
     def available(self) -> bool:
-        return self.plotter is not None
+        return self.renderer is not None
+
+    @property
+    def plotter(self):
+        return self.renderer.plotter if self.renderer is not None else None
+
+    @property
+    def colour_mode(self) -> str:
+        return self.renderer.options.colour_mode if self.renderer is not None else "skin"
+
+    # What tests and the benchmark look at (the renderer's actors and meshes).
+    @property
+    def _mesh(self):
+        return self.renderer._mesh if self.renderer is not None else None
+
+    @property
+    def _body_actor(self):
+        return self.renderer._body_actor if self.renderer is not None else None
+
+    @property
+    def _ghosts(self) -> list:
+        return self.renderer._ghosts if self.renderer is not None else []
+
+    @property
+    def _others(self) -> list:
+        return self.renderer._others if self.renderer is not None else []
 
     # -- content ------------------------------------------------------------------------------
     def show_mesh(self, vertices: np.ndarray, faces: np.ndarray, reset_camera: bool = False) -> None:
@@ -153,247 +146,140 @@ class MeshView(QWidget):
         self.show_scene(MeshScene(np.asarray(vertices, np.float32), faces), reset_camera=reset_camera)
 
     def show_scene(self, scene: MeshScene, reset_camera: bool = False) -> None:
-        if not self.available:
-            return
-        import pyvista as pv
-
-        first = self._mesh is None or self._mesh.n_points != len(scene.vertices)
-        old_centre = None if first else _centre(np.asarray(self._mesh.points))
-        self._scene = scene
-        if first:
-            if self._body_actor is not None:
-                self.plotter.remove_actor(self._body_actor, render=False)
-            self._mesh = pv.PolyData(np.asarray(scene.vertices, np.float32), faces_to_vtk(scene.faces))
-            self._mesh.point_data["uncertainty"] = np.zeros(len(scene.vertices), np.float32)
-            self._set_normals(scene)
-            self._body_actor = self.plotter.add_mesh(
-                self._mesh, scalars="uncertainty", cmap=UNCERTAINTY_CMAP, clim=(0.0, 1.0), show_scalar_bar=False,
-                specular=0.25, smooth_shading=False, name="body", render=False)
-            self._body_actor.prop.color = SKIN  # shown whenever the uncertainty colouring is off
-            # Our own point normals with Gouraud shading: smooth, and still correct after in-place updates
-            # (pyvista's smooth_shading copies the mesh, so updating our points would not show).
-            self._body_actor.prop.interpolation = "gouraud"
-        else:
-            self._mesh.points = np.asarray(scene.vertices, np.float32)
-            self._set_normals(scene)
-        if scene.uncertainty is not None:
-            self._mesh.point_data["uncertainty"] = np.asarray(scene.uncertainty, np.float32)
-        self._update_skeleton(scene)
-        self._update_frustum(scene)
-        self._update_ghosts(scene)
-        self._update_others(scene)
-        self._update_ground(scene)
-        self._in_show_scene = True
-        try:
-            self._apply_colour()
-            self._apply_visibility()
-        finally:
-            self._in_show_scene = False
-        if first or reset_camera:
-            self.set_view("front")
-        elif self._view == "reset":
-            self.plotter.reset_camera_clipping_range()  # the photo's own camera does not move
+        if self.available:
+            self.renderer.show_scene(scene, reset_camera=reset_camera)
             self.render()
-        else:
-            # Keep the user's viewpoint but travel with the body, so a moving person stays in frame.
-            shift = _centre(np.asarray(scene.vertices)) - old_centre
-            cam = self.plotter.camera
-            cam.position = tuple(np.asarray(cam.position) + shift)
-            cam.focal_point = tuple(np.asarray(cam.focal_point) + shift)
-            self.plotter.reset_camera_clipping_range()
-            self.render()
-
-    def _set_normals(self, scene: MeshScene) -> None:
-        if scene.normals is None:
-            from genhmr_app.pipeline.display import vertex_normals
-
-            normals = vertex_normals(scene.vertices, scene.faces)
-        else:
-            normals = np.asarray(scene.normals, np.float32)
-        self._mesh.point_data["Normals"] = normals
-        self._mesh.point_data.active_normals_name = "Normals"
-
-    def _update_skeleton(self, scene: MeshScene) -> None:
-        import pyvista as pv
-
-        if scene.joints is None or not scene.bones:
-            return
-        joints = np.asarray(scene.joints, np.float32)
-        if self._skeleton is None:
-            self._skeleton = pv.PolyData(joints, lines=_lines_to_vtk(scene.bones))
-            self._skeleton_actor = self.plotter.add_mesh(self._skeleton, color=(1.0, 0.85, 0.2), line_width=4,
-                                                         render_lines_as_tubes=True, name="skeleton",
-                                                         render=False)
-            self._joint_points = pv.PolyData(joints)
-            self._joint_actor = self.plotter.add_mesh(self._joint_points, color=(1.0, 0.4, 0.1), point_size=10,
-                                                      render_points_as_spheres=True, name="joints",
-                                                      render=False)
-        else:
-            self._skeleton.points = joints
-            self._joint_points.points = joints
-
-    def _update_frustum(self, scene: MeshScene) -> None:
-        import pyvista as pv
-
-        if scene.frustum is None:
-            return
-        pts = np.asarray(scene.frustum, np.float32)
-        if self._frustum is None:
-            self._frustum = pv.PolyData(pts, lines=_lines_to_vtk(FRUSTUM_LINES))
-            self._frustum_actor = self.plotter.add_mesh(self._frustum, color=(0.75, 0.75, 0.85), line_width=1.5,
-                                                        name="frustum", render=False)
-        else:
-            self._frustum.points = pts
-
-    def _update_ghosts(self, scene: MeshScene) -> None:
-        import pyvista as pv
-
-        if len(self._ghosts) != len(scene.ghosts):
-            for actor, _mesh in self._ghosts:
-                self.plotter.remove_actor(actor, render=False)
-            self._ghosts = []
-            for i, verts in enumerate(scene.ghosts):
-                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
-                actor = self.plotter.add_mesh(mesh, color=GHOST_COLOURS[i % len(GHOST_COLOURS)], opacity=0.3,
-                                              name=f"ghost{i}", render=False)
-                self._ghosts.append((actor, mesh))
-        else:
-            for (_actor, mesh), verts in zip(self._ghosts, scene.ghosts):
-                mesh.points = np.asarray(verts, np.float32)
-
-    def _update_others(self, scene: MeshScene) -> None:
-        """The other people, in a neutral colour: where they stand relative to the shown person."""
-        import pyvista as pv
-
-        if len(self._others) != len(scene.others):
-            for actor, _mesh in self._others:
-                self.plotter.remove_actor(actor, render=False)
-            self._others = []
-            for i, verts in enumerate(scene.others):
-                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
-                actor = self.plotter.add_mesh(mesh, color=OTHER_PERSON_COLOUR, specular=0.2, name=f"other{i}",
-                                              render=False)
-                self._others.append((actor, mesh))
-        else:
-            for (_actor, mesh), verts in zip(self._others, scene.others):
-                mesh.points = np.asarray(verts, np.float32)
-
-    def _update_ground(self, scene: MeshScene) -> None:
-        import pyvista as pv
-
-        v = np.asarray(scene.vertices)
-        centre = (v.max(0) + v.min(0)) / 2
-        floor = float(v[:, 1].min())
-        if self._ground_actor is None:
-            plane = pv.Plane(center=(0, 0, 0), direction=(0, 1, 0), i_size=4.0, j_size=4.0, i_resolution=8,
-                             j_resolution=8)
-            # Opaque: a translucent plane costs a sorting pass, about 30 ms a frame on a software GL.
-            self._ground_actor = self.plotter.add_mesh(plane, color=(0.36, 0.37, 0.41),
-                                                       show_edges=True, edge_color=(0.46, 0.48, 0.53), name="ground",
-                                                       render=False)
-        self._ground_actor.position = (float(centre[0]), floor - 0.002, float(centre[2]))
 
     # -- appearance ---------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
         if mode not in ("skin", "uncertainty") or mode == self.colour_mode:
             return
-        self.colour_mode = mode
         index = self.colour_combo.findData(mode)
         if index != self.colour_combo.currentIndex():
             self.colour_combo.setCurrentIndex(index)
         self.legend.setVisible(mode == "uncertainty")
-        self._apply_colour()
-        self.render()
+        if self.available:
+            self.renderer.set_options(replace(self.renderer.options, colour_mode=mode))
+            self.render()
         self.colour_mode_changed.emit(mode)
 
-    def _apply_colour(self) -> None:
-        if self._body_actor is None:
-            return
-        has_values = self._scene is not None and self._scene.uncertainty is not None
-        self._body_actor.mapper.scalar_visibility = self.colour_mode == "uncertainty" and has_values
-
     def _apply_visibility(self) -> None:
-        if not self.available:
-            return
-        skeleton = self.skeleton_action.isChecked()
-        for actor in (self._skeleton_actor, self._joint_actor):
-            if actor is not None:
-                actor.visibility = skeleton
-        if self._body_actor is not None:
-            # The skeleton is inside the body: see it through a translucent skin.
-            self._body_actor.prop.opacity = 0.35 if skeleton and self._skeleton_actor is not None else 1.0
-        if self._ground_actor is not None:
-            self._ground_actor.visibility = self.ground_action.isChecked()
-        if self._frustum_actor is not None:
-            self._frustum_actor.visibility = self.frustum_action.isChecked()
-        if not getattr(self, "_in_show_scene", False):  # show_scene renders once at its end
+        if self.available:
+            self.renderer.set_options(replace(self.renderer.options, skeleton=self.skeleton_action.isChecked(),
+                                              ground=self.ground_action.isChecked(),
+                                              frustum=self.frustum_action.isChecked()))
             self.render()
 
-    # -- camera ---------------------------------------------------------------------------------
     def set_view(self, name: str) -> None:
-        if not self.available or self._mesh is None:
-            return
-        self._view = name
-        v = np.asarray(self._mesh.points)
-        centre = _centre(v)
-        extent = float(max(np.ptp(v[:, 1]), 0.5 * np.ptp(v[:, 0]), 0.5 * np.ptp(v[:, 2]), 0.3))
-        cam = self.plotter.camera
-        distance = 1.35 * extent / (2 * math.tan(math.radians(VIEW_FOV_DEG) / 2))
-        up = (0.0, 1.0, 0.0)
-        if name == "reset" and self._scene is not None and self._scene.frustum is not None:
-            # The photo's own camera: the body lines up with the picture.
-            cam.position = (0.0, 0.0, 0.0)
-            cam.focal_point = tuple(centre)
-            cam.up = up
-            cam.view_angle = self._scene.camera_fov_deg or VIEW_FOV_DEG
-        else:
-            direction = {"side": (1.0, 0.0, 0.0), "top": (0.0, 1.0, 0.0)}.get(name, (0.0, 0.0, 1.0))
-            if name == "top":
-                up = (0.0, 0.0, -1.0)
-            angle = VIEW_FOV_DEG
-            if name in ("front", "reset") and self._scene is not None and self._scene.frustum is not None:
-                # Stay in front of the photo's camera (at the origin), so its glyph is behind us, and
-                # widen the lens to keep the body in frame.
-                glyph_depth = float(-np.asarray(self._scene.frustum)[1:, 2].mean())
-                limit = max(abs(float(centre[2])) - glyph_depth - 0.2, 0.5)
-                if limit < distance:
-                    distance = limit
-                    angle = math.degrees(2 * math.atan(1.35 * extent / (2 * distance)))
-            cam.position = tuple(centre + distance * np.asarray(direction))
-            cam.focal_point = tuple(centre)
-            cam.up = up
-            cam.view_angle = angle
-        self.plotter.reset_camera_clipping_range()
-        self.render()
+        if self.available and self.renderer.has_body:
+            self.renderer.set_view(name)
+            self.render()
 
     def set_interacting(self, on: bool) -> None:
-        """While the user drags (a keypoint, a slider) frames must come fast: anti-aliasing (FXAA,
-        about 30 ms a frame on a software GL) is off until the drag ends."""
-        if not self.available or on == getattr(self, "_interacting", False):
+        """While the user drags (a keypoint, a slider, the camera) frames must come fast: anti-aliasing
+        (FXAA, a pass per frame on a software GL) is off until the drag ends."""
+        if not self.available or on == self._interacting:
             return
         self._interacting = on
-        if on:
-            self.plotter.disable_anti_aliasing()
-        else:
-            self.plotter.enable_anti_aliasing("fxaa")
+        self.renderer.set_options(replace(self.renderer.options, antialias=not on))
+        if not on:
             self.render()
 
-    def render(self) -> None:
-        """Schedule one repaint. plotter.render() would render now *and* again in the repaint that
-        it schedules; update() coalesces every change of this event-loop pass into one render."""
+    def camera_moved(self, move) -> None:
+        """`move(renderer)` turns the camera (the viewport's mouse handling)."""
         if self.available:
-            if getattr(self, "_interacting", False):
-                # During a drag each result is drawn at once: the next one is already being computed,
-                # and the time to the screen is what the user feels.
-                self.plotter.render_window.Render()
-            else:
-                self.plotter.update()
-            self.renders += 1
+            move(self.renderer)
+            self.render()
+
+    # -- pictures -------------------------------------------------------------------------------
+    def render(self) -> None:
+        """Schedule one render: every change made in this pass of the event loop is drawn together."""
+        if self.available and not self._render_pending:
+            self._render_pending = True
+            QTimer.singleShot(0, self._render_now)
+
+    def _render_now(self) -> None:
+        self._render_pending = False
+        if not self.available:
+            return
+        self._image = _to_qimage(self.renderer.render())
+        self.renders += 1
+        self.viewport.update()
 
     def grab_screenshot(self) -> np.ndarray | None:
-        return self.plotter.screenshot(return_img=True) if self.available else None
+        return self.renderer.render() if self.available else None
+
+    def _resize_render(self, size: QSize) -> None:
+        if self.available and size.width() > 0 and size.height() > 0:
+            self.renderer.resize(size.width(), size.height())
+            self.render()
 
     def close_view(self) -> None:
-        if self.plotter is not None:
-            self.plotter.close()
-            self.plotter = None
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+
+def _to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1], QImage.Format.Format_RGB888).copy()
+
+
+class _Viewport(QWidget):
+    """Paints MeshView's last off-screen frame; turns the mouse into camera moves."""
+
+    def __init__(self, view: MeshView) -> None:
+        super().__init__(view)
+        self._owner = view
+        self._last: QPointF | None = None
+        self._button = Qt.MouseButton.NoButton
+        self.setMinimumSize(120, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(400, 600)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        image = self._owner._image
+        if image is None:
+            painter.fillRect(self.rect(), QColor("#2b2b30"))
+        elif image.width() == self.width() and image.height() == self.height():
+            painter.drawImage(0, 0, image)
+        else:  # a resize is being rendered: stretch the last frame meanwhile
+            painter.drawImage(self.rect(), image)
+        painter.end()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._owner._resize_render(event.size())
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self._last = event.position()
+        self._button = event.button()
+        self._owner.set_interacting(True)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._last is None:
+            return
+        d = event.position() - self._last
+        self._last = event.position()
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if self._button == Qt.MouseButton.MiddleButton or (self._button == Qt.MouseButton.LeftButton and shift):
+            self._owner.camera_moved(lambda r: r.pan(d.x(), d.y()))
+        elif self._button == Qt.MouseButton.LeftButton:
+            self._owner.camera_moved(lambda r: r.orbit(d.x(), d.y()))
+        elif self._button == Qt.MouseButton.RightButton:
+            self._owner.camera_moved(lambda r: r.zoom(ZOOM_PER_PX ** -d.y()))
+
+    def mouseReleaseEvent(self, _event) -> None:  # noqa: N802
+        self._last = None
+        self._button = Qt.MouseButton.NoButton
+        self._owner.set_interacting(False)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self._owner.camera_moved(lambda r: r.zoom(ZOOM_PER_WHEEL_STEP ** steps))

@@ -1,0 +1,353 @@
+"""The 3D scene as pictures: the body, its skeleton, a ground plane, the photo's camera, other hypotheses
+and other people, rendered off-screen by VTK into RGB arrays (no Qt).
+
+The window's viewport (ui/mesh_view.py) shows these pictures and turns the mouse into camera moves.
+
+Everything is drawn in the y-up display frame of `genhmr_app.pipeline.display` (the photo's camera at
+the origin looking down -z). Actors are created once and updated in place: re-adding actors every
+frame is slow and flickers during live video.
+
+Off-screen rather than a QOpenGLWidget in the window: with one in the window, Qt composes the *whole
+window* through OpenGL on every repaint of any widget, about 15 ms a flush on a software GL, on top of
+the render; a keypoint drag's mesh then trailed the hand by 150-240 ms and live video stayed under
+25 fps. Off-screen, a frame costs its render and a read-back (about 15 ms for 400x600 on llvmpipe).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from genhmr_app.pipeline.display import FRUSTUM_LINES
+
+SKIN = (0.80, 0.72, 0.64)
+GHOST_COLOURS = [(0.35, 0.75, 1.0), (1.0, 0.6, 0.3), (0.6, 1.0, 0.5), (1.0, 0.45, 0.8), (0.95, 0.95, 0.4),
+                 (0.6, 0.6, 1.0), (0.4, 1.0, 0.9)]
+OTHER_PERSON_COLOUR = (0.62, 0.66, 0.74)  # bluish grey: present but not the one in focus
+UNCERTAINTY_CMAP = "coolwarm"  # blue = confident, red = uncertain; readable for red-green colour blindness
+VIEW_FOV_DEG = 30.0
+ORBIT_DEG_PER_PX = 0.4
+
+
+def faces_to_vtk(faces: np.ndarray) -> np.ndarray:
+    faces = np.asarray(faces, dtype=np.int64)
+    return np.hstack([np.full((len(faces), 1), 3, dtype=np.int64), faces]).ravel()
+
+
+def _centre(points: np.ndarray) -> np.ndarray:
+    return (points.max(0) + points.min(0)) / 2
+
+
+def _lines_to_vtk(edges: np.ndarray) -> np.ndarray:
+    edges = np.asarray(edges, dtype=np.int64)
+    return np.hstack([np.full((len(edges), 1), 2, dtype=np.int64), edges]).ravel()
+
+
+@dataclass
+class MeshScene:
+    """One picture of the viewport, display frame throughout."""
+
+    vertices: np.ndarray  # (V, 3) the shown hypothesis
+    faces: np.ndarray
+    normals: np.ndarray | None = None  # (V, 3)
+    uncertainty: np.ndarray | None = None  # (V,) in [0, 1]
+    joints: np.ndarray | None = None  # (24, 3)
+    bones: list[tuple[int, int]] = field(default_factory=list)
+    frustum: np.ndarray | None = None  # (5, 3) apex + image corners
+    ghosts: list[np.ndarray] = field(default_factory=list)  # other hypotheses (V, 3), translucent
+    camera_fov_deg: float | None = None  # the photo's vertical field of view, for the "camera" view
+    others: list[np.ndarray] = field(default_factory=list)  # the other people in the picture (V, 3), opaque
+
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """What the viewer asked to see."""
+
+    colour_mode: str = "skin"  # or "uncertainty"
+    skeleton: bool = False  # the skeleton inside a translucent body
+    ground: bool = True
+    frustum: bool = True
+    antialias: bool = True  # FXAA: off while the user drags (it costs a software GL a pass per frame)
+
+
+class SceneRenderer:
+    def __init__(self, size: tuple[int, int] = (400, 600)) -> None:
+        import pyvista as pv
+
+        self.plotter = pv.Plotter(off_screen=True, window_size=size)
+        self.plotter.render_window.SetMultiSamples(0)  # FXAA instead: 4x MSAA quadruples a software GL's work
+        self.plotter.set_background("#2b2b30", top="#50505a")
+        self.options = ViewOptions()
+        self._antialias = False
+        self._set_antialias(True)
+        self._mesh = None
+        self._body_actor = None
+        self._skeleton = self._skeleton_actor = None
+        self._joint_actor = None
+        self._frustum = self._frustum_actor = None
+        self._ground_actor = None
+        self._ghosts: list = []
+        self._others: list = []
+        self._scene: MeshScene | None = None
+        self._view = "front"  # the last preset chosen ("custom" once the user moves the camera)
+
+    @property
+    def has_body(self) -> bool:
+        return self._mesh is not None
+
+    # -- content ------------------------------------------------------------------------------
+    def show_scene(self, scene: MeshScene, reset_camera: bool = False) -> None:
+        import pyvista as pv
+
+        first = self._mesh is None or self._mesh.n_points != len(scene.vertices)
+        old_centre = None if first else _centre(np.asarray(self._mesh.points))
+        self._scene = scene
+        if first:
+            if self._body_actor is not None:
+                self.plotter.remove_actor(self._body_actor, render=False)
+            self._mesh = pv.PolyData(np.asarray(scene.vertices, np.float32), faces_to_vtk(scene.faces))
+            self._mesh.point_data["uncertainty"] = np.zeros(len(scene.vertices), np.float32)
+            self._set_normals(scene)
+            self._body_actor = self.plotter.add_mesh(
+                self._mesh, scalars="uncertainty", cmap=UNCERTAINTY_CMAP, clim=(0.0, 1.0), show_scalar_bar=False,
+                specular=0.25, smooth_shading=False, name="body", render=False)
+            self._body_actor.prop.color = SKIN  # shown whenever the uncertainty colouring is off
+            # Our own point normals with Gouraud shading: smooth, and still correct after in-place updates
+            # (pyvista's smooth_shading copies the mesh, so updating our points would not show).
+            self._body_actor.prop.interpolation = "gouraud"
+        else:
+            self._mesh.points = np.asarray(scene.vertices, np.float32)
+            self._set_normals(scene)
+        if scene.uncertainty is not None:
+            self._mesh.point_data["uncertainty"] = np.asarray(scene.uncertainty, np.float32)
+        self._update_skeleton(scene)
+        self._update_frustum(scene)
+        self._update_ghosts(scene)
+        self._update_others(scene)
+        self._update_ground(scene)
+        self._apply_colour()
+        self._apply_visibility()
+        if first or reset_camera:
+            self.set_view("front")
+        elif self._view == "reset":
+            self.plotter.reset_camera_clipping_range()  # the photo's own camera does not move
+        else:
+            # Keep the user's viewpoint but travel with the body, so a moving person stays in frame.
+            shift = _centre(np.asarray(scene.vertices)) - old_centre
+            cam = self.plotter.camera
+            cam.position = tuple(np.asarray(cam.position) + shift)
+            cam.focal_point = tuple(np.asarray(cam.focal_point) + shift)
+            self.plotter.reset_camera_clipping_range()
+
+    def _set_normals(self, scene: MeshScene) -> None:
+        if scene.normals is None:
+            from genhmr_app.pipeline.display import vertex_normals
+
+            normals = vertex_normals(scene.vertices, scene.faces)
+        else:
+            normals = np.asarray(scene.normals, np.float32)
+        self._mesh.point_data["Normals"] = normals
+        self._mesh.point_data.active_normals_name = "Normals"
+
+    def _update_skeleton(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        if scene.joints is None or not scene.bones:
+            return
+        joints = np.asarray(scene.joints, np.float32)
+        if self._skeleton is None:
+            self._skeleton = pv.PolyData(joints, lines=_lines_to_vtk(scene.bones))
+            self._skeleton_actor = self.plotter.add_mesh(self._skeleton, color=(1.0, 0.85, 0.2), line_width=4,
+                                                         render_lines_as_tubes=True, name="skeleton",
+                                                         render=False)
+            self._joint_points = pv.PolyData(joints)
+            self._joint_actor = self.plotter.add_mesh(self._joint_points, color=(1.0, 0.4, 0.1), point_size=10,
+                                                      render_points_as_spheres=True, name="joints",
+                                                      render=False)
+        else:
+            self._skeleton.points = joints
+            self._joint_points.points = joints
+
+    def _update_frustum(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        if scene.frustum is None:
+            return
+        pts = np.asarray(scene.frustum, np.float32)
+        if self._frustum is None:
+            self._frustum = pv.PolyData(pts, lines=_lines_to_vtk(FRUSTUM_LINES))
+            self._frustum_actor = self.plotter.add_mesh(self._frustum, color=(0.75, 0.75, 0.85), line_width=1.5,
+                                                        name="frustum", render=False)
+        else:
+            self._frustum.points = pts
+
+    def _update_ghosts(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        if len(self._ghosts) != len(scene.ghosts):
+            for actor, _mesh in self._ghosts:
+                self.plotter.remove_actor(actor, render=False)
+            self._ghosts = []
+            for i, verts in enumerate(scene.ghosts):
+                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
+                actor = self.plotter.add_mesh(mesh, color=GHOST_COLOURS[i % len(GHOST_COLOURS)], opacity=0.3,
+                                              name=f"ghost{i}", render=False)
+                self._ghosts.append((actor, mesh))
+        else:
+            for (_actor, mesh), verts in zip(self._ghosts, scene.ghosts):
+                mesh.points = np.asarray(verts, np.float32)
+
+    def _update_others(self, scene: MeshScene) -> None:
+        """The other people, in a neutral colour: where they stand relative to the shown person."""
+        import pyvista as pv
+
+        if len(self._others) != len(scene.others):
+            for actor, _mesh in self._others:
+                self.plotter.remove_actor(actor, render=False)
+            self._others = []
+            for i, verts in enumerate(scene.others):
+                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
+                actor = self.plotter.add_mesh(mesh, color=OTHER_PERSON_COLOUR, specular=0.2, name=f"other{i}",
+                                              render=False)
+                self._others.append((actor, mesh))
+        else:
+            for (_actor, mesh), verts in zip(self._others, scene.others):
+                mesh.points = np.asarray(verts, np.float32)
+
+    def _update_ground(self, scene: MeshScene) -> None:
+        import pyvista as pv
+
+        v = np.asarray(scene.vertices)
+        centre = (v.max(0) + v.min(0)) / 2
+        floor = float(v[:, 1].min())
+        if self._ground_actor is None:
+            plane = pv.Plane(center=(0, 0, 0), direction=(0, 1, 0), i_size=4.0, j_size=4.0, i_resolution=8,
+                             j_resolution=8)
+            # Opaque: a translucent plane costs a sorting pass, about 30 ms a frame on a software GL.
+            self._ground_actor = self.plotter.add_mesh(plane, color=(0.36, 0.37, 0.41),
+                                                       show_edges=True, edge_color=(0.46, 0.48, 0.53), name="ground",
+                                                       render=False)
+        self._ground_actor.position = (float(centre[0]), floor - 0.002, float(centre[2]))
+
+    # -- appearance ---------------------------------------------------------------------------
+    def set_options(self, options: ViewOptions) -> None:
+        self.options = options
+        self._set_antialias(options.antialias)
+        self._apply_colour()
+        self._apply_visibility()
+
+    def _set_antialias(self, on: bool) -> None:
+        if on != self._antialias:
+            self._antialias = on
+            if on:
+                self.plotter.enable_anti_aliasing("fxaa")
+            else:
+                self.plotter.disable_anti_aliasing()
+
+    def _apply_colour(self) -> None:
+        if self._body_actor is None:
+            return
+        has_values = self._scene is not None and self._scene.uncertainty is not None
+        self._body_actor.mapper.scalar_visibility = self.options.colour_mode == "uncertainty" and has_values
+
+    def _apply_visibility(self) -> None:
+        skeleton = self.options.skeleton
+        for actor in (self._skeleton_actor, self._joint_actor):
+            if actor is not None:
+                actor.visibility = skeleton
+        if self._body_actor is not None:
+            # The skeleton is inside the body: see it through a translucent skin.
+            self._body_actor.prop.opacity = 0.35 if skeleton and self._skeleton_actor is not None else 1.0
+        if self._ground_actor is not None:
+            self._ground_actor.visibility = self.options.ground
+        if self._frustum_actor is not None:
+            self._frustum_actor.visibility = self.options.frustum
+
+    # -- camera ---------------------------------------------------------------------------------
+    def set_view(self, name: str) -> None:
+        """A preset: "front", "side", "top", or "reset" (the photo's own camera)."""
+        if self._mesh is None:
+            return
+        self._view = name
+        v = np.asarray(self._mesh.points)
+        centre = _centre(v)
+        extent = float(max(np.ptp(v[:, 1]), 0.5 * np.ptp(v[:, 0]), 0.5 * np.ptp(v[:, 2]), 0.3))
+        cam = self.plotter.camera
+        distance = 1.35 * extent / (2 * math.tan(math.radians(VIEW_FOV_DEG) / 2))
+        up = (0.0, 1.0, 0.0)
+        if name == "reset" and self._scene is not None and self._scene.frustum is not None:
+            # The photo's own camera: the body lines up with the picture.
+            cam.position = (0.0, 0.0, 0.0)
+            cam.focal_point = tuple(centre)
+            cam.up = up
+            cam.view_angle = self._scene.camera_fov_deg or VIEW_FOV_DEG
+        else:
+            direction = {"side": (1.0, 0.0, 0.0), "top": (0.0, 1.0, 0.0)}.get(name, (0.0, 0.0, 1.0))
+            if name == "top":
+                up = (0.0, 0.0, -1.0)
+            angle = VIEW_FOV_DEG
+            if name in ("front", "reset") and self._scene is not None and self._scene.frustum is not None:
+                # Stay in front of the photo's camera (at the origin), so its glyph is behind us, and
+                # widen the lens to keep the body in frame.
+                glyph_depth = float(-np.asarray(self._scene.frustum)[1:, 2].mean())
+                limit = max(abs(float(centre[2])) - glyph_depth - 0.2, 0.5)
+                if limit < distance:
+                    distance = limit
+                    angle = math.degrees(2 * math.atan(1.35 * extent / (2 * distance)))
+            cam.position = tuple(centre + distance * np.asarray(direction))
+            cam.focal_point = tuple(centre)
+            cam.up = up
+            cam.view_angle = angle
+        self.plotter.reset_camera_clipping_range()
+
+    # -- the user's camera moves, in viewport pixels -------------------------------------------
+    def orbit(self, dx: float, dy: float) -> None:
+        cam = self.plotter.camera
+        cam.Azimuth(-dx * ORBIT_DEG_PER_PX)
+        cam.Elevation(dy * ORBIT_DEG_PER_PX)
+        cam.OrthogonalizeViewUp()
+        self._camera_moved()
+
+    def pan(self, dx: float, dy: float) -> None:
+        cam = self.plotter.camera
+        position, focal = np.asarray(cam.position), np.asarray(cam.focal_point)
+        distance = float(np.linalg.norm(position - focal))
+        height = max(self.size[1], 1)
+        metres_per_px = 2 * distance * math.tan(math.radians(cam.view_angle) / 2) / height
+        forward = (focal - position) / max(distance, 1e-9)
+        up = np.asarray(cam.up)
+        right = np.cross(forward, up)
+        shift = (-dx * right + dy * up) * metres_per_px
+        cam.position, cam.focal_point = tuple(position + shift), tuple(focal + shift)
+        self._camera_moved()
+
+    def zoom(self, factor: float) -> None:
+        self.plotter.camera.Dolly(factor)
+        self._camera_moved()
+
+    def _camera_moved(self) -> None:
+        self._view = "custom"  # the user's own viewpoint: kept (and travels with the body)
+        self.plotter.reset_camera_clipping_range()
+
+    # -- pictures -------------------------------------------------------------------------------
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(int(x) for x in self.plotter.window_size)
+
+    def resize(self, width: int, height: int) -> None:
+        if (width, height) != self.size and width > 0 and height > 0:
+            self.plotter.window_size = (width, height)
+
+    def render(self) -> np.ndarray:
+        """Render and read the picture back: (H, W, 3) uint8, top row first."""
+        from pyvista.plotting.utilities.regression import image_from_window
+
+        self.plotter.render_window.Render()
+        return np.ascontiguousarray(image_from_window(self.plotter.render_window, ignore_alpha=True))
+
+    def close(self) -> None:
+        self.plotter.close()
+
