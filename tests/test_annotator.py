@@ -49,12 +49,15 @@ def recon():
 
 
 @pytest.fixture
-def window(qtbot, media, recon, tmp_path):
+def window(qtbot, media, recon, tmp_path, request):
+    """The window; refits run in its thread unless the test is marked `model_process` (a child
+    process with its own models takes seconds to start, so only the drag test pays for it)."""
     from genhmr_app.annotation.session import AnnotationSession
     from genhmr_app.ui.annotator import AnnotatorWindow
 
     session = AnnotationSession(tmp_path / "project.genhmr.json", media)
-    win = AnnotatorWindow(session, recon, preannotate=False)
+    in_process = request.node.get_closest_marker("model_process") is not None
+    win = AnnotatorWindow(session, recon, preannotate=False, model_process=in_process)
     qtbot.addWidget(win)
     win.resize(1400, 900)
     win.show()
@@ -67,8 +70,11 @@ def _settle(qtbot, win, steps_before: int) -> None:
     qtbot.waitUntil(lambda: win.undo_stack.count() > steps_before and not win.runner.busy, timeout=TIMEOUT_MS)
 
 
+@pytest.mark.model_process
 def test_dragging_a_keypoint_refits_and_undo_restores_exactly(qtbot, window):
     win = window
+    # As users get it: the refits run in the model process (which has loaded by the time one drags).
+    assert win.model_process is not None and win.model_process.wait_ready(), win.model_process.failure
     before = json.loads(json.dumps(win.session.frame(0).smpl))
     start = win.editor.keypoints_px(win.pose)[WRIST]
     target = start + np.array([30.0, -25.0])

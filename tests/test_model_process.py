@@ -1,0 +1,76 @@
+"""The models in a child process (pipeline/model_process.py): a call returns what the same call gives
+in this process; the child's own error comes back as a clear ModelProcessError; a child that dies
+(SIGKILL) makes calls fail with a message, never hang; weights that do not load are reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from genhmr_app.pipeline.model_process import ModelProcess, ModelProcessError
+
+
+def _body_joints(ctx, betas):
+    """(24, 3) rest joints for these betas, computed in the child."""
+    return ctx.recon.body.rest_joints(np.asarray(betas, np.float32))[0].numpy()
+
+
+def _fail(ctx):
+    raise ValueError("no such frame")
+
+
+def _remember(ctx, value):
+    ctx.cache["value"] = ctx.cache.get("value", 0) + value
+    return ctx.cache["value"]
+
+
+@pytest.fixture(scope="module")
+def proc():
+    from genhmr_app.pipeline.reconstructor import Reconstructor
+
+    p = ModelProcess.start(**Reconstructor().weight_paths, wait=True)
+    assert p.ready, p.failure
+    yield p
+    p.close()
+
+
+def test_a_call_gives_what_it_gives_here_and_state_is_kept(proc):
+    from genhmr_app.body.model import load_body_model_with_fallback
+
+    betas = np.linspace(-1, 1, 10)
+    body, _ = load_body_model_with_fallback(device="cpu")
+    here = body.rest_joints(betas.astype(np.float32))[0].numpy()
+    assert np.allclose(proc.call(_body_joints, betas), here, atol=1e-6)
+    assert proc.call(_remember, 2) == 2 and proc.call(_remember, 3) == 5
+
+
+def test_the_childs_error_comes_back_and_the_next_call_still_works(proc):
+    with pytest.raises(ModelProcessError, match="ValueError: no such frame"):
+        proc.call(_fail)
+    assert proc.call(_remember, 0) >= 0
+
+
+def test_a_killed_child_fails_calls_with_a_message():
+    from genhmr_app.pipeline.reconstructor import Reconstructor
+
+    p = ModelProcess.start(**Reconstructor().weight_paths, wait=True)
+    assert p.ready
+    os.kill(p._process.pid, signal.SIGKILL)
+    p._process.join(10)
+    with pytest.raises(ModelProcessError, match="ended unexpectedly|not ready"):
+        p.call(_remember, 1)
+    assert not p.ready
+    p.close()  # closing a dead child is fine
+
+
+def test_weights_that_do_not_load_are_reported(tmp_path):
+    bad = tmp_path / "generator.pt"
+    bad.write_bytes(b"not a checkpoint")
+    p = ModelProcess.start(generator_path=bad, wait=True)
+    assert not p.ready and "could not load the models" in (p.failure or "")
+    with pytest.raises(ModelProcessError, match="could not load"):
+        p.call(_remember, 1)
+    p.close()
