@@ -34,7 +34,7 @@ while True:
         print("saved", k, flush=True)
 """
 
-KILLS = 24
+KILLS = 12
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -78,4 +78,4 @@ def test_sigkill_during_autosave_loses_no_confirmed_edit(tmp_path, shared_images
         for tmp in tmp_path.glob(".p.genhmr.json.*.tmp"):
             tmp.unlink()  # what a killed save leaves; the next session ignores it
     print(f"\n{KILLS} kills, {mid_save} inside a save; no confirmed edit lost, no damaged file")
-    assert mid_save >= 3, "some kills should land inside a save"
+    assert mid_save >= 2, "some kills should land inside a save"
