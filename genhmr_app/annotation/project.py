@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -275,8 +276,9 @@ class ProjectStore:
             pass
 
     # -- saving ------------------------------------------------------------------------------
-    def save(self, project: Project) -> None:
-        """Atomic, durable, with a rolling backup; refuses to overwrite someone else's change."""
+    def save(self, project: Project, on_writing: Callable[[], None] | None = None) -> None:
+        """Atomic, durable, with a rolling backup; refuses to overwrite someone else's change.
+        `on_writing` is told once the temporary file holds the text, before fsync and rename."""
         project.modified = now()
         text = project.to_json()
         folder = self.path.parent
@@ -285,6 +287,8 @@ class ProjectStore:
             with tmp.open("w") as fh:
                 fh.write(text)
                 fh.flush()
+                if on_writing is not None:
+                    on_writing()
                 os.fsync(fh.fileno())
             on_disk = _signature(self.path)
             if on_disk is not None and self._seen is not None and on_disk != self._seen:

@@ -54,7 +54,7 @@ class AnnotationSession:
         self.last_save_error: str | None = None
         self.unsaved = False
         self._lock = threading.RLock()  # the window's edits and the pre-annotation thread both change frames
-        self.on_save_start: Callable[[], None] | None = None  # told as each autosave begins (automation)
+        self.on_saving: Callable[[], None] | None = None  # told mid-autosave, its temporary file written (automation)
         self.store.acquire()
 
     @property
@@ -122,10 +122,8 @@ class AnnotationSession:
         return idx
 
     def _save(self) -> str | None:
-        if self.on_save_start is not None:
-            self.on_save_start()
         try:
-            self.store.save(self.project)
+            self.store.save(self.project, on_writing=self.on_saving)
         except ProjectSaveError as exc:
             self.unsaved = True
             self.last_save_error = str(exc)

@@ -655,13 +655,13 @@ class AnnotatorWindow(QMainWindow):
     # -- automation --------------------------------------------------------------------------
     def replay(self, actions: list[dict], pace_ms: int = 20) -> None:
         """Perform `actions` through the window's own controls, one every `pace_ms`, once the first
-        pose is on screen. Prints `ready` when it starts, `saving N` as action N's autosave begins and
-        `saved N` once it is on disk (the crash test kills the app at random moments, some inside a
+        pose is on screen. Prints `ready` when it starts, `saving N` in the middle of action N's
+        autosave (its temporary file written, not yet renamed) and `saved N` once it is on disk (the crash test kills the app at random moments, some inside a
         save, and checks that every confirmed action survives).
         An action: {"turn": SMPL joint name, "degrees": [x, y, z]}: the joint list and its three
         sliders, moved and released as a hand would."""
         self._replay_actions = list(actions)
-        self.session.on_save_start = lambda: print(f"saving {self._replay_step}", flush=True)
+        self.session.on_saving = lambda: print(f"saving {self._replay_step}", flush=True)
         self._replay_timer = QTimer(self)
         self._replay_timer.setInterval(pace_ms)
         self._replay_timer.timeout.connect(self._replay_next)
