@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     from genhmr_app.annotation.session import AnnotationSession
     from genhmr_app.pipeline.reconstructor import Reconstructor
     from genhmr_app.bench.scenes import render_walker
-    from genhmr_app.ui.app import prepare_qt_environment
+    from genhmr_app.ui.app import one_torch_thread, prepare_qt_environment
 
     prepare_qt_environment()
+    one_torch_thread()  # as the windows run (ui/app.py)
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     recon = Reconstructor()
     session = AnnotationSession(work / "bench.genhmr.json", work / "media")
     win = AnnotatorWindow(session, recon, preannotate=False)
-    win.resize(*[int(x) for x in os.environ.get("WINSIZE", "1400x900").split("x")])
+    win.resize(1400, 900)
     win.show()
 
     def pump_until(cond, timeout=120.0) -> None:

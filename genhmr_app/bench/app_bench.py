@@ -220,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("DISPLAY"):
         print("note: no DISPLAY; the 3D view will not render (run under xvfb-run for real figures)")
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from genhmr_app.ui.app import prepare_qt_environment
+    from genhmr_app.ui.app import one_torch_thread, prepare_qt_environment
 
     prepare_qt_environment()
+    one_torch_thread()  # as the windows run (ui/app.py)
     bench = Bench(args)
     figures: dict = {"weights": bench.weights, "model": bench.session.model_name,
                      "device": bench.session.device_name, "body": bench.session.body_model_name,

@@ -777,15 +777,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.media is None and args.project is None:
         ap.error("give the media to annotate, or --project to reopen one")
     project_file = args.project or default_project_file(args.media)
-    import torch
-
-    # One intra-op thread: the window's edits are many small tensor operations, and a second torch
-    # thread spinning against the UI, the renderer and the model process made a joint turn 10x slower
-    # on 2 cores (87 ms instead of 8 for one mesh pass).
-    torch.set_num_threads(1)
-    from genhmr_app.ui.app import prepare_qt_environment
+    from genhmr_app.ui.app import one_torch_thread, prepare_qt_environment
 
     prepare_qt_environment()
+    one_torch_thread()
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
