@@ -87,6 +87,7 @@ class ModelProcess:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._failure: str | None = None
+        self._closing = False
 
     @classmethod
     def start(cls, tokenizer_path: Path | None = None, generator_path: Path | None = None,
@@ -124,7 +125,7 @@ class ModelProcess:
                 self._failure = f"the model process ended while loading ({exc or 'no message'})"
             if self._failure is None:
                 self._ready.set()
-            else:
+            elif not self._closing:  # a window closed while its model process loaded is no news
                 log.warning("%s", self._failure)
 
     @property
@@ -157,6 +158,7 @@ class ModelProcess:
         return value
 
     def close(self) -> None:
+        self._closing = True
         # A call in flight gets a moment to finish (a pipe must not carry two messages at once); after
         # that the child is stopped anyway: it must never keep the window from closing.
         if self._lock.acquire(timeout=1.0):
