@@ -185,37 +185,30 @@ class SceneRenderer:
             self._frustum.points = pts
 
     def _update_ghosts(self, scene: MeshScene) -> None:
-        import pyvista as pv
-
-        if len(self._ghosts) != len(scene.ghosts):
-            for actor, _mesh in self._ghosts:
-                self.plotter.remove_actor(actor, render=False)
-            self._ghosts = []
-            for i, verts in enumerate(scene.ghosts):
-                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
-                actor = self.plotter.add_mesh(mesh, color=GHOST_COLOURS[i % len(GHOST_COLOURS)], opacity=0.3,
-                                              name=f"ghost{i}", render=False)
-                self._ghosts.append((actor, mesh))
-        else:
-            for (_actor, mesh), verts in zip(self._ghosts, scene.ghosts):
-                mesh.points = np.asarray(verts, np.float32)
+        self._ghosts = self._sync_meshes(self._ghosts, scene.ghosts, scene.faces, lambda i: dict(
+            color=GHOST_COLOURS[i % len(GHOST_COLOURS)], opacity=0.3, name=f"ghost{i}"))
 
     def _update_others(self, scene: MeshScene) -> None:
         """The other people, in a neutral colour: where they stand relative to the shown person."""
+        self._others = self._sync_meshes(self._others, scene.others, scene.faces, lambda i: dict(
+            color=OTHER_PERSON_COLOUR, specular=0.2, name=f"other{i}"))
+
+    def _sync_meshes(self, shown: list, wanted: list, faces: np.ndarray, style) -> list:
+        """(actor, mesh) pairs showing `wanted` vertex arrays: updated in place when the count is the
+        same, rebuilt (with `style(i)` as add_mesh's options) when it changed."""
         import pyvista as pv
 
-        if len(self._others) != len(scene.others):
-            for actor, _mesh in self._others:
-                self.plotter.remove_actor(actor, render=False)
-            self._others = []
-            for i, verts in enumerate(scene.others):
-                mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(scene.faces))
-                actor = self.plotter.add_mesh(mesh, color=OTHER_PERSON_COLOUR, specular=0.2, name=f"other{i}",
-                                              render=False)
-                self._others.append((actor, mesh))
-        else:
-            for (_actor, mesh), verts in zip(self._others, scene.others):
+        if len(shown) == len(wanted):
+            for (_actor, mesh), verts in zip(shown, wanted):
                 mesh.points = np.asarray(verts, np.float32)
+            return shown
+        for actor, _mesh in shown:
+            self.plotter.remove_actor(actor, render=False)
+        rebuilt = []
+        for i, verts in enumerate(wanted):
+            mesh = pv.PolyData(np.asarray(verts, np.float32), faces_to_vtk(faces))
+            rebuilt.append((self.plotter.add_mesh(mesh, render=False, **style(i)), mesh))
+        return rebuilt
 
     def _update_ground(self, scene: MeshScene) -> None:
         import pyvista as pv
