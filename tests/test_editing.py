@@ -89,3 +89,39 @@ def test_resampled_proposals_wear_their_new_tokens(edited_scene):
 
         assert np.allclose(roma.rotvec_to_rotmat(torch.as_tensor(p.body_pose).reshape(23, 3)).numpy(),
                            decoded.double().numpy(), atol=1e-4)
+
+
+def test_a_drag_continues_one_fit_from_move_to_move(edited_scene):
+    """A drag's moves continue one fit (the newest pose computed, and the optimiser's moments), even
+    when the window hands back an older pose because it had not drawn the newest yet."""
+    from types import SimpleNamespace
+
+    from genhmr_app.editing.pose_editor import PoseFit, drag_refit
+
+    editor, pose = edited_scene
+    start = editor.keypoints_px(pose)
+    target = start[LEFT_WRIST] + np.array([40.0, -30.0])
+    edits = KeypointEdits().pin(LEFT_WRIST, target)
+    ctx = SimpleNamespace(recon=editor.recon, cache={})
+    camera = (editor.width, editor.height, editor.focal)
+    moves = 12
+    for _ in range(moves):  # the window keeps passing the pose it drew first: stale on purpose
+        continued, shown = drag_refit(ctx, editor.person, camera, pose, edits, DRAG_STEPS, False, drag=1)
+    restarted = pose
+    for _ in range(moves):  # what restarting from the given pose at every move gives
+        restarted, _shown = drag_refit(ctx, editor.person, camera, pose, edits, DRAG_STEPS, False, drag=None)
+    one_fit = PoseFit(editor, pose)
+    for _ in range(moves):
+        reference = one_fit.run(edits, DRAG_STEPS, encode=False)
+    miss = {name: float(np.linalg.norm(editor.keypoints_px(p)[LEFT_WRIST] - target))
+            for name, p in (("continued", continued), ("restarted", restarted))}
+    print(f"\nwrist {np.linalg.norm(start[LEFT_WRIST] - target):.1f} px from the pin; after {moves} moves: "
+          f"continued {miss['continued']:.1f} px, restarted each move {miss['restarted']:.1f} px")
+    assert np.allclose(continued.body_pose, reference.body_pose, atol=1e-5)  # the same fit, not restarts
+    assert miss["continued"] < 0.5 * miss["restarted"]
+    assert np.allclose(shown.keypoints_px, editor.keypoints_px(continued), atol=0.05)  # what the views draw
+    # A new drag (another number) starts again from the pose it is given.
+    again, _shown = drag_refit(ctx, editor.person, camera, pose, edits, DRAG_STEPS, False, drag=2)
+    first, _shown = drag_refit(SimpleNamespace(recon=editor.recon, cache={}), editor.person, camera, pose, edits,
+                               DRAG_STEPS, False, drag=2)
+    assert np.allclose(again.body_pose, first.body_pose, atol=1e-6)

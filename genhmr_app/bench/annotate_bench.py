@@ -3,8 +3,8 @@
 A rendered walker is opened as a project; keypoint handles (wrists, elbows, ankles, knees) are
 dragged along paths with a mouse event every 1/60 s, through the window's own path (handle moved →
 refit in the worker → mesh, skeleton and handles redrawn). For every move, the latency is the time
-until the screen shows a refit that includes it (a move whose own refit was replaced by a newer one
-counts until that newer one is shown). Also: updates per second during the drags, and the settle
+until the 3D view's picture of a refit that includes it is ready to paint (a move whose own refit was
+replaced by a newer one counts until that newer one is rendered). Also: updates per second during the drags, and the settle
 time after the release.
 
     xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python main.py bench-annotate [--drags 8]
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             while time.perf_counter() < due + MOVE_INTERVAL_S:
                 QCoreApplication.processEvents()
                 time.sleep(0.001)
-        pump_until(lambda: len(win._move_times) == 0)  # the last move is on screen
+        pump_until(lambda: not win._move_times and not win._awaiting_picture)  # the last move is on screen
         drag_s = time.perf_counter() - t0
         # How close the mesh shown at the end of the drag has followed the hand (before the settle).
         follow_px.append(float(np.linalg.norm(win.editor.keypoints_px(win.pose)[index] - (start + offset))))

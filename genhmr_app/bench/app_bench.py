@@ -71,9 +71,8 @@ class Bench:
         self.window.result_shown.connect(lambda r: self.shown_times.append((time.perf_counter(), {
             "live": bool(getattr(r.ref, "live", False)), "index": r.frame.index, "timing": dict(r.timing_ms)})))
         self.render_ends: list[float] = []
-        if self.window.mesh_view.available:
-            self.window.mesh_view.plotter.render_window.AddObserver(
-                "EndEvent", lambda *_: self.render_ends.append(time.perf_counter()))
+        if self.window.mesh_view.available:  # a new 3D picture reaches the window (rendered on its thread)
+            self.window.mesh_view.picture_ready.connect(lambda _scene: self.render_ends.append(time.perf_counter()))
 
     def wait(self, predicate, timeout_s: float) -> bool:
         from genhmr_app.ui.testing import wait_until

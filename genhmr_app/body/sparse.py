@@ -28,10 +28,12 @@ class SparseBodyOutput:
 
 
 class SparseBody(nn.Module):
-    def __init__(self, body: BodyModel, extra_vertices: int = 0, seed: int = 0, all_vertices: bool = False) -> None:
+    def __init__(self, body: BodyModel, extra_vertices: int = 0, seed: int = 0, all_vertices: bool = False,
+                 vertex_ids=None) -> None:
         """`extra_vertices`: that many random vertices besides the keypoints' (training losses);
         `all_vertices`: every vertex, in mesh order (a cheap full mesh for a body without pose
-        correctives, whose result is then exact)."""
+        correctives, whose result is then exact); `vertex_ids`: these vertices, in this order (a
+        reduced mesh, body/lod.py)."""
         super().__init__()
         smpl = body.smpl
         with torch.no_grad():
@@ -44,6 +46,8 @@ class SparseBody(nn.Module):
         extra = torch.empty(0, dtype=torch.long)
         if all_vertices:
             extra = torch.arange(len(v_template))
+        elif vertex_ids is not None:
+            extra = torch.as_tensor(vertex_ids, dtype=torch.long)
         elif extra_vertices:
             g = torch.Generator().manual_seed(seed)
             extra = torch.randperm(len(v_template), generator=g)[:extra_vertices]

@@ -20,6 +20,7 @@ import numpy as np
 import roma
 import torch
 
+from genhmr_app.body.lod import preview_mesh
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.detector import DetectedPerson
 from genhmr_app.editing.joint_limits import clamp
@@ -32,7 +33,7 @@ PIN_WEIGHT = 5.0  # a pinned keypoint outweighs five fully visible detected ones
 EDIT_POSE_PRIOR = 0.02  # per joint (6D): joints stay near where they were unless a pin needs them
 EDIT_ORIENT_PRIOR = 2.0  # the body's orientation and place resist an edit more: the limbs move first
 EDIT_TRANSL_PRIOR = 20.0
-DRAG_STEPS = 2  # refinement steps per mouse move while dragging (each move continues from the last)
+DRAG_STEPS = 1  # refinement steps per mouse move while dragging (one fit continues from move to move)
 SETTLE_STEPS = 60  # steps when the drag ends
 EDIT_LR = 0.02  # smaller than the pipeline's: an edit starts close to where the user wants it
 
@@ -62,6 +63,7 @@ class PoseDisplay:
     normals: np.ndarray  # (V, 3) unit vertex normals, display frame
     joints: np.ndarray  # (24, 3) camera frame
     keypoints_px: np.ndarray  # (33, 2) the detector's keypoints of this pose in the image
+    preview: bool = False  # vertices of the reduced mesh (body/lod.py preview_mesh), not the full one
 
 
 @dataclass(frozen=True)
@@ -113,54 +115,8 @@ class PoseEditor:
     # -- edits -----------------------------------------------------------------------------
     def refit(self, pose: EditablePose, edits: KeypointEdits, steps: int = SETTLE_STEPS,
               encode: bool = True) -> EditablePose:
-        """Refinement from `pose` with the user's pins and ignored keypoints.
-
-        The joint rotations themselves are optimised (not the token latents): the decoder mixes every
-        latent into every joint, so a hand pulled through the latents drags the spine and the other
-        limbs along; a joint rotation only moves what hangs below it. A prior keeps each joint near
-        where it started and the body's orientation and place resist more still, so the limb leading
-        to a pin bends first. The detector's other keypoints keep pulling (robustly)."""
-        dev = self.device
-        target = np.array(self.person.landmarks_px, np.float32)
-        visibility = np.array(self.person.visibility, np.float32)
-        pinned = np.zeros(len(target), bool)
-        for i, xy in edits.pins.items():
-            target[i], pinned[i] = xy, True
-        visibility[list(edits.ignored)] = 0.0
-        weights = torch.as_tensor(np.where(pinned, PIN_WEIGHT, np.where(visibility >= RefinementSettings.min_visibility,
-                                                                         visibility, 0.0)), dtype=torch.float32, device=dev)
-        pinned_t = torch.as_tensor(pinned, device=dev)
-        target_t = _t(target, dev)
-        pose6_0 = rotmat_to_6d(_rotmats(pose.body_pose, 23, dev))
-        orient6_0 = rotmat_to_6d(_rotmats(pose.global_orient, 1, dev))
-        transl_0 = _t(pose.transl, dev)[None]
-        betas = _t(pose.betas, dev)[None]
-        pose6, orient6, transl = (x.clone().requires_grad_(True) for x in (pose6_0, orient6_0, transl_0))
-        opt = torch.optim.Adam([pose6, orient6, transl], lr=EDIT_LR)
-        focal, wh = self._camera(1)
-        scale = float(self._crop_size()[0])
-        sigma = RefinementSettings.robust_sigma
-        for _ in range(steps):
-            orient = sixd_to_rotmat(orient6)[:, 0]
-            out = self.recon.sparse(orient, sixd_to_rotmat(pose6), betas, transl)
-            px = project(self.recon.detector_like_keypoints(out.mediapipe33, orient), focal, wh)[0]
-            r = (px - target_t).norm(dim=-1) / scale
-            per_point = torch.where(pinned_t, r.pow(2) / sigma ** 2, r.pow(2) / (r.pow(2) + sigma ** 2))
-            data = (per_point * weights).sum() / weights.sum().clamp_min(1e-6)
-            prior = (EDIT_POSE_PRIOR * (pose6 - pose6_0).pow(2).sum() + EDIT_ORIENT_PRIOR * (orient6 - orient6_0).pow(2).sum()
-                     + EDIT_TRANSL_PRIOR * (transl - transl_0).pow(2).sum())
-            opt.zero_grad(set_to_none=True)
-            (data + prior).backward()
-            opt.step()
-        with torch.no_grad():
-            body_pose = sixd_to_rotmat(pose6)
-            # During a drag the latents wait for the release (encode=False): one network pass saved per move.
-            latents = self.recon.tokenizer.encode_latents(body_pose)[0].cpu().numpy() if encode else pose.latents
-            return EditablePose(
-                roma.rotmat_to_rotvec(sixd_to_rotmat(orient6)[0, 0]).double().cpu().numpy(),
-                roma.rotmat_to_rotvec(body_pose[0]).reshape(-1).double().cpu().numpy(),
-                pose.betas, transl[0].double().cpu().numpy(), latents, pose.tokens,
-                pose.token_confidence)
+        """Refinement from `pose` with the user's pins and ignored keypoints (see PoseFit)."""
+        return PoseFit(self, pose).run(edits, steps, encode)
 
     def resample(self, pose: EditablePose, locked: set[int], edits: KeypointEdits, temperature: float = 1.0,
                  hypotheses: int = 3, iterations: int = 5, seed: int = 0, refine_steps: int = SETTLE_STEPS
@@ -218,26 +174,29 @@ class PoseEditor:
                                           _t(pose.transl, self.device)[None])
         return out.vertices[0].cpu().numpy(), out.joints[0].cpu().numpy()
 
-    def display(self, pose: EditablePose) -> PoseDisplay:
+    def display(self, pose: EditablePose, preview: bool = False) -> PoseDisplay:
         """What the views draw. A drag asks for this a dozen times a second, so for a body without
         pose correctives (the embedded one) one sparse pass over every vertex gives the mesh, the
         joints and the keypoints together; it is exact there, and about 3x cheaper than the full
-        model's pass plus a second one for the keypoints."""
-        dense = _dense_body(self.recon)
-        if dense is None:
+        model's pass plus a second one for the keypoints. `preview`: the reduced mesh of body/lod.py
+        (while the mouse moves; the pose correctives of a real SMPL, millimetres, are left out)."""
+        faces = self.recon.body.faces
+        posed = _preview_body(self.recon) if preview else _dense_body(self.recon)
+        if posed is None:
             vertices, joints = self.mesh(pose)
             shown = display.to_display(vertices)
-            return PoseDisplay(shown, display.vertex_normals(shown, self.recon.body.faces), joints,
-                               self.keypoints_px(pose))
+            return PoseDisplay(shown, display.vertex_normals(shown, faces), joints, self.keypoints_px(pose))
+        if preview:
+            faces = preview_mesh(self.recon.body).faces
         with torch.no_grad():
             orient = _rotmats(pose.global_orient, 1, self.device)[:, 0]
-            out = dense(orient, _rotmats(pose.body_pose, 23, self.device), _t(pose.betas, self.device)[None],
+            out = posed(orient, _rotmats(pose.body_pose, 23, self.device), _t(pose.betas, self.device)[None],
                         _t(pose.transl, self.device)[None])
             points = self.recon.detector_like_keypoints(out.mediapipe33, orient)
             keypoints = project(points, *self._camera(1)).cpu().numpy()[0]
             vertices, joints = out.vertices[0].cpu().numpy(), out.joints[0].cpu().numpy()
         shown = display.to_display(vertices)
-        return PoseDisplay(shown, display.vertex_normals(shown, self.recon.body.faces), joints, keypoints)
+        return PoseDisplay(shown, display.vertex_normals(shown, faces), joints, keypoints, preview)
 
     def error_px(self, pose: EditablePose, edits: KeypointEdits) -> float:
         """Mean distance of the pose's keypoints to the pins, or to the detector's visible keypoints
@@ -265,19 +224,111 @@ class PoseEditor:
         return self._condition().crop[:, 2]
 
 
+class PoseFit:
+    """A refit that can be continued: a drag's mouse moves each run a few steps of one PoseFit.
+
+    The joint rotations themselves are optimised (not the token latents): the decoder mixes every
+    latent into every joint, so a hand pulled through the latents drags the spine and the other
+    limbs along; a joint rotation only moves what hangs below it. A prior keeps each joint near
+    where the run started and the body's orientation and place resist more still, so the limb leading
+    to a pin bends first. The detector's other keypoints keep pulling (robustly).
+
+    The pose and the optimiser's moments carry over from run to run. A fresh Adam's first step moves
+    every parameter by the learning rate in the sign of its gradient, however small: restarted at each
+    mouse move, the whole body jittered and the dragged limb followed slowly."""
+
+    def __init__(self, editor: PoseEditor, pose: EditablePose) -> None:
+        dev = self.device = editor.device
+        self.editor, self.pose = editor, pose
+        self.pose6 = rotmat_to_6d(_rotmats(pose.body_pose, 23, dev)).clone().requires_grad_(True)
+        self.orient6 = rotmat_to_6d(_rotmats(pose.global_orient, 1, dev)).clone().requires_grad_(True)
+        self.transl = _t(pose.transl, dev)[None].clone().requires_grad_(True)
+        self.betas = _t(pose.betas, dev)[None]
+        self.optimizer = torch.optim.Adam([self.pose6, self.orient6, self.transl], lr=EDIT_LR)
+
+    def run(self, edits: KeypointEdits, steps: int, encode: bool = True) -> EditablePose:
+        """`steps` more steps towards the pins; `encode`: also the tokenizer latents of the result
+        (a drag leaves them for the release: one network pass saved per move)."""
+        editor, dev = self.editor, self.device
+        target = np.array(editor.person.landmarks_px, np.float32)
+        visibility = np.array(editor.person.visibility, np.float32)
+        pinned = np.zeros(len(target), bool)
+        for i, xy in edits.pins.items():
+            target[i], pinned[i] = xy, True
+        visibility[list(edits.ignored)] = 0.0
+        weights = torch.as_tensor(np.where(pinned, PIN_WEIGHT, np.where(visibility >= RefinementSettings.min_visibility,
+                                                                         visibility, 0.0)), dtype=torch.float32, device=dev)
+        pinned_t = torch.as_tensor(pinned, device=dev)
+        target_t = _t(target, dev)
+        # The prior holds the pose near where this run starts (not where the drag started: the user
+        # may pull a limb far).
+        pose6_0, orient6_0, transl_0 = (x.detach().clone() for x in (self.pose6, self.orient6, self.transl))
+        focal, wh = editor._camera(1)
+        scale = float(editor._crop_size()[0])
+        sigma = RefinementSettings.robust_sigma
+        recon = editor.recon
+        for _ in range(steps):
+            orient = sixd_to_rotmat(self.orient6)[:, 0]
+            out = recon.sparse(orient, sixd_to_rotmat(self.pose6), self.betas, self.transl)
+            px = project(recon.detector_like_keypoints(out.mediapipe33, orient), focal, wh)[0]
+            r = (px - target_t).norm(dim=-1) / scale
+            per_point = torch.where(pinned_t, r.pow(2) / sigma ** 2, r.pow(2) / (r.pow(2) + sigma ** 2))
+            data = (per_point * weights).sum() / weights.sum().clamp_min(1e-6)
+            prior = (EDIT_POSE_PRIOR * (self.pose6 - pose6_0).pow(2).sum()
+                     + EDIT_ORIENT_PRIOR * (self.orient6 - orient6_0).pow(2).sum()
+                     + EDIT_TRANSL_PRIOR * (self.transl - transl_0).pow(2).sum())
+            self.optimizer.zero_grad(set_to_none=True)
+            (data + prior).backward()
+            self.optimizer.step()
+        pose = self.pose
+        with torch.no_grad():
+            body_pose = sixd_to_rotmat(self.pose6)
+            latents = recon.tokenizer.encode_latents(body_pose)[0].cpu().numpy() if encode else pose.latents
+            self.pose = EditablePose(
+                roma.rotmat_to_rotvec(sixd_to_rotmat(self.orient6)[0, 0]).double().cpu().numpy(),
+                roma.rotmat_to_rotvec(body_pose[0]).reshape(-1).double().cpu().numpy(),
+                pose.betas, self.transl[0].double().cpu().numpy(), latents, pose.tokens,
+                pose.token_confidence)
+        return self.pose
+
+
 def drag_refit(ctx, person: DetectedPerson, camera: tuple[int, int, float], pose: EditablePose,
-               edits: KeypointEdits, steps: int = DRAG_STEPS, encode: bool = False
-               ) -> tuple[EditablePose, PoseDisplay]:
-    """A refit in the model process (pipeline/model_process.py): a drag move's few warm-started steps
-    (or the release's full settle) and what the views draw. The editor for the person is kept between
-    moves (it caches the conditioning the refit's scale comes from)."""
+               edits: KeypointEdits, steps: int = DRAG_STEPS, encode: bool = False, drag: int | None = None,
+               preview: bool = False) -> tuple[EditablePose, PoseDisplay]:
+    """A refit in the model process (pipeline/model_process.py, or any context with `recon` and a
+    `cache` dict): a drag move's few warm-started steps (or the release's full settle) and what the
+    views draw. The editor for the person is kept between moves (it caches the conditioning the
+    refit's scale comes from). `drag`: the drag's number; its moves continue one PoseFit, from the
+    newest pose computed here rather than the (possibly older) `pose` the window last drew.
+    `preview`: the views get the reduced mesh (a move), not the full one (the release)."""
     key = (hash(np.asarray(person.landmarks_px).tobytes()), camera)
     editor = ctx.cache.get("editor")
     if editor is None or ctx.cache.get("editor_key") != key:
         editor = PoseEditor(ctx.recon, person, *camera)
-        ctx.cache.update(editor=editor, editor_key=key)
-    refit = editor.refit(pose, edits, steps, encode=encode)
-    return refit, editor.display(refit)
+        ctx.cache.update(editor=editor, editor_key=key, drag=None)
+    fit = ctx.cache.get("drag")
+    if drag is None or fit is None or fit[0] != drag:
+        fit = (drag, PoseFit(editor, pose))
+        ctx.cache["drag"] = fit if drag is not None else None
+    refit = fit[1].run(edits, steps, encode=encode)
+    return refit, editor.display(refit, preview=preview)
+
+
+def warm_drag_preview(ctx) -> None:
+    """For the model process's start (pipeline/model_process.py `warm_up`): the drag preview's mesh
+    and body, so the first drag does not wait for them (about 0.6 s)."""
+    _preview_body(ctx.recon)
+
+
+def _preview_body(recon):
+    """A SparseBody over the preview mesh's vertices, kept on the Reconstructor."""
+    posed = getattr(recon, "_preview_body", None)
+    if posed is None:
+        from genhmr_app.body.sparse import SparseBody
+
+        ids = preview_mesh(recon.body).vertex_ids
+        posed = recon._preview_body = SparseBody(recon.body, vertex_ids=ids).to(recon.device)
+    return posed
 
 
 def _dense_body(recon):

@@ -48,8 +48,9 @@ class ModelContext:
     cache: dict = field(default_factory=dict)
 
 
-def _serve(conn, recon_kwargs: dict, threads: int) -> None:
-    """The child's loop: build the models once, then run calls until told to stop or the parent goes."""
+def _serve(conn, recon_kwargs: dict, threads: int, warm_up=None) -> None:
+    """The child's loop: build the models once (and run `warm_up(ctx)`, if given, before saying it is
+    ready), then run calls until told to stop or the parent goes."""
     try:
         import torch
 
@@ -57,6 +58,8 @@ def _serve(conn, recon_kwargs: dict, threads: int) -> None:
         from genhmr_app.pipeline.reconstructor import Reconstructor
 
         ctx = ModelContext(Reconstructor(**recon_kwargs))
+        if warm_up is not None:
+            warm_up(ctx)
         conn.send(("ready", None))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
         conn.send(("error", f"the model process could not load the models: {type(exc).__name__}: {exc}"))
@@ -91,9 +94,11 @@ class ModelProcess:
 
     @classmethod
     def start(cls, tokenizer_path: Path | None = None, generator_path: Path | None = None,
-              threads: int = 1, wait: bool = False) -> ModelProcess:
+              threads: int = 1, wait: bool = False, warm_up=None) -> ModelProcess:
         """Start the child (spawned: a fork of a process with Qt and MediaPipe threads is unsafe).
-        With `wait=False` it loads in the background; `ready` says when calls will be served."""
+        With `wait=False` it loads in the background; `ready` says when calls will be served.
+        `warm_up`: a module-level function run in the child as `warm_up(ctx)` once the models are
+        loaded, before it is ready (what the first call would otherwise pay for)."""
         kwargs = {"device": "auto"}
         if tokenizer_path is not None:
             kwargs["tokenizer_path"] = Path(tokenizer_path)
@@ -101,7 +106,7 @@ class ModelProcess:
             kwargs["generator_path"] = Path(generator_path)
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, kwargs, threads), daemon=True,
+        process = context.Process(target=_serve, args=(child, kwargs, threads, warm_up), daemon=True,
                                   name="genhmr-model")
         process.start()
         child.close()

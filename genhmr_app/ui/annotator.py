@@ -50,6 +50,7 @@ from genhmr_app.annotation.session import (
     frame_with_pose,
     pose_from_frame,
 )
+from genhmr_app.body.lod import preview_mesh
 from genhmr_app.editing.joint_limits import SMPL_BODY_JOINTS, limits
 from genhmr_app.editing.pose_editor import (
     DRAG_STEPS,
@@ -59,10 +60,11 @@ from genhmr_app.editing.pose_editor import (
     PoseDisplay,
     PoseEditor,
     drag_refit,
+    warm_drag_preview,
 )
 from genhmr_app.paths import RESOURCES_DIR
 from genhmr_app.pipeline import display
-from genhmr_app.pipeline.model_process import ModelProcess, ModelProcessError
+from genhmr_app.pipeline.model_process import ModelContext, ModelProcess, ModelProcessError
 from genhmr_app.ui.image_view import ImageView
 from genhmr_app.ui.jobs import LatestJobRunner
 from genhmr_app.ui.mesh_view import MeshScene, MeshView
@@ -133,7 +135,8 @@ class AnnotatorWindow(QMainWindow):
         (pipeline/model_process.py), once it has loaded; until then, and without it, in a thread."""
         super().__init__()
         weights = getattr(reconstructor, "weight_paths", None)
-        self.model_process = ModelProcess.start(**weights) if model_process and weights else None
+        self.model_process = (ModelProcess.start(**weights, warm_up=warm_drag_preview)
+                              if model_process and weights else None)
         self.session, self.recon = session, reconstructor
         self.setWindowTitle(f"GenHMR Studio — annotate {session.project_file.name}")
         from genhmr_app.ui.app import app_icon
@@ -154,8 +157,16 @@ class AnnotatorWindow(QMainWindow):
         self._drag_started: FrameAnnotation | None = None
         self._move_times: dict[int, float] = {}  # job serial → when the move that asked for it happened
         self._replay_step: int | None = None  # the replayed action being performed (see replay)
-        self.drag_latencies_ms: list[float] = []
+        self._drag_number = 0  # counts drags: each one's moves and release continue one fit
+        self._local_model = ModelContext(reconstructor)  # refits in this process (no model process yet)
+        self._newest_drag: tuple | None = None  # (serial, result) of a drag refit not drawn yet
+        # (scene number, when the move happened) for drag moves drawn but not yet in a 3D picture
+        self._awaiting_picture: list[tuple[int, float]] = []
+        self._scene_number = -1  # the 3D view's number for the newest scene shown
+        self._scene_shown = False  # the first scene frames the camera on the body
+        self.drag_latencies_ms: list[float] = []  # move → its refit's mesh painted (the benchmark reads it)
         self._smpl_edges = display.skeleton_edges(reconstructor.body.parents)
+        preview_mesh(reconstructor.body)  # now, not on the first drag (the window's copy of the drag preview)
         self._build()
         self._pause = threading.Event()
         self._stop = threading.Event()
@@ -177,6 +188,7 @@ class AnnotatorWindow(QMainWindow):
         self.banner.setVisible(False)
         self.image_view = ImageView(self)
         self.mesh_view = MeshView(self, compact=True)
+        self.mesh_view.picture_ready.connect(self._picture_ready)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.image_view)
         splitter.addWidget(self.mesh_view)
@@ -386,9 +398,11 @@ class AnnotatorWindow(QMainWindow):
             return
         shown = shown or self.editor.display(pose)
         joints, keypoints = shown.joints, shown.keypoints_px
-        scene = MeshScene(vertices=shown.vertices, faces=self.recon.body.faces, normals=shown.normals,
+        faces = preview_mesh(self.recon.body).faces if shown.preview else self.recon.body.faces
+        scene = MeshScene(vertices=shown.vertices, faces=faces, normals=shown.normals,
                           joints=display.to_display(joints), bones=self._smpl_edges)
-        self.mesh_view.show_scene(scene, reset_camera=self.mesh_view._mesh is None)
+        self._scene_number = self.mesh_view.show_scene(scene, reset_camera=not self._scene_shown)
+        self._scene_shown = True
         ed = self.editor
         self.image_view.set_skeleton("smpl_skeleton", display.project(joints, ed.focal, ed.width, ed.height),
                                      self._smpl_edges, colour=QColor(90, 255, 140), width=1.5)
@@ -396,6 +410,28 @@ class AnnotatorWindow(QMainWindow):
         self.status.setText(f"{self.session.frame(self.index).key} · {self.session.frame(self.index).state}"
                             + (f" · {len(self.edits.pins)} pinned" if self.edits.pins else ""))
         self.pose_shown.emit()
+
+    def _draw_newest_drag(self) -> None:
+        if self._newest_drag is None:
+            return
+        (serial, (_, index, pose, shown)), self._newest_drag = self._newest_drag, None
+        if index == self.index and self._dragging is not None:
+            self.pose = pose
+            self.show_pose(pose, shown)
+            # Every move up to this one is answered, including the moves whose own refits were
+            # skipped because a newer one replaced them; they are on screen with the 3D picture.
+            answered = [self._move_times.pop(s) for s in sorted(self._move_times) if s <= serial]
+            self._awaiting_picture.extend((self._scene_number, t) for t in answered)
+            if not self.mesh_view.available:
+                self._picture_ready(self._scene_number)
+
+    def _picture_ready(self, scene_number: int) -> None:
+        """The 3D view has a new picture, of scene `scene_number` (and those before): the drag moves
+        it answers are on screen (latency as the user sees it, from the hand's move to the mesh that
+        follows it)."""
+        now = time.perf_counter()
+        self.drag_latencies_ms.extend((now - t) * 1000 for n, t in self._awaiting_picture if n <= scene_number)
+        self._awaiting_picture = [(n, t) for n, t in self._awaiting_picture if n > scene_number]
 
     def _place_handles(self, keypoints: np.ndarray) -> None:
         scene = self.image_view.scene()
@@ -426,15 +462,11 @@ class AnnotatorWindow(QMainWindow):
             if frame.smpl is None and not frame.provenance:
                 self.apply_frame(index, frame_from_reconstruction(frame, recon, self.recon), edited=False)
         elif kind == "drag":
-            _, index, pose, shown = value
-            if index == self.index and self._dragging is not None:
-                self.pose = pose
-                self.show_pose(pose, shown)
-                # Latency as the user sees it: every move up to this one is now on screen, including
-                # the moves whose own refits were skipped because a newer one replaced them.
-                shown = time.perf_counter()
-                for s in [s for s in self._move_times if s <= serial]:
-                    self.drag_latencies_ms.append((shown - self._move_times.pop(s)) * 1000)
+            # Drawn on the next pass of the event loop, and only the newest: when results arrive
+            # faster than the UI draws them, the older ones are skipped instead of queueing up.
+            if self._newest_drag is None:
+                QTimer.singleShot(0, self._draw_newest_drag)
+            self._newest_drag = (serial, value)
         elif kind == "settle":
             _, index, pose, before, edits = value
             self.push(index, before, frame_with_pose(before, pose, edits, sorted(self.locks)), "Drag keypoint")
@@ -472,12 +504,14 @@ class AnnotatorWindow(QMainWindow):
             return
         if self._dragging is None:
             self._dragging = index
+            self._drag_number += 1
             self._drag_started = copy.deepcopy(self.session.frame(self.index))
             self._pause.set()
             self.mesh_view.set_interacting(True)
         self.edits = self.edits.pin(index, (x, y))
         editor, pose, edits, frame_index = self.editor, self.pose, self.edits, self.index
-        serial = self.runner.submit(_drag_job, editor, pose, edits, frame_index, self.model_process)
+        serial = self.runner.submit(_drag_job, editor, pose, edits, frame_index, self.model_process,
+                                    self._drag_number, self._local_model)
         self._move_times[serial] = time.perf_counter() if at is None else at
 
     def handle_released(self, index: int, x: float, y: float) -> None:
@@ -490,9 +524,10 @@ class AnnotatorWindow(QMainWindow):
         self._move_times.clear()
         self._pause.clear()
         self.mesh_view.set_interacting(False)
-        proc = self.model_process
-        self.runner.submit(lambda: ("settle", frame_index, _refit(editor, pose, edits, SETTLE_STEPS, True, proc)[0],
-                                    before, edits))
+        proc, drag, local = self.model_process, self._drag_number, self._local_model
+        # The settle continues the drag's fit (from the newest pose computed, not the last one drawn).
+        self.runner.submit(lambda: ("settle", frame_index,
+                                    _refit(editor, pose, edits, SETTLE_STEPS, True, proc, drag, local)[0], before, edits))
 
     def toggle_ignored(self, index: int) -> None:
         """Mark a keypoint wrong/hidden (or trust it again): refit without it."""
@@ -715,6 +750,7 @@ class AnnotatorWindow(QMainWindow):
         self._stop.set()
         self._pause.clear()
         self.runner.wait_idle(30)
+        self.runner.close()
         if self._pre_worker is not None:
             self._pre_worker.quit()
             deadline = time.monotonic() + 60
@@ -731,22 +767,26 @@ class AnnotatorWindow(QMainWindow):
 
 
 def _drag_job(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, frame_index: int,
-              model_process: ModelProcess | None):
+              model_process: ModelProcess | None, drag: int, local: ModelContext):
     """Worker side of one drag move: a few warm-started refit steps, and what the views will draw.
     In the model process when it is running (this thread then only waits, without the GIL)."""
-    return ("drag", frame_index, *_refit(editor, pose, edits, DRAG_STEPS, False, model_process))
+    return ("drag", frame_index, *_refit(editor, pose, edits, DRAG_STEPS, False, model_process, drag, local,
+                                         preview=True))
 
 
 def _refit(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, steps: int, encode: bool,
-           model_process: ModelProcess | None) -> tuple[EditablePose, PoseDisplay]:
+           model_process: ModelProcess | None, drag: int, local: ModelContext, preview: bool = False
+           ) -> tuple[EditablePose, PoseDisplay]:
+    """`drag`: the drag's number (its moves and its release continue one fit); `local`: the context
+    for refits in this process, when the model process is not (yet, or any more) there; `preview`:
+    the reduced mesh for the views (while the mouse moves)."""
+    camera = (editor.width, editor.height, editor.focal)
     if model_process is not None and model_process.ready:
         try:
-            camera = (editor.width, editor.height, editor.focal)
-            return model_process.call(drag_refit, editor.person, camera, pose, edits, steps, encode)
+            return model_process.call(drag_refit, editor.person, camera, pose, edits, steps, encode, drag, preview)
         except ModelProcessError as exc:
             log.warning("the refit falls back to the window's own thread: %s", exc)
-    refit = editor.refit(pose, edits, steps, encode=encode)
-    return refit, editor.display(refit)
+    return drag_refit(local, editor.person, camera, pose, edits, steps, encode, drag, preview)
 
 
 def _mp33_skeleton():

@@ -53,6 +53,7 @@ class ImageView(QGraphicsView):
         self._pixmap_item = QGraphicsPixmapItem()
         self.scene().addItem(self._pixmap_item)
         self._overlays: dict[str, QGraphicsItem] = {}
+        self._skeletons: dict[str, tuple] = {}  # name → (its make, edge items, point items)
         self._user_zoomed = False
 
     # -- content ---------------------------------------------------------------------------
@@ -75,6 +76,7 @@ class ImageView(QGraphicsView):
             self.remove_overlay(name)
 
     def remove_overlay(self, name: str) -> None:
+        self._skeletons.pop(name, None)
         if name in self._overlays:
             item = self._overlays.pop(name)
             self.scene().removeItem(item)
@@ -119,36 +121,60 @@ class ImageView(QGraphicsView):
         width: float = 2.0,
     ) -> None:
         """Draw points (N, 2) joined by edges; low-confidence joints are drawn faint, not hidden,
-        because annotators need to see where the detector guessed."""
-        self.remove_overlay(name)
-        group = QGraphicsItemGroup()
-        group.setZValue(LAYER_Z.get(name, 3.0))
+        because annotators need to see where the detector guessed. A skeleton of the same make as the
+        one shown under `name` is moved in place (a drag redraws it a dozen times a second)."""
         conf = np.ones(len(points)) if confidence is None else np.asarray(confidence)
         scale = max(self._pixmap_item.boundingRect().height(), 1.0) / 400.0
         colours = {"left": LEFT_COLOUR, "right": RIGHT_COLOUR}
-        for a, b in edges:
+        make = (len(points), tuple(map(tuple, edges)), tuple(sides) if sides else None,
+                None if colour is None else colour.rgba(), float(width), scale)
+        parts = self._skeletons.get(name)
+        if parts is None or parts[0] != make or name not in self._overlays:
+            self._build_skeleton(name, make, len(edges), len(points), scale, width)
+            parts = self._skeletons[name]
+        _make, edge_items, point_items = parts
+        for (a, b), item in zip(edges, edge_items):
             edge_colour = QColor(colour or (colours.get(sides[a], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
             edge_colour.setAlphaF(1.0 if min(conf[a], conf[b]) >= min_confidence else 0.3)
             path = QPainterPath(QPointF(*points[a]))
             path.lineTo(QPointF(*points[b]))
-            # Created with the group as parent so C++ owns it: a child added with addToGroup() stays
-            # owned by its Python wrapper, which the GC may delete while the group still points at it.
-            item = QGraphicsPathItem(path, group)
-            pen = QPen(edge_colour, width * scale)
-            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-            item.setPen(pen)
+            item.setPath(path)
+            if item.pen().color() != edge_colour:
+                pen = item.pen()
+                pen.setColor(edge_colour)
+                item.setPen(pen)
         radius = 2.5 * scale
-        for i, (x, y) in enumerate(points):
+        for i, ((x, y), item) in enumerate(zip(points, point_items)):
             point_colour = QColor(colour or (colours.get(sides[i], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
             point_colour.setAlphaF(1.0 if conf[i] >= min_confidence else 0.3)
             path = QPainterPath()
             path.addEllipse(QPointF(x, y), radius, radius)
-            item = QGraphicsPathItem(path, group)
+            item.setPath(path)
+            if item.brush().color() != point_colour:
+                item.setBrush(QBrush(point_colour))
+        self._overlays[name].setVisible(visible)
+
+    def _build_skeleton(self, name: str, make: tuple, n_edges: int, n_points: int, scale: float,
+                        width: float) -> None:
+        self.remove_overlay(name)
+        group = QGraphicsItemGroup()
+        group.setZValue(LAYER_Z.get(name, 3.0))
+        edge_items, point_items = [], []
+        for _ in range(n_edges):
+            # Created with the group as parent so C++ owns it: a child added with addToGroup() stays
+            # owned by its Python wrapper, which the GC may delete while the group still points at it.
+            item = QGraphicsPathItem(group)
+            pen = QPen(CENTRE_COLOUR, width * scale)
+            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+            item.setPen(pen)
+            edge_items.append(item)
+        for _ in range(n_points):
+            item = QGraphicsPathItem(group)
             item.setPen(QPen(QColor(20, 20, 20), 0.8 * scale))
-            item.setBrush(QBrush(point_colour))
-        group.setVisible(visible)
+            point_items.append(item)
         self.scene().addItem(group)
         self._overlays[name] = group
+        self._skeletons[name] = (make, edge_items, point_items)
 
     # -- navigation ------------------------------------------------------------------------
     def fit(self) -> None:

@@ -918,6 +918,7 @@ class MainWindow(QMainWindow):
         if self._thumb_worker is not None:
             self._thumb_worker.quit()
         self.runner.wait_idle(10.0)
+        self.runner.close()
         self.settings.inference = self.controls.values()
         self._save_settings()
         qs = self._qsettings()

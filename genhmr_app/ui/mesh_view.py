@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from genhmr_app.views.scene_render import MeshScene, SceneRenderer  # noqa: F401 (MeshScene re-exported)
+from genhmr_app.views.scene_render import INTERACTIVE_REDUCTION, MeshScene, SceneRenderer  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ ZOOM_PER_WHEEL_STEP = 1.1
 
 class MeshView(QWidget):
     colour_mode_changed = Signal(str)
+    # A new picture is in place (painted in this pass of the event loop); it shows the scene of that
+    # number (show_scene's) and everything before it.
+    picture_ready = Signal(int)
 
     def __init__(self, parent=None, compact: bool = False) -> None:
         """`compact`: the view presets sit in one "View" menu, so the viewport can be narrow (the
@@ -42,6 +45,7 @@ class MeshView(QWidget):
         self._render_pending = False
         self._image: QImage | None = None
         self._interacting = False
+        self._scenes = 0  # scene numbers: how many show_scene calls so far
         try:
             self.renderer = SceneRenderer()
             self.viewport = _Viewport(self)
@@ -145,10 +149,13 @@ class MeshView(QWidget):
         """A bare mesh (the rest pose before anything is reconstructed)."""
         self.show_scene(MeshScene(np.asarray(vertices, np.float32), faces), reset_camera=reset_camera)
 
-    def show_scene(self, scene: MeshScene, reset_camera: bool = False) -> None:
+    def show_scene(self, scene: MeshScene, reset_camera: bool = False) -> int:
+        """Show a scene (drawn on the next pass of the event loop); its number, for picture_ready."""
+        self._scenes += 1
         if self.available:
             self.renderer.show_scene(scene, reset_camera=reset_camera)
             self.render()
+        return self._scenes
 
     # -- appearance ---------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
@@ -177,11 +184,13 @@ class MeshView(QWidget):
 
     def set_interacting(self, on: bool) -> None:
         """While the user drags (a keypoint, a slider, the camera) frames must come fast: anti-aliasing
-        (FXAA, a pass per frame on a software GL) is off until the drag ends."""
+        (FXAA, a pass per frame on a software GL) is off and pictures are rendered at reduced size until
+        the drag ends; then one sharp picture."""
         if not self.available or on == self._interacting:
             return
         self._interacting = on
         self.renderer.set_options(replace(self.renderer.options, antialias=not on))
+        self.renderer.set_reduction(INTERACTIVE_REDUCTION if on else 1)
         if not on:
             self.render()
 
@@ -205,6 +214,7 @@ class MeshView(QWidget):
         self._image = _to_qimage(self.renderer.render())
         self.renders += 1
         self.viewport.update()
+        self.picture_ready.emit(self._scenes)
 
     def grab_screenshot(self) -> np.ndarray | None:
         return self.renderer.render() if self.available else None
@@ -248,7 +258,8 @@ class _Viewport(QWidget):
             painter.fillRect(self.rect(), QColor("#2b2b30"))
         elif image.width() == self.width() and image.height() == self.height():
             painter.drawImage(0, 0, image)
-        else:  # a resize is being rendered: stretch the last frame meanwhile
+        else:  # a reduced picture while the user drags, or a resize being rendered: stretch it
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawImage(self.rect(), image)
         painter.end()
 

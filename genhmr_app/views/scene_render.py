@@ -11,6 +11,10 @@ Off-screen rather than a QOpenGLWidget in the window: with one in the window, Qt
 window* through OpenGL on every repaint of any widget, about 15 ms a flush on a software GL, on top of
 the render; a keypoint drag's mesh then trailed the hand by 150-240 ms and live video stayed under
 25 fps. Off-screen, a frame costs its render and a read-back (about 15 ms for 400x600 on llvmpipe).
+
+What a frame costs on a software GL (llvmpipe, 460x800, measured): the body under pyvista's five-light
+kit 14 ms, under two lights 8 ms; a ground plane drawn with its cell edges 5 ms, as a plain plane plus a
+line grid under 2 ms. Hence two lights, a line grid, and half resolution while the user drags.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ OTHER_PERSON_COLOUR = (0.62, 0.66, 0.74)  # bluish grey: present but not the one
 UNCERTAINTY_CMAP = "coolwarm"  # blue = confident, red = uncertain; readable for red-green colour blindness
 VIEW_FOV_DEG = 30.0
 ORBIT_DEG_PER_PX = 0.4
+HEADLIGHT_INTENSITY = 0.5  # two lights instead of a five-light kit: each light is a pass over every pixel
+KEY_LIGHT_INTENSITY = 0.75
+KEY_LIGHT_DIRECTION = (0.11, 0.77, 0.63)  # camera frame: above and a little right, as the light kit's key
+INTERACTIVE_REDUCTION = 2  # while the user drags, render at 1/2 the size and stretch the picture
+GROUND_SIZE_M = 4.0
+GROUND_CELLS = 8
 
 
 def faces_to_vtk(faces: np.ndarray) -> np.ndarray:
@@ -36,8 +46,15 @@ def faces_to_vtk(faces: np.ndarray) -> np.ndarray:
     return np.hstack([np.full((len(faces), 1), 3, dtype=np.int64), faces]).ravel()
 
 
-def _centre(points: np.ndarray) -> np.ndarray:
-    return (points.max(0) + points.min(0)) / 2
+def _ground_grid():
+    """The ground's grid lines, (GROUND_CELLS + 1) each way, centred on the origin in the y = 0 plane."""
+    import pyvista as pv
+
+    ticks = np.linspace(-GROUND_SIZE_M / 2, GROUND_SIZE_M / 2, GROUND_CELLS + 1)
+    ends = [((t, 0.0, ticks[0]), (t, 0.0, ticks[-1])) for t in ticks] + [((ticks[0], 0.0, t), (ticks[-1], 0.0, t))
+                                                                          for t in ticks]
+    points = np.array([p for pair in ends for p in pair], np.float32)
+    return pv.PolyData(points, lines=_lines_to_vtk(np.arange(len(points)).reshape(-1, 2)))
 
 
 def _lines_to_vtk(edges: np.ndarray) -> np.ndarray:
@@ -77,18 +94,26 @@ class SceneRenderer:
     def __init__(self, size: tuple[int, int] = (400, 600)) -> None:
         import pyvista as pv
 
-        self.plotter = pv.Plotter(off_screen=True, window_size=size)
+        self.plotter = pv.Plotter(off_screen=True, window_size=size, lighting="none")
         self.plotter.render_window.SetMultiSamples(0)  # FXAA instead: 4x MSAA quadruples a software GL's work
         self.plotter.set_background("#2b2b30", top="#50505a")
+        self.plotter.add_light(pv.Light(light_type="headlight", intensity=HEADLIGHT_INTENSITY))
+        self.plotter.add_light(pv.Light(position=KEY_LIGHT_DIRECTION, focal_point=(0.0, 0.0, 0.0),
+                                        light_type="camera light", intensity=KEY_LIGHT_INTENSITY))
         self.options = ViewOptions()
+        self._size = (int(size[0]), int(size[1]))  # the viewport's; the picture is smaller while interacting
+        self._reduction = 1
         self._antialias = False
         self._set_antialias(True)
+        self._centre: np.ndarray | None = None  # of the shown body's box (the camera travels with it)
+        self._extent = np.zeros(3)  # the box's size
+        self._floor = 0.0  # its lowest point (y up)
         self._mesh = None
         self._body_actor = None
         self._skeleton = self._skeleton_actor = None
         self._joint_actor = None
         self._frustum = self._frustum_actor = None
-        self._ground_actor = None
+        self._ground_actor = self._grid_actor = None
         self._ghosts: list = []
         self._others: list = []
         self._scene: MeshScene | None = None
@@ -102,10 +127,17 @@ class SceneRenderer:
     def show_scene(self, scene: MeshScene, reset_camera: bool = False) -> None:
         import pyvista as pv
 
-        first = self._mesh is None or self._mesh.n_points != len(scene.vertices)
-        old_centre = None if first else _centre(np.asarray(self._mesh.points))
+        first = self._mesh is None
+        old_centre = self._centre
         self._scene = scene
-        if first:
+        if not first and (self._mesh.n_points != len(scene.vertices) or self._mesh.n_cells != len(scene.faces)):
+            # Another mesh (a drag's reduced preview, or the full one again): swapped in place, so the
+            # actor, its look and the user's camera stay.
+            self._mesh.points = np.asarray(scene.vertices, np.float32)
+            self._mesh.faces = faces_to_vtk(scene.faces)
+            self._mesh.point_data["uncertainty"] = np.zeros(len(scene.vertices), np.float32)
+            self._set_normals(scene)
+        elif first:
             if self._body_actor is not None:
                 self.plotter.remove_actor(self._body_actor, render=False)
             self._mesh = pv.PolyData(np.asarray(scene.vertices, np.float32), faces_to_vtk(scene.faces))
@@ -121,6 +153,11 @@ class SceneRenderer:
         else:
             self._mesh.points = np.asarray(scene.vertices, np.float32)
             self._set_normals(scene)
+        # VTK's bounds (C++): numpy's min/max over (V, 3) along the long axis cost ~1 ms a frame.
+        bounds = np.asarray(self._mesh.GetPoints().GetBounds()).reshape(3, 2)
+        self._extent = bounds[:, 1] - bounds[:, 0]
+        self._floor = float(bounds[1, 0])
+        self._centre = bounds.mean(axis=1)
         if scene.uncertainty is not None:
             self._mesh.point_data["uncertainty"] = np.asarray(scene.uncertainty, np.float32)
         self._update_skeleton(scene)
@@ -136,11 +173,13 @@ class SceneRenderer:
             self.plotter.reset_camera_clipping_range()  # the photo's own camera does not move
         else:
             # Keep the user's viewpoint but travel with the body, so a moving person stays in frame.
-            shift = _centre(np.asarray(scene.vertices)) - old_centre
+            shift = self._centre - old_centre
             cam = self.plotter.camera
-            cam.position = tuple(np.asarray(cam.position) + shift)
-            cam.focal_point = tuple(np.asarray(cam.focal_point) + shift)
-            self.plotter.reset_camera_clipping_range()
+            # VTK's own setters: pyvista's reset the clipping range on each, and that is a pass over
+            # every actor's bounds.
+            cam.SetPosition(*(np.asarray(cam.GetPosition()) + shift))
+            cam.SetFocalPoint(*(np.asarray(cam.GetFocalPoint()) + shift))
+            self.plotter.renderer.ResetCameraClippingRange()
 
     def _set_normals(self, scene: MeshScene) -> None:
         if scene.normals is None:
@@ -213,17 +252,20 @@ class SceneRenderer:
     def _update_ground(self, scene: MeshScene) -> None:
         import pyvista as pv
 
-        v = np.asarray(scene.vertices)
-        centre = (v.max(0) + v.min(0)) / 2
-        floor = float(v[:, 1].min())
+        floor = self._floor
         if self._ground_actor is None:
-            plane = pv.Plane(center=(0, 0, 0), direction=(0, 1, 0), i_size=4.0, j_size=4.0, i_resolution=8,
-                             j_resolution=8)
-            # Opaque: a translucent plane costs a sorting pass, about 30 ms a frame on a software GL.
-            self._ground_actor = self.plotter.add_mesh(plane, color=(0.36, 0.37, 0.41),
-                                                       show_edges=True, edge_color=(0.46, 0.48, 0.53), name="ground",
+            # Opaque (a translucent plane costs a sorting pass, about 30 ms a frame on a software GL), and
+            # the grid as lines of its own (a plane drawn with its cell edges costs a second pass).
+            plane = pv.Plane(center=(0, 0, 0), direction=(0, 1, 0), i_size=GROUND_SIZE_M, j_size=GROUND_SIZE_M,
+                             i_resolution=1, j_resolution=1)
+            self._ground_actor = self.plotter.add_mesh(plane, color=(0.36, 0.37, 0.41), ambient=0.3, name="ground",
                                                        render=False)
-        self._ground_actor.position = (float(centre[0]), floor - 0.002, float(centre[2]))
+            self._grid_actor = self.plotter.add_mesh(_ground_grid(), color=(0.46, 0.48, 0.53), line_width=1,
+                                                     lighting=False, name="ground_grid", render=False)
+        position = (float(self._centre[0]), floor - 0.002, float(self._centre[2]))
+        self._ground_actor.position = position
+        # Just above the plane, so the lines win the depth test everywhere.
+        self._grid_actor.position = (position[0], position[1] + 0.001, position[2])
 
     # -- appearance ---------------------------------------------------------------------------
     def set_options(self, options: ViewOptions) -> None:
@@ -254,8 +296,9 @@ class SceneRenderer:
         if self._body_actor is not None:
             # The skeleton is inside the body: see it through a translucent skin.
             self._body_actor.prop.opacity = 0.35 if skeleton and self._skeleton_actor is not None else 1.0
-        if self._ground_actor is not None:
-            self._ground_actor.visibility = self.options.ground
+        for actor in (self._ground_actor, self._grid_actor):
+            if actor is not None:
+                actor.visibility = self.options.ground
         if self._frustum_actor is not None:
             self._frustum_actor.visibility = self.options.frustum
 
@@ -265,9 +308,8 @@ class SceneRenderer:
         if self._mesh is None:
             return
         self._view = name
-        v = np.asarray(self._mesh.points)
-        centre = _centre(v)
-        extent = float(max(np.ptp(v[:, 1]), 0.5 * np.ptp(v[:, 0]), 0.5 * np.ptp(v[:, 2]), 0.3))
+        centre = self._centre
+        extent = float(max(self._extent[1], 0.5 * self._extent[0], 0.5 * self._extent[2], 0.3))
         cam = self.plotter.camera
         distance = 1.35 * extent / (2 * math.tan(math.radians(VIEW_FOV_DEG) / 2))
         up = (0.0, 1.0, 0.0)
@@ -328,11 +370,25 @@ class SceneRenderer:
     # -- pictures -------------------------------------------------------------------------------
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(int(x) for x in self.plotter.window_size)
+        """The viewport's size (the picture's, unless reduced while interacting)."""
+        return self._size
 
     def resize(self, width: int, height: int) -> None:
-        if (width, height) != self.size and width > 0 and height > 0:
-            self.plotter.window_size = (width, height)
+        if width > 0 and height > 0:
+            self._size = (int(width), int(height))
+            self._apply_size()
+
+    def set_reduction(self, factor: int) -> None:
+        """Render at 1/factor of the viewport's size (1: full size). A software GL's time goes with the
+        pixels: while the user drags, a quick picture matters more than a sharp one."""
+        if factor != self._reduction:
+            self._reduction = max(1, int(factor))
+            self._apply_size()
+
+    def _apply_size(self) -> None:
+        picture = tuple(max(1, s // self._reduction) for s in self._size)
+        if picture != tuple(int(x) for x in self.plotter.window_size):
+            self.plotter.window_size = picture
 
     def render(self) -> np.ndarray:
         """Render and read the picture back: (H, W, 3) uint8, top row first."""
