@@ -1,15 +1,16 @@
 """Editing one person's pose by hand, with the model's help (the annotator's tools, no Qt).
 
 - refit: the user pins keypoints (drags a detected one, adds one the detector missed) and marks others
-  wrong or hidden; refinement (refinement/refine.py) re-runs from the current pose with the pins as
-  constraints far stronger than the detector, so the mesh follows the hand.
+  wrong or hidden; a refit (PoseFit) runs from the current pose with the pins as constraints far
+  stronger than the detector, so the mesh follows the hand. A drag continues one PoseFit from move to
+  move (drag_refit, in the model process).
 - resample: the user locks the tokens that are right; the masked transformer samples only the rest
   (sampling/maskgit.py with start tokens), at the chosen temperature, into several hypotheses, each
   refined against the same pins.
 - rotate_joint: turn one joint about its parent's axes, within joint limits (editing/joint_limits.py).
 
 Every operation takes an EditablePose and returns a new one (nothing is changed in place), so an undo
-stack can keep them as they are.
+stack can keep them as they are; only a PoseFit keeps its own state between runs.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The annotator's window: `python main.py annotate MEDIA [--project FILE]`.
 
 Review a folder of images or a video frame by frame and correct poses by hand:
-- drag a keypoint handle on the image: the pose is refit with it pinned while you drag (every refit
-  that finishes is shown) and settles on release; right-click a handle to mark it wrong/hidden;
+- drag a keypoint handle on the image: the pose is refit with it pinned while you drag (one fit runs
+  through the drag, a step per mouse move, and the newest result is shown on a lighter preview mesh)
+  and settles on release; right-click a handle to mark it wrong/hidden;
 - lock the tokens that are right and re-sample the rest into hypotheses; start from any of them;
 - turn a joint with three sliders within its limits;
 - every change is one undo step (Ctrl+Z / Ctrl+Shift+Z, the history is shown) and is saved at once
