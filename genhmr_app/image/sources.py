@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -63,6 +63,7 @@ class Frame:
     rgb: np.ndarray  # (H, W, 3) uint8
     index: int  # frame number in its source (0 for a still image)
     timestamp_ms: int  # position in the stream: index / fps for files, time since start for cameras
+    captured_s: float = 0.0  # time.perf_counter() when it was read (live latency is counted from here)
 
 
 def _cv2_capture(target: Any) -> Capture:
@@ -220,7 +221,7 @@ class PlaybackReader:
                         self._cond.wait(timeout=min(max(self.clock.seconds_until(last + 1), 0.001), 0.05))
                     continue
                 try:
-                    frame = self.video.read(target)
+                    frame = replace(self.video.read(target), captured_s=time.perf_counter())
                 except SourceError:
                     frame = None  # past the real end of a file whose header over-counts
                 with self._cond:
@@ -284,7 +285,8 @@ class CameraSource:
             for _ in range(CAMERA_READ_RETRIES):
                 ok, bgr = self._cap.read()
                 if ok and bgr is not None and bgr.size:
-                    frame = Frame(_bgr_to_rgb(bgr), self._count, int((self._clock() - self._start) * 1000))
+                    frame = Frame(_bgr_to_rgb(bgr), self._count, int((self._clock() - self._start) * 1000),
+                                  time.perf_counter())
                     self._count += 1
                     return frame
             raise CameraDisconnected(f"Camera {self.device} stopped sending frames (disconnected?)")
@@ -294,6 +296,55 @@ class CameraSource:
             if self._cap is not None:
                 self._cap.release()
                 self._cap = None
+
+
+class CameraReader:
+    """Reads a camera in its own thread and keeps only the newest frame, as PlaybackReader does for
+    a file: whoever processes frames never waits for the camera, and frames it is too slow for are
+    dropped here instead of queueing in the driver. A read error ends the thread and is raised to
+    the next `next_after` call."""
+
+    def __init__(self, camera: CameraSource) -> None:
+        self.camera = camera
+        self.at_end = False  # a camera has no end; the attribute matches PlaybackReader's
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="camera-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            try:
+                frame = self.camera.read()
+            except Exception as exc:  # noqa: BLE001 - handed to the reader of the frames
+                with self._cond:
+                    self._error = exc if not self._stopped else None
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._latest = frame
+                self._cond.notify_all()
+
+    def next_after(self, index: int, timeout_s: float) -> Frame | None:
+        """The newest frame after `index`, waiting up to `timeout_s`; None if none came in time."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while (self._latest is None or self._latest.index <= index) and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            if self._error is not None and (self._latest is None or self._latest.index <= index):
+                raise self._error
+            return self._latest
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=2.0)
 
 
 def probe_cameras(max_devices: int = 4, capture_factory: CaptureFactory = _cv2_capture) -> list[int]:

@@ -16,6 +16,7 @@ import numpy as np
 import roma
 import torch
 
+from genhmr_app.body.lod import ReducedMesh
 from genhmr_app.body.model import BodyModel, load_body_model_with_fallback
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_fov, project, weak_perspective_to_translation
@@ -71,6 +72,7 @@ class Hypothesis:
     error_2d_before_px: float  # after sampling, before refinement
     error_2d_px: float  # final (refined, never worse than before)
     refine_errors_px: list[float] = field(default_factory=list)
+    latents: np.ndarray | None = None  # (slots, D) the refined token latents (live tracking starts from them)
 
 
 @dataclass
@@ -83,6 +85,8 @@ class PersonReconstruction:
     keypoints3d_coco17: np.ndarray  # (17, 3) camera frame
     keypoints2d_coco17: np.ndarray  # (17, 2) their projection, px
     fallback: str | None = None  # set when non-finite model output forced a fallback
+    # Set when `vertices` are those of a reduced mesh (body/lod.py; live tracking), None: the full mesh.
+    reduced: ReducedMesh | None = None
 
     @property
     def best(self) -> Hypothesis:
@@ -279,7 +283,7 @@ class Reconstructor:
                 betas=result.betas[i].cpu().numpy(), transl=result.transl[i].cpu().numpy(),
                 tokens=tokens[i].cpu().numpy(), token_confidence=conf[i].cpu().numpy(), log_likelihood=float(ll[i]),
                 error_2d_before_px=float(result.error_before[i]), error_2d_px=float(result.error_after[i]),
-                refine_errors_px=result.errors))
+                refine_errors_px=result.errors, latents=result.latents[i].cpu().numpy()))
         best = order[0]
         with torch.no_grad():
             body = self.body.forward(result.global_orient[best:best + 1], result.body_pose[best:best + 1],

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genhmr_app.conditioning.camera import focal_from_fov
 from genhmr_app.detection import DetectionResult, DetectorError, PoseDetector
 from genhmr_app.detection.landmarks import MP33_EDGES, MP33_LEFT, MP33_RIGHT
 from genhmr_app.device import describe_device, resolve_device
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 # How long a live-video job waits for the playback reader's next frame before reading one itself.
 MAX_FRAME_WAIT_S = 2.0
+LIVE_INFLUENCE_FRAMES = 12  # live frames between refreshes of the token→joint influence (uncertainty colours)
+LIVE_OVERLAY_SIDE = 480  # the live 2D mesh overlay is drawn this big (and scaled up): ~8 ms instead of ~40
 STILL_PEOPLE = 4  # people reconstructed on a still or a paused video frame (live follows one)
 
 
@@ -88,6 +91,7 @@ class PersonView:
     normals: np.ndarray  # (V, 3) display frame, of hypothesis 0 (the others on demand)
     overlay: display.MeshOverlay | None  # of hypothesis 0
     sample_rows: list[int]  # row of each ranked hypothesis in the IterationRecord arrays (sampling order)
+    faces: np.ndarray | None = None  # the reduced mesh's faces when `vertices` are a live preview; None: the body's
 
 
 @dataclass
@@ -107,6 +111,7 @@ class FrameResult:
     at_end: bool = False  # a playing video reached its last frame
     image_path: Path | None = None
     detection_cached: bool = False  # re-run on the same frame: the detection was reused
+    live_note: str = ""  # what live tracking did with this frame (a restart and why)
 
     @property
     def rgb(self) -> np.ndarray:
@@ -204,6 +209,8 @@ class CoreSession:
         self._reader: PlaybackReader | None = None
         self._skin: np.ndarray | None = None
         self._overlay_faces: np.ndarray | None = None
+        self._live_overlay_faces = None
+        self._live_influence = None  # [frames used, tokens, (K, 23) influence] for live frames
 
     @classmethod
     def create(cls, smpl_model_path: str = "", device_preference: str = "auto",
@@ -271,6 +278,32 @@ class CoreSession:
                 self._detectors[mode] = (PoseDetector(mode="video") if mode == "video" else
                                          PoseDetector(mode="image", num_poses=STILL_PEOPLE if mode == "image" else 10))
             return self._detectors[mode]
+
+    def video_detector(self, restart: bool = False) -> PoseDetector:
+        """The VIDEO-mode detector for a live stream; `restart` drops its tracking (a new stream's
+        timestamps start again)."""
+        with self._lock:
+            if restart:
+                self._reset_video_detector()
+            return self.detector("video")
+
+    def open_live(self, ref: FrameRef, clock: PlaybackClock | None = None):
+        """(reader, (name, frame count, fps)) for a live stream (pipeline/live_stream.py): a
+        PlaybackReader following `clock` for a video, a CameraReader for a camera. Raises
+        SourceError (CameraUnavailable: no such camera) like process() does."""
+        from genhmr_app.image.sources import CameraReader
+
+        with self._lock:
+            if isinstance(ref, CameraRef):
+                if self._video is not None:
+                    self._close_video()
+                return CameraReader(self._camera_source(ref.device)), (f"Camera {ref.device}", 1, None)
+            if not isinstance(ref, VideoRef) or clock is None:
+                raise ValueError("a live stream plays a video (with its clock) or a camera")
+            self.release_camera()
+            self._stop_reader()
+            video = self._video_source(Path(ref.path))
+            return PlaybackReader(video, clock), (Path(ref.path).name, video.frame_count, video.fps)
 
     def _reset_video_detector(self) -> None:
         det = self._detectors.pop("video", None)
@@ -447,6 +480,77 @@ class CoreSession:
         normals = display.vertex_normals(display.to_display(vertices[0]), self.body_model.faces)
         rows = display.sample_rows(person.iterations[-1].codes, [h.tokens for h in hyps]) if person.iterations else []
         return PersonView(vertices, joints, joint_u, vertex_u, normals, overlay, rows)
+
+    # -- live frames (pipeline/live_stream.py) -----------------------------------------------------
+    def live_result(self, ref: FrameRef, frame: Frame, detection: DetectionResult, tracker, settings:
+                    ReconstructionSettings, overlays: OverlayRequest, source: tuple[str, int, float | None],
+                    detect_ms: float, at_end: bool = False) -> FrameResult:
+        """A live frame's result: `tracker` (pipeline/live.LiveTracker) follows the largest person
+        from the frame before. Runs in the live stream's model thread; holds the session lock so that
+        no still-image job uses the models meanwhile."""
+        name, count, fps = source
+        with self._lock:
+            t0 = time.perf_counter()
+            recon = self.reconstructor()
+            timing = {"load": 0.0, "detect": detect_ms, "sample": 0.0, "refine": 0.0, "display": 0.0}
+            reconstruction, views, note = None, [], ""
+            if recon is not None and tracker is not None:
+                person = detection.people[0] if detection.people else None
+                w, h = detection.image_width, detection.image_height
+                focal = settings.focal_px or focal_from_fov(h, settings.vertical_fov_deg)
+                restarts = tracker.restarts
+                reconstructed = tracker.step(person, w, h, focal, settings, timing)
+                if tracker.restarts != restarts:
+                    note = f"full decoding: {tracker.last_restart_reason}"
+                if reconstructed is not None:
+                    reconstruction = Reconstruction(w, h, focal, [reconstructed], detection, dict(timing), settings)
+                    t_disp = time.perf_counter()
+                    views = [self._live_view(recon, reconstruction, reconstructed, overlays)]
+                    timing["display"] = (time.perf_counter() - t_disp) * 1000
+            timing["total"] = detect_ms + (time.perf_counter() - t0) * 1000
+            return FrameResult(ref, frame, name, count, fps, detection, reconstruction, views, settings, timing,
+                               self.model_message, [], at_end, None, False, note)
+
+    def _live_view(self, recon, reconstruction: Reconstruction, person, overlays: OverlayRequest) -> PersonView:
+        """Display data for a live frame: the tracker already posed the mesh (the reduced preview mesh
+        on tracked frames), so nothing is skinned again; the token→joint influence (14 ms) changes
+        slowly with the pose and is refreshed every LIVE_INFLUENCE_FRAMES; the 2D overlay is drawn
+        small, on a coarse triangulation of the preview mesh."""
+        hyp = person.best
+        reduced = person.reduced
+        faces = reduced.faces if reduced is not None else self.body_model.faces
+        skin = self.skin_weights() if reduced is None else self.skin_weights()[reduced.vertex_ids]
+        cached = self._live_influence
+        if cached is None or cached[0] >= LIVE_INFLUENCE_FRAMES or cached[1].shape != hyp.tokens.shape:
+            cached = [0, hyp.tokens.copy(), display.token_joint_influence(recon.tokenizer, hyp.tokens[None])[0]]
+        cached[0] += 1
+        self._live_influence = cached
+        joint_u = display.joint_uncertainty(cached[2], hyp.token_confidence)[None]
+        vertex_u = display.vertex_uncertainty(skin, joint_u[0])[None]
+        vertices = person.vertices[None]
+        overlay = None
+        if overlays.fill or overlays.wire:
+            overlay_faces = self.overlay_faces() if reduced is None else self.live_overlay_faces(reduced)
+            overlay = display.rasterize_mesh(person.vertices, overlay_faces, reconstruction.focal_px,
+                                             reconstruction.width, reconstruction.height, fill=overlays.fill,
+                                             wire=overlays.wire, max_side=LIVE_OVERLAY_SIDE)
+        normals = display.vertex_normals(display.to_display(person.vertices), faces)
+        return PersonView(vertices, person.joints[None], joint_u, vertex_u, normals, overlay, [0],
+                          faces if reduced is not None else None)
+
+    def live_overlay_faces(self, reduced) -> np.ndarray:
+        """overlay_faces() re-indexed into a reduced mesh's vertices: each corner moves to the nearest
+        kept vertex (in the rest pose) and triangles that collapse are dropped."""
+        if self._live_overlay_faces is None or self._live_overlay_faces[0] is not reduced:
+            from scipy.spatial import cKDTree
+
+            rest = self.rest_vertices()
+            _, nearest = cKDTree(rest[reduced.vertex_ids]).query(rest)
+            f = nearest[self.overlay_faces()]
+            f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+            _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)  # duplicates out, winding kept
+            self._live_overlay_faces = (reduced, f[np.sort(first)])
+        return self._live_overlay_faces[1]
 
     def overlay_faces(self) -> np.ndarray:
         """The coarse triangulation the 2D overlays are drawn with (display.proxy_faces)."""

@@ -32,6 +32,7 @@ class RefinementSettings:
     betas_prior: float = 0.002
     robust_sigma: float = 0.05  # GMoF scale, in crop-size units (5% of the person's box)
     min_visibility: float = 0.3
+    fit_shape: bool = True  # False: betas stay as given (live tracking fixes a person's shape once settled)
 
 
 @dataclass
@@ -62,17 +63,21 @@ def refine(tokenizer: PoseTokenizer, body: SparseBody, latents: torch.Tensor, gl
            betas: torch.Tensor, transl: torch.Tensor, target_px: torch.Tensor, visibility: torch.Tensor,
            crop_size: torch.Tensor, focal: torch.Tensor, image_wh: torch.Tensor,
            settings: RefinementSettings = RefinementSettings(),
-           keypoint_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> RefinementResult:
+           keypoint_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+           prior_latents: torch.Tensor | None = None) -> RefinementResult:
     """All inputs batched over S hypotheses. target_px/visibility: (S, 33, 2)/(S, 33) MediaPipe landmarks.
-    `keypoint_fn(mediapipe33, global_orient)` maps body keypoints to where the detector would put them."""
+    `keypoint_fn(mediapipe33, global_orient)` maps body keypoints to where the detector would put them.
+    `prior_latents`: where the latent prior pulls (default: the starting latents). Live tracking starts
+    from the previous frame's refined latents but keeps the prior on the sampled codes, so a pose
+    cannot drift away from the codebook frame after frame."""
     s = latents.shape[0]
     weights = keypoint_weights(visibility, settings.min_visibility)
-    init_latents = latents.detach()
-    z = init_latents.clone().requires_grad_(True)
+    init_latents = (latents if prior_latents is None else prior_latents).detach()
+    z = latents.detach().clone().requires_grad_(True)
     orient6 = rotmat_to_6d(global_orient.detach()).clone().requires_grad_(True)
-    b = betas.detach().clone().requires_grad_(True)
+    b = betas.detach().clone().requires_grad_(settings.fit_shape)
     t = transl.detach().clone().requires_grad_(True)
-    params = [z, orient6, b, t]
+    params = [z, orient6, b, t] if settings.fit_shape else [z, orient6, t]
     opt = torch.optim.Adam(params, lr=settings.lr)
     scale = crop_size.reshape(s, 1)
 

@@ -2,9 +2,10 @@
 controls and hypotheses in a side dock, the token-confidence plot in a bottom dock.
 
 The UI owns no maths: it submits `CoreSession.process` to `LatestJobRunner` and draws what comes
-back. Live input (a playing video, a camera) asks for the next frame as soon as a result arrives,
-so the worker computes frame n+1 while the UI draws frame n, and frames that went by meanwhile are
-skipped rather than queued.
+back. Live input (a playing video, a camera) runs as a `LiveStream` (pipeline/live_stream.py):
+capture, detection and the model each in their own thread, each taking the newest output of the
+stage before; the window only draws the newest result, and frames that went by are skipped, never
+queued.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from superqt.utils import create_worker
 from genhmr_app.image.loading import IMAGE_SUFFIXES, list_images
 from genhmr_app.image.sources import VIDEO_SUFFIXES, SourceError, classify_path, probe_cameras, thumbnail
 from genhmr_app.pipeline import display
+from genhmr_app.pipeline.live_stream import LiveStream
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings
 from genhmr_app.pipeline.session import CameraRef, CoreSession, FrameResult, OverlayRequest, PlaybackClock, VideoRef
 from genhmr_app.settings import AppSettings, load_settings, save_settings, settings_path
@@ -54,6 +56,15 @@ SMPL_SKELETON_COLOUR = QColor(90, 255, 140)
 FPS_WINDOW = 12  # results averaged for the live frame rate
 # The photo's camera is drawn as a small pyramid: full-length rays to the body would cross every view.
 FRUSTUM_DEPTH_M = 0.4
+
+
+class _LiveBridge(QObject):
+    """Carries a live stream's results from its model thread to the UI thread (queued signals). The
+    int is the stream's number, so that a stopped stream's last result is ignored."""
+
+    result = Signal(int, object)
+    error = Signal(int, object)
+    finished = Signal(int)
 
 
 class MainWindow(QMainWindow):
@@ -79,6 +90,16 @@ class MainWindow(QMainWindow):
         self._clock: PlaybackClock | None = None
         self._result_times: deque[float] = deque(maxlen=FPS_WINDOW)
         self.results_received = 0
+        self.stream: LiveStream | None = None  # the running live stream (a playing video, a camera)
+        self._stream_number = 0
+        self._live_pending: FrameResult | None = None  # the newest live result, not drawn yet
+        self._live_first = False  # the next live result is a stream's first: frame the body
+        self._live_settings = ReconstructionSettings()
+        self._live_overlays = OverlayRequest()
+        self._bridge = _LiveBridge(self)
+        self._bridge.result.connect(self._on_live_result)
+        self._bridge.error.connect(self._on_live_error)
+        self._bridge.finished.connect(self._on_live_finished)
         self.animation_dialog = None  # File ▸ Export Animation: its progress dialog while it runs
         self.animation_worker = None
         self.animation_summary: dict | None = None
@@ -367,8 +388,9 @@ class MainWindow(QMainWindow):
             if self.input.frame_index >= self.input.frame_count - 1:
                 self.input.frame_index = 0
             self._clock = PlaybackClock(self.input.fps, self.input.frame_index)
-            self.request(live=True)
+            self._start_stream()
         else:
+            self._stop_stream()
             self._clock = None
             self._fps_label.setVisible(False)
             self.request()  # the paused frame at full quality (IMAGE-mode detection, cached for sliders)
@@ -381,7 +403,7 @@ class MainWindow(QMainWindow):
         self.source_bar.video.set_position(index)
         if self.playing:
             self._clock = PlaybackClock(self.input.fps, index)
-            self.request(live=True)
+            self._start_stream()
         else:
             self.request()
 
@@ -420,7 +442,7 @@ class MainWindow(QMainWindow):
         self.source_bar.camera.set_message(f"Starting camera {device}…")
         self.camera_live = True
         self._result_times.clear()
-        self.request(live=True)
+        self._start_stream()
 
     def stop_camera(self, message: str = "Stopped. The last result stays on screen.") -> None:
         was_live = self.camera_live
@@ -428,10 +450,12 @@ class MainWindow(QMainWindow):
         self.source_bar.camera.set_live(False)
         self.source_bar.camera.set_message(message, error="disconnect" in message.lower() or "no camera" in message.lower())
         self._fps_label.setVisible(False)
+        self._stop_stream()
         if was_live:
             self.runner.submit(self.session.release_camera)
 
-    def _stop_live(self) -> None:
+    def _stop_live(self, wait_s: float = 0.0) -> None:
+        self._stop_stream(wait_s)
         if self.playing:
             self.playing = False
             self._clock = None
@@ -439,6 +463,77 @@ class MainWindow(QMainWindow):
         if self.camera_live:
             self.stop_camera()
         self._fps_label.setVisible(False)
+
+    # -- live streams ---------------------------------------------------------------------------
+    def _start_stream(self) -> None:
+        """(Re)starts the live stream for the current input: the playing video from its clock, or
+        the camera."""
+        self._stop_stream()
+        ref, clock = self.input.ref(live=True), self._clock
+        if ref is None:
+            return
+        self._update_live_request()
+        number = self._stream_number
+        bridge = self._bridge
+
+        def make_ref(frame):
+            return VideoRef(ref.path, frame.index, True) if isinstance(ref, VideoRef) else ref
+
+        self.stream = LiveStream(
+            self.session, lambda: self.session.open_live(ref, clock), make_ref,
+            settings=lambda: self._live_settings, overlays=lambda: self._live_overlays,
+            on_result=lambda result: bridge.result.emit(number, result),
+            on_error=lambda exc: bridge.error.emit(number, exc),
+            on_finished=lambda: bridge.finished.emit(number)).start()
+        self._live_first = True
+        self.mesh_view.set_interacting(True)  # half-size 3D pictures while live: a render costs CPU the model needs
+
+    def _stop_stream(self, wait_s: float = 0.0) -> None:
+        """`wait_s`: wait for its threads (closing the window); otherwise the model stage finishes
+        its frame in the background and the result is dropped."""
+        if self.stream is not None:
+            self.stream.stop(wait_s)
+            self.stream = None
+        self._stream_number += 1  # whatever the old stream still delivers is ignored
+        self._live_pending = None
+        self.mesh_view.set_interacting(False)
+
+    def _update_live_request(self) -> None:
+        # Read by the stream's model thread for every frame: slider changes apply to the next frame.
+        self._live_settings = replace(self.current_settings(), joint_refine_steps=0)
+        self._live_overlays = OverlayRequest(fill=self.mesh_fill_action.isChecked(),
+                                             wire=self.mesh_wire_action.isChecked())
+
+    def _on_live_result(self, number: int, result: FrameResult) -> None:
+        if number != self._stream_number:
+            return
+        if self._live_pending is None:
+            QTimer.singleShot(0, self._draw_live)  # results that arrive before it runs replace this one
+        self._live_pending = result
+
+    def _draw_live(self) -> None:
+        result, self._live_pending = self._live_pending, None
+        if result is None or not (self.playing or self.camera_live):
+            return
+        self.results_received += 1
+        if isinstance(result.ref, VideoRef):
+            self.input.frame_index = result.frame.index
+        has_body = result.reconstruction is not None and bool(result.views)
+        self._show(result, live=True, reset_camera=self._live_first and has_body)
+        self._live_first = self._live_first and not has_body
+
+    def _on_live_error(self, number: int, exc: BaseException) -> None:
+        if number == self._stream_number:
+            self._draw_live()  # the frames seen before the failure stay on screen
+            self._stop_stream()
+            self._on_failed(0, exc)
+
+    def _on_live_finished(self, number: int) -> None:
+        if number != self._stream_number:
+            return
+        self._draw_live()  # the last frame first
+        if self.playing:
+            self.set_playing(False)
 
     # -- requests -------------------------------------------------------------------------------
     def current_settings(self) -> ReconstructionSettings:
@@ -461,6 +556,7 @@ class MainWindow(QMainWindow):
 
     def _on_controls_changed(self, values) -> None:
         self.settings.inference = values
+        self._update_live_request()
         if not (self.playing or self.camera_live):
             self.request()  # live input picks the new settings up with its next frame
 
@@ -490,7 +586,7 @@ class MainWindow(QMainWindow):
             self.request(live=True)
         self._show(result, live)
 
-    def _show(self, result: FrameResult, live: bool) -> None:
+    def _show(self, result: FrameResult, live: bool, reset_camera: bool = False) -> None:
         previous = self.shown
         same_source = previous is not None and type(previous.ref) is type(result.ref) and \
             getattr(previous.ref, "path", None) == getattr(result.ref, "path", None)
@@ -521,7 +617,7 @@ class MainWindow(QMainWindow):
             n = len(recon.people[self.selected_person].hypotheses)
             self.selected_hypothesis = min(self.selected_hypothesis, n - 1)
             self.hypotheses_panel.set_hypotheses(recon.people[self.selected_person].hypotheses)
-            self._draw_person(reset_camera=not same_source)
+            self._draw_person(reset_camera=reset_camera or not same_source)
         else:
             for name in ("mesh_fill", "mesh_wire", "smpl_skeleton"):
                 self.image_view.remove_overlay(name)
@@ -548,11 +644,11 @@ class MainWindow(QMainWindow):
         chosen = min(self.selected_person, len(result.views) - 1)
         recon, view, person = result.reconstruction, result.views[chosen], result.reconstruction.people[chosen]
         rank = min(self.selected_hypothesis, len(person.hypotheses) - 1)
-        faces = self.session.body_model.faces
+        faces = view.faces if view.faces is not None else self.session.body_model.faces  # live: the preview mesh
         # Mesh overlays: hypothesis 0's come drawn from the worker; another one is drawn here (~15 ms).
         overlay = view.overlay if rank == 0 else None
         want_fill, want_wire = self.mesh_fill_action.isChecked(), self.mesh_wire_action.isChecked()
-        if (want_fill or want_wire) and (overlay is None or (want_fill and overlay.fill is None)
+        if view.faces is None and (want_fill or want_wire) and (overlay is None or (want_fill and overlay.fill is None)
                                          or (want_wire and overlay.wire is None)):
             overlay = display.rasterize_mesh(view.vertices[rank], self.session.overlay_faces(), recon.focal_px,
                                              recon.width, recon.height, fill=want_fill, wire=want_wire)
@@ -645,6 +741,7 @@ class MainWindow(QMainWindow):
             self.image_view.remove_overlay("mesh_fill")
         if not self.mesh_wire_action.isChecked():
             self.image_view.remove_overlay("mesh_wire")
+        self._update_live_request()
         self._draw_person()
 
     # -- errors ---------------------------------------------------------------------------------
@@ -914,7 +1011,7 @@ class MainWindow(QMainWindow):
             log.warning("could not save settings: %s", exc)
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        self._stop_live()
+        self._stop_live(wait_s=5.0)
         if self._thumb_worker is not None:
             self._thumb_worker.quit()
         self.runner.wait_idle(10.0)

@@ -1,0 +1,195 @@
+"""Live input as stages that run side by side (issue 10): capture → detection → model → display.
+
+Each stage runs in its own thread and takes the *newest* output of the stage before it; whatever a
+stage was too slow for is dropped, never queued. The slowest stage therefore sets the frame rate,
+instead of the sum of all of them, and a result is never older than one frame of each stage.
+
+- capture: image/sources.PlaybackReader (a file, following the playback clock) or CameraReader;
+- detection: MediaPipe in VIDEO mode (it tracks the person between frames; C++, no GIL held);
+- model: pipeline/live.LiveTracker through CoreSession.live_result (warm-started sampling and
+  refinement, the preview mesh, display data);
+- display: whoever `on_result` hands the FrameResult to (the window draws the newest one).
+
+No Qt here: `on_result` and `on_error` are called from the model thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from genhmr_app.detection import DetectionResult
+from genhmr_app.image.sources import Frame
+from genhmr_app.pipeline.live import LiveSettings, LiveTracker
+
+log = logging.getLogger(__name__)
+
+FRAME_WAIT_S = 0.25  # how long the detection stage waits for a frame before checking whether to stop
+
+
+@dataclass
+class _Detected:
+    frame: Frame
+    detection: DetectionResult
+    detect_ms: float
+    at_end: bool
+
+
+class NewestSlot:
+    """Holds one value; putting replaces it (the old one is dropped, counted), taking empties it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._value = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, value) -> None:
+        with self._cond:
+            if self._value is not None:
+                self.dropped += 1
+            self._value = value
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def take(self, timeout_s: float | None = None):
+        """The newest value, waiting for one; None once closed and empty (or on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._value is not None or self._closed, timeout_s):
+                return None
+            value, self._value = self._value, None
+            return value
+
+
+class LiveStream:
+    """Runs the detection and model stages for one live source until `stop()` or its end.
+
+    `reader`: has `next_after(index, timeout_s) -> Frame | None`, `at_end` and `stop()`
+    (PlaybackReader, CameraReader). `make_ref(frame)` names the frame for the FrameResult;
+    `settings()` and `overlays()` are read for every frame, so slider changes apply to the next one.
+    """
+
+    def __init__(self, session, open_reader: Callable, make_ref: Callable, settings: Callable, overlays: Callable,
+                 on_result: Callable, on_error: Callable, on_finished: Callable | None = None,
+                 live: LiveSettings = LiveSettings(), detector=None) -> None:
+        """`open_reader()` → (reader, (name, frame count, fps)), called in the detection thread
+        (opening a camera can take a second; its failure reaches `on_error`). `on_finished()`: the
+        source ended by itself (the video's last frame has been handed to `on_result`)."""
+        self.session, self._open_reader = session, open_reader
+        self.reader = None
+        self.source: tuple[str, int, float | None] = ("", 0, None)
+        self._reader_ready = threading.Event()
+        self.on_finished = on_finished
+        self.make_ref, self.settings, self.overlays = make_ref, settings, overlays
+        self.on_result, self.on_error = on_result, on_error
+        self.live = live
+        self._detector = detector
+        self._stop = threading.Event()
+        self._detected = NewestSlot()
+        self._source_error: BaseException | None = None
+        self.frames_detected = 0
+        self.results = 0
+        self._threads = [threading.Thread(target=self._guard, args=(self._detect_loop,), name="live-detection",
+                                          daemon=True),
+                         threading.Thread(target=self._guard, args=(self._model_loop,), name="live-model", daemon=True)]
+
+    @property
+    def frames_dropped(self) -> int:
+        """Detected frames the model stage never saw (it was busy with an older one)."""
+        return self._detected.dropped
+
+    def start(self) -> LiveStream:
+        for t in self._threads:
+            t.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def stop(self, wait_s: float = 0.0) -> None:
+        """Stops both stages; nothing more reaches `on_result` after this returns. The model stage
+        may still finish the frame it has (the window does not wait for it: `wait_s` 0)."""
+        self._stop.set()
+        self._detected.close()
+        for t in self._threads:
+            if wait_s > 0 and t is not threading.current_thread():
+                t.join(wait_s)
+
+    def _guard(self, loop: Callable[[], None]) -> None:
+        try:
+            loop()
+        except Exception as exc:  # noqa: BLE001 - the window shows it and stops the stream
+            if not self._stop.is_set():
+                log.warning("live stream stopped: %s", exc)
+                self._stop.set()
+                self._detected.close()
+                self.on_error(exc)
+
+    def _detect_loop(self) -> None:
+        """A failing source (a camera unplugged, a broken file) is reported by the model stage once
+        it has shown the frames detected before the failure."""
+        try:
+            self.reader, self.source = self._open_reader()
+            detector = self._detector or self.session.video_detector(restart=True)
+            self._loop_frames(detector)
+        except Exception as exc:  # noqa: BLE001
+            self._source_error = exc
+        finally:
+            self._detected.close()
+            if self.reader is not None:
+                self.reader.stop()
+
+    def _loop_frames(self, detector) -> None:
+        last_index, last_ts = -1, None
+        while not self._stop.is_set():
+            frame = self.reader.next_after(last_index, FRAME_WAIT_S)
+            if frame is None or frame.index <= last_index:
+                if self.reader.at_end:
+                    break
+                continue
+            last_index = frame.index
+            if last_ts is not None and frame.timestamp_ms <= last_ts:
+                continue  # MediaPipe's VIDEO mode needs increasing timestamps
+            last_ts = frame.timestamp_ms
+            t0 = time.perf_counter()
+            detection = detector.detect(frame.rgb, timestamp_ms=frame.timestamp_ms)
+            self.frames_detected += 1
+            at_end = self.reader.at_end  # nothing comes after this frame
+            self._detected.put(_Detected(frame, detection, (time.perf_counter() - t0) * 1000, at_end))
+            if at_end:
+                break
+
+    def _model_loop(self) -> None:
+        tracker = LiveTracker(self.session.reconstructor(), self.live) if self.session.reconstructor() else None
+        while not self._stop.is_set():
+            item: _Detected | None = self._detected.take()
+            if item is None:
+                if self._stop.is_set():
+                    return
+                if self._source_error is not None:
+                    raise self._source_error  # → _guard → on_error
+                if self.reader is not None and self.reader.at_end and self.on_finished:
+                    self.on_finished()  # the video ended before another frame reached this stage
+                return
+            result = self.session.live_result(self.make_ref(item.frame), item.frame, item.detection, tracker,
+                                              self.settings(), self.overlays(), self.source, item.detect_ms,
+                                              item.at_end)
+            self.results += 1
+            if self._stop.is_set():
+                return
+            self.on_result(result)
+            if item.at_end:
+                if self.on_finished:
+                    self.on_finished()
+                return
+
+
+__all__ = ["LiveStream", "NewestSlot"]
