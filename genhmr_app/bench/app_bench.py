@@ -1,12 +1,17 @@
 """App benchmark (a script, not a timed test): what a user of the window gets.
 
-1. Sustained FPS playing a video with the default settings, through the window's own worker path
-   (LatestJobRunner → CoreSession.process → drawing), next to MediaPipe alone on the same frames in
-   the same run, and the longest event-loop stall meanwhile.
+1. Sustained mesh updates per second through the window's own live path (LiveStream: capture,
+   detection and model side by side → drawing), next to MediaPipe alone on the same frames in the
+   same run; frame-to-screen latency (a frame's capture until the 3D view has rendered its mesh);
+   the longest event-loop stall meanwhile. Two feeds:
+   - `playback`: a camera at camera speed (--camera-fps, 30): the video's frames, decoded beforehand
+     and handed out at that rate as a webcam does (image/sources.ScriptedCapture paced);
+   - `video_file`: the video file playing in real time (its own frame rate caps the updates: 24 fps
+     for the default clip), decoded as it plays.
 2. Slider latency: from a slider release (the value change) to the 3D view's next finished render
    showing the new result; median and p90. Includes the 150 ms debounce the user also waits for.
-3. Memory: RSS after N frames vs after N/10 frames of live (VIDEO-mode) processing; a growing gap
-   would be a leak.
+3. Memory: RSS after N live results vs after N/10 (the camera feed, looping); a growing gap would
+   be a leak.
 
 Run under a display (the 3D view renders for real):
     xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m genhmr_app.bench.app_bench
@@ -47,7 +52,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         from PySide6.QtWidgets import QApplication
 
-        from genhmr_app.pipeline.session import CoreSession, default_model_factory, stand_in_model_factory
+        from genhmr_app.pipeline.session import CameraRef, CoreSession, default_model_factory, stand_in_model_factory
         from genhmr_app.settings import AppSettings
         from genhmr_app.ui.main_window import MainWindow
 
@@ -55,11 +60,14 @@ class Bench:
         self.app = QApplication.instance() or QApplication(sys.argv[:1])
         stand_in, stand_in_what = stand_in_model_factory()
         factory = stand_in if args.untrained else default_model_factory
-        self.session = CoreSession.create(device_preference=args.device, model_factory=factory)
+        self.frames_bgr = _decode(args.video, args.camera_frames)
+        capture = self.capture_factory
+        self.session = CoreSession.create(device_preference=args.device, model_factory=factory, capture_factory=capture)
         if self.session.reconstructor() is None:
             print(f"note: {self.session.model_message}\n      → using a stand-in: {stand_in_what}.")
             self.session.close()
-            self.session = CoreSession.create(device_preference=args.device, model_factory=stand_in)
+            self.session = CoreSession.create(device_preference=args.device, model_factory=stand_in,
+                                              capture_factory=capture)
             self.session.reconstructor()
             self.weights = stand_in_what
         else:
@@ -69,10 +77,19 @@ class Bench:
         # (time, summary) per shown result; never the result itself, which holds whole frames.
         self.shown_times: list[tuple[float, dict]] = []
         self.window.result_shown.connect(lambda r: self.shown_times.append((time.perf_counter(), {
-            "live": bool(getattr(r.ref, "live", False)), "index": r.frame.index, "timing": dict(r.timing_ms)})))
+            "live": bool(getattr(r.ref, "live", False)) or isinstance(r.ref, CameraRef), "index": r.frame.index,
+            "captured": r.frame.captured_s, "timing": dict(r.timing_ms), "mesh": bool(r.views)})))
         self.render_ends: list[float] = []
         if self.window.mesh_view.available:  # a new 3D picture reaches the window (rendered on its thread)
             self.window.mesh_view.picture_ready.connect(lambda _scene: self.render_ends.append(time.perf_counter()))
+
+    def capture_factory(self, target):
+        """Camera indices get the paced replay of the video's frames; files open for real."""
+        from genhmr_app.image.sources import ScriptedCapture, _cv2_capture
+
+        if isinstance(target, int):
+            return ScriptedCapture(self.frames_bgr, loop=True, fps=self.args.camera_fps, paced=True)
+        return _cv2_capture(target)
 
     def wait(self, predicate, timeout_s: float) -> bool:
         from genhmr_app.ui.testing import wait_until
@@ -93,48 +110,69 @@ class Bench:
             raise SystemExit(f"cannot open {self.args.video}: {w.last_error}")
 
     # -- 1. live playback ------------------------------------------------------------------------
-    def playback(self) -> dict:
+    def playback(self, feed: str) -> dict:
+        """`feed`: "camera" (the paced replay) or "video" (the file playing in real time)."""
         from genhmr_app.ui.testing import StallMeter
 
         w = self.window
-        self.open_video()
-        start_results = len(self.shown_times)
+        if feed == "video":
+            self.open_video()
+            start, stop, running = (lambda: w.set_playing(True)), (lambda: w.set_playing(False)), (lambda: w.playing)
+        else:
+            start, stop, running = (lambda: w.start_camera(0)), w.stop_camera, (lambda: w.camera_live)
+        n_shown, n_render = len(self.shown_times), len(self.render_ends)
         meter = StallMeter(10)
         meter.start()
         t0 = time.perf_counter()
-        w.set_playing(True)
-        self.wait(lambda: not w.playing or time.perf_counter() - t0 > self.args.seconds, self.args.seconds + 30)
+        start()
+        self.wait(lambda: not running() or time.perf_counter() - t0 > self.args.seconds, self.args.seconds + 30)
         elapsed = time.perf_counter() - t0
-        w.set_playing(False)
         meter.stop()
+        stop()
         self.idle()
-        live = [r for _t, r in self.shown_times[start_results:] if r["live"]]
-        indices = [r["index"] for r in live]
-        stages = ("load", "detect", "sample", "refine", "display", "total")
-        timings = {k: statistics.median(r["timing"][k] for r in live) for k in stages} if live else {}
-        mp_fps, mp_ms = self.mediapipe_alone(indices)
-        return {"video": str(self.args.video), "seconds": round(elapsed, 2), "results": len(live),
-                "app_fps": round(len(live) / elapsed, 2), "frames_covered": (indices[-1] - indices[0] + 1) if indices else 0,
+        shown = [(t, r) for t, r in self.shown_times[n_shown:] if r["live"]]
+        meshes = [(t, r) for t, r in shown if r["mesh"]]
+        renders = self.render_ends[n_render:]
+        latencies = []
+        for t, r in meshes:
+            done = next((e for e in renders if e >= t), None)
+            if done is not None and r["captured"] > 0:
+                latencies.append((done - r["captured"]) * 1000)
+        indices = [r["index"] for _t, r in shown]
+        stages = ("detect", "sample", "refine", "display", "total")
+        timings = {k: statistics.median(r["timing"][k] for _t, r in meshes) for k in stages} if meshes else {}
+        stream_stats = getattr(w, "last_stream_stats", {})
+        mp_fps, mp_ms = self.mediapipe_alone(indices, feed)
+        return {"feed": feed, "seconds": round(elapsed, 2), "results": len(shown), "meshes": len(meshes),
+                "app_fps": round(len(meshes) / elapsed, 2),
+                "frames_covered": (indices[-1] - indices[0] + 1) if indices else 0,
                 "mediapipe_alone_fps": round(mp_fps, 2), "mediapipe_alone_ms_median": round(mp_ms, 1),
+                "ratio_to_mediapipe": round(len(meshes) / elapsed / mp_fps, 2) if mp_fps == mp_fps else None,
+                "latency_median_ms": round(statistics.median(latencies), 1) if latencies else None,
+                "latency_p90_ms": round(_percentile(latencies, 90), 1) if latencies else None,
                 "median_stage_ms": {k: round(v, 1) for k, v in timings.items()},
                 "max_event_loop_stall_ms": round(meter.max_gap_ms, 1),
-                "p99_event_loop_stall_ms": round(meter.percentile(99), 1)}
+                "p99_event_loop_stall_ms": round(meter.percentile(99), 1), **stream_stats}
 
-    def mediapipe_alone(self, indices: list[int]) -> tuple[float, float]:
+    def mediapipe_alone(self, indices: list[int], feed: str) -> tuple[float, float]:
         """The detector on the same frames, same mode (VIDEO), decoding excluded."""
         from genhmr_app.detection import PoseDetector
         from genhmr_app.image.sources import VideoFileSource
 
         if not indices:
             return float("nan"), float("nan")
-        video = VideoFileSource(self.args.video)
-        frames = [video.read(i) for i in indices]
-        video.close()
+        if feed == "video":
+            video = VideoFileSource(self.args.video)
+            frames = [(video.read(i).rgb, video.timestamp_ms(i)) for i in indices]
+            video.close()
+        else:
+            frames = [(np.ascontiguousarray(self.frames_bgr[i % len(self.frames_bgr)][..., ::-1]),
+                       int(n * 1000 / self.args.camera_fps)) for n, i in enumerate(indices)]
         times = []
         with PoseDetector(mode="video") as det:
-            for f in frames:
+            for rgb, ts in frames:
                 t = time.perf_counter()
-                det.detect(f.rgb, timestamp_ms=f.timestamp_ms)
+                det.detect(rgb, timestamp_ms=ts)
                 times.append((time.perf_counter() - t) * 1000)
         return 1000.0 / float(np.mean(times)), float(np.median(times))
 
@@ -171,42 +209,57 @@ class Bench:
 
     # -- 3. memory ---------------------------------------------------------------------------------
     def memory(self) -> dict:
+        """The live path (the camera feed, looping) for N results; RSS at N/10 and at N."""
         w = self.window
-        self.open_video()
         n = self.args.frames
-        count = w.input.frame_count
-        marks = {}
+        marks: dict[int, float] = {}
+        start = w.results_received
         t0 = time.perf_counter()
-        for i in range(1, n + 1):
-            before = w.results_received
-            w.input.frame_index = (i - 1) % count
-            w.request(live=True)  # VIDEO mode, the frame given (no playback clock)
-            self.wait(lambda b=before: w.results_received > b or (w.last_error is not None), 120)
-            if i in (n // 10, n):
-                gc.collect()
-                marks[i] = rss_mb()
-            if i % max(n // 10, 1) == 0:
-                print(f"  memory run: {i}/{n} frames, RSS {rss_mb():.0f} MB", flush=True)
+        w.start_camera(0)
+        for mark in sorted({max(n // 10, 1), n}):
+            self.wait(lambda m=mark: w.results_received - start >= m or not w.camera_live, n * 2 + 60)
+            gc.collect()
+            marks[mark] = rss_mb()
+            print(f"  memory run: {w.results_received - start}/{n} results, RSS {marks[mark]:.0f} MB", flush=True)
         elapsed = time.perf_counter() - t0
-        a, b = marks[n // 10], marks[n]
+        w.stop_camera()
+        self.idle()
+        a, b = marks[max(n // 10, 1)], marks[n]
         return {"frames": n, "rss_mb_at_n_over_10": round(a, 1), "rss_mb_at_n": round(b, 1),
-                "growth_mb": round(b - a, 1), "sequential_fps": round(n / elapsed, 2)}
+                "growth_mb": round(b - a, 1), "growth_percent": round(100 * (b - a) / a, 1),
+                "results_per_s": round((w.results_received - start) / elapsed, 2)}
 
     def close(self) -> None:
         self.window.close()
         self.session.close()
 
 
+def _decode(video: Path, count: int) -> list[np.ndarray]:
+    """The first `count` frames (BGR, as a camera delivers them) for the replayed camera."""
+    import cv2
+
+    cap, frames = cv2.VideoCapture(str(video)), []
+    while len(frames) < count:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    cap.release()
+    return frames
+
+
 def main(argv: list[str] | None = None) -> int:
     default_video = shared_data_dir() / "images" / "videos" / "hybrik_taiji.mp4"
     ap = argparse.ArgumentParser(prog="app_bench", description=__doc__.splitlines()[0])
     ap.add_argument("--video", type=Path, default=default_video)
-    ap.add_argument("--seconds", type=float, default=15.0, help="how long to play the video for the FPS figure")
+    ap.add_argument("--seconds", type=float, default=15.0, help="how long each feed plays for the FPS figures")
+    ap.add_argument("--camera-fps", type=float, default=30.0, help="the replayed camera's frame rate")
+    ap.add_argument("--camera-frames", type=int, default=240, help="video frames the replayed camera loops over")
     ap.add_argument("--slider-trials", type=int, default=16)
     ap.add_argument("--frames", type=int, default=600, help="frames for the memory run (try 5000)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--untrained", action="store_true", help="an untrained stand-in generator instead of weights/")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["fps", "slider", "memory"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["fps", "video", "slider", "memory"])
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     # A fresh window: neither the user's saved layout nor their settings file is read or written.
@@ -230,12 +283,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GenHMR Studio app benchmark — model {figures['model']} [{bench.weights}], device {figures['device']}, "
           f"body {figures['body']}")
     try:
-        if "fps" not in args.skip:
-            figures["playback"] = p = bench.playback()
-            print(f"playback  : {p['app_fps']} FPS in the app ({p['results']} results in {p['seconds']} s) vs "
-                  f"MediaPipe alone {p['mediapipe_alone_fps']} FPS on the same frames; longest event-loop stall "
-                  f"{p['max_event_loop_stall_ms']} ms (p99 {p['p99_event_loop_stall_ms']}); median stages "
-                  f"{p['median_stage_ms']}")
+        for key, feed, label in (("playback", "camera", f"camera {args.camera_fps:g} fps"),
+                                 ("video_file", "video", "video file")):
+            if ("fps" if feed == "camera" else "video") in args.skip:
+                continue
+            figures[key] = p = bench.playback(feed)
+            print(f"{key:10}: [{label}] {p['app_fps']} mesh updates/s in the app ({p['meshes']} in {p['seconds']} s) "
+                  f"vs MediaPipe alone {p['mediapipe_alone_fps']} FPS on the same frames ({p['ratio_to_mediapipe']}x); "
+                  f"frame-to-screen latency median {p['latency_median_ms']} ms, p90 {p['latency_p90_ms']} ms; "
+                  f"longest event-loop stall {p['max_event_loop_stall_ms']} ms (p99 {p['p99_event_loop_stall_ms']}); "
+                  f"median stages {p['median_stage_ms']}")
         if "slider" not in args.skip:
             figures["slider"] = s = bench.slider_latency()
             print(f"slider    : release → updated mesh median {s['median_ms']} ms, p90 {s['p90_ms']} ms "
@@ -243,9 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{s['median_compute_ms']} ms)")
         if "memory" not in args.skip:
             figures["memory"] = m = bench.memory()
-            print(f"memory    : RSS {m['rss_mb_at_n_over_10']} MB after {m['frames'] // 10} frames, "
-                  f"{m['rss_mb_at_n']} MB after {m['frames']} (growth {m['growth_mb']} MB); "
-                  f"{m['sequential_fps']} FPS frame by frame")
+            print(f"memory    : RSS {m['rss_mb_at_n_over_10']} MB after {m['frames'] // 10} live results, "
+                  f"{m['rss_mb_at_n']} MB after {m['frames']} (growth {m['growth_mb']} MB, {m['growth_percent']}%); "
+                  f"{m['results_per_s']} results/s")
     finally:
         bench.close()
     if args.json:

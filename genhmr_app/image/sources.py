@@ -385,10 +385,11 @@ def thumbnail(path: str | Path, max_side: int = 96) -> np.ndarray:
 class ScriptedCapture:
     """A stand-in for `cv2.VideoCapture` that plays given frames, for tests and for demos on
     machines without a camera. `fail_after`: reads after that many frames fail, as when a USB
-    camera is unplugged mid-stream. `loop`: start again after the last frame."""
+    camera is unplugged mid-stream. `loop`: start again after the last frame. `paced`: `read()`
+    waits for the next frame at `fps`, as a real camera does (benchmarks); otherwise it returns at once."""
 
     def __init__(self, frames_bgr: list[np.ndarray], opened: bool = True, fail_after: int | None = None,
-                 loop: bool = True, fps: float = 30.0) -> None:
+                 loop: bool = True, fps: float = 30.0, paced: bool = False) -> None:
         self.frames = list(frames_bgr)
         self.opened = opened and bool(self.frames)
         self.fail_after = fail_after
@@ -396,6 +397,8 @@ class ScriptedCapture:
         self.fps = fps
         self.reads = 0
         self.released = False
+        self.paced = paced
+        self._next_due: float | None = None
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2's name)
         return self.opened and not self.released
@@ -405,6 +408,13 @@ class ScriptedCapture:
             return False, None
         if not self.loop and self.reads >= len(self.frames):
             return False, None
+        if self.paced:
+            now = time.perf_counter()
+            due = now if self._next_due is None else self._next_due
+            if due > now:
+                time.sleep(due - now)
+            # A reader that fell behind gets the current frame, not a burst of old ones.
+            self._next_due = max(due, now - 1.0 / self.fps) + 1.0 / self.fps
         frame = self.frames[self.reads % len(self.frames)]
         self.reads += 1
         return True, frame.copy()

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # How long a live-video job waits for the playback reader's next frame before reading one itself.
 MAX_FRAME_WAIT_S = 2.0
 LIVE_INFLUENCE_FRAMES = 12  # live frames between refreshes of the token→joint influence (uncertainty colours)
-LIVE_OVERLAY_SIDE = 480  # the live 2D mesh overlay is drawn this big (and scaled up): ~8 ms instead of ~40
+LIVE_OVERLAY_SIDE = 360  # the live 2D mesh overlay is drawn this big (and scaled up): ~6 ms instead of ~40
 STILL_PEOPLE = 4  # people reconstructed on a still or a paused video frame (live follows one)
 
 
