@@ -44,6 +44,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "bench-cluster": ("genhmr_app.bench.cluster_bench", "benchmark batch inference: one process vs a local Ray cluster"),
     "bench-annotate": ("genhmr_app.bench.annotate_bench", "benchmark the annotator: drag → mesh update latency"),
     "bench-app": ("genhmr_app.bench.app_bench", "benchmark the app: live video FPS, slider latency, memory"),
+    "bench-live-accuracy": ("genhmr_app.bench.live_accuracy", "live tracking vs the still path on a rendered sequence"),
 }
 
 
