@@ -18,6 +18,9 @@ from genhmr_app.paths import user_config_dir
 log = logging.getLogger(__name__)
 
 
+DEFAULT_LIVE_SMOOTHING = 0.3  # the live One-Euro filter's strength (motion/live_smoothing.py)
+
+
 @dataclass
 class InferenceSettings:
     iterations: int = 5
@@ -25,6 +28,7 @@ class InferenceSettings:
     refine_steps: int = 10
     hypotheses: int = 1
     seed: int = 0
+    live_smoothing: float = DEFAULT_LIVE_SMOOTHING  # One-Euro strength for live input (motion/live_smoothing.py)
 
 
 @dataclass

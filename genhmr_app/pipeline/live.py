@@ -33,6 +33,7 @@ from genhmr_app.body.lod import ReducedMesh, preview_mesh
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection import DetectedPerson
+from genhmr_app.motion.live_smoothing import LiveSmoother
 from genhmr_app.pipeline.reconstructor import (
     Hypothesis,
     PersonReconstruction,
@@ -53,6 +54,10 @@ class LiveSettings:
     jump: float = 0.3  # mean keypoint motion between frames, as a share of the body's height, that restarts
     lost_error: float = 0.12  # a 2D error above this share of the body's height means the fit lost the person
     shape_frames: int = 15  # tracked frames after which the shape is fixed to their mean
+    # Weight on the per-joint offsets from the decoded pose (_TrackFit.joint6); 0 = latents only.
+    # JointRefinementSettings.pose_prior's value, the still path's joint stage.
+    joint_prior: float = 0.1
+    joint_lr: float = 0.005  # Adam moves every offset by about this much a step, gradient or not
 
 
 @dataclass
@@ -81,9 +86,13 @@ def body_height_px(person: DetectedPerson) -> float:
 class LiveTracker:
     """Follows one person through a stream. Not thread-safe: one stream, one thread."""
 
-    def __init__(self, recon: Reconstructor, settings: LiveSettings = LiveSettings()) -> None:
+    def __init__(self, recon: Reconstructor, settings: LiveSettings = LiveSettings(),
+                 smoothing: float = 0.0) -> None:
         self.recon = recon
         self.settings = settings
+        # What is shown is filtered (motion/live_smoothing.py); the fit itself never is, so the
+        # filter's lag cannot feed back into tracking. Set `smoother.strength` at any time.
+        self.smoother = LiveSmoother(smoothing)
         self._track: _Track | None = None
         self.restarts = 0  # full decodes, for the status bar and the benchmark
         self.last_restart_reason = ""
@@ -91,6 +100,7 @@ class LiveTracker:
 
     def reset(self) -> None:
         self._track = None
+        self.smoother.reset()
 
     @property
     def tracking(self) -> bool:
@@ -112,9 +122,11 @@ class LiveTracker:
         return None
 
     def step(self, person: DetectedPerson | None, width: int, height: int, focal: float,
-             settings: ReconstructionSettings, timing: dict[str, float]) -> PersonReconstruction | None:
+             settings: ReconstructionSettings, timing: dict[str, float], t_s: float | None = None
+             ) -> PersonReconstruction | None:
         """This frame's reconstruction of the followed person; None (and the track dropped) when
-        nobody is in view. `timing` gains "sample" and "refine" in ms."""
+        nobody is in view. `timing` gains "sample" and "refine" in ms. `t_s`: the frame's time in
+        the stream (seconds), for the smoothing; None: no smoothing."""
         timing.setdefault("sample", 0.0)
         timing.setdefault("refine", 0.0)
         if person is None:
@@ -127,8 +139,13 @@ class LiveTracker:
             full = self.recon.reconstruct_person(person, width, height, focal,
                                                  replace(settings, hypotheses=1, joint_refine_steps=0), timing)
             self._start_track(full, person)
+            if t_s is not None:  # the filter starts from here (a restart is a cut: no smoothing across it)
+                best = full.best
+                rotations = roma.rotvec_to_rotmat(torch.as_tensor(
+                    np.concatenate([best.global_orient, best.body_pose]).reshape(24, 3), dtype=torch.float32))
+                self.smoother(t_s, rotations, torch.as_tensor(best.transl, dtype=torch.float32))
             return full
-        return self._warm_step(person, width, height, focal, settings, timing)
+        return self._warm_step(person, width, height, focal, settings, timing, t_s)
 
     # -- internals -----------------------------------------------------------------------------
     def _start_track(self, full: PersonReconstruction, person: DetectedPerson) -> None:
@@ -137,7 +154,8 @@ class LiveTracker:
         tokens = torch.as_tensor(best.tokens, dtype=torch.long, device=dev)[None]
         latents = as_t(best.latents) if best.latents is not None else self.recon.tokenizer.latents(tokens)
         fit = _TrackFit(self.recon, latents, roma.rotvec_to_rotmat(as_t(best.global_orient)), as_t(best.betas),
-                        as_t(best.transl), RefinementSettings())
+                        as_t(best.transl), RefinementSettings(), self.settings.joint_prior,
+                        self.settings.joint_lr)
         self._track = _Track(tokens=tokens, confidence=as_t(best.token_confidence), fit=fit,
                              landmarks_px=person.landmarks_px.copy(), height_px=body_height_px(person),
                              error_px=best.error_2d_px, betas_sum=as_t(best.betas))
@@ -167,14 +185,15 @@ class LiveTracker:
         return tokens.clone(), confidence.clone(), remask.clone()
 
     def _warm_step(self, person: DetectedPerson, width: int, height: int, focal: float,
-                   settings: ReconstructionSettings, timing: dict[str, float]) -> PersonReconstruction:
+                   settings: ReconstructionSettings, timing: dict[str, float], t_s: float | None
+                   ) -> PersonReconstruction:
         recon, track, dev = self.recon, self._track, self.recon.device
         t0 = time.perf_counter()
         cond = recon.encoder.encode(person, width, height, focal).to(dev)
         resampled = self._resample(cond, track, settings)
         if resampled is None:  # non-finite logits: decode this frame from scratch
             self.reset()
-            return self.step(person, width, height, focal, settings, timing)
+            return self.step(person, width, height, focal, settings, timing, t_s)
         tokens, confidence, remask = resampled
         levels, slots = recon.tokenizer.config.levels, recon.tokenizer.config.slots
         code_latents = recon.tokenizer.latents(tokens).detach()
@@ -194,19 +213,28 @@ class LiveTracker:
         # Step 3: the preview mesh, joints and keypoints in one skinning pass (also the error after).
         with torch.no_grad():
             pose, orient = fit.rotations()
-            body = posed(orient, pose, fit.betas, fit.transl)
-            error_after = fit.error_px(body.mediapipe33, orient, target, vis, cond)
+            transl = fit.transl
+            if t_s is not None and self.smoother.strength > 0:
+                # The fit's own error (tracking loss is judged on it), then the filtered pose to show.
+                error_after = fit.error_px(recon.sparse(orient, pose, fit.betas, transl).mediapipe33, orient, target,
+                                           vis, cond)
+                rotations, smoothed_t = self.smoother(t_s, torch.cat([orient, pose[0]], 0), transl[0])
+                orient, pose, transl = rotations[:1], rotations[None, 1:], smoothed_t[None]
+                body = posed(orient, pose, fit.betas, transl)
+            else:
+                body = posed(orient, pose, fit.betas, transl)
+                error_after = fit.error_px(body.mediapipe33, orient, target, vis, cond)
             kp2d = project(body.coco17, cond.focal, cond.image_wh)
         if not _finite(body.vertices, fit.latents):
             self.reset()
-            return self.step(person, width, height, focal, settings, timing)
+            return self.step(person, width, height, focal, settings, timing, t_s)
         timing["refine"] += (time.perf_counter() - t1) * 1000
         self._advance(track, tokens, confidence, float(error_after[0]), person)
 
         hypothesis = Hypothesis(
             global_orient=roma.rotmat_to_rotvec(orient[0]).cpu().numpy(),
             body_pose=roma.rotmat_to_rotvec(pose[0]).reshape(-1).cpu().numpy(),
-            betas=fit.betas[0].detach().cpu().numpy().copy(), transl=fit.transl[0].detach().cpu().numpy().copy(),
+            betas=fit.betas[0].detach().cpu().numpy().copy(), transl=transl[0].detach().cpu().numpy().copy(),
             tokens=tokens[0].cpu().numpy(), token_confidence=confidence[0].cpu().numpy(),
             log_likelihood=float(torch.log(confidence.clamp_min(1e-12)).sum()),
             error_2d_before_px=float(error_before[0]), error_2d_px=float(error_after[0]),
@@ -241,16 +269,27 @@ class _TrackFit:
     moments average the gradient over the last frames like a smoother that knows the objective."""
 
     def __init__(self, recon: Reconstructor, latents: torch.Tensor, global_orient: torch.Tensor,
-                 betas: torch.Tensor, transl: torch.Tensor, settings: RefinementSettings) -> None:
-        self.recon, self.settings = recon, settings
+                 betas: torch.Tensor, transl: torch.Tensor, settings: RefinementSettings, joint_prior: float,
+                 joint_lr: float) -> None:
+        self.recon, self.settings, self.joint_prior = recon, settings, joint_prior
         self.latents = latents.detach().clone().requires_grad_(True)
         self.orient6 = rotmat_to_6d(global_orient.detach()).clone().requires_grad_(True)
         self.betas = betas.detach().clone().requires_grad_(True)
         self.transl = transl.detach().clone().requires_grad_(True)
-        self.optimizer = torch.optim.Adam([self.latents, self.orient6, self.betas, self.transl], lr=settings.lr)
+        # Per-joint 6D offsets on top of the decoded pose: the still path's joint stage (refine_joints)
+        # folded into the same step. The decoder mixes every latent into every joint; an offset moves
+        # one limb onto its keypoints without moving the others. `joint_prior` holds it near zero.
+        self.joint6 = torch.zeros(latents.shape[0], 23, 6, device=latents.device, requires_grad=joint_prior > 0)
+        groups = [{"params": [self.latents, self.orient6, self.betas, self.transl]}]
+        if joint_prior > 0:
+            groups.append({"params": [self.joint6], "lr": joint_lr})
+        self.optimizer = torch.optim.Adam(groups, lr=settings.lr)
 
     def rotations(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.recon.tokenizer.decode_latents(self.latents), sixd_to_rotmat(self.orient6)
+        pose = self.recon.tokenizer.decode_latents(self.latents)
+        if self.joint_prior > 0:
+            pose = sixd_to_rotmat(rotmat_to_6d(pose) + self.joint6)
+        return pose, sixd_to_rotmat(self.orient6)
 
     def error_px(self, mediapipe33: torch.Tensor, orient: torch.Tensor, target: torch.Tensor, vis: torch.Tensor,
                  cond) -> torch.Tensor:
@@ -277,7 +316,7 @@ class _TrackFit:
             robust = r.pow(2) / (r.pow(2) + s.robust_sigma ** 2)  # Geman-McClure, as in refine()
             data = (robust * weights).sum(-1) / weights.sum(-1).clamp_min(1e-6)
             prior = s.latent_prior * (self.latents - prior_latents).pow(2).mean((1, 2)) \
-                + s.betas_prior * self.betas.pow(2).sum(-1)
+                + s.betas_prior * self.betas.pow(2).sum(-1) + self.joint_prior * self.joint6.pow(2).sum((1, 2))
             self.optimizer.zero_grad(set_to_none=True)
             (data + prior).sum().backward()
             self.optimizer.step()

@@ -78,7 +78,8 @@ class LiveStream:
 
     def __init__(self, session, open_reader: Callable, make_ref: Callable, settings: Callable, overlays: Callable,
                  on_result: Callable, on_error: Callable, on_finished: Callable | None = None,
-                 live: LiveSettings = LiveSettings(), detector=None) -> None:
+                 live: LiveSettings = LiveSettings(), detector=None, smoothing: Callable[[], float] = lambda: 0.0
+                 ) -> None:
         """`open_reader()` → (reader, (name, frame count, fps)), called in the detection thread
         (opening a camera can take a second; its failure reaches `on_error`). `on_finished()`: the
         source ended by itself (the video's last frame has been handed to `on_result`)."""
@@ -87,6 +88,7 @@ class LiveStream:
         self.source: tuple[str, int, float | None] = ("", 0, None)
         self._reader_ready = threading.Event()
         self.on_finished = on_finished
+        self.smoothing = smoothing  # the live smoothing strength, read for every frame
         self.make_ref, self.settings, self.overlays = make_ref, settings, overlays
         self.on_result, self.on_error = on_result, on_error
         self.live = live
@@ -162,7 +164,10 @@ class LiveStream:
             t0 = time.perf_counter()
             detection = detector.detect(frame.rgb, timestamp_ms=frame.timestamp_ms)
             self.frames_detected += 1
-            at_end = self.reader.at_end  # nothing comes after this frame
+            # The end: the reader has nothing after this frame (it may have reached the end meanwhile,
+            # with a newer frame that the next pass takes).
+            newest = self.reader.next_after(frame.index, 0.0) if self.reader.at_end else None
+            at_end = self.reader.at_end and (newest is None or newest.index <= frame.index)
             self._detected.put(_Detected(frame, detection, (time.perf_counter() - t0) * 1000, at_end))
             if at_end:
                 break
@@ -179,6 +184,8 @@ class LiveStream:
                 if self.reader is not None and self.reader.at_end and self.on_finished:
                     self.on_finished()  # the video ended before another frame reached this stage
                 return
+            if tracker is not None:
+                tracker.smoother.strength = self.smoothing()
             result = self.session.live_result(self.make_ref(item.frame), item.frame, item.detection, tracker,
                                               self.settings(), self.overlays(), self.source, item.detect_ms,
                                               item.at_end)

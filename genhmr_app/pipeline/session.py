@@ -499,7 +499,7 @@ class CoreSession:
                 w, h = detection.image_width, detection.image_height
                 focal = settings.focal_px or focal_from_fov(h, settings.vertical_fov_deg)
                 restarts = tracker.restarts
-                reconstructed = tracker.step(person, w, h, focal, settings, timing)
+                reconstructed = tracker.step(person, w, h, focal, settings, timing, frame.timestamp_ms / 1000.0)
                 if tracker.restarts != restarts:
                     note = f"full decoding: {tracker.last_restart_reason}"
                 if reconstructed is not None:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
     QGroupBox,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -27,6 +28,7 @@ DEBOUNCE_MS = 150
 
 class InferenceControls(QGroupBox):
     changed = Signal(object)  # InferenceSettings, after the debounce
+    smoothing_changed = Signal(float)  # the live smoothing strength, at once (it re-runs nothing)
 
     def __init__(self, values: InferenceSettings | None = None, parent=None) -> None:
         super().__init__("Sampling and refinement", parent)
@@ -43,11 +45,21 @@ class InferenceControls(QGroupBox):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("Random seed: the same seed and settings give the same result")
+        self.live_smoothing = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.live_smoothing.setRange(0.0, 1.0)
+        self.live_smoothing.setSingleStep(0.05)
+        self.live_smoothing.setDecimals(2)
+        self.live_smoothing.setToolTip("Live video and camera: how strongly the shown pose is smoothed over time "
+                                       "(One-Euro filter on the rotations and position; 0 = off). Stronger "
+                                       "smoothing calms jitter and adds delay.")
+        self.smoothing_delay = QLabel()
+        self.smoothing_delay.setObjectName("smoothing_delay")
         for name, widget in (("Iterations", self.iterations), ("Temperature", self.temperature),
                              ("Refinement steps", self.refine_steps), ("Hypotheses", self.hypotheses),
-                             ("Seed", self.seed)):
+                             ("Seed", self.seed), ("Live smoothing", self.live_smoothing)):
             widget.setObjectName(name.lower().replace(" ", "_"))
             form.addRow(name, widget)
+        form.addRow("", self.smoothing_delay)
         self.defaults_button = QPushButton("Defaults")
         self.defaults_button.clicked.connect(lambda: self.set_values(InferenceSettings(), emit=True))
         form.addRow("", self.defaults_button)
@@ -59,6 +71,19 @@ class InferenceControls(QGroupBox):
         self.set_values(values or InferenceSettings())
         for widget in (self.iterations, self.temperature, self.refine_steps, self.hypotheses, self.seed):
             widget.valueChanged.connect(lambda _v: self._debounce.start())
+        self.live_smoothing.valueChanged.connect(self._on_smoothing)
+        self._show_delay()
+
+    def _on_smoothing(self, value: float) -> None:
+        self._show_delay()
+        self.smoothing_changed.emit(float(value))
+
+    def _show_delay(self) -> None:
+        from genhmr_app.motion.live_smoothing import delay_ms
+
+        strength = float(self.live_smoothing.value())
+        self.smoothing_delay.setText("smoothing off" if strength <= 0 else
+                                     f"smoothing adds about {delay_ms(strength):.0f} ms at rest")
 
     @staticmethod
     def _int_slider(lo: int, hi: int, tip: str) -> QLabeledSlider:
@@ -74,10 +99,11 @@ class InferenceControls(QGroupBox):
             refine_steps=int(self.refine_steps.value()),
             hypotheses=int(self.hypotheses.value()),
             seed=int(self.seed.value()),
+            live_smoothing=round(float(self.live_smoothing.value()), 3),
         )
 
     def set_values(self, values: InferenceSettings, emit: bool = False) -> None:
-        widgets = (self.iterations, self.temperature, self.refine_steps, self.hypotheses, self.seed)
+        widgets = (self.iterations, self.temperature, self.refine_steps, self.hypotheses, self.seed, self.live_smoothing)
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -86,9 +112,11 @@ class InferenceControls(QGroupBox):
             self.refine_steps.setValue(values.refine_steps)
             self.hypotheses.setValue(values.hypotheses)
             self.seed.setValue(values.seed)
+            self.live_smoothing.setValue(values.live_smoothing)
         finally:
             for w in widgets:
                 w.blockSignals(False)
+        self._show_delay()
         if emit:
             self._debounce.start()
 

@@ -181,6 +181,8 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.controls = InferenceControls(self.settings.inference)
         self.controls.changed.connect(self._on_controls_changed)
+        self._live_smoothing = self.settings.inference.live_smoothing  # read by the live model thread
+        self.controls.smoothing_changed.connect(self._on_smoothing_changed)
         self.hypotheses_panel = HypothesesPanel()
         self.hypotheses_panel.selected.connect(self.select_hypothesis)
         self.hypotheses_panel.overlay_all_changed.connect(self._on_overlay_all)
@@ -487,7 +489,8 @@ class MainWindow(QMainWindow):
             settings=lambda: self._live_settings, overlays=lambda: self._live_overlays,
             on_result=lambda result: bridge.result.emit(number, result),
             on_error=lambda exc: bridge.error.emit(number, exc),
-            on_finished=lambda: bridge.finished.emit(number)).start()
+            on_finished=lambda: bridge.finished.emit(number),
+            smoothing=lambda: self._live_smoothing).start()
         self._live_first = True
         self.mesh_view.set_interacting(True)  # half-size 3D pictures while live: a render costs CPU the model needs
 
@@ -559,6 +562,10 @@ class MainWindow(QMainWindow):
         return self.runner.submit(self.session.process, ref, settings, overlays,
                                   clock=self._clock if live else None, with_progress=not live,
                                   find_everyone=self.everyone_action.isChecked() and not live)
+
+    def _on_smoothing_changed(self, strength: float) -> None:
+        self._live_smoothing = strength  # the stream reads it for its next frame
+        self.settings.inference = self.controls.values()
 
     def _on_controls_changed(self, values) -> None:
         self.settings.inference = values
