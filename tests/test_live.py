@@ -185,3 +185,19 @@ def test_stream_with_nobody_in_view_keeps_running(session):
     stream.stop(wait_s=10.0)
     assert out.results and not out.errors
     assert all(not r.detection.people and r.reconstruction is None for r in out.results)
+
+
+def test_stream_runs_the_model_in_its_own_process_once_loaded(session, frames_bgr):
+    session.prepare_live()
+    if session.live_weights is None:
+        pytest.skip("the session's models do not come from the shipped weight files")
+    assert session.live_process_ready(timeout_s=120), session._live_process.failure
+    out = _Collect()
+    stream = _camera_stream(session, ScriptedCapture(frames_bgr, loop=True, fps=30.0, paced=True), out).start()
+    threading.Event().wait(3.0)
+    stream.stop(wait_s=10.0)
+    in_child = [r for r in out.results if r.timing_ms.get("in_process") == 1.0 and r.views]
+    assert in_child and not out.errors
+    view = in_child[-1].views[0]
+    assert view.faces is not None and view.vertices.shape[1] == len(in_child[-1].reconstruction.people[0].reduced.vertex_ids)
+    assert int(view.faces.max()) < view.vertices.shape[1]

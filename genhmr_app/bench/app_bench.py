@@ -73,6 +73,10 @@ class Bench:
         else:
             self.weights = stand_in_what if args.untrained else "trained tokenizer and generator (weights/)"
         self.window = MainWindow(settings=AppSettings(), session=self.session)
+        # The live model process (pipeline/live_model.py) loads in the background; the figures are
+        # for the steady state, so wait for it (until then live frames run in a thread of the window).
+        self.session.prepare_live()
+        self.live_process = self.session.live_process_ready(timeout_s=120)
         self.window.show()
         # (time, summary) per shown result; never the result itself, which holds whole frames.
         self.shown_times: list[tuple[float, dict]] = []

@@ -15,6 +15,7 @@ No Qt here: `on_result` and `on_error` are called from the model thread.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 
 from genhmr_app.detection import DetectionResult
 from genhmr_app.image.sources import Frame
-from genhmr_app.pipeline.live import LiveSettings, LiveTracker
 
 log = logging.getLogger(__name__)
 
+_STREAM_NUMBERS = itertools.count(1)
 FRAME_WAIT_S = 0.25  # how long the detection stage waits for a frame before checking whether to stop
 
 
@@ -59,12 +60,18 @@ class NewestSlot:
             self._closed = True
             self._cond.notify_all()
 
+    def wait_empty(self, timeout_s: float | None = None) -> bool:
+        """Until the value has been taken (or the slot closed); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._value is None or self._closed, timeout_s)
+
     def take(self, timeout_s: float | None = None):
         """The newest value, waiting for one; None once closed and empty (or on timeout)."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._value is not None or self._closed, timeout_s):
                 return None
             value, self._value = self._value, None
+            self._cond.notify_all()
             return value
 
 
@@ -78,7 +85,7 @@ class LiveStream:
 
     def __init__(self, session, open_reader: Callable, make_ref: Callable, settings: Callable, overlays: Callable,
                  on_result: Callable, on_error: Callable, on_finished: Callable | None = None,
-                 live: LiveSettings = LiveSettings(), detector=None, smoothing: Callable[[], float] = lambda: 0.0
+                 detector=None, smoothing: Callable[[], float] = lambda: 0.0
                  ) -> None:
         """`open_reader()` → (reader, (name, frame count, fps)), called in the detection thread
         (opening a camera can take a second; its failure reaches `on_error`). `on_finished()`: the
@@ -91,10 +98,10 @@ class LiveStream:
         self.smoothing = smoothing  # the live smoothing strength, read for every frame
         self.make_ref, self.settings, self.overlays = make_ref, settings, overlays
         self.on_result, self.on_error = on_result, on_error
-        self.live = live
         self._detector = detector
         self._stop = threading.Event()
         self._detected = NewestSlot()
+        self.number = next(_STREAM_NUMBERS)  # the model keeps one track per stream number
         self._source_error: BaseException | None = None
         self.frames_detected = 0
         self.results = 0
@@ -171,9 +178,13 @@ class LiveStream:
             self._detected.put(_Detected(frame, detection, (time.perf_counter() - t0) * 1000, at_end))
             if at_end:
                 break
+            # Back-pressure: the next detection starts when the model has taken this one. Running
+            # ahead would only detect frames that are then dropped, and on two cores the CPU they
+            # take is the model's and the window's.
+            while not self._stop.is_set() and not self._detected.wait_empty(FRAME_WAIT_S):
+                pass
 
     def _model_loop(self) -> None:
-        tracker = LiveTracker(self.session.reconstructor(), self.live) if self.session.reconstructor() else None
         while not self._stop.is_set():
             item: _Detected | None = self._detected.take()
             if item is None:
@@ -184,11 +195,9 @@ class LiveStream:
                 if self.reader is not None and self.reader.at_end and self.on_finished:
                     self.on_finished()  # the video ended before another frame reached this stage
                 return
-            if tracker is not None:
-                tracker.smoother.strength = self.smoothing()
-            result = self.session.live_result(self.make_ref(item.frame), item.frame, item.detection, tracker,
-                                              self.settings(), self.overlays(), self.source, item.detect_ms,
-                                              item.at_end)
+            result = self.session.live_result(self.make_ref(item.frame), item.frame, item.detection, self.number,
+                                              self.settings(), self.overlays(), self.smoothing(), self.source,
+                                              item.detect_ms, item.at_end)
             self.results += 1
             if self._stop.is_set():
                 return

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from genhmr_app.conditioning.camera import focal_from_fov
 from genhmr_app.detection import DetectionResult, DetectorError, PoseDetector
 from genhmr_app.detection.landmarks import MP33_EDGES, MP33_LEFT, MP33_RIGHT
 from genhmr_app.device import describe_device, resolve_device
@@ -45,8 +44,6 @@ log = logging.getLogger(__name__)
 
 # How long a live-video job waits for the playback reader's next frame before reading one itself.
 MAX_FRAME_WAIT_S = 2.0
-LIVE_INFLUENCE_FRAMES = 12  # live frames between refreshes of the token→joint influence (uncertainty colours)
-LIVE_OVERLAY_SIDE = 360  # the live 2D mesh overlay is drawn this big (and scaled up): ~6 ms instead of ~40
 STILL_PEOPLE = 4  # people reconstructed on a still or a paused video frame (live follows one)
 
 
@@ -209,8 +206,11 @@ class CoreSession:
         self._reader: PlaybackReader | None = None
         self._skin: np.ndarray | None = None
         self._overlay_faces: np.ndarray | None = None
-        self._live_overlay_faces = None
-        self._live_influence = None  # [frames used, tokens, (K, 23) influence] for live frames
+        self._live_local = None  # ModelContext for live steps in this process (pipeline/live_model.py)
+        self._live_process = None  # the live model process (started by prepare_live)
+        # The weight files a live model process loads; None when the models or the body came from
+        # elsewhere (tests, a user SMPL file): then live steps run in this process.
+        self.live_weights: dict | None = None
 
     @classmethod
     def create(cls, smpl_model_path: str = "", device_preference: str = "auto",
@@ -218,7 +218,12 @@ class CoreSession:
         from genhmr_app.body.model import load_body_model_with_fallback
 
         body, warning = load_body_model_with_fallback(Path(smpl_model_path) if smpl_model_path else None, device="cpu")
-        return cls(body, warning, device_preference, model_factory, **kwargs)
+        session = cls(body, warning, device_preference, model_factory, **kwargs)
+        if model_factory is default_model_factory and not smpl_model_path and warning is None:
+            from genhmr_app.pipeline.reconstructor import GENERATOR_PATH, TOKENIZER_PATH
+
+            session.live_weights = {"tokenizer_path": TOKENIZER_PATH, "generator_path": GENERATOR_PATH}
+        return session
 
     # -- descriptions for the status bar ---------------------------------------------------------
     @property
@@ -482,75 +487,58 @@ class CoreSession:
         return PersonView(vertices, joints, joint_u, vertex_u, normals, overlay, rows)
 
     # -- live frames (pipeline/live_stream.py) -----------------------------------------------------
-    def live_result(self, ref: FrameRef, frame: Frame, detection: DetectionResult, tracker, settings:
-                    ReconstructionSettings, overlays: OverlayRequest, source: tuple[str, int, float | None],
-                    detect_ms: float, at_end: bool = False) -> FrameResult:
-        """A live frame's result: `tracker` (pipeline/live.LiveTracker) follows the largest person
-        from the frame before. Runs in the live stream's model thread; holds the session lock so that
-        no still-image job uses the models meanwhile."""
+    def prepare_live(self) -> None:
+        """Starts the live model process in the background (a video was opened, the camera page
+        shown), so that playing does not wait for it. Only for the shipped weights with the default
+        body: the child loads both from their files."""
+        if self._live_process is None and self.live_weights is not None:
+            from genhmr_app.pipeline.live_model import warm_live
+            from genhmr_app.pipeline.model_process import ModelProcess
+
+            self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_live)
+
+    def live_process_ready(self, timeout_s: float = 0.0) -> bool:
+        proc = self._live_process
+        return proc is not None and (proc.ready or (timeout_s > 0 and proc.wait_ready(timeout_s)))
+
+    def live_result(self, ref: FrameRef, frame: Frame, detection: DetectionResult, stream: int,
+                    settings: ReconstructionSettings, overlays: OverlayRequest, smoothing: float,
+                    source: tuple[str, int, float | None], detect_ms: float, at_end: bool = False) -> FrameResult:
+        """A live frame's result (pipeline/live_model.live_step): in the live model process when it
+        is up, else in this thread under the session lock (no still-image job uses the models then)."""
+        from genhmr_app.pipeline.live_model import attach_reduced, live_step
+        from genhmr_app.pipeline.model_process import ModelContext, ModelProcessError
+
         name, count, fps = source
-        with self._lock:
-            t0 = time.perf_counter()
-            recon = self.reconstructor()
-            timing = {"load": 0.0, "detect": detect_ms, "sample": 0.0, "refine": 0.0, "display": 0.0}
-            reconstruction, views, note = None, [], ""
-            if recon is not None and tracker is not None:
-                person = detection.people[0] if detection.people else None
+        t0 = time.perf_counter()
+        args = (stream, detection, settings, overlays, smoothing, frame.timestamp_ms / 1000.0)
+        step, where = None, "thread"
+        self.prepare_live()
+        if self.live_process_ready():
+            try:
+                step, where = attach_reduced(self._live_process.call(live_step, *args), self.body_model), "process"
+            except ModelProcessError as exc:
+                log.warning("live model process: %s; continuing in this process", exc)
+        if step is None:
+            with self._lock:
+                recon = self.reconstructor()
+                if recon is not None:
+                    if self._live_local is None or self._live_local.recon is not recon:
+                        self._live_local = ModelContext(recon)
+                    step = attach_reduced(live_step(self._live_local, *args), self.body_model)
+        timing = {"load": 0.0, "detect": detect_ms, "sample": 0.0, "refine": 0.0, "display": 0.0}
+        reconstruction, views, note = None, [], ""
+        if step is not None:
+            timing.update(step.timing_ms)
+            note = step.note
+            if step.person is not None:
                 w, h = detection.image_width, detection.image_height
-                focal = settings.focal_px or focal_from_fov(h, settings.vertical_fov_deg)
-                restarts = tracker.restarts
-                reconstructed = tracker.step(person, w, h, focal, settings, timing, frame.timestamp_ms / 1000.0)
-                if tracker.restarts != restarts:
-                    note = f"full decoding: {tracker.last_restart_reason}"
-                if reconstructed is not None:
-                    reconstruction = Reconstruction(w, h, focal, [reconstructed], detection, dict(timing), settings)
-                    t_disp = time.perf_counter()
-                    views = [self._live_view(recon, reconstruction, reconstructed, overlays)]
-                    timing["display"] = (time.perf_counter() - t_disp) * 1000
-            timing["total"] = detect_ms + (time.perf_counter() - t0) * 1000
-            return FrameResult(ref, frame, name, count, fps, detection, reconstruction, views, settings, timing,
-                               self.model_message, [], at_end, None, False, note)
-
-    def _live_view(self, recon, reconstruction: Reconstruction, person, overlays: OverlayRequest) -> PersonView:
-        """Display data for a live frame: the tracker already posed the mesh (the reduced preview mesh
-        on tracked frames), so nothing is skinned again; the token→joint influence (14 ms) changes
-        slowly with the pose and is refreshed every LIVE_INFLUENCE_FRAMES; the 2D overlay is drawn
-        small, on a coarse triangulation of the preview mesh."""
-        hyp = person.best
-        reduced = person.reduced
-        faces = reduced.faces if reduced is not None else self.body_model.faces
-        skin = self.skin_weights() if reduced is None else self.skin_weights()[reduced.vertex_ids]
-        cached = self._live_influence
-        if cached is None or cached[0] >= LIVE_INFLUENCE_FRAMES or cached[1].shape != hyp.tokens.shape:
-            cached = [0, hyp.tokens.copy(), display.token_joint_influence(recon.tokenizer, hyp.tokens[None])[0]]
-        cached[0] += 1
-        self._live_influence = cached
-        joint_u = display.joint_uncertainty(cached[2], hyp.token_confidence)[None]
-        vertex_u = display.vertex_uncertainty(skin, joint_u[0])[None]
-        vertices = person.vertices[None]
-        overlay = None
-        if overlays.fill or overlays.wire:
-            overlay_faces = self.overlay_faces() if reduced is None else self.live_overlay_faces(reduced)
-            overlay = display.rasterize_mesh(person.vertices, overlay_faces, reconstruction.focal_px,
-                                             reconstruction.width, reconstruction.height, fill=overlays.fill,
-                                             wire=overlays.wire, max_side=LIVE_OVERLAY_SIDE)
-        normals = display.vertex_normals(display.to_display(person.vertices), faces)
-        return PersonView(vertices, person.joints[None], joint_u, vertex_u, normals, overlay, [0],
-                          faces if reduced is not None else None)
-
-    def live_overlay_faces(self, reduced) -> np.ndarray:
-        """overlay_faces() re-indexed into a reduced mesh's vertices: each corner moves to the nearest
-        kept vertex (in the rest pose) and triangles that collapse are dropped."""
-        if self._live_overlay_faces is None or self._live_overlay_faces[0] is not reduced:
-            from scipy.spatial import cKDTree
-
-            rest = self.rest_vertices()
-            _, nearest = cKDTree(rest[reduced.vertex_ids]).query(rest)
-            f = nearest[self.overlay_faces()]
-            f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
-            _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)  # duplicates out, winding kept
-            self._live_overlay_faces = (reduced, f[np.sort(first)])
-        return self._live_overlay_faces[1]
+                reconstruction = Reconstruction(w, h, step.focal, [step.person], detection, dict(timing), settings)
+                views = [step.view]
+        timing["total"] = detect_ms + (time.perf_counter() - t0) * 1000
+        timing["in_process"] = 1.0 if where == "process" else 0.0
+        return FrameResult(ref, frame, name, count, fps, detection, reconstruction, views, settings, timing,
+                           self.model_message, [], at_end, None, False, note)
 
     def overlay_faces(self) -> np.ndarray:
         """The coarse triangulation the 2D overlays are drawn with (display.proxy_faces)."""
@@ -577,6 +565,9 @@ class CoreSession:
         return display.skeleton_edges(self.body_model.parents)
 
     def close(self) -> None:
+        if self._live_process is not None:
+            self._live_process.close()
+            self._live_process = None
         with self._lock:
             self._drop_model()
             for det in self._detectors.values():

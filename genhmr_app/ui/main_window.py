@@ -350,6 +350,8 @@ class MainWindow(QMainWindow):
             self._load_thumbnails(images)
         else:
             self.input = InputState(kind=kind, path=path)
+        if kind == "video":
+            self.session.prepare_live()  # the live model process loads while the user looks at frame 1
         self.source_bar.show_page(kind if kind != "image" else None)
         self.statusBar().showMessage(f"Opening {path.name}…")
         return self.request()
@@ -421,6 +423,7 @@ class MainWindow(QMainWindow):
 
     # -- camera ---------------------------------------------------------------------------------
     def show_camera_controls(self) -> None:
+        self.session.prepare_live()
         self.source_bar.show_page("camera")
         self.find_cameras()
 
@@ -484,6 +487,7 @@ class MainWindow(QMainWindow):
         def make_ref(frame):
             return VideoRef(ref.path, frame.index, True) if isinstance(ref, VideoRef) else ref
 
+        self.session.prepare_live()
         self.stream = LiveStream(
             self.session, lambda: self.session.open_live(ref, clock), make_ref,
             settings=lambda: self._live_settings, overlays=lambda: self._live_overlays,
