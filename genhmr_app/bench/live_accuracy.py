@@ -3,7 +3,8 @@
 The embedded body walks (shared motion capture) while turning slowly, rendered over a procedural room
 at 25 fps. Each frame is reconstructed twice:
 - still: what the app does with a photo (IMAGE-mode detection, ReconstructionSettings() in full);
-- live: what the app does with a camera (VIDEO-mode detection, pipeline/live.LiveTracker).
+- live: what the app does with a camera (VIDEO-mode detection, pipeline/live.LiveTracker, with the
+  window's default smoothing unless --smoothing says otherwise).
 PA-MPJPE over the 12 COCO limb keypoints (as `main.py bench`), per path; the target is live within 5%
 of still. Run: `python -m genhmr_app.bench.live_accuracy [--frames 60]`.
 """
@@ -20,6 +21,7 @@ import torch
 
 from genhmr_app.bench.error_budget import LIMBS
 from genhmr_app.bench.run import procrustes_error
+from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING
 
 FPS = 25.0
 
@@ -55,7 +57,7 @@ def render_sequence(frames: int, wh: tuple[int, int] = (480, 480), seed: int = 3
     return out, focal
 
 
-def evaluate(frames: int) -> dict:
+def evaluate(frames: int, smoothing: float) -> dict:
     from genhmr_app.detection import PoseDetector
     from genhmr_app.pipeline.live import LiveTracker
     from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
@@ -64,7 +66,7 @@ def evaluate(frames: int) -> dict:
     recon = Reconstructor()
     still_settings = ReconstructionSettings(focal_px=focal)
     live_settings = ReconstructionSettings(focal_px=focal, joint_refine_steps=0)
-    tracker = LiveTracker(recon)
+    tracker = LiveTracker(recon, smoothing=smoothing)
     still, live, live_ms, still_ms = [], [], [], []
     with PoseDetector(mode="video") as video:
         for i, (rgb, truth) in enumerate(sequence):
@@ -76,12 +78,12 @@ def evaluate(frames: int) -> dict:
             detection = video.detect(rgb, timestamp_ms=int(i * 1000 / FPS))
             person = detection.people[0] if detection.people else None
             t = time.perf_counter()
-            p = tracker.step(person, rgb.shape[1], rgb.shape[0], focal, live_settings, {})
+            p = tracker.step(person, rgb.shape[1], rgb.shape[0], focal, live_settings, {}, i / FPS)
             live_ms.append((time.perf_counter() - t) * 1000)
             if p is not None:
                 live.append(procrustes_error(p.keypoints3d_coco17[LIMBS], truth[LIMBS]) * 1000)
     recon.close()
-    out = {"frames": frames, "still_found": len(still), "live_found": len(live),
+    out = {"frames": frames, "smoothing": smoothing, "still_found": len(still), "live_found": len(live),
            "still_pa_mpjpe_mm": round(float(np.mean(still)), 1), "live_pa_mpjpe_mm": round(float(np.mean(live)), 1),
            "live_restarts": tracker.restarts, "still_model_ms_median": round(float(np.median(still_ms)), 1),
            "live_model_ms_median": round(float(np.median(live_ms)), 1)}
@@ -93,13 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="live_accuracy", description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--smoothing", type=float, default=DEFAULT_LIVE_SMOOTHING,
+                    help="the live smoothing strength (default: the window's default)")
     args = ap.parse_args(argv)
     from genhmr_app.ui.app import one_torch_thread
 
     one_torch_thread()
-    r = evaluate(args.frames)
+    r = evaluate(args.frames, args.smoothing)
     print(f"live accuracy: PA-MPJPE live {r['live_pa_mpjpe_mm']} mm vs still {r['still_pa_mpjpe_mm']} mm "
-          f"({r['live_over_still']}x; target ≤ 1.05x) over {r['frames']} rendered frames "
+          f"({r['live_over_still']}x; target ≤ 1.05x) over {r['frames']} rendered frames, smoothing {r['smoothing']} "
           f"(found: live {r['live_found']}, still {r['still_found']}; live restarts {r['live_restarts']}); "
           f"model time median live {r['live_model_ms_median']} ms, still {r['still_model_ms_median']} ms")
     if args.json:

@@ -45,7 +45,14 @@ class ImageView(QGraphicsView):
     clicked = Signal(float, float)  # a left click, in image pixels
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setScene(QGraphicsScene(self))
+        scene = QGraphicsScene(self)
+        # Live video moves every skeleton item every frame: without a spatial index (built for big,
+        # mostly static scenes) each move is cheap, and a hundred items need no index to be found.
+        scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        self.setScene(scene)
+        # The picture under everything changes with each frame anyway: repaint the view once rather
+        # than work out the region each moved item touched.
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
