@@ -182,7 +182,7 @@ class PoseEditor:
         model's pass plus a second one for the keypoints. `preview`: the reduced mesh of body/lod.py
         (while the mouse moves; the pose correctives of a real SMPL, millimetres, are left out)."""
         faces = self.recon.body.faces
-        posed = _preview_body(self.recon) if preview else _dense_body(self.recon)
+        posed = self.recon.preview_body() if preview else _dense_body(self.recon)
         if posed is None:
             vertices, joints = self.mesh(pose)
             shown = display.to_display(vertices)
@@ -318,18 +318,7 @@ def drag_refit(ctx, person: DetectedPerson, camera: tuple[int, int, float], pose
 def warm_drag_preview(ctx) -> None:
     """For the model process's start (pipeline/model_process.py `warm_up`): the drag preview's mesh
     and body, so the first drag does not wait for them (about 0.6 s)."""
-    _preview_body(ctx.recon)
-
-
-def _preview_body(recon):
-    """A SparseBody over the preview mesh's vertices, kept on the Reconstructor."""
-    posed = getattr(recon, "_preview_body", None)
-    if posed is None:
-        from genhmr_app.body.sparse import SparseBody
-
-        ids = preview_mesh(recon.body).vertex_ids
-        posed = recon._preview_body = SparseBody(recon.body, vertex_ids=ids).to(recon.device)
-    return posed
+    ctx.recon.preview_body()
 
 
 def _dense_body(recon):

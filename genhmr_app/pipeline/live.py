@@ -96,7 +96,6 @@ class LiveTracker:
         self._track: _Track | None = None
         self.restarts = 0  # full decodes, for the status bar and the benchmark
         self.last_restart_reason = ""
-        self._preview: tuple[ReducedMesh, SparseBody] | None = None
 
     def reset(self) -> None:
         self._track = None
@@ -144,10 +143,22 @@ class LiveTracker:
                 rotations = roma.rotvec_to_rotmat(torch.as_tensor(
                     np.concatenate([best.global_orient, best.body_pose]).reshape(24, 3), dtype=torch.float32))
                 self.smoother(t_s, rotations, torch.as_tensor(best.transl, dtype=torch.float32))
-            return full
+            return self._on_preview_mesh(full)
         return self._warm_step(person, width, height, focal, settings, timing, t_s)
 
     # -- internals -----------------------------------------------------------------------------
+    def _on_preview_mesh(self, full: PersonReconstruction) -> PersonReconstruction:
+        """A full decode's result posed on the preview mesh too: every live frame has one mesh, so the
+        3D view never switches meshes (a swap costs the window a rebuild) when the track restarts."""
+        mesh, posed = self._preview_body()
+        best, dev = full.best, self.recon.device
+        as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)[None]  # noqa: E731
+        with torch.no_grad():
+            body = posed(roma.rotvec_to_rotmat(as_t(best.global_orient)),
+                         roma.rotvec_to_rotmat(as_t(best.body_pose).reshape(1, 23, 3)), as_t(best.betas),
+                         as_t(best.transl))
+        return replace(full, vertices=body.vertices[0].cpu().numpy(), reduced=mesh)
+
     def _start_track(self, full: PersonReconstruction, person: DetectedPerson) -> None:
         best, dev = full.best, self.recon.device
         as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)[None]  # noqa: E731
@@ -161,10 +172,7 @@ class LiveTracker:
                              error_px=best.error_2d_px, betas_sum=as_t(best.betas))
 
     def _preview_body(self) -> tuple[ReducedMesh, SparseBody]:
-        if self._preview is None:
-            mesh = preview_mesh(self.recon.body)
-            self._preview = mesh, SparseBody(self.recon.body, vertex_ids=mesh.vertex_ids).to(self.recon.device)
-        return self._preview
+        return preview_mesh(self.recon.body), self.recon.preview_body()
 
     def _resample(self, cond, track: _Track, settings: ReconstructionSettings):
         """Step 1: re-mask the uncertain tokens and a rotating share of the rest, predict them once."""

@@ -145,7 +145,7 @@ def warm_live(ctx) -> None:
     """For the model process's start: the preview mesh and its posing, the overlay triangulation."""
     from genhmr_app.body.lod import preview_mesh
 
-    LiveTracker(ctx.recon)._preview_body()
+    ctx.recon.preview_body()
     views = ctx.cache["live_views"] = LiveViewBuilder(ctx.recon.body)
     views.overlay_faces(preview_mesh(ctx.recon.body))
 

@@ -139,6 +139,7 @@ class Reconstructor:
         for p in list(self.tokenizer.parameters()) + list(self.generator.parameters()):
             p.requires_grad_(False)
         self.sparse = SparseBody(self.body).to(self.device)
+        self._preview_body: SparseBody | None = None  # preview_body()
         self.noise = NoiseModel.load()
         self.encoder = MediaPipeConditionEncoder(depth_scale=self.noise.landmark_z_scale)
         self._detectors: dict[str, PoseDetector] = {}
@@ -294,6 +295,16 @@ class Reconstructor:
             vertices=body.vertices[0].cpu().numpy(), joints=body.joints[0].cpu().numpy(),
             keypoints3d_coco17=body.keypoints_coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
             fallback=fallback)
+
+    def preview_body(self) -> SparseBody:
+        """A SparseBody over the preview mesh's vertices (body/lod.py), built once: annotator drags and
+        live frames pose the lighter mesh with it."""
+        if self._preview_body is None:
+            from genhmr_app.body.lod import preview_mesh
+
+            ids = preview_mesh(self.body).vertex_ids
+            self._preview_body = SparseBody(self.body, vertex_ids=ids).to(self.device)
+        return self._preview_body
 
     def detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
         """The body's 33 keypoints where MediaPipe would put them (its hips sit differently)."""

@@ -208,6 +208,7 @@ class CoreSession:
         self._overlay_faces: np.ndarray | None = None
         self._live_local = None  # ModelContext for live steps in this process (pipeline/live_model.py)
         self._live_process = None  # the live model process (started by prepare_live)
+        self._live_warming: threading.Thread | None = None
         # The weight files a live model process loads; None when the models or the body came from
         # elsewhere (tests, a user SMPL file): then live steps run in this process.
         self.live_weights: dict | None = None
@@ -488,14 +489,31 @@ class CoreSession:
 
     # -- live frames (pipeline/live_stream.py) -----------------------------------------------------
     def prepare_live(self) -> None:
-        """Starts the live model process in the background (a video was opened, the camera page
-        shown), so that playing does not wait for it. Only for the shipped weights with the default
-        body: the child loads both from their files."""
+        """Gets live input ready in the background (a video was opened, the camera page shown), so
+        that playing does not wait: starts the live model process (only for the shipped weights with
+        the default body: the child loads both from their files), and builds what live frames need in
+        this process too (the preview mesh, ~0.3 s of work that holds the GIL: done during playback,
+        it froze the window for as long)."""
+        from genhmr_app.pipeline.live_model import warm_live
+
         if self._live_process is None and self.live_weights is not None:
-            from genhmr_app.pipeline.live_model import warm_live
             from genhmr_app.pipeline.model_process import ModelProcess
 
             self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_live)
+        if self._live_warming is None:
+            self._live_warming = threading.Thread(target=self._warm_live_here, name="live-warm-up", daemon=True)
+            self._live_warming.start()
+
+    def _warm_live_here(self) -> None:
+        from genhmr_app.pipeline.live_model import warm_live
+        from genhmr_app.pipeline.model_process import ModelContext
+
+        with self._lock:
+            recon = self.reconstructor()
+            if recon is not None and self._live_local is None:
+                ctx = ModelContext(recon)
+                warm_live(ctx)
+                self._live_local = ctx
 
     def live_process_ready(self, timeout_s: float = 0.0) -> bool:
         proc = self._live_process

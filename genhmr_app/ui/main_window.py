@@ -476,7 +476,7 @@ class MainWindow(QMainWindow):
     def _start_stream(self) -> None:
         """(Re)starts the live stream for the current input: the playing video from its clock, or
         the camera."""
-        self._stop_stream()
+        self._stop_stream(sharp_view=False)  # about to go live again: no full-size picture in between
         ref, clock = self.input.ref(live=True), self._clock
         if ref is None:
             return
@@ -498,9 +498,10 @@ class MainWindow(QMainWindow):
         self._live_first = True
         self.mesh_view.set_interacting(True)  # half-size 3D pictures while live: a render costs CPU the model needs
 
-    def _stop_stream(self, wait_s: float = 0.0) -> None:
+    def _stop_stream(self, wait_s: float = 0.0, sharp_view: bool = True) -> None:
         """`wait_s`: wait for its threads (closing the window); otherwise the model stage finishes
-        its frame in the background and the result is dropped."""
+        its frame in the background and the result is dropped. `sharp_view`: back to full-size 3D
+        pictures (a render at full size costs the event loop ~50 ms)."""
         if self.stream is not None:
             self.stream.stop(wait_s)
             self.last_stream_stats = {"frames_detected": self.stream.frames_detected,
@@ -509,7 +510,8 @@ class MainWindow(QMainWindow):
             self.stream = None
         self._stream_number += 1  # whatever the old stream still delivers is ignored
         self._live_pending = None
-        self.mesh_view.set_interacting(False)
+        if sharp_view:
+            self.mesh_view.set_interacting(False)
 
     def _update_live_request(self) -> None:
         # Read by the stream's model thread for every frame: slider changes apply to the next frame.
