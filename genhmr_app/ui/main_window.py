@@ -555,19 +555,17 @@ class MainWindow(QMainWindow):
         v = self.controls.values()
         return ReconstructionSettings(v.iterations, v.temperature, v.refine_steps, v.hypotheses, v.seed)
 
-    def request(self, live: bool = False) -> int | None:
-        if self.input.kind == "camera" and not live:
+    def request(self) -> int | None:
+        """The shown input at full quality: a still, a folder's image or a paused video frame (live
+        input runs as a LiveStream instead)."""
+        if self.input.kind == "camera":
             return None  # a stopped camera is not reopened by a slider; the last result stays
-        ref = self.input.ref(live)
+        ref = self.input.ref(live=False)
         if ref is None:
             return None
         overlays = OverlayRequest(fill=self.mesh_fill_action.isChecked(), wire=self.mesh_wire_action.isChecked())
-        settings = self.current_settings()
-        if live:
-            settings = replace(settings, joint_refine_steps=0)  # live: speed first (issue 10)
-        return self.runner.submit(self.session.process, ref, settings, overlays,
-                                  clock=self._clock if live else None, with_progress=not live,
-                                  find_everyone=self.everyone_action.isChecked() and not live)
+        return self.runner.submit(self.session.process, ref, self.current_settings(), overlays, with_progress=True,
+                                  find_everyone=self.everyone_action.isChecked())
 
     def _on_smoothing_changed(self, strength: float) -> None:
         self._live_smoothing = strength  # the stream reads it for its next frame
@@ -590,20 +588,11 @@ class MainWindow(QMainWindow):
     def _on_result(self, _serial: int, result: FrameResult | None) -> None:
         if result is None:
             return  # a housekeeping job (releasing the camera)
-        self.results_received += 1
-        live = (isinstance(result.ref, VideoRef) and result.ref.live) or isinstance(result.ref, CameraRef)
+        self.results_received += 1  # a still, a paused video frame (live frames come from the stream)
         if isinstance(result.ref, VideoRef):
             self.input.frame_index = result.frame.index
             self.input.frame_count, self.input.fps = result.frame_count, result.source_fps or self.input.fps
-        # Ask for the next live frame before drawing this one: the worker runs while we draw.
-        if live and self.playing:
-            if result.at_end:
-                self.set_playing(False)
-            else:
-                self.request(live=True)
-        elif live and self.camera_live:
-            self.request(live=True)
-        self._show(result, live)
+        self._show(result, live=False)
 
     def _show(self, result: FrameResult, live: bool, reset_camera: bool = False) -> None:
         previous = self.shown
