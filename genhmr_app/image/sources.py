@@ -194,7 +194,30 @@ class PlaybackClock:
         return (index - self._start_index) / self.fps - (self._clock() - self._start_time)
 
 
-class PlaybackReader:
+class _NewestFrameThread:
+    """A thread that reads frames and keeps only the newest (`_latest`) or the error that stopped it
+    (`_error`), under one condition; `stop()` ends it. Subclasses supply `_run` and `next_after`."""
+
+    def __init__(self, thread_name: str) -> None:
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
+        self.at_end = False
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=2.0)
+
+
+class PlaybackReader(_NewestFrameThread):
     """Decodes a playing video in its own thread, following the playback clock, and keeps only the
     newest frame. The inference worker then never waits for the decoder (skipping frames means
     decoding them: ~60 ms a result for 720p H.264 here), and frames it is too slow for are dropped
@@ -203,13 +226,7 @@ class PlaybackReader:
     def __init__(self, video: VideoFileSource, clock: PlaybackClock) -> None:
         self.video = video
         self.clock = clock
-        self._cond = threading.Condition()
-        self._latest: Frame | None = None
-        self._error: BaseException | None = None
-        self._stopped = False
-        self.at_end = False
-        self._thread = threading.Thread(target=self._run, name="video-playback-reader", daemon=True)
-        self._thread.start()
+        super().__init__("video-playback-reader")
 
     def _run(self) -> None:
         last = -1
@@ -249,12 +266,6 @@ class PlaybackReader:
             if self._error is not None:
                 raise self._error
             return self._latest
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        self._thread.join(timeout=2.0)
 
 
 class CameraSource:
@@ -298,21 +309,15 @@ class CameraSource:
                 self._cap = None
 
 
-class CameraReader:
+class CameraReader(_NewestFrameThread):
     """Reads a camera in its own thread and keeps only the newest frame, as PlaybackReader does for
     a file: whoever processes frames never waits for the camera, and frames it is too slow for are
     dropped here instead of queueing in the driver. A read error ends the thread and is raised to
     the next `next_after` call."""
 
     def __init__(self, camera: CameraSource) -> None:
-        self.camera = camera
-        self.at_end = False  # a camera has no end; the attribute matches PlaybackReader's
-        self._cond = threading.Condition()
-        self._latest: Frame | None = None
-        self._error: BaseException | None = None
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="camera-reader", daemon=True)
-        self._thread.start()
+        self.camera = camera  # a camera has no end: at_end stays False
+        super().__init__("camera-reader")
 
     def _run(self) -> None:
         while not self._stopped:
@@ -339,12 +344,6 @@ class CameraReader:
             if self._error is not None and (self._latest is None or self._latest.index <= index):
                 raise self._error
             return self._latest
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        self._thread.join(timeout=2.0)
 
 
 def probe_cameras(max_devices: int = 4, capture_factory: CaptureFactory = _cv2_capture) -> list[int]:
