@@ -58,7 +58,7 @@ def session():
     s.close()
 
 
-def _step(tracker, detection, settings=ReconstructionSettings(joint_refine_steps=0)):
+def _step(tracker, detection, settings=ReconstructionSettings()):
     h = detection.image_height
     timing: dict[str, float] = {}
     person = detection.people[0] if detection.people else None
@@ -150,7 +150,7 @@ def _camera_stream(session, capture, out: _Collect) -> LiveStream:
         return CameraReader(CameraSource(0, lambda _i: capture)), ("Camera 0", 1, None)
 
     return LiveStream(session, open_reader, lambda _f: CameraRef(0),
-                      settings=lambda: ReconstructionSettings(joint_refine_steps=0),
+                      settings=lambda: ReconstructionSettings(),
                       overlays=lambda: OverlayRequest(fill=True), on_result=out.result, on_error=out.error,
                       on_finished=out.done.set)
 

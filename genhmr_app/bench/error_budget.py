@@ -79,7 +79,7 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
     perfect = Synthesizer(recon.sparse, _perfect_noise(recon.noise))
     noisy = Synthesizer(recon.sparse, recon.noise)
     z_scale = recon.noise.landmark_z_scale
-    no_refine = replace(settings, refine_steps=0, joint_refine_steps=0)
+    no_refine = replace(settings, refine_steps=0)
     for scene, detection in zip(scenes, detections):
         if detection is None:
             continue

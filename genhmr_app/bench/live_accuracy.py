@@ -65,7 +65,7 @@ def evaluate(frames: int, smoothing: float) -> dict:
     sequence, focal = render_sequence(frames)
     recon = Reconstructor()
     still_settings = ReconstructionSettings(focal_px=focal)
-    live_settings = ReconstructionSettings(focal_px=focal, joint_refine_steps=0)
+    live_settings = ReconstructionSettings(focal_px=focal)
     tracker = LiveTracker(recon, smoothing=smoothing)
     still, live, live_ms, still_ms = [], [], [], []
     with PoseDetector(mode="video") as video:

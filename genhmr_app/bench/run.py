@@ -3,7 +3,8 @@
 Evaluation set: test-split and held-out-content motion-capture poses on the body model with random
 shapes, views, outfits and backgrounds, rendered off-screen, then run through the REAL detector.
 Compared side by side in one run, on the 12 COCO limb joints:
- (a) GenHMR, N=5 iterations, P=10 refinement steps   (b) N=1   (c) no refinement
+ (a) GenHMR at the app's defaults (N=5 iterations, P latent refinement steps, then the joint fit)
+ (b) the same with N=1   (c) N=5 without refinement
  (d) MediaPipe's own world landmarks (PA-MPJPE only)   (e) the deterministic regressor (same inputs,
      similar size, same training budget), without and with the same refinement
 Also: latency by stage, the cost of N and P, and PA-MPJPE on the real MPI-INF-3DHP frames.
@@ -37,6 +38,9 @@ from genhmr_app.training.synthesis import random_orientation
 
 log = logging.getLogger(__name__)
 LIMBS = list(range(5, 17))  # COCO shoulders, elbows, wrists, hips, knees, ankles
+N, P = ReconstructionSettings.iterations, ReconstructionSettings.refine_steps  # the app's defaults
+A, B = f"(a) GenHMR N={N} P={P}", f"(b) GenHMR N=1 P={P}"
+COST_P = (0, 1, 2, 5, 10)  # the refinement steps of the cost table
 IMAGE_WH = (640, 640)
 
 
@@ -185,13 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     det = recon.detector("image")
 
     variants = {
-        "(a) GenHMR N=5 P=10": (recon, ReconstructionSettings(iterations=5, refine_steps=10)),
-        "(b) GenHMR N=1 P=10": (recon, ReconstructionSettings(iterations=1, refine_steps=10)),
-        "(c) GenHMR N=5 P=0": (recon, ReconstructionSettings(iterations=5, refine_steps=0, joint_refine_steps=0)),
+        A: (recon, ReconstructionSettings()),
+        B: (recon, ReconstructionSettings(iterations=1)),
+        "(c) GenHMR N=5 P=0": (recon, ReconstructionSettings(iterations=5, refine_steps=0)),
     }
     if regress is not None:
-        variants["(e) regressor P=0"] = (regress, ReconstructionSettings(refine_steps=0, joint_refine_steps=0))
-        variants["(e+) regressor P=10"] = (regress, ReconstructionSettings(refine_steps=10))
+        variants["(e) regressor P=0"] = (regress, ReconstructionSettings(refine_steps=0))
+        variants[f"(e+) regressor P={P}"] = (regress, ReconstructionSettings())
     results: dict[str, list[dict]] = {k: [] for k in variants}
     z_det, z_true = [], []  # MediaPipe's landmark z against the true relative depth (NoiseModel.landmark_z_scale)
     mp_rows, mp_2d, det_ms, total_ms, stage = [], [], [], [], {"detect": [], "sample": [], "refine": [], "total": []}
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         mp_rows.append(procrustes_error(mp, scene.joints_coco[LIMBS]) * 1000)
         mp_2d.append(float(np.linalg.norm(person.coco17()[LIMBS, :2] - scene.kp2d[LIMBS], axis=-1).mean()))
         # End-to-end latency of (a), detection included, measured on the same image.
-        full = recon.run(scene.image, variants["(a) GenHMR N=5 P=10"][1])
+        full = recon.run(scene.image, variants[A][1])
         for k in stage:
             stage[k].append(full.timing_ms[k])
         total_ms.append(full.timing_ms["total"])
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     weights = (f"generator {(args.generator or GENERATOR_PATH).name}, regressor {regressor_path.name}, tokenizer "
                f"{args.tokenizer.name if args.tokenizer else 'shipped'}; refinement: P latent steps, then "
-               f"{ReconstructionSettings.joint_refine_steps} joint-space steps (none when P=0)")
+               f"{ReconstructionSettings.joint_fit_iterations} Levenberg-Marquardt iterations of the joint fit (none when P=0)")
     lines = ["# Benchmark", "", f"Command: `python main.py bench {' '.join(argv or [])}` ({weights})", "",
              f"Evaluation set: {len(scenes)} rendered images ({IMAGE_WH[0]}x{IMAGE_WH[1]}), test-split and held-out "
              f"poses alternating, random shape/view/outfit/background; detector = MediaPipe full (real).",
@@ -251,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from genhmr_app.bench.error_budget import budget_lines, error_budget
 
-    budget = error_budget(recon, scenes, detections, variants["(a) GenHMR N=5 P=10"][1], seed=args.seed)
+    budget = error_budget(recon, scenes, detections, variants[A][1], seed=args.seed)
     lines += ["", "## Error budget: the same scenes with ever less perfect inputs (12 limb joints, mm)", "",
               *budget_lines(budget), "",
               "Rows: the tokenizer's round trip of the true pose (with the true orientation and shape) is the floor; "
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
               "the real detector; the last two rows put the true global orientation, then also the true shape, under "
               "(a)'s pose to show what those contribute to MPJPE."]
 
-    lines += ["", f"## Latency of (a) N=5, P=10, one person (ms, over {len(total_ms)} images)", "",
+    lines += ["", f"## Latency of (a) N={N}, P={P}, one person (ms, over {len(total_ms)} images)", "",
               "| stage | median | p90 |", "|---|---|---|"]
     for k, v in stage.items():
         lines.append(f"| {k} | {statistics.median(v):.1f} | {pct(v, 90):.1f} |" if v else f"| {k} | – | – |")
@@ -268,15 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     # Cost of N and P on a subset (detections reused, so this is sampling + refinement only).
     if args.cost_images:
         lines += ["", f"## Cost of N (iterations) and P (refinement steps): median sample+refine ms / MPJPE mm "
-                  f"over {args.cost_images} images", "", "| N \\ P | 0 | 5 | 10 | 20 |", "|---|---|---|---|---|"]
+                  f"over {args.cost_images} images", "", "| N \\ P | " + " | ".join(map(str, COST_P)) + " |", "|---" * (len(COST_P) + 1) + "|"]
     subset = [(d, s) for d, s in zip(detections, scenes) if d is not None][: args.cost_images]
     for n_it in ((1, 3, 5, 10) if args.cost_images else ()):
         cells = []
-        for p in (0, 5, 10, 20):
+        for p in COST_P:
             times, errs = [], []
             for d, s in subset:
-                r = recon.reconstruct_detection(d, ReconstructionSettings(
-                    iterations=n_it, refine_steps=p, joint_refine_steps=ReconstructionSettings.joint_refine_steps if p else 0))
+                r = recon.reconstruct_detection(d, ReconstructionSettings(iterations=n_it, refine_steps=p))
                 times.append(r.timing_ms["sample"] + r.timing_ms["refine"])
                 m = person_metrics(r, s)
                 if m:
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{statistics.median(times):.0f} / {np.mean(errs):.0f}" if times else "–")
         lines.append(f"| {n_it} | " + " | ".join(cells) + " |")
 
-    hp = run_mpi_inf_3dhp(recon, variants["(a) GenHMR N=5 P=10"][1])
+    hp = run_mpi_inf_3dhp(recon, variants[A][1])
     if hp:
         lines += ["", "## Real images: MPI-INF-3DHP (4 frames, true intrinsics), PA-MPJPE on 12 limb joints (mm)", "",
                   "| image | GenHMR (a) | MediaPipe world |", "|---|---|---|"]
@@ -310,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", f"MediaPipe landmark z vs true relative depth (crop units, {len(zd)} landmarks): "
                   f"slope {float((zd * zt).sum() / (zt * zt).sum()):.2f}, r = {float(np.corrcoef(zd, zt)[0, 1]):.2f} "
                   f"(the model divides MediaPipe's z by NoiseModel.landmark_z_scale = {recon.noise.landmark_z_scale})."]
-    a = table.get("(a) GenHMR N=5 P=10", {})
-    b = table.get("(b) GenHMR N=1 P=10", {})
+    a = table.get(A, {})
+    b = table.get(B, {})
     c = table.get("(c) GenHMR N=5 P=0", {})
     e = table.get("(e) regressor P=0", {})
     med_total = statistics.median(total_ms) if total_ms else float("nan")

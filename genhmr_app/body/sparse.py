@@ -42,7 +42,6 @@ class SparseBody(nn.Module):
             jreg = smpl.J_regressor.detach().float().cpu()
             weights = smpl.lbs_weights.detach().float().cpu()
         coco, mp = body.coco17_map.to("cpu"), body.mediapipe33_map.to("cpu")
-        keypoint_ids = torch.unique(torch.cat([coco.vertex_ids.reshape(-1), mp.vertex_ids.reshape(-1)]))
         extra = torch.empty(0, dtype=torch.long)
         if all_vertices:
             extra = torch.arange(len(v_template))
@@ -51,22 +50,24 @@ class SparseBody(nn.Module):
         elif extra_vertices:
             g = torch.Generator().manual_seed(seed)
             extra = torch.randperm(len(v_template), generator=g)[:extra_vertices]
-        picked = torch.cat([keypoint_ids, extra])
-        # Keypoint maps index the full mesh; remap their vertex ids into our picked list.
-        remap = torch.full((len(v_template),), -1, dtype=torch.long)
-        remap[keypoint_ids] = torch.arange(len(keypoint_ids))
-        self.num_keypoint_vertices = len(keypoint_ids)
 
         self.register_buffer("j_template", jreg @ v_template)  # (24, 3)
         self.register_buffer("j_dirs", torch.einsum("jv,vcb->jcb", jreg, shapedirs))  # (24, 3, B)
-        self.register_buffer("v_template", v_template[picked])
-        self.register_buffer("v_dirs", shapedirs[picked])
-        self.register_buffer("weights", weights[picked])
         self.register_buffer("parents", smpl.parents.detach().long().cpu().clone())
         for name, kmap in (("coco", coco), ("mp", mp)):
+            # A keypoint is a fixed mix of joints and of skinned vertices, and skinning is linear in each
+            # joint's transform, so the vertices' part folds into per-(keypoint, joint) weights and rest
+            # offsets: kp = sum_j R_j @ rest_kj + skin_kj * t_j. The keypoints then cost O(K x joints),
+            # not O(vertices x joints), which matters for the batched probes of refinement's Jacobian.
+            vid, vw = kmap.vertex_ids.long().clamp(min=0), kmap.vertex_weights.float()  # (K, S); padding has weight 0
+            mix = torch.einsum("ks,ksj->kj", vw, weights[vid])  # (K, 24)
             self.register_buffer(f"{name}_jw", kmap.joint_weights.float())
-            self.register_buffer(f"{name}_vid", remap[kmap.vertex_ids])
-            self.register_buffer(f"{name}_vw", kmap.vertex_weights.float())
+            self.register_buffer(f"{name}_skin", mix)
+            self.register_buffer(f"{name}_rest", torch.einsum("ks,ksj,ksc->kjc", vw, weights[vid], v_template[vid]))
+            self.register_buffer(f"{name}_rest_dirs", torch.einsum("ks,ksj,kscb->kjcb", vw, weights[vid], shapedirs[vid]))
+        self.register_buffer("v_template", v_template[extra])
+        self.register_buffer("v_dirs", shapedirs[extra])
+        self.register_buffer("weights", weights[extra])
         self.to(body.device)
 
     def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor | None = None,
@@ -74,27 +75,36 @@ class SparseBody(nn.Module):
         """Rotation matrices: global_orient (B, 3, 3), body_pose (B, 23, 3, 3); betas (B, <=10)."""
         b = body_pose.shape[0]
         joints_rest = self.j_template.expand(b, -1, -1)
-        verts_rest = self.v_template.expand(b, -1, -1)
-        if betas is not None:
-            nb = betas.shape[-1]
+        nb = 0 if betas is None else betas.shape[-1]
+        if nb:
             joints_rest = joints_rest + torch.einsum("jcb,nb->njc", self.j_dirs[..., :nb], betas)
-            verts_rest = verts_rest + torch.einsum("vcb,nb->nvc", self.v_dirs[..., :nb], betas)
         rot = torch.cat([global_orient.reshape(b, 1, 3, 3), body_pose], dim=1)
         joints, transforms = batch_rigid_transform(rot, joints_rest, self.parents)
-        t = torch.einsum("vj,bjkl->bvkl", self.weights, transforms)
-        verts = torch.einsum("bvkl,bvl->bvk", t[..., :3, :3], verts_rest) + t[..., :3, 3]
         if transl is not None:
-            joints, verts = joints + transl[:, None], verts + transl[:, None]
-        kp_verts = verts[:, : self.num_keypoint_vertices]
+            joints = joints + transl[:, None]
+            transforms = torch.cat([transforms[..., :3, :3], (transforms[..., :3, 3] + transl[:, None])[..., None]], -1)
+        verts = joints.new_zeros(b, 0, 3)
+        if len(self.v_template):
+            verts_rest = self.v_template.expand(b, -1, -1)
+            if nb:
+                verts_rest = verts_rest + torch.einsum("vcb,nb->nvc", self.v_dirs[..., :nb], betas)
+            t = torch.einsum("vj,bjkl->bvkl", self.weights, transforms[..., :3, :])
+            verts = torch.einsum("bvkl,bvl->bvk", t[..., :3], verts_rest) + t[..., 3]
         return SparseBodyOutput(
             joints=joints,
-            coco17=self._keypoints(joints, kp_verts, self.coco_jw, self.coco_vid, self.coco_vw),
-            mediapipe33=self._keypoints(joints, kp_verts, self.mp_jw, self.mp_vid, self.mp_vw),
-            vertices=verts[:, self.num_keypoint_vertices:],
+            coco17=self._keypoints(joints, transforms, betas, "coco"),
+            mediapipe33=self._keypoints(joints, transforms, betas, "mp"),
+            vertices=verts,
         )
 
-    @staticmethod
-    def _keypoints(joints, verts, jw, vid, vw) -> torch.Tensor:
-        out = torch.einsum("kj,bjc->bkc", jw, joints)
-        picked = verts[:, vid.clamp(min=0).reshape(-1)].reshape(verts.shape[0], *vid.shape, 3)
-        return out + torch.einsum("ks,bksc->bkc", vw, picked)
+    def _keypoints(self, joints: torch.Tensor, transforms: torch.Tensor, betas: torch.Tensor | None,
+                   name: str) -> torch.Tensor:
+        """(B, K, 3): the joints' share plus the skinned vertices' share, folded per joint (see __init__)."""
+        rest = getattr(self, f"{name}_rest")  # (K, 24, 3)
+        out = torch.einsum("kj,bjc->bkc", getattr(self, f"{name}_jw"), joints)
+        out = out + torch.einsum("kj,bjc->bkc", getattr(self, f"{name}_skin"), transforms[..., :3, 3])
+        if betas is not None and betas.shape[-1]:
+            dirs = getattr(self, f"{name}_rest_dirs")[..., : betas.shape[-1]]
+            rest = rest + torch.einsum("kjcd,bd->bkjc", dirs, betas)
+            return out + torch.einsum("bjcd,bkjd->bkc", transforms[..., :3, :3], rest)
+        return out + torch.einsum("bjcd,kjd->bkc", transforms[..., :3, :3], rest)

@@ -6,8 +6,9 @@ jitter is averaged away, in a fast move the filter follows with little lag.
 
 - translation: the filter on each coordinate, as in the paper;
 - rotations: on the rotation manifold, never on axis-angle components (which jump at ±π and blur
-  unevenly). The speed is the geodesic angle per second between the last output and the new value,
-  and the step is a slerp from the last output towards the new value by the filter's alpha.
+  unevenly). The velocity is the rotation vector per second from the last output to the new value
+  (low-passed as a vector), and the step is a slerp from the last output towards the new value by the
+  filter's alpha.
 
 `strength` in [0, 1] is the window's control: 0 is off; 1 averages over about a quarter second.
 `delay_ms(strength)` is the lag the filter adds at rest (its time constant), shown beside the control.
@@ -25,9 +26,9 @@ from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING as DEFAULT_STRENGTH
 
 MIN_CUTOFF_OFF_HZ = 8.0  # cut-off at rest for the lightest smoothing (strength → 0)
 MIN_CUTOFF_FULL_HZ = 0.6  # ... and for the strongest (strength 1)
-BETA_ROTATION = 0.4  # cut-off gain per rad/s of rotation speed
+BETA_ROTATION = 2.0  # cut-off gain per rad/s of angular velocity (a limb in motion: 2-5 rad/s)
 BETA_TRANSLATION = 2.0  # per m/s
-DERIVATIVE_CUTOFF_HZ = 1.0  # the speed estimate's own low-pass (the paper's d_cutoff)
+DERIVATIVE_CUTOFF_HZ = 1.0  # the velocity estimate's own low-pass (the paper's d_cutoff)
 
 
 def min_cutoff_hz(strength: float) -> float:
@@ -50,7 +51,7 @@ def _alpha(cutoff_hz: torch.Tensor | float, dt: float) -> torch.Tensor | float:
 class _State:
     t: float
     rotations: torch.Tensor  # (N, 3, 3) last output
-    rot_speed: torch.Tensor  # (N,) filtered rad/s
+    rot_velocity: torch.Tensor  # (N, 3) filtered angular velocity, rad/s, in each joint's output frame
     transl: torch.Tensor  # (3,)
     transl_speed: torch.Tensor  # (3,)
 
@@ -72,16 +73,19 @@ class LiveSmoother:
         st = self._state
         if self.strength <= 0 or st is None or t_s <= st.t:
             self._state = None if self.strength <= 0 else _State(
-                t_s, rotations.clone(), torch.zeros(len(rotations)), transl.clone(), torch.zeros(3))
+                t_s, rotations.clone(), torch.zeros(len(rotations), 3), transl.clone(), torch.zeros(3))
             return rotations, transl
         dt = t_s - st.t
         f_min, a_d = min_cutoff_hz(self.strength), _alpha(DERIVATIVE_CUTOFF_HZ, dt)
         # Rotations: speed from the geodesic angle, then a slerp by the speed-dependent alpha.
         relative = st.rotations.transpose(-1, -2) @ rotations
-        angle = roma.rotmat_to_rotvec(relative).norm(dim=-1)
-        st.rot_speed = st.rot_speed + a_d * (angle / dt - st.rot_speed)
-        a = _alpha(f_min + BETA_ROTATION * st.rot_speed, dt)
-        step = roma.rotvec_to_rotmat(roma.rotmat_to_rotvec(relative) * a[:, None])
+        rotvec = roma.rotmat_to_rotvec(relative)
+        # The angular velocity is low-passed as a vector, as the paper low-passes a signed derivative:
+        # jitter points every way and averages out, a real turn does not. (Low-passing the angle, which
+        # is never negative, made jitter look like motion and switched the smoothing off.)
+        st.rot_velocity = st.rot_velocity + a_d * (rotvec / dt - st.rot_velocity)
+        a = _alpha(f_min + BETA_ROTATION * st.rot_velocity.norm(dim=-1), dt)
+        step = roma.rotvec_to_rotmat(rotvec * a[:, None])
         st.rotations = st.rotations @ step
         # Translation: the plain One-Euro filter per coordinate.
         speed = (transl - st.transl) / dt

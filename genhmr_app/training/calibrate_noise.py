@@ -35,8 +35,8 @@ from genhmr_app import paths
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmarks import MP33_EDGES, MP33_FLIP_PAIRS, MP33_INDEX, MP33_NAMES
 from genhmr_app.training import render as rnd
+from genhmr_app.detection.error_model import NOISE_MODEL_PATH
 from genhmr_app.training.synthesis import (
-    NOISE_MODEL_PATH,
     VIEW_BACK,
     VIEW_FRONT,
     VIEW_SIDE,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -515,7 +514,7 @@ class MainWindow(QMainWindow):
 
     def _update_live_request(self) -> None:
         # Read by the stream's model thread for every frame: slider changes apply to the next frame.
-        self._live_settings = replace(self.current_settings(), joint_refine_steps=0)
+        self._live_settings = self.current_settings()
         self._live_overlays = OverlayRequest(fill=self.mesh_fill_action.isChecked(),
                                              wire=self.mesh_wire_action.isChecked())
 

@@ -1,0 +1,58 @@
+"""The joint-space fit of refinement (refinement/joint_fit.py): Levenberg-Marquardt on the joints."""
+
+from __future__ import annotations
+
+import roma
+import torch
+
+from genhmr_app.body.model import load_body_model
+from genhmr_app.body.sparse import SparseBody
+from genhmr_app.conditioning.camera import project
+from genhmr_app.refinement.joint_fit import JointFitSettings, fit_joints
+
+
+def _problem(s: int = 2, seed: int = 0):
+    torch.manual_seed(seed)
+    body = SparseBody(load_body_model())
+    orient = torch.diag(torch.tensor([1.0, -1.0, -1.0])).expand(s, 3, 3)
+    pose = roma.rotvec_to_rotmat(torch.randn(s, 23, 3) * 0.3)
+    betas, transl = torch.zeros(s, 10), torch.tensor([[0.0, 0.1, 4.0]]).expand(s, 3)
+    focal, wh = torch.full((s,), 800.0), torch.tensor([[640.0, 480.0]]).expand(s, 2)
+    with torch.no_grad():
+        target = project(body(orient, pose, betas, transl).mediapipe33, focal, wh)
+    return body, orient, pose, betas, transl, target, focal, wh
+
+
+def test_the_fit_meets_the_keypoints_from_a_wrong_start_in_a_few_iterations():
+    body, orient, pose, betas, transl, target, focal, wh = _problem()
+    s = pose.shape[0]
+    start = pose @ roma.rotvec_to_rotmat(torch.randn(s, 23, 3) * 0.15)
+    orient0 = orient @ roma.rotvec_to_rotmat(torch.tensor([0.0, 0.2, 0.0])).expand(s, 3, 3)
+    fit = fit_joints(body, start, orient0, betas, transl + torch.tensor([0.05, -0.03, 0.2]), target,
+                     torch.ones(s, 33), torch.full((s,), 300.0), focal, wh,
+                     JointFitSettings(iterations=6, pose_prior=1e-4, orient_prior=1e-4))
+    assert len(fit.errors) == 7 and fit.errors[-1] < 0.1 * fit.errors[0], fit.errors
+    assert torch.all(fit.error_px < 1.5), fit.error_px  # px, from tens of px
+    assert fit.body_pose.shape == (s, 23, 3, 3) and fit.offsets.shape == (s, 24, 3)
+    # Proper rotations come out.
+    assert torch.allclose(fit.body_pose @ fit.body_pose.transpose(-1, -2), torch.eye(3).expand(s, 23, 3, 3), atol=1e-4)
+
+
+def test_the_prior_holds_joints_the_keypoints_do_not_see():
+    body, orient, pose, betas, transl, target, focal, wh = _problem(s=1)
+    start = pose @ roma.rotvec_to_rotmat(torch.randn(1, 23, 3) * 0.15)
+    hidden = torch.ones(1, 33)
+    fit = fit_joints(body, start, orient, betas, transl, target, torch.zeros(1, 33), torch.full((1,), 300.0), focal, wh)
+    # Nothing visible: nothing to fit, so the prior keeps the start exactly.
+    assert torch.allclose(fit.body_pose, start, atol=1e-5)
+    seen = fit_joints(body, start, orient, betas, transl, target, hidden, torch.full((1,), 300.0), focal, wh)
+    assert seen.errors[-1] < seen.errors[0]
+
+
+def test_a_warm_start_that_is_already_right_stays_right():
+    body, orient, pose, betas, transl, target, focal, wh = _problem(s=1)
+    decoded = pose @ roma.rotvec_to_rotmat(torch.randn(1, 23, 3) * 0.1)  # this frame's prior pose
+    offsets = torch.cat([torch.zeros(1, 1, 3), roma.rotmat_to_rotvec(decoded.transpose(-1, -2) @ pose)], 1)
+    fit = fit_joints(body, decoded, orient, betas, transl, target, torch.ones(1, 33), torch.full((1,), 300.0),
+                     focal, wh, JointFitSettings(iterations=0), start_offsets=offsets)
+    assert fit.errors[0] < 1e-2 and torch.allclose(fit.body_pose, pose, atol=1e-4)
