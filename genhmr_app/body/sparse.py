@@ -54,6 +54,14 @@ class SparseBody(nn.Module):
         self.register_buffer("j_template", jreg @ v_template)  # (24, 3)
         self.register_buffer("j_dirs", torch.einsum("jv,vcb->jcb", jreg, shapedirs))  # (24, 3, B)
         self.register_buffer("parents", smpl.parents.detach().long().cpu().clone())
+        # subtree[i, j] = 1 when joint i hangs below joint j or is j: what a rotation at j moves.
+        subtree = torch.eye(len(self.parents))
+        for i in range(1, len(self.parents)):
+            j = int(self.parents[i])
+            while j >= 0:
+                subtree[i, j] = 1.0
+                j = int(self.parents[j]) if j > 0 else -1
+        self.register_buffer("subtree", subtree)
         for name, kmap in (("coco", coco), ("mp", mp)):
             # A keypoint is a fixed mix of joints and of skinned vertices, and skinning is linear in each
             # joint's transform, so the vertices' part folds into per-(keypoint, joint) weights and rest
@@ -96,6 +104,35 @@ class SparseBody(nn.Module):
             mediapipe33=self._keypoints(joints, transforms, betas, "mp"),
             vertices=verts,
         )
+
+    def mediapipe33_jacobian(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+                             transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 33 keypoints (B, 33, 3) and their derivatives (B, 33, 3, 24, 3) with respect to a rotation
+        vector d_j applied on the right of each joint's rotation (R_j exp(d_j); joint 0 = the global
+        orientation). Analytic: such a rotation turns everything below joint j about the joint's
+        position c_j by w = G_j d_j (G_j its world rotation), so dp = w x (p - c_j) for each share of a
+        keypoint that hangs below j. (The derivative by the translation is the identity.)"""
+        b = body_pose.shape[0]
+        joints_rest = self.j_template + torch.einsum("jcb,nb->njc", self.j_dirs[..., : betas.shape[-1]], betas)
+        rot = torch.cat([global_orient.reshape(b, 1, 3, 3), body_pose], dim=1)
+        joints, transforms = batch_rigid_transform(rot, joints_rest, self.parents)
+        joints = joints + transl[:, None]
+        g_rot, g_t = transforms[..., :3, :3], transforms[..., :3, 3] + transl[:, None]
+        rest = self.mp_rest + torch.einsum("kjcd,bd->bkjc", self.mp_rest_dirs[..., : betas.shape[-1]], betas)
+        # Each keypoint's share per joint (B, K, 24, 3) and its weight (K, 24).
+        share = self.mp_jw[None, :, :, None] * joints[:, None] + torch.einsum("bjcd,bkjd->bkjc", g_rot, rest) \
+            + self.mp_skin[None, :, :, None] * g_t[:, None]
+        weight = self.mp_jw + self.mp_skin
+        keypoints = share.sum(2)
+        # Lever arms: what hangs below j, taken about c_j.
+        arm = torch.einsum("bkic,ij->bkjc", share, self.subtree) \
+            - torch.einsum("ki,ij->kj", weight, self.subtree)[None, :, :, None] * joints[:, None]
+        # d/dd_j of (G_j d_j) x arm = -[arm]x G_j
+        ax, ay, az = arm.unbind(-1)
+        zero = torch.zeros_like(ax)
+        skew = torch.stack([zero, -az, ay, az, zero, -ax, -ay, ax, zero], -1).reshape(*arm.shape, 3)
+        jac = -(skew @ g_rot[:, None])  # (B, K, 24, 3, 3)
+        return keypoints, jac.permute(0, 1, 3, 2, 4)
 
     def _keypoints(self, joints: torch.Tensor, transforms: torch.Tensor, betas: torch.Tensor | None,
                    name: str) -> torch.Tensor:
