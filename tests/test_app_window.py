@@ -126,6 +126,23 @@ def test_dragging_a_slider_runs_once(qtbot, window, photo_path):
     assert window.results_received == before + 1 and window.last_analysis.settings.iterations == 11
 
 
+def test_a_release_applies_at_once_and_a_click_without_a_move_runs_nothing(qtbot):
+    from genhmr_app.ui.controls import InferenceControls
+
+    controls = InferenceControls()
+    qtbot.addWidget(controls)
+    emitted = []
+    controls.changed.connect(emitted.append)
+    controls.iterations.setSliderDown(True)
+    controls.iterations.setValue(7)
+    assert controls.pending() and not emitted, "a drag's moves wait for the debounce"
+    controls.iterations.setSliderDown(False)  # the release
+    assert not controls.pending() and [e.iterations for e in emitted] == [7], "the release applies at once"
+    controls.iterations.setSliderDown(True)
+    controls.iterations.setSliderDown(False)
+    assert len(emitted) == 1 and not controls.pending(), "nothing moved: nothing re-runs"
+
+
 def test_hypotheses_select_and_overlay(qtbot, window, photo_path):
     window.controls.hypotheses.setValue(3)
     open_and_wait(qtbot, window, photo_path)

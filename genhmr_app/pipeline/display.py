@@ -164,13 +164,14 @@ def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width:
         shade = (0.35 + 0.65 * facing[order]).clip(0, 1)
         canvas = np.zeros((h, w), np.uint8)
         levels = (shade * 255).astype(np.uint8).tolist()  # ≥ 89, so 0 still means "not covered"
-        for tri, level in zip(tris[order], levels):
+        for tri, level in zip(list(tris[order]), levels):
             cv2.fillConvexPoly(canvas, tri, level, cv2.LINE_8, shift)
-        covered = canvas > 0
-        fill_rgba = np.zeros((h, w, 4), np.uint8)
-        lum = canvas.astype(np.float32)[..., None] / 255.0
-        fill_rgba[..., :3] = (np.asarray(colour, np.float32) * lum).clip(0, 255).astype(np.uint8)
-        fill_rgba[..., 3] = np.where(covered, int(alpha * 255), 0).astype(np.uint8)
+        # Shade level → RGBA by one table lookup per pixel (level 0: not covered, transparent).
+        lut = np.zeros((256, 4), np.uint8)
+        lut[:, :3] = (np.asarray(colour, np.float32)[None] * np.arange(256, dtype=np.float32)[:, None] / 255.0
+                      ).clip(0, 255).astype(np.uint8)
+        lut[1:, 3] = int(alpha * 255)
+        fill_rgba = lut[canvas]
     if wire and len(f):
         lines = np.zeros((h, w), np.uint8)
         cv2.polylines(lines, tris, True, 255, 1, cv2.LINE_AA, shift)

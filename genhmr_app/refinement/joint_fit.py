@@ -73,57 +73,53 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
     prior_jac = torch.cat([torch.diag(prior_sqrt), torch.zeros(72, 3, dtype=dtype)], 1)  # (72, n)
     scale = crop_size.reshape(s, 1, 1)
 
-    def keypoints_px(x: torch.Tensor) -> torch.Tensor:
-        """x (S, n) → the detector-like keypoints in px (S, 33, 2)."""
-        rot = rot0 @ roma.rotvec_to_rotmat(x[:, :72].reshape(-1, NUM_JOINTS, 3))
-        out = body(rot[:, 0], rot[:, 1:], betas, x[:, 72:])
-        points = keypoint_fn(out.mediapipe33, rot[:, 0]) if keypoint_fn is not None else out.mediapipe33
-        return project(points, focal, image_wh)
+    def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (S, n) → the detector-like keypoints in px (S, 33, 2) and their Jacobian (S, 33, 2, n).
+        The derivative leaves out the detector-like hip shift: it only slows convergence a little,
+        the residuals stay exact."""
+        rot = rot0 @ roma.rotvec_to_rotmat(x[:, :72].reshape(s, NUM_JOINTS, 3))
+        points, point_jac = body.mediapipe33_jacobian(rot[:, 0], rot[:, 1:], betas, x[:, 72:])
+        if keypoint_fn is not None:
+            points = keypoint_fn(points, rot[:, 0])
+        inv_z = 1.0 / points[..., 2].clamp(min=1e-3)
+        f = focal[:, None] * inv_z
+        zero = torch.zeros_like(f)
+        proj = torch.stack([f, zero, -f * points[..., 0] * inv_z,
+                            zero, f, -f * points[..., 1] * inv_z], -1).reshape(s, 33, 2, 3)  # d px / d point
+        return project(points, focal, image_wh), torch.cat([proj @ point_jac.reshape(s, 33, 3, 72), proj], -1)
 
     def residuals(px: torch.Tensor, x: torch.Tensor, root_weights: torch.Tensor) -> torch.Tensor:
-        """px (S, P, 33, 2), x (S, P, n) → (S, P, 66 + 72)."""
-        data = (px - target_px[:, None]) / scale[:, None] * root_weights[:, None, :, None]
-        return torch.cat([data.flatten(2), prior_sqrt * x[..., :72]], -1)
+        """px (S, 33, 2), x (S, n) → (S, 66 + 72)."""
+        data = (px - target_px) / scale * root_weights[..., None]
+        return torch.cat([data.flatten(1), prior_sqrt * x[:, :72]], -1)
 
     x = torch.zeros(s, n, dtype=dtype)
     x[:, 72:] = transl.detach()
     if start_offsets is not None:
         x[:, :72] = start_offsets.detach().reshape(s, 72)
     damping = torch.full((s,), settings.initial_damping, dtype=dtype)
+    sigma2 = settings.robust_sigma ** 2
     with torch.no_grad():
-        px = keypoints_px(x)
+        px, px_jac = evaluate(x)
         errors = [float(reprojection_error_px(px, target_px, weights).mean())]
         for _ in range(settings.iterations):
             # Geman-McClure by iterative reweighting: rho(r^2) = r^2 / (r^2 + sigma^2), weight rho'(r^2).
             r2 = ((px - target_px) / scale).pow(2).sum(-1)
-            sigma2 = settings.robust_sigma ** 2
             root_weights = (weights * sigma2 / (r2 + sigma2).pow(2) / weight_sum).sqrt()
-            rot = rot0 @ roma.rotvec_to_rotmat(x[:, :72].reshape(s, NUM_JOINTS, 3))
-            points, point_jac = body.mediapipe33_jacobian(rot[:, 0], rot[:, 1:], betas, x[:, 72:])
-            if keypoint_fn is not None:
-                points = keypoint_fn(points, rot[:, 0])
-            px = project(points, focal, image_wh)
-            # d px / d point for a pinhole camera; then by the joints (the detector-like hip shift is
-            # left out of the derivative: it only slows convergence a little, the residuals are exact).
-            inv_z = 1.0 / points[..., 2].clamp(min=1e-3)
-            f = focal[:, None] * inv_z
-            zero = torch.zeros_like(f)
-            proj = torch.stack([f, zero, -f * points[..., 0] * inv_z,
-                                zero, f, -f * points[..., 1] * inv_z], -1).reshape(s, 33, 2, 3)
-            data_jac = torch.cat([(proj @ point_jac.reshape(s, 33, 3, 72)), proj], -1)  # (S, 33, 2, n)
-            data_jac = data_jac * (root_weights[..., None, None] / scale[..., None])
+            data_jac = px_jac * (root_weights[..., None, None] / scale[..., None])
             jac = torch.cat([data_jac.reshape(s, 66, n), prior_jac.expand(s, -1, -1)], 1)
-            r0 = residuals(px[:, None], x[:, None], root_weights)[:, 0]
+            r0 = residuals(px, x, root_weights)
             jtj = jac.transpose(1, 2) @ jac
             grad = (jac.transpose(1, 2) @ r0[..., None])[..., 0]
             cost = r0.pow(2).sum(-1)
             for _attempt in range(4):  # Marquardt: raise the damping until the step lowers the cost
                 system = jtj + damping[:, None, None] * torch.diag_embed(jtj.diagonal(dim1=1, dim2=2) + 1e-6)
                 trial = x - torch.linalg.solve(system, grad)
-                trial_px = keypoints_px(trial)
-                better = residuals(trial_px[:, None], trial[:, None], root_weights)[:, 0].pow(2).sum(-1) < cost
+                trial_px, trial_jac = evaluate(trial)  # the next iteration's Jacobian comes with it
+                better = residuals(trial_px, trial, root_weights).pow(2).sum(-1) < cost
                 x = torch.where(better[:, None], trial, x)
                 px = torch.where(better[:, None, None], trial_px, px)
+                px_jac = torch.where(better[:, None, None, None], trial_jac, px_jac)
                 damping = torch.where(better, damping * 0.3, damping * 10)
                 if bool(better.all()):
                     break

@@ -1,11 +1,14 @@
 """The inference controls (labelled sliders and a seed box) and the hypotheses list.
 
-Slider moves are debounced: a change is emitted once the user has paused for DEBOUNCE_MS, so
-dragging a slider does not flood the worker, and the current result stays on screen until the
-new one arrives.
+Slider moves are debounced while a slider is dragged (or stepped by keys or the wheel): a change is
+emitted once the user has paused for DEBOUNCE_MS, so dragging does not flood the worker, and the
+current result stays on screen until the new one arrives. Releasing a slider emits at once: the user
+has said where it goes, and waiting would only add delay.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -67,12 +70,28 @@ class InferenceControls(QGroupBox):
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
-        self._debounce.timeout.connect(lambda: self.changed.emit(self.values()))
+        self._debounce.timeout.connect(self._emit_now)
+        self._last_emitted: InferenceSettings | None = None
         self.set_values(values or InferenceSettings())
         for widget in (self.iterations, self.temperature, self.refine_steps, self.hypotheses, self.seed):
             widget.valueChanged.connect(lambda _v: self._debounce.start())
+        for slider in (self.iterations, self.temperature, self.refine_steps, self.hypotheses):
+            slider.sliderReleased.connect(self._on_release)
         self.live_smoothing.valueChanged.connect(self._on_smoothing)
         self._show_delay()
+
+    def _emit_now(self) -> None:
+        self._debounce.stop()
+        self._last_emitted = self.values()
+        self.changed.emit(self._last_emitted)
+
+    def _on_release(self) -> None:
+        # A press and release without a move changes nothing: nothing to recompute. (The live
+        # smoothing never re-runs anything, so it is left out of the comparison.)
+        last = self._last_emitted
+        if self._debounce.isActive() or last is None or \
+                replace(self.values(), live_smoothing=last.live_smoothing) != last:
+            self._emit_now()
 
     def _on_smoothing(self, value: float) -> None:
         self._show_delay()
@@ -119,6 +138,8 @@ class InferenceControls(QGroupBox):
         self._show_delay()
         if emit:
             self._debounce.start()
+        else:  # the caller already has these values
+            self._last_emitted = self.values()
 
     def pending(self) -> bool:
         return self._debounce.isActive()
