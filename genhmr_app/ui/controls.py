@@ -164,14 +164,16 @@ class HypothesesPanel(QGroupBox):
     def set_hypotheses(self, hypotheses: list, keep_row: bool = True) -> None:
         row = self.list.currentRow() if keep_row else 0
         self.list.blockSignals(True)
-        self.list.clear()
+        if self.list.count() != len(hypotheses):  # same count (every live frame): the items are reused,
+            self.list.clear()                     # so the list is not laid out again
+            for _ in hypotheses:
+                self.list.addItem(QListWidgetItem())
         for rank, h in enumerate(hypotheses):
-            text = f"#{rank + 1}   {h.error_2d_px:.1f} px   log p {h.log_likelihood:.1f}"
-            item = QListWidgetItem(text)
+            item = self.list.item(rank)
+            item.setText(f"#{rank + 1}   {h.error_2d_px:.1f} px   log p {h.log_likelihood:.1f}")
             item.setToolTip(f"2D error after refinement {h.error_2d_px:.1f} px (as sampled {h.error_2d_before_px:.1f} px)."
                             "\nRanked by agreement with the detected 2D keypoints; log p is the transformer's"
                             "\nlog-probability of the sampled tokens.")
-            self.list.addItem(item)
         self.list.setCurrentRow(min(max(row, 0), len(hypotheses) - 1) if hypotheses else -1)
         self.list.blockSignals(False)
 
