@@ -60,7 +60,7 @@ class ImageView(QGraphicsView):
         self._pixmap_item = QGraphicsPixmapItem()
         self.scene().addItem(self._pixmap_item)
         self._overlays: dict[str, QGraphicsItem] = {}
-        self._skeletons: dict[str, tuple] = {}  # name → (its make, edge items, point items)
+        self._skeletons: dict[str, tuple] = {}  # name → (its make, edge items, point items by colour)
         self._user_zoomed = False
 
     # -- content ---------------------------------------------------------------------------
@@ -128,60 +128,66 @@ class ImageView(QGraphicsView):
         width: float = 2.0,
     ) -> None:
         """Draw points (N, 2) joined by edges; low-confidence joints are drawn faint, not hidden,
-        because annotators need to see where the detector guessed. A skeleton of the same make as the
-        one shown under `name` is moved in place (a drag redraws it a dozen times a second)."""
+        because annotators need to see where the detector guessed. All edges of one colour (and
+        alpha) are one path item, and so are all points of one colour: a live frame or a drag moves
+        a handful of items, not one per bone and joint."""
         conf = np.ones(len(points)) if confidence is None else np.asarray(confidence)
+        strong = conf >= min_confidence
         scale = max(self._pixmap_item.boundingRect().height(), 1.0) / 400.0
         colours = {"left": LEFT_COLOUR, "right": RIGHT_COLOUR}
-        make = (len(points), tuple(map(tuple, edges)), tuple(sides) if sides else None,
-                None if colour is None else colour.rgba(), float(width), scale)
+
+        def colour_of(i: int, alpha: float) -> int:
+            c = QColor(colour or (colours.get(sides[i], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
+            c.setAlphaF(alpha)
+            return c.rgba()
+
+        make = (None if colour is None else colour.rgba(), float(width), scale)
         parts = self._skeletons.get(name)
         if parts is None or parts[0] != make or name not in self._overlays:
-            self._build_skeleton(name, make, len(edges), len(points), scale, width)
-            parts = self._skeletons[name]
+            self.remove_overlay(name)
+            group = QGraphicsItemGroup()
+            group.setZValue(LAYER_Z.get(name, 3.0))
+            self.scene().addItem(group)
+            self._overlays[name] = group
+            parts = self._skeletons[name] = (make, {}, {})
         _make, edge_items, point_items = parts
-        for (a, b), item in zip(edges, edge_items):
-            edge_colour = QColor(colour or (colours.get(sides[a], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
-            edge_colour.setAlphaF(1.0 if min(conf[a], conf[b]) >= min_confidence else 0.3)
-            path = QPainterPath(QPointF(*points[a]))
+        edge_paths: dict[int, QPainterPath] = {}
+        for a, b in edges:
+            path = edge_paths.setdefault(colour_of(a, 1.0 if strong[a] and strong[b] else 0.3), QPainterPath())
+            path.moveTo(QPointF(*points[a]))
             path.lineTo(QPointF(*points[b]))
-            item.setPath(path)
-            if item.pen().color() != edge_colour:
-                pen = item.pen()
-                pen.setColor(edge_colour)
-                item.setPen(pen)
         radius = 2.5 * scale
-        for i, ((x, y), item) in enumerate(zip(points, point_items)):
-            point_colour = QColor(colour or (colours.get(sides[i], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
-            point_colour.setAlphaF(1.0 if conf[i] >= min_confidence else 0.3)
-            path = QPainterPath()
-            path.addEllipse(QPointF(x, y), radius, radius)
-            item.setPath(path)
-            if item.brush().color() != point_colour:
-                item.setBrush(QBrush(point_colour))
-        self._overlays[name].setVisible(visible)
+        point_paths: dict[int, QPainterPath] = {}
+        for i, (x, y) in enumerate(points):
+            point_paths.setdefault(colour_of(i, 1.0 if strong[i] else 0.3), QPainterPath()).addEllipse(
+                QPointF(x, y), radius, radius)
+        group = self._overlays[name]
+        for paths, items, styled in ((edge_paths, edge_items, self._edge_item), (point_paths, point_items, self._point_item)):
+            for key, path in paths.items():
+                if key not in items:
+                    items[key] = styled(group, QColor.fromRgba(key), width * scale)
+                items[key].setPath(path)
+            for key, item in items.items():
+                if key not in paths and not item.path().isEmpty():
+                    item.setPath(QPainterPath())  # that colour is not used this time
+        group.setVisible(visible)
 
-    def _build_skeleton(self, name: str, make: tuple, n_edges: int, n_points: int, scale: float,
-                        width: float) -> None:
-        self.remove_overlay(name)
-        group = QGraphicsItemGroup()
-        group.setZValue(LAYER_Z.get(name, 3.0))
-        edge_items, point_items = [], []
-        for _ in range(n_edges):
-            # Created with the group as parent so C++ owns it: a child added with addToGroup() stays
-            # owned by its Python wrapper, which the GC may delete while the group still points at it.
-            item = QGraphicsPathItem(group)
-            pen = QPen(CENTRE_COLOUR, width * scale)
-            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-            item.setPen(pen)
-            edge_items.append(item)
-        for _ in range(n_points):
-            item = QGraphicsPathItem(group)
-            item.setPen(QPen(QColor(20, 20, 20), 0.8 * scale))
-            point_items.append(item)
-        self.scene().addItem(group)
-        self._overlays[name] = group
-        self._skeletons[name] = (make, edge_items, point_items)
+    @staticmethod
+    def _edge_item(group: QGraphicsItemGroup, colour: QColor, width: float) -> QGraphicsPathItem:
+        # Created with the group as parent so C++ owns it: a child added with addToGroup() stays
+        # owned by its Python wrapper, which the GC may delete while the group still points at it.
+        item = QGraphicsPathItem(group)
+        pen = QPen(colour, width)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        item.setPen(pen)
+        return item
+
+    @staticmethod
+    def _point_item(group: QGraphicsItemGroup, colour: QColor, width: float) -> QGraphicsPathItem:
+        item = QGraphicsPathItem(group)
+        item.setPen(QPen(QColor(20, 20, 20), 0.4 * width))
+        item.setBrush(QBrush(colour))
+        return item
 
     # -- navigation ------------------------------------------------------------------------
     def fit(self) -> None:
