@@ -45,3 +45,22 @@ def test_generator_training_runs(tmp_path, mode):
                  width=32, layers=1, command="test", threads=1)
     assert card["steps_done"] == 2
     assert load_generator(out).config.mode == mode
+
+
+def test_fine_tuning_starts_from_the_given_weights_and_refuses_another_make(tmp_path):
+    from genhmr_app.generator.model import load_generator
+    from genhmr_app.training.train_generator import train
+
+    first = tmp_path / "first.pt"
+    train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "a", out_path=first,
+          width=32, layers=1, command="test", threads=1)
+    tuned = tmp_path / "tuned.pt"
+    card = train("generate", steps=2, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "b", out_path=tuned,
+                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9)
+    assert card["initialised_from"] == str(first)
+    a, b = load_generator(first).state_dict(), load_generator(tuned).state_dict()
+    # A near-zero learning rate: the tuned weights are the starting ones, not a fresh initialisation.
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+    with pytest.raises(SystemExit, match="not the"):
+        train("generate", steps=1, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "c",
+              out_path=tmp_path / "x.pt", width=64, layers=1, command="test", threads=1, init=first)

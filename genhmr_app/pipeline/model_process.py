@@ -181,3 +181,22 @@ class ModelProcess:
         self._conn.close()
         self._ready.clear()
         self._failure = self._failure or "the model process was closed"
+
+
+@dataclass
+class ModelBackend:
+    """Where a model call runs: in the model process once it is ready, else (before it has loaded,
+    without one, or after it failed) on this process's own context. One object for both, so a caller
+    does not carry the process and the fallback around separately."""
+
+    process: ModelProcess | None
+    local: ModelContext
+
+    def call(self, func: Callable[..., Any], *args: Any) -> Any:
+        """`func(ctx, *args)` in the process when it is ready, else here."""
+        if self.process is not None and self.process.ready:
+            try:
+                return self.process.call(func, *args)
+            except ModelProcessError as exc:
+                log.warning("the model process failed (%s); continuing in this process", exc)
+        return func(self.local, *args)

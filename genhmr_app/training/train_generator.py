@@ -30,7 +30,7 @@ from tqdm import tqdm
 from genhmr_app.body.model import load_body_model
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project, translation_to_weak_perspective, weak_perspective_to_translation
-from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer, save_generator
+from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer, load_generator, save_generator
 from genhmr_app.mocap.augment import mirror
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
 from genhmr_app.tokens.data import load_pose_splits
@@ -163,7 +163,8 @@ def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
 
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
           width: int, layers: int, command: str, threads: int | None = None, detector_data: Path | None = None,
-          real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH) -> dict:
+          real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
+          lr: float = 5e-4) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -178,8 +179,13 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
                           width=width, layers=layers, mode=mode)
     model = MaskedPoseTransformer(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-4, total_steps=steps, pct_start=0.05)
+    if init is not None:  # fine-tuning: start from trained weights of the same make and tokenizer
+        start_from = load_generator(init, tokenizer.config, file_sha(tokenizer_path))
+        if asdict(start_from.config) != asdict(cfg):
+            raise SystemExit(f"{init} is a {start_from.config}, not the {cfg} asked for")
+        model.load_state_dict(start_from.state_dict())
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
     ckpt = run_dir / "checkpoint.pt"
     step, elapsed_before = 0, 0.0
@@ -224,6 +230,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     card = {"model": f"GenHMR masked pose transformer ({mode})", "config": asdict(cfg), "steps_done": step,
             "steps_planned": steps, "batch": batch_size, "seed": seed, "train_time_s": round(time.time() - start, 1),
             "tokenizer": tokenizer_path.name, "tokenizer_sha256": file_sha(tokenizer_path),
+            "initialised_from": str(init) if init is not None else None, "lr": lr,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -248,14 +255,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder of generate-detector-data chunks: mix real-detector samples into every batch")
     p.add_argument("--real-share", type=float, default=0.5, help="share of each batch from --detector-data")
     p.add_argument("--tokenizer", type=Path, default=TOKENIZER_PATH)
+    p.add_argument("--init", type=Path, default=None, help="fine-tune: start from these generator weights")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (one-cycle)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
     # One folder per configuration, so runs on different tokenizers keep their own checkpoint and log.
     tokenizer_tag = Path(args.tokenizer).stem if args.tokenizer else "shipped"
-    run_dir = REPO_ROOT / "runs" / "generator" / f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
+    run_dir = REPO_ROOT / "runs" / "generator" / (f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
+                                                  + (f"-from-{args.init.stem}" if args.init else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
-                 command, args.threads, args.detector_data, args.real_share, args.tokenizer)
+                 command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0

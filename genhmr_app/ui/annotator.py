@@ -65,7 +65,7 @@ from genhmr_app.editing.pose_editor import (
 )
 from genhmr_app.paths import RESOURCES_DIR
 from genhmr_app.pipeline import display
-from genhmr_app.pipeline.model_process import ModelContext, ModelProcess, ModelProcessError
+from genhmr_app.pipeline.model_process import ModelBackend, ModelContext, ModelProcess
 from genhmr_app.ui.image_view import ImageView
 from genhmr_app.ui.jobs import LatestJobRunner
 from genhmr_app.ui.mesh_view import MeshScene, MeshView
@@ -511,9 +511,12 @@ class AnnotatorWindow(QMainWindow):
             self.mesh_view.set_interacting(True)
         self.edits = self.edits.pin(index, (x, y))
         editor, pose, edits, frame_index = self.editor, self.pose, self.edits, self.index
-        serial = self.runner.submit(_drag_job, editor, pose, edits, frame_index, self.model_process,
-                                    self._drag_number, self._local_model)
+        serial = self.runner.submit(_drag_job, editor, pose, edits, frame_index, self._backend(), self._drag_number)
         self._move_times[serial] = time.perf_counter() if at is None else at
+
+    def _backend(self) -> ModelBackend:
+        """Where refits run: the model process once it has loaded, else this process."""
+        return ModelBackend(self.model_process, self._local_model)
 
     def handle_released(self, index: int, x: float, y: float) -> None:
         if self._dragging is None or self.editor is None:
@@ -525,10 +528,10 @@ class AnnotatorWindow(QMainWindow):
         self._move_times.clear()
         self._pause.clear()
         self.mesh_view.set_interacting(False)
-        proc, drag, local = self.model_process, self._drag_number, self._local_model
+        backend, drag = self._backend(), self._drag_number
         # The settle continues the drag's fit (from the newest pose computed, not the last one drawn).
         self.runner.submit(lambda: ("settle", frame_index,
-                                    _refit(editor, pose, edits, SETTLE_STEPS, True, proc, drag, local)[0], before, edits))
+                                    _refit(editor, pose, edits, SETTLE_STEPS, True, backend, drag)[0], before, edits))
 
     def toggle_ignored(self, index: int) -> None:
         """Mark a keypoint wrong/hidden (or trust it again): refit without it."""
@@ -768,26 +771,18 @@ class AnnotatorWindow(QMainWindow):
 
 
 def _drag_job(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, frame_index: int,
-              model_process: ModelProcess | None, drag: int, local: ModelContext):
+              backend: ModelBackend, drag: int):
     """Worker side of one drag move: a few warm-started refit steps, and what the views will draw.
     In the model process when it is running (this thread then only waits, without the GIL)."""
-    return ("drag", frame_index, *_refit(editor, pose, edits, DRAG_STEPS, False, model_process, drag, local,
-                                         preview=True))
+    return ("drag", frame_index, *_refit(editor, pose, edits, DRAG_STEPS, False, backend, drag, preview=True))
 
 
 def _refit(editor: PoseEditor, pose: EditablePose, edits: KeypointEdits, steps: int, encode: bool,
-           model_process: ModelProcess | None, drag: int, local: ModelContext, preview: bool = False
-           ) -> tuple[EditablePose, PoseDisplay]:
-    """`drag`: the drag's number (its moves and its release continue one fit); `local`: the context
-    for refits in this process, when the model process is not (yet, or any more) there; `preview`:
-    the reduced mesh for the views (while the mouse moves)."""
+           backend: ModelBackend, drag: int, preview: bool = False) -> tuple[EditablePose, PoseDisplay]:
+    """`drag`: the drag's number (its moves and its release continue one fit); `preview`: the
+    reduced mesh for the views (while the mouse moves)."""
     camera = (editor.width, editor.height, editor.focal)
-    if model_process is not None and model_process.ready:
-        try:
-            return model_process.call(drag_refit, editor.person, camera, pose, edits, steps, encode, drag, preview)
-        except ModelProcessError as exc:
-            log.warning("the refit falls back to the window's own thread: %s", exc)
-    return drag_refit(local, editor.person, camera, pose, edits, steps, encode, drag, preview)
+    return backend.call(drag_refit, editor.person, camera, pose, edits, steps, encode, drag, preview)
 
 
 def _mp33_skeleton():

@@ -130,18 +130,10 @@ class SceneRenderer:
         first = self._mesh is None
         old_centre = self._centre
         self._scene = scene
-        if not first and (self._mesh.n_points != len(scene.vertices) or self._mesh.n_cells != len(scene.faces)):
-            # Another mesh (a drag's reduced preview, or the full one again): swapped in place, so the
-            # actor, its look and the user's camera stay.
-            self._mesh.points = np.asarray(scene.vertices, np.float32)
-            self._mesh.faces = faces_to_vtk(scene.faces)
-            self._mesh.point_data["uncertainty"] = np.zeros(len(scene.vertices), np.float32)
-            self._set_normals(scene)
-        elif first:
-            if self._body_actor is not None:
-                self.plotter.remove_actor(self._body_actor, render=False)
-            self._mesh = pv.PolyData(np.asarray(scene.vertices, np.float32), faces_to_vtk(scene.faces))
-            self._mesh.point_data["uncertainty"] = np.zeros(len(scene.vertices), np.float32)
+        vertices = np.asarray(scene.vertices, np.float32)
+        if first:
+            self._mesh = pv.PolyData(vertices, faces_to_vtk(scene.faces))
+            self._mesh.point_data["uncertainty"] = np.zeros(len(vertices), np.float32)
             self._set_normals(scene)
             self._body_actor = self.plotter.add_mesh(
                 self._mesh, scalars="uncertainty", cmap=UNCERTAINTY_CMAP, clim=(0.0, 1.0), show_scalar_bar=False,
@@ -151,7 +143,12 @@ class SceneRenderer:
             # (pyvista's smooth_shading copies the mesh, so updating our points would not show).
             self._body_actor.prop.interpolation = "gouraud"
         else:
-            self._mesh.points = np.asarray(scene.vertices, np.float32)
+            self._mesh.points = vertices
+            if self._mesh.n_cells != len(scene.faces) or self._mesh.n_points != len(vertices):
+                # Another mesh (a drag's reduced preview, or the full one again): swapped in place, so
+                # the actor, its look and the user's camera stay.
+                self._mesh.faces = faces_to_vtk(scene.faces)
+                self._mesh.point_data["uncertainty"] = np.zeros(len(vertices), np.float32)
             self._set_normals(scene)
         # VTK's bounds (C++): numpy's min/max over (V, 3) along the long axis cost ~1 ms a frame.
         bounds = np.asarray(self._mesh.GetPoints().GetBounds()).reshape(3, 2)
