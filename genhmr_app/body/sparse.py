@@ -105,6 +105,15 @@ class SparseBody(nn.Module):
             vertices=verts,
         )
 
+    def mediapipe33(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+                    transl: torch.Tensor) -> torch.Tensor:
+        """The 33 keypoints alone (B, 33, 3): what mediapipe33_jacobian gives without the derivatives."""
+        b = body_pose.shape[0]
+        joints_rest = self.j_template + torch.einsum("jcb,nb->njc", self.j_dirs[..., : betas.shape[-1]], betas)
+        rot = torch.cat([global_orient.reshape(b, 1, 3, 3), body_pose], dim=1)
+        joints, transforms = batch_rigid_transform(rot, joints_rest, self.parents)
+        return self._keypoints(joints, transforms, betas, "mp") + transl[:, None]
+
     def mediapipe33_jacobian(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
                              transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The 33 keypoints (B, 33, 3) and their derivatives (B, 33, 3, 24, 3) with respect to a rotation

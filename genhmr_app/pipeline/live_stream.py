@@ -17,18 +17,25 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from genhmr_app.detection import DetectionResult
+from genhmr_app.image.display_copy import reduced_for_display
 from genhmr_app.image.sources import Frame
 
 log = logging.getLogger(__name__)
 
 _STREAM_NUMBERS = itertools.count(1)
 FRAME_WAIT_S = 0.25  # how long the detection stage waits for a frame before checking whether to stop
+# Detection (and the threads MediaPipe starts from it) and the live model process run this much below
+# the window (Unix nice). On two cores the three want more CPU than there is; the window's thread is
+# the one a user feels (a render preempted a dozen times took 17 ms for 9 ms of work, and stalls of
+# 100+ ms followed), while detection and the model only drop a frame when they fall behind.
+LIVE_WORK_NICE = 5
 
 
 @dataclass
@@ -37,6 +44,19 @@ class _Detected:
     detection: DetectionResult
     detect_ms: float
     at_end: bool
+    display_rgb: object = None  # the frame at the size it is shown (None: as it is)
+
+
+def lower_this_thread(nice: int) -> None:
+    """Run the calling thread (and the threads it starts) `nice` steps below its process (Linux: a
+    thread's priority is its own). Where that is not possible, nothing changes."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError:
+        pass
 
 
 class NewestSlot:
@@ -85,17 +105,20 @@ class LiveStream:
 
     def __init__(self, session, open_reader: Callable, make_ref: Callable, settings: Callable, overlays: Callable,
                  on_result: Callable, on_error: Callable, on_finished: Callable | None = None,
-                 detector=None, smoothing: Callable[[], float] = lambda: 0.0
-                 ) -> None:
+                 detector=None, smoothing: Callable[[], float] = lambda: 0.0,
+                 shown_scale: Callable[[], float] = lambda: 1.0) -> None:
         """`open_reader()` → (reader, (name, frame count, fps)), called in the detection thread
         (opening a camera can take a second; its failure reaches `on_error`). `on_finished()`: the
-        source ended by itself (the video's last frame has been handed to `on_result`)."""
+        source ended by itself (the video's last frame has been handed to `on_result`).
+        `shown_scale()`: screen pixels per frame pixel in the window; each result carries the frame
+        reduced to that size (made in the detection thread, not the UI thread)."""
         self.session, self._open_reader = session, open_reader
         self.reader = None
         self.source: tuple[str, int, float | None] = ("", 0, None)
         self._reader_ready = threading.Event()
         self.on_finished = on_finished
         self.smoothing = smoothing  # the live smoothing strength, read for every frame
+        self.shown_scale = shown_scale
         self.make_ref, self.settings, self.overlays = make_ref, settings, overlays
         self.on_result, self.on_error = on_result, on_error
         self._detector = detector
@@ -145,6 +168,7 @@ class LiveStream:
     def _detect_loop(self) -> None:
         """A failing source (a camera unplugged, a broken file) is reported by the model stage once
         it has shown the frames detected before the failure."""
+        lower_this_thread(LIVE_WORK_NICE)  # before the detector starts, so MediaPipe's threads inherit it
         try:
             self.reader, self.source = self._open_reader()
             detector = self._detector or self.session.video_detector(restart=True)
@@ -175,7 +199,10 @@ class LiveStream:
             # with a newer frame that the next pass takes).
             newest = self.reader.next_after(frame.index, 0.0) if self.reader.at_end else None
             at_end = self.reader.at_end and (newest is None or newest.index <= frame.index)
-            self._detected.put(_Detected(frame, detection, (time.perf_counter() - t0) * 1000, at_end))
+            detect_ms = (time.perf_counter() - t0) * 1000
+            # While the model works on the frame before: the picture at the size the window shows it.
+            shown = reduced_for_display(frame.rgb, self.shown_scale())
+            self._detected.put(_Detected(frame, detection, detect_ms, at_end, shown))
             if at_end:
                 break
             # Back-pressure: the next detection starts when the model has taken this one. Running
@@ -198,6 +225,7 @@ class LiveStream:
             result = self.session.live_result(self.make_ref(item.frame), item.frame, item.detection, self.number,
                                               self.settings(), self.overlays(), self.smoothing(), self.source,
                                               item.detect_ms, item.at_end)
+            result.display_rgb = item.display_rgb
             self.results += 1
             if self._stop.is_set():
                 return
@@ -208,4 +236,4 @@ class LiveStream:
                 return
 
 
-__all__ = ["LiveStream", "NewestSlot"]
+__all__ = ["LIVE_WORK_NICE", "LiveStream", "NewestSlot", "lower_this_thread"]

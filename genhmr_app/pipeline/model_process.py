@@ -48,9 +48,17 @@ class ModelContext:
     cache: dict = field(default_factory=dict)
 
 
-def _serve(conn, recon_kwargs: dict, threads: int, warm_up=None) -> None:
+def _serve(conn, recon_kwargs: dict, threads: int, warm_up=None, nice: int = 0) -> None:
     """The child's loop: build the models once (and run `warm_up(ctx)`, if given, before saying it is
-    ready), then run calls until told to stop or the parent goes."""
+    ready), then run calls until told to stop or the parent goes. `nice`: how far below the window
+    the child runs (see pipeline/live_stream.LIVE_WORK_NICE)."""
+    if nice > 0:
+        import os
+
+        try:
+            os.nice(nice)
+        except OSError:  # not allowed here: the child runs at the window's priority
+            pass
     try:
         import torch
 
@@ -94,7 +102,7 @@ class ModelProcess:
 
     @classmethod
     def start(cls, tokenizer_path: Path | None = None, generator_path: Path | None = None,
-              threads: int = 1, wait: bool = False, warm_up=None) -> ModelProcess:
+              threads: int = 1, wait: bool = False, warm_up=None, nice: int = 0) -> ModelProcess:
         """Start the child (spawned: a fork of a process with Qt and MediaPipe threads is unsafe).
         With `wait=False` it loads in the background; `ready` says when calls will be served.
         `warm_up`: a module-level function run in the child as `warm_up(ctx)` once the models are
@@ -106,7 +114,7 @@ class ModelProcess:
             kwargs["generator_path"] = Path(generator_path)
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, kwargs, threads, warm_up), daemon=True,
+        process = context.Process(target=_serve, args=(child, kwargs, threads, warm_up, nice), daemon=True,
                                   name="genhmr-model")
         process.start()
         child.close()

@@ -109,6 +109,8 @@ class FrameResult:
     image_path: Path | None = None
     detection_cached: bool = False  # re-run on the same frame: the detection was reused
     live_note: str = ""  # what live tracking did with this frame (a restart and why)
+    # Live frames: the frame reduced to the size the window shows it at (image/display_copy.py), or None.
+    display_rgb: np.ndarray | None = None
 
     @property
     def rgb(self) -> np.ndarray:
@@ -499,7 +501,9 @@ class CoreSession:
         if self._live_process is None and self.live_weights is not None:
             from genhmr_app.pipeline.model_process import ModelProcess
 
-            self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_live)
+            from genhmr_app.pipeline.live_stream import LIVE_WORK_NICE
+
+            self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_live, nice=LIVE_WORK_NICE)
         if self._live_warming is None:
             self._live_warming = threading.Thread(target=self._warm_live_here, name="live-warm-up", daemon=True)
             self._live_warming.start()

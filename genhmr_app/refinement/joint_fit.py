@@ -73,11 +73,16 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
     prior_jac = torch.cat([torch.diag(prior_sqrt), torch.zeros(72, 3, dtype=dtype)], 1)  # (72, n)
     scale = crop_size.reshape(s, 1, 1)
 
-    def evaluate(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (S, n) → the detector-like keypoints in px (S, 33, 2) and their Jacobian (S, 33, 2, n).
-        The derivative leaves out the detector-like hip shift: it only slows convergence a little,
-        the residuals stay exact."""
+    def evaluate(x: torch.Tensor, jacobian: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (S, n) → the detector-like keypoints in px (S, 33, 2) and their Jacobian (S, 33, 2, n),
+        None when not asked for (the last iteration's trial steps). The derivative leaves out the
+        detector-like hip shift: it only slows convergence a little, the residuals stay exact."""
         rot = rot0 @ roma.rotvec_to_rotmat(x[:, :72].reshape(s, NUM_JOINTS, 3))
+        if not jacobian:
+            points = body.mediapipe33(rot[:, 0], rot[:, 1:], betas, x[:, 72:])
+            if keypoint_fn is not None:
+                points = keypoint_fn(points, rot[:, 0])
+            return project(points, focal, image_wh), None
         points, point_jac = body.mediapipe33_jacobian(rot[:, 0], rot[:, 1:], betas, x[:, 72:])
         if keypoint_fn is not None:
             points = keypoint_fn(points, rot[:, 0])
@@ -102,7 +107,8 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
     with torch.no_grad():
         px, px_jac = evaluate(x)
         errors = [float(reprojection_error_px(px, target_px, weights).mean())]
-        for _ in range(settings.iterations):
+        for iteration in range(settings.iterations):
+            last = iteration == settings.iterations - 1
             # Geman-McClure by iterative reweighting: rho(r^2) = r^2 / (r^2 + sigma^2), weight rho'(r^2).
             r2 = ((px - target_px) / scale).pow(2).sum(-1)
             root_weights = (weights * sigma2 / (r2 + sigma2).pow(2) / weight_sum).sqrt()
@@ -115,11 +121,13 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
             for _attempt in range(4):  # Marquardt: raise the damping until the step lowers the cost
                 system = jtj + damping[:, None, None] * torch.diag_embed(jtj.diagonal(dim1=1, dim2=2) + 1e-6)
                 trial = x - torch.linalg.solve(system, grad)
-                trial_px, trial_jac = evaluate(trial)  # the next iteration's Jacobian comes with it
+                # The next iteration's Jacobian comes with the trial's keypoints (the last needs none).
+                trial_px, trial_jac = evaluate(trial, jacobian=not last)
                 better = residuals(trial_px, trial, root_weights).pow(2).sum(-1) < cost
                 x = torch.where(better[:, None], trial, x)
                 px = torch.where(better[:, None, None], trial_px, px)
-                px_jac = torch.where(better[:, None, None, None], trial_jac, px_jac)
+                if trial_jac is not None:
+                    px_jac = torch.where(better[:, None, None, None], trial_jac, px_jac)
                 damping = torch.where(better, damping * 0.3, damping * 10)
                 if bool(better.all()):
                     break

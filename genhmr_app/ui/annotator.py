@@ -437,7 +437,7 @@ class AnnotatorWindow(QMainWindow):
     def _place_handles(self, keypoints: np.ndarray) -> None:
         scene = self.image_view.scene()
         if not self._handles:
-            scale = max(self.image_view._pixmap_item.boundingRect().height(), 1.0) / 400.0
+            scale = self.image_view.image_height() / 400.0
             self._handles = [_Handle(i, self, HANDLE_RADIUS_PX * scale) for i in range(len(keypoints))]
             for h in self._handles:
                 scene.addItem(h)

@@ -64,11 +64,12 @@ class ConfidencePanel(QWidget):
         self.confidence = np.zeros((0, 0), np.float32)
         self.remasked = np.zeros((0, 0), bool)
         self.filled = 0
+        self._grid_shape: tuple[int, int] | None = None  # the (iterations, tokens) the axes are laid out for
         self.last_tooltip = ""
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # -- data -----------------------------------------------------------------------------------
-    def start(self, iterations: int, tokens: int, caption: str = "") -> None:
+    def start(self, iterations: int, tokens: int, caption: str = "", redraw: bool = True) -> None:
         """Empty grid for a new sampling run; columns arrive through add_record()."""
         self.codes = np.zeros((iterations, tokens), np.int64)
         self.confidence = np.full((iterations, tokens), np.nan, np.float32)
@@ -76,7 +77,8 @@ class ConfidencePanel(QWidget):
         self.filled = 0
         if caption:
             self.caption.setText(caption)
-        self._redraw()
+        if redraw:
+            self._redraw()
 
     def add_record(self, record, row: int = 0, redraw: bool = True) -> None:
         """One sampling iteration (an IterationRecord, arrays (S, K)); `row` = which hypothesis."""
@@ -103,7 +105,7 @@ class ConfidencePanel(QWidget):
         if not records:
             self.clear(caption or "Token confidence: no 3D result")
             return
-        self.start(len(records), records[0].confidence.shape[1], caption)
+        self.start(len(records), records[0].confidence.shape[1], caption, redraw=False)
         for record in records:
             self.add_record(record, row, redraw=False)
         self._redraw()
@@ -128,6 +130,9 @@ class ConfidencePanel(QWidget):
         self.remask_marks.setData(its + 1.0, toks.astype(float))
         means = np.nanmean(self.confidence[: self.filled], axis=1) if self.filled else np.zeros(0)
         self.curve.setData(np.arange(1, self.filled + 1, dtype=float), means)
+        if self._grid_shape == (n, k):
+            return  # axes and ranges as they are: re-laying them out is most of a redraw's cost
+        self._grid_shape = (n, k)
         self.heat_plot.getAxis("bottom").setTickSpacing(1 if n <= 12 else 2, 1)
         self.heat_plot.getAxis("left").setTickSpacing(1 if k <= 8 else 2 if k <= 16 else 4, 1)
         self.curve_plot.getAxis("bottom").setTickSpacing(1 if n <= 12 else 2, 1)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QPointF, Qt, Signal
+from pyqtgraph.functions import arrayToQPath
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -37,6 +38,15 @@ def rgba_to_qimage(rgba: np.ndarray) -> QImage:
     return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
+FAINT_ALPHA = 77  # 0.3 of 255: keypoints (and bones) below the confidence threshold
+
+
+def _side_rgba(colour: QColor | None, side: str | None) -> int:
+    if colour is not None:
+        return colour.rgba()
+    return {"left": LEFT_COLOUR, "right": RIGHT_COLOUR}.get(side, CENTRE_COLOUR).rgba()
+
+
 # Stacking order of the layers: the mesh under the skeletons, detected keypoints on top.
 LAYER_Z = {"mesh_fill": 1.0, "mesh_wire": 2.0, "smpl_skeleton": 3.0, "keypoints": 4.0}
 
@@ -62,21 +72,44 @@ class ImageView(QGraphicsView):
         self._overlays: dict[str, QGraphicsItem] = {}
         self._skeletons: dict[str, tuple] = {}  # name → (its make, edge items, point items by colour)
         self._user_zoomed = False
+        self._image_size = (0, 0)
+        self._shown_scale = 1.0
 
     # -- content ---------------------------------------------------------------------------
-    def set_image(self, rgb: np.ndarray, keep_view: bool = False) -> None:
-        """keep_view: the next frame of the same stream; zoom and pan stay where the user put them."""
-        same_size = self.has_image() and self._pixmap_item.pixmap().size().toTuple() == (rgb.shape[1], rgb.shape[0])
+    def set_image(self, rgb: np.ndarray, keep_view: bool = False, full_size: tuple[int, int] | None = None) -> None:
+        """keep_view: the next frame of the same stream; zoom and pan stay where the user put them.
+        full_size: (width, height) of the image when `rgb` is a reduced copy of it (live frames come
+        reduced to the size they are shown at: converting and scaling a 1280x720 frame on every
+        repaint cost the UI thread ~5 ms a frame). Scene coordinates stay the full image's pixels."""
+        full = (int(full_size[0]), int(full_size[1])) if full_size else (rgb.shape[1], rgb.shape[0])
+        same_size = self.has_image() and self._image_size == full
         self._pixmap_item.setPixmap(QPixmap.fromImage(rgb_to_qimage(rgb)))
+        self._pixmap_item.setScale(full[0] / max(rgb.shape[1], 1))
+        self._image_size = full
         if keep_view and same_size:
             return
-        self.scene().setSceneRect(self._pixmap_item.boundingRect())
+        self.scene().setSceneRect(QRectF(0.0, 0.0, float(full[0]), float(full[1])))
         self.clear_overlays()
         self._user_zoomed = False
         self.fit()
 
     def has_image(self) -> bool:
         return not self._pixmap_item.pixmap().isNull()
+
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the shown image in its own pixels (the scene's units)."""
+        return self._image_size
+
+    def image_height(self) -> float:
+        return float(max(self._image_size[1], 1))
+
+    @property
+    def shown_scale(self) -> float:
+        """Screen pixels per image pixel at the current zoom; read from other threads (a float)."""
+        return self._shown_scale
+
+    def _note_scale(self) -> None:
+        self._shown_scale = float(abs(self.transform().m11())) or 1.0
 
     def clear_overlays(self) -> None:
         for name in list(self._overlays):
@@ -131,15 +164,18 @@ class ImageView(QGraphicsView):
         because annotators need to see where the detector guessed. All edges of one colour (and
         alpha) are one path item, and so are all points of one colour: a live frame or a drag moves
         a handful of items, not one per bone and joint."""
+        points = np.asarray(points, dtype=np.float64)
         conf = np.ones(len(points)) if confidence is None else np.asarray(confidence)
         strong = conf >= min_confidence
-        scale = max(self._pixmap_item.boundingRect().height(), 1.0) / 400.0
-        colours = {"left": LEFT_COLOUR, "right": RIGHT_COLOUR}
-
-        def colour_of(i: int, alpha: float) -> int:
-            c = QColor(colour or (colours.get(sides[i], CENTRE_COLOUR) if sides else CENTRE_COLOUR))
-            c.setAlphaF(alpha)
-            return c.rgba()
+        scale = self.image_height() / 400.0
+        # One colour (ARGB int) per point, and per edge: faint where the detector is unsure. Worked out
+        # with numpy, since a live frame draws two skeletons and Python per bone showed in the profile.
+        base = np.array([_side_rgba(colour, sides[i] if sides else None) for i in range(len(points))], np.uint32)
+        point_keys = np.where(strong, base, (base & 0x00FFFFFF) | (FAINT_ALPHA << 24))
+        edges_a = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        edge_strong = strong[edges_a[:, 0]] & strong[edges_a[:, 1]]
+        edge_base = base[edges_a[:, 0]]
+        edge_keys = np.where(edge_strong, edge_base, (edge_base & 0x00FFFFFF) | (FAINT_ALPHA << 24))
 
         make = (None if colour is None else colour.rgba(), float(width), scale)
         parts = self._skeletons.get(name)
@@ -152,15 +188,15 @@ class ImageView(QGraphicsView):
             parts = self._skeletons[name] = (make, {}, {})
         _make, edge_items, point_items = parts
         edge_paths: dict[int, QPainterPath] = {}
-        for a, b in edges:
-            path = edge_paths.setdefault(colour_of(a, 1.0 if strong[a] and strong[b] else 0.3), QPainterPath())
-            path.moveTo(QPointF(*points[a]))
-            path.lineTo(QPointF(*points[b]))
+        for key in np.unique(edge_keys):
+            ends = points[edges_a[edge_keys == key]].reshape(-1, 2)  # a, b, a, b, ...
+            edge_paths[int(key)] = arrayToQPath(ends[:, 0], ends[:, 1], connect="pairs")
         radius = 2.5 * scale
         point_paths: dict[int, QPainterPath] = {}
-        for i, (x, y) in enumerate(points):
-            point_paths.setdefault(colour_of(i, 1.0 if strong[i] else 0.3), QPainterPath()).addEllipse(
-                QPointF(x, y), radius, radius)
+        for key in np.unique(point_keys):
+            path = point_paths[int(key)] = QPainterPath()
+            for x, y in points[point_keys == key]:
+                path.addEllipse(QPointF(x, y), radius, radius)
         group = self._overlays[name]
         for paths, items, styled in ((edge_paths, edge_items, self._edge_item), (point_paths, point_items, self._point_item)):
             for key, path in paths.items():
@@ -192,11 +228,13 @@ class ImageView(QGraphicsView):
     # -- navigation ------------------------------------------------------------------------
     def fit(self) -> None:
         if self.has_image():
-            self.fitInView(self._pixmap_item, Qt.AspectRatioMode.KeepAspectRatio)
+            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self._note_scale()
 
     def zoom(self, factor: float) -> None:
         self._user_zoomed = True
         self.scale(factor, factor)
+        self._note_scale()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if event.button() == Qt.MouseButton.LeftButton and self.has_image():

@@ -493,7 +493,7 @@ class MainWindow(QMainWindow):
             on_result=lambda result: bridge.result.emit(number, result),
             on_error=lambda exc: bridge.error.emit(number, exc),
             on_finished=lambda: bridge.finished.emit(number),
-            smoothing=lambda: self._live_smoothing).start()
+            smoothing=lambda: self._live_smoothing, shown_scale=lambda: self.image_view.shown_scale).start()
         self._live_first = True
         self.mesh_view.set_interacting(True)  # half-size 3D pictures while live: a render costs CPU the model needs
 
@@ -599,7 +599,9 @@ class MainWindow(QMainWindow):
             getattr(previous.ref, "path", None) == getattr(result.ref, "path", None)
         if previous is None or result.frame.rgb is not previous.frame.rgb:
             # The next frame of the same stream keeps the user's zoom; a new picture is fitted.
-            self.image_view.set_image(result.rgb, keep_view=same_source and isinstance(result.ref, (VideoRef, CameraRef)))
+            shown = result.display_rgb if result.display_rgb is not None else result.rgb
+            self.image_view.set_image(shown, keep_view=same_source and isinstance(result.ref, (VideoRef, CameraRef)),
+                                      full_size=(result.rgb.shape[1], result.rgb.shape[0]))
         self.shown = result
         self._shown_input = self.input.copy()
         self.last_error = None

@@ -57,6 +57,17 @@ def _ground_grid():
     return pv.PolyData(points, lines=_lines_to_vtk(np.arange(len(points)).reshape(-1, 2)))
 
 
+def _write_in_place(vtk_array, values: np.ndarray) -> None:
+    """Overwrite a VTK data array (or vtkPoints) of the same shape and mark it changed."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    data = vtk_array.GetData() if vtk_array.IsA("vtkPoints") else vtk_array
+    view = vtk_to_numpy(data)
+    view[...] = np.asarray(values).reshape(view.shape)
+    data.Modified()
+    vtk_array.Modified()
+
+
 def _lines_to_vtk(edges: np.ndarray) -> np.ndarray:
     edges = np.asarray(edges, dtype=np.int64)
     return np.hstack([np.full((len(edges), 1), 2, dtype=np.int64), edges]).ravel()
@@ -132,7 +143,9 @@ class SceneRenderer:
         self._scene = scene
         vertices = np.asarray(scene.vertices, np.float32)
         if first:
-            self._mesh = pv.PolyData(vertices, faces_to_vtk(scene.faces))
+            # A copy: VTK would otherwise share the caller's array, and the in-place updates below
+            # would write into it.
+            self._mesh = pv.PolyData(vertices.copy(), faces_to_vtk(scene.faces))
             self._mesh.point_data["uncertainty"] = np.zeros(len(vertices), np.float32)
             self._set_normals(scene)
             self._body_actor = self.plotter.add_mesh(
@@ -142,13 +155,17 @@ class SceneRenderer:
             # Our own point normals with Gouraud shading: smooth, and still correct after in-place updates
             # (pyvista's smooth_shading copies the mesh, so updating our points would not show).
             self._body_actor.prop.interpolation = "gouraud"
+        elif self._mesh.n_cells != len(scene.faces) or self._mesh.n_points != len(vertices):
+            # Another mesh (a drag's reduced preview, or the full one again): swapped in place, so
+            # the actor, its look and the user's camera stay.
+            self._mesh.points = vertices.copy()
+            self._mesh.faces = faces_to_vtk(scene.faces)
+            self._mesh.point_data["uncertainty"] = np.zeros(len(vertices), np.float32)
+            self._set_normals(scene)
         else:
-            self._mesh.points = vertices
-            if self._mesh.n_cells != len(scene.faces) or self._mesh.n_points != len(vertices):
-                # Another mesh (a drag's reduced preview, or the full one again): swapped in place, so
-                # the actor, its look and the user's camera stay.
-                self._mesh.faces = faces_to_vtk(scene.faces)
-                self._mesh.point_data["uncertainty"] = np.zeros(len(vertices), np.float32)
+            # The same mesh posed anew (every live frame): written into VTK's own arrays. pyvista's
+            # setters build new arrays each time, ~2 ms a frame on the UI thread.
+            _write_in_place(self._mesh.GetPoints(), vertices)
             self._set_normals(scene)
         # VTK's bounds (C++): numpy's min/max over (V, 3) along the long axis cost ~1 ms a frame.
         bounds = np.asarray(self._mesh.GetPoints().GetBounds()).reshape(3, 2)
@@ -156,7 +173,11 @@ class SceneRenderer:
         self._floor = float(bounds[1, 0])
         self._centre = bounds.mean(axis=1)
         if scene.uncertainty is not None:
-            self._mesh.point_data["uncertainty"] = np.asarray(scene.uncertainty, np.float32)
+            values = self._mesh.GetPointData().GetArray("uncertainty")
+            if values is not None and values.GetNumberOfTuples() == len(scene.uncertainty):
+                _write_in_place(values, np.asarray(scene.uncertainty, np.float32))
+            else:
+                self._mesh.point_data["uncertainty"] = np.array(scene.uncertainty, np.float32)
         self._update_skeleton(scene)
         self._update_frustum(scene)
         self._update_ghosts(scene)
@@ -167,7 +188,7 @@ class SceneRenderer:
         if first or reset_camera:
             self.set_view("front")
         elif self._view == "reset":
-            self.plotter.reset_camera_clipping_range()  # the photo's own camera does not move
+            self._fit_clipping_range()  # the photo's own camera does not move
         else:
             # Keep the user's viewpoint but travel with the body, so a moving person stays in frame.
             shift = self._centre - old_centre
@@ -176,7 +197,30 @@ class SceneRenderer:
             # every actor's bounds.
             cam.SetPosition(*(np.asarray(cam.GetPosition()) + shift))
             cam.SetFocalPoint(*(np.asarray(cam.GetFocalPoint()) + shift))
-            self.plotter.renderer.ResetCameraClippingRange()
+            self._fit_clipping_range()
+
+    def _fit_clipping_range(self) -> None:
+        """Near and far planes around what is drawn, from boxes we already know (the body's, the
+        ground's, the photo camera's and the other people's). VTK's ResetCameraClippingRange asks
+        every actor for its bounds: ~2 ms a live frame."""
+        lo = self._centre - 0.5 * self._extent
+        hi = self._centre + 0.5 * self._extent
+        half = GROUND_SIZE_M / 2
+        boxes = [(lo, hi), (self._centre - [half, 0, half], self._centre + [half, 0, half])]
+        scene = self._scene
+        if scene is not None and scene.frustum is not None and self.options.frustum:
+            frustum = np.asarray(scene.frustum)
+            boxes.append((frustum.min(0), frustum.max(0)))
+        for verts in scene.others if scene is not None else []:
+            verts = np.asarray(verts)
+            boxes.append((verts.min(0), verts.max(0)))
+        lo = np.min([b[0] for b in boxes], axis=0)
+        hi = np.max([b[1] for b in boxes], axis=0)
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        cam = self.plotter.camera
+        depth = (corners - np.asarray(cam.GetPosition())) @ np.asarray(cam.GetDirectionOfProjection())
+        far = max(float(depth.max()) * 1.05 + 0.05, 0.1)
+        cam.SetClippingRange(max(float(depth.min()) * 0.95 - 0.05, far * 1e-3), far)
 
     def _set_normals(self, scene: MeshScene) -> None:
         if scene.normals is None:
@@ -185,7 +229,11 @@ class SceneRenderer:
             normals = vertex_normals(scene.vertices, scene.faces)
         else:
             normals = np.asarray(scene.normals, np.float32)
-        self._mesh.point_data["Normals"] = normals
+        data = self._mesh.GetPointData()
+        if data.GetNormals() is not None and data.GetNormals().GetNumberOfTuples() == len(normals):
+            _write_in_place(data.GetNormals(), normals)
+            return
+        self._mesh.point_data["Normals"] = normals.copy()
         self._mesh.point_data.active_normals_name = "Normals"
 
     def _update_skeleton(self, scene: MeshScene) -> None:

@@ -1,0 +1,94 @@
+"""Live display pieces (issue 10): frames reduced off the UI thread, the 3D view updated in place,
+the live work run below the window's priority."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+
+def test_frames_are_reduced_to_the_shown_size_only_when_smaller():
+    from genhmr_app.image.display_copy import reduced_for_display
+
+    rgb = np.zeros((720, 1280, 3), np.uint8)
+    rgb[:, 640:] = 200
+    assert reduced_for_display(rgb, 1.0) is None and reduced_for_display(rgb, 0.95) is None
+    small = reduced_for_display(rgb, 0.5)
+    assert small.shape == (360, 640, 3)
+    assert small[:, :300].max() == 0 and small[:, 340:].min() == 200  # the picture, not a crop
+
+
+def test_a_reduced_frame_keeps_the_scene_in_full_image_pixels(qtbot):
+    from genhmr_app.image.display_copy import reduced_for_display
+    from genhmr_app.ui.image_view import ImageView
+
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(640, 400)
+    view.show()
+    full = np.zeros((720, 1280, 3), np.uint8)
+    view.set_image(reduced_for_display(full, 0.5), full_size=(1280, 720))
+    assert view.image_size() == (1280, 720) and view.image_height() == 720.0
+    rect = view.scene().sceneRect()
+    assert (rect.width(), rect.height()) == (1280.0, 720.0)
+    item = view._pixmap_item
+    assert item.sceneBoundingRect().width() == pytest.approx(1280.0)
+    assert 0.0 < view.shown_scale < 1.0  # fitted: the next frames come reduced to this
+    # Overlays drawn in image pixels land where they should over the reduced picture.
+    view.set_skeleton("keypoints", np.array([[100.0, 100.0], [1200.0, 700.0]]), [(0, 1)])
+    box = view._overlays["keypoints"].childrenBoundingRect()
+    assert box.left() < 100 < box.right() and box.top() < 700 < box.bottom()
+
+
+def test_the_3d_view_updates_in_place_without_touching_the_callers_arrays():
+    pytest.importorskip("pyvista")
+    from genhmr_app.views.scene_render import MeshScene, SceneRenderer
+
+    rng = np.random.default_rng(0)
+    verts = rng.normal(size=(50, 3)).astype(np.float32) + np.float32([0, 1, -3])
+    faces = np.array([[i, i + 1, i + 2] for i in range(48)])
+    first = verts.copy()
+    renderer = SceneRenderer((80, 120))
+    try:
+        renderer.show_scene(MeshScene(first, faces, uncertainty=np.zeros(50, np.float32)), reset_camera=True)
+        renderer.render()
+        moved = first + np.float32(0.3)
+        renderer.show_scene(MeshScene(moved, faces, uncertainty=np.full(50, 0.7, np.float32)))
+        assert np.array_equal(first, verts)  # the first scene's array was copied, never written into
+        assert np.allclose(np.asarray(renderer._mesh.points), moved)
+        assert np.allclose(np.asarray(renderer._mesh.point_data["uncertainty"]), 0.7)
+        # Nothing drawn is clipped: every visible actor's box lies between the near and far planes.
+        cam = renderer.plotter.camera
+        near, far = cam.GetClippingRange()
+        depths = []
+        for actor in renderer.plotter.renderer.GetActors():
+            if actor.GetVisibility():
+                x0, x1, y0, y1, z0, z1 = actor.GetBounds()
+                corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (z0, z1)])
+                depths.append((corners - np.asarray(cam.GetPosition())) @ np.asarray(cam.GetDirectionOfProjection()))
+        depths = np.concatenate(depths)
+        assert near <= max(depths.min(), 0.0) + 1e-6 and far >= depths.max() - 1e-6
+    finally:
+        renderer.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="Unix priorities")
+def test_live_work_runs_below_the_window():
+    from genhmr_app.pipeline.live_stream import LIVE_WORK_NICE, lower_this_thread
+
+    seen = {}
+
+    def work():
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        lower_this_thread(LIVE_WORK_NICE)
+        seen["step"] = os.getpriority(os.PRIO_PROCESS, tid) - before
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen["step"] == LIVE_WORK_NICE or os.getpriority(os.PRIO_PROCESS, 0) + LIVE_WORK_NICE > 19
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19  # this thread is untouched
