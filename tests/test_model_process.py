@@ -74,3 +74,28 @@ def test_weights_that_do_not_load_are_reported(tmp_path):
     with pytest.raises(ModelProcessError, match="could not load"):
         p.call(_remember, 1)
     p.close()
+
+
+def test_a_still_in_the_process_matches_the_same_still_here(proc):
+    """The window's still requests run pipeline/still_model.still_step in the model process."""
+    from genhmr_app.detection import DetectedPerson, DetectionResult
+    from genhmr_app.pipeline.model_process import ModelContext
+    from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+    from genhmr_app.pipeline.session import OverlayRequest
+    from genhmr_app.pipeline.still_model import still_step
+
+    rng = np.random.default_rng(3)
+    # A standing person's 33 MediaPipe landmarks, roughly: enough for the pipeline to run on.
+    xy = np.column_stack([320 + rng.normal(0, 30, 33), np.linspace(80, 440, 33)]).astype(np.float32)
+    person = DetectedPerson(landmarks_px=xy, landmarks_z=np.zeros(33, np.float32), visibility=np.ones(33, np.float32),
+                            presence=np.ones(33, np.float32), world_landmarks=np.zeros((33, 3), np.float32),
+                            bbox=(200.0, 60.0, 440.0, 460.0), score=1.0)
+    detection = DetectionResult(640, 480, [person], 0.0, 1.0, False)
+    settings, overlays = ReconstructionSettings(seed=5), OverlayRequest(fill=True)
+    there, views_there, _ = proc.call(still_step, detection, settings, overlays)
+    here, views_here, _ = still_step(ModelContext(Reconstructor()), detection, settings, overlays)
+    a, b = there.people[0].best, here.people[0].best
+    assert np.array_equal(a.tokens, b.tokens)
+    assert np.allclose(a.body_pose, b.body_pose, atol=1e-4) and np.allclose(a.transl, b.transl, atol=1e-4)
+    assert np.allclose(views_there[0].vertices, views_here[0].vertices, atol=1e-4)
+    assert views_there[0].overlay is not None and views_there[0].overlay.fill.shape == views_here[0].overlay.fill.shape

@@ -22,7 +22,8 @@ from genhmr_app.tokens.influence import joint_uncertainty, token_joint_influence
 import numpy as np
 
 CAMERA_TO_DISPLAY = np.array([1.0, -1.0, -1.0], dtype=np.float32)
-MAX_OVERLAY_SIDE = 1600  # overlays of huge photos are drawn at reduced size, then scaled up for display
+MAX_OVERLAY_SIDE = 1024  # overlays of bigger pictures are drawn at reduced size, then scaled up for display: a 1280x720
+# frame is shown at half that or less, and at full size the drawing (19 ms) and handing it over (3.7 MB) cost 40% more
 
 
 def to_display(points: np.ndarray) -> np.ndarray:

@@ -153,4 +153,12 @@ def warm_live(ctx) -> None:
     views.overlay_faces(preview_mesh(ctx.recon.body))
 
 
-__all__ = ["LiveStepResult", "LiveViewBuilder", "attach_reduced", "live_step", "warm_live"]
+def warm_process(ctx) -> None:
+    """The model process's warm-up: what live frames and stills need before the first of each."""
+    from genhmr_app.pipeline.still_model import warm_still
+
+    warm_live(ctx)
+    warm_still(ctx)
+
+
+__all__ = ["LiveStepResult", "LiveViewBuilder", "attach_reduced", "live_step", "warm_live", "warm_process"]

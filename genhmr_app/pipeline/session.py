@@ -39,6 +39,7 @@ from genhmr_app.image.sources import (
 )
 from genhmr_app.pipeline import display
 from genhmr_app.pipeline.reconstructor import Reconstruction, ReconstructionSettings
+from genhmr_app.pipeline.still_model import StillViewData, person_view, still_step
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +207,7 @@ class CoreSession:
         self._last_video_ts: int | None = None
         self._last_detection_cached = False
         self._reader: PlaybackReader | None = None
-        self._skin: np.ndarray | None = None
-        self._overlay_faces: np.ndarray | None = None
+        self._still_view_data: StillViewData | None = None  # skinning weights, overlay triangulation
         self._live_local = None  # ModelContext for live steps in this process (pipeline/live_model.py)
         self._live_process = None  # the live model process (started by prepare_live)
         self._live_warming: threading.Thread | None = None
@@ -446,13 +446,18 @@ class CoreSession:
                       "sample": 0.0, "refine": 0.0, "display": 0.0}
             if recon is not None and detection.people:
                 settings = replace(settings, max_people=max(settings.max_people, len(detection.people)))
-                reconstruction = recon.reconstruct_detection(detection, settings, report)
+                done = self._still_in_process(detection, settings, overlays)
+                if done is None:  # in this thread, the confidence reported after each sampling iteration
+                    reconstruction = recon.reconstruct_detection(detection, settings, report)
+                    t_disp = time.perf_counter()
+                    views = [person_view(recon, self._still_data(), reconstruction, person, overlays)
+                             for person in reconstruction.people]
+                    timing["display"] = (time.perf_counter() - t_disp) * 1000
+                else:
+                    reconstruction, views, timing["display"] = done
                 reconstruction.image_path = Path(ref.path) if isinstance(ref, ImageRef) else None
                 timing["sample"] = reconstruction.timing_ms.get("sample", 0.0)
                 timing["refine"] = reconstruction.timing_ms.get("refine", 0.0)
-                t_disp = time.perf_counter()
-                views = [self._person_view(recon, reconstruction, person, overlays) for person in reconstruction.people]
-                timing["display"] = (time.perf_counter() - t_disp) * 1000
                 warnings = [p.fallback for p in reconstruction.people if p.fallback]
             timing["total"] = (time.perf_counter() - t0) * 1000
             if reconstruction is not None:
@@ -463,47 +468,43 @@ class CoreSession:
 
     # -- display data ----------------------------------------------------------------------------
     def skin_weights(self) -> np.ndarray:
-        if self._skin is None:
-            self._skin = self.body_model.smpl.lbs_weights.detach().cpu().numpy().astype(np.float32)
-        return self._skin
+        return self._still_data().skin
 
-    def _person_view(self, recon, reconstruction: Reconstruction, person, overlays: OverlayRequest) -> PersonView:
-        import torch
+    def _still_data(self) -> StillViewData:
+        if self._still_view_data is None or self._still_view_data.body is not self.body_model:
+            self._still_view_data = StillViewData(self.body_model)
+        return self._still_view_data
 
-        hyps = person.hypotheses
-        with torch.no_grad():
-            out = recon.body.forward(np.stack([h.global_orient for h in hyps]), np.stack([h.body_pose for h in hyps]),
-                                     np.stack([h.betas for h in hyps]), np.stack([h.transl for h in hyps]))
-        vertices = out.vertices.cpu().numpy()
-        joints = out.joints.cpu().numpy()
-        skin = self.skin_weights()
-        influence = display.token_joint_influence(recon.tokenizer, np.stack([h.tokens for h in hyps]))
-        joint_u = np.stack([display.joint_uncertainty(infl, h.token_confidence) for infl, h in zip(influence, hyps)])
-        vertex_u = np.stack([display.vertex_uncertainty(skin, u) for u in joint_u])
-        overlay = None
-        if overlays.fill or overlays.wire:
-            overlay = display.rasterize_mesh(vertices[0], self.overlay_faces(), reconstruction.focal_px,
-                                             reconstruction.width, reconstruction.height, fill=overlays.fill,
-                                             wire=overlays.wire)
-        normals = display.vertex_normals(display.to_display(vertices[0]), self.body_model.faces)
-        rows = display.sample_rows(person.iterations[-1].codes, [h.tokens for h in hyps]) if person.iterations else []
-        return PersonView(vertices, joints, joint_u, vertex_u, normals, overlay, rows)
+    def _still_in_process(self, detection: DetectionResult, settings: ReconstructionSettings,
+                          overlays: OverlayRequest):
+        """The still's model work in the model process when it is up (pipeline/still_model.py);
+        None: do it here (no process, or it failed)."""
+        from genhmr_app.pipeline.model_process import ModelProcessError
+
+        if not self.live_process_ready():
+            return None
+        try:
+            return self._live_process.call(still_step, detection, settings, overlays)
+        except ModelProcessError as exc:
+            log.warning("model process: %s; reconstructing in this process", exc)
+            return None
 
     # -- live frames (pipeline/live_stream.py) -----------------------------------------------------
     def prepare_live(self) -> None:
-        """Gets live input ready in the background (a video was opened, the camera page shown), so
-        that playing does not wait: starts the live model process (only for the shipped weights with
-        the default body: the child loads both from their files), and builds what live frames need in
+        """Gets the model process and live input ready in the background (anything was opened, the
+        camera page shown), so that neither a slider nor playing waits: starts the model process
+        (only for the shipped weights with the default body: the child loads both from their files;
+        live frames and still requests run there), and builds what live frames need in
         this process too (the preview mesh, ~0.3 s of work that holds the GIL: done during playback,
         it froze the window for as long)."""
-        from genhmr_app.pipeline.live_model import warm_live
+        from genhmr_app.pipeline.live_model import warm_process
 
         if self._live_process is None and self.live_weights is not None:
             from genhmr_app.pipeline.model_process import ModelProcess
 
             from genhmr_app.pipeline.live_stream import LIVE_WORK_NICE
 
-            self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_live, nice=LIVE_WORK_NICE)
+            self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_process, nice=LIVE_WORK_NICE)
         if self._live_warming is None:
             self._live_warming = threading.Thread(target=self._warm_live_here, name="live-warm-up", daemon=True)
             self._live_warming.start()
@@ -564,9 +565,7 @@ class CoreSession:
 
     def overlay_faces(self) -> np.ndarray:
         """The coarse triangulation the 2D overlays are drawn with (display.proxy_faces)."""
-        if self._overlay_faces is None:
-            self._overlay_faces = display.proxy_faces(self.rest_vertices(), self.body_model.faces, self.skin_weights())
-        return self._overlay_faces
+        return self._still_data().overlay_faces()
 
     def rest_vertices(self) -> np.ndarray:
         if self._rest_vertices is None:

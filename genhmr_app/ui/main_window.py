@@ -349,8 +349,9 @@ class MainWindow(QMainWindow):
             self._load_thumbnails(images)
         else:
             self.input = InputState(kind=kind, path=path)
-        if kind == "video":
-            self.session.prepare_live()  # the live model process loads while the user looks at frame 1
+        # The model process loads while the user looks at the first result: live frames and later still
+        # requests (a slider, the next image) run there.
+        self.session.prepare_live()
         self.source_bar.show_page(kind if kind != "image" else None)
         self.statusBar().showMessage(f"Opening {path.name}…")
         return self.request()
