@@ -64,3 +64,30 @@ def test_a_cut_in_time_restarts_the_filter():
     smoother(1.0, a[None], torch.zeros(3))
     out, t = smoother(0.5, b[None], torch.ones(3))  # time went back: a new stream
     assert torch.allclose(out, b[None]) and torch.equal(t, torch.ones(3))
+
+
+def test_the_default_follows_a_swinging_limb_and_still_calms_jitter():
+    """The default strength trades both ways: a limb swinging ±0.5 rad at 1 Hz (3 rad/s at its fastest)
+    is followed within ~1° on average, and jitter at rest is cut by a third or more."""
+
+    from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING
+
+    smoother, errors = LiveSmoother(DEFAULT_LIVE_SMOOTHING), []
+    axis = torch.tensor([1.0, 0.0, 0.0])
+    for i in range(120):
+        t = i / 30
+        rot = roma.rotvec_to_rotmat((axis * 0.5 * math.sin(2 * math.pi * t))[None].repeat(24, 1))
+        out, _ = smoother(t, rot, torch.zeros(3))
+        if i > 30:
+            errors.append(float(_angle(rot, out).mean()))
+    assert math.degrees(sum(errors) / len(errors)) < 1.5
+
+    torch.manual_seed(1)
+    base, smoother, raw, smooth = roma.random_rotmat(24), LiveSmoother(DEFAULT_LIVE_SMOOTHING), [], []
+    for i in range(100):
+        noisy = base @ roma.rotvec_to_rotmat(torch.randn(24, 3) * 0.02)
+        out, _ = smoother(i / 30, noisy, torch.zeros(3))
+        if i > 20:
+            raw.append(float(_angle(base, noisy).mean()))
+            smooth.append(float(_angle(base, out).mean()))
+    assert sum(smooth) < 0.67 * sum(raw)

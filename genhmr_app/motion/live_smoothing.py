@@ -26,7 +26,12 @@ from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING as DEFAULT_STRENGTH
 
 MIN_CUTOFF_OFF_HZ = 8.0  # cut-off at rest for the lightest smoothing (strength → 0)
 MIN_CUTOFF_FULL_HZ = 0.6  # ... and for the strongest (strength 1)
-BETA_ROTATION = 2.0  # cut-off gain per rad/s of angular velocity (a limb in motion: 2-5 rad/s)
+# Cut-off gain per rad/s of angular velocity (a limb in motion: 2-5 rad/s), also set by the strength:
+# light smoothing follows motion closely (a limb swinging at 3 rad/s lags 1/(2π·β) rad at most, ~1.2° at
+# the default), strong smoothing holds still through jitter (whose velocity, however averaged, would
+# open the filter). Log-interpolated like the cut-off.
+BETA_ROTATION_LIGHT = 16.0
+BETA_ROTATION_STRONG = 1.5
 BETA_TRANSLATION = 2.0  # per m/s
 DERIVATIVE_CUTOFF_HZ = 1.0  # the velocity estimate's own low-pass (the paper's d_cutoff)
 
@@ -35,6 +40,11 @@ def min_cutoff_hz(strength: float) -> float:
     """Log-interpolated between the light and the strong end."""
     s = min(max(strength, 0.0), 1.0)
     return MIN_CUTOFF_OFF_HZ ** (1 - s) * MIN_CUTOFF_FULL_HZ ** s
+
+
+def beta_rotation(strength: float) -> float:
+    s = min(max(strength, 0.0), 1.0)
+    return BETA_ROTATION_LIGHT ** (1 - s) * BETA_ROTATION_STRONG ** s
 
 
 def delay_ms(strength: float) -> float:
@@ -84,7 +94,7 @@ class LiveSmoother:
         # jitter points every way and averages out, a real turn does not. (Low-passing the angle, which
         # is never negative, made jitter look like motion and switched the smoothing off.)
         st.rot_velocity = st.rot_velocity + a_d * (rotvec / dt - st.rot_velocity)
-        a = _alpha(f_min + BETA_ROTATION * st.rot_velocity.norm(dim=-1), dt)
+        a = _alpha(f_min + beta_rotation(self.strength) * st.rot_velocity.norm(dim=-1), dt)
         step = roma.rotvec_to_rotmat(rotvec * a[:, None])
         st.rotations = st.rotations @ step
         # Translation: the plain One-Euro filter per coordinate.
