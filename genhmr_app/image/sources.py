@@ -73,9 +73,16 @@ def _cv2_capture(target: Any) -> Capture:
 
 
 def _bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
-    if bgr.ndim == 2:
-        return np.ascontiguousarray(np.repeat(bgr[..., None], 3, axis=2))
-    return np.ascontiguousarray(bgr[..., 2::-1])
+    """OpenCV's BGR (or grey, or BGRA) frame as contiguous RGB. cv2.cvtColor, not a reversed numpy
+    view copied: on a 1280x720 camera frame that strided copy took the reader thread 8-15 ms at 30 fps,
+    a quarter of a core on a 2-core laptop, where cvtColor takes ~1 ms and releases the GIL."""
+    import cv2
+
+    if bgr.ndim == 2 or (bgr.ndim == 3 and bgr.shape[2] == 1):
+        return cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_GRAY2RGB)
+    if bgr.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(np.ascontiguousarray(bgr[..., :3]), cv2.COLOR_BGR2RGB)
 
 
 PathKind = Literal["image", "folder", "video"]
