@@ -92,3 +92,25 @@ def test_live_work_runs_below_the_window():
     thread.join()
     assert seen["step"] == LIVE_WORK_NICE or os.getpriority(os.PRIO_PROCESS, 0) + LIVE_WORK_NICE > 19
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19  # this thread is untouched
+
+
+def test_the_next_streams_detector_is_built_ahead():
+    """MediaPipe builds a detector in ~1 s and holds the GIL for part of it: a stream that starts
+    takes the one made while nothing played."""
+    import time
+
+    from genhmr_app.pipeline.session import CoreSession, untrained_model_factory
+
+    session = CoreSession.create(model_factory=untrained_model_factory())
+    try:
+        session.prepare_video_detector()
+        deadline = time.monotonic() + 60
+        while session._spare_video is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        spare = session._spare_video
+        assert spare is not None
+        assert session.video_detector(restart=True) is spare and session._spare_video is None
+        session.prepare_video_detector()  # the next one, for the stream after
+    finally:
+        session.close()
+    assert session._spare_video is None  # closed with the session, built or not

@@ -78,8 +78,9 @@ class Bench:
         # The live model process (pipeline/live_model.py) loads in the background; the figures are
         # for the steady state, so wait for it (until then live frames run in a thread of the window).
         self.session.prepare_live()
-        self.live_process = self.session.live_process_ready(timeout_s=120)
         self.window.show()
+        self.window.show_camera_controls()  # as a user opens the camera page before pressing start
+        self.live_process = self.session.live_process_ready(timeout_s=120)
         # (time, summary) per shown result; never the result itself, which holds whole frames.
         self.shown_times: list[tuple[float, dict]] = []
         self.window.result_shown.connect(lambda r: self.shown_times.append((time.perf_counter(), {

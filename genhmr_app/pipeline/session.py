@@ -198,6 +198,12 @@ class CoreSession:
         self.model_message: str | None = None  # set when the pose model could not load
         self.model_name: str = "not loaded yet"
         self._detectors: dict[str, PoseDetector] = {}
+        # A VIDEO-mode detector made ahead of the next live stream (prepare_video_detector): MediaPipe
+        # takes ~1 s to build one and holds the GIL for ~50-100 ms of it, a stall when a stream starts.
+        self._spare_video: PoseDetector | None = None
+        self._spare_lock = threading.Lock()
+        self._spare_thread: threading.Thread | None = None
+        self._closed = False
         self._rest_vertices: np.ndarray | None = None
         self._image: LoadedImage | None = None
         self._image_mtime: float | None = None
@@ -293,7 +299,35 @@ class CoreSession:
         with self._lock:
             if restart:
                 self._reset_video_detector()
+                with self._spare_lock:
+                    spare, self._spare_video = self._spare_video, None
+                if spare is not None:
+                    self._detectors["video"] = spare
             return self.detector("video")
+
+    def prepare_video_detector(self) -> None:
+        """Build the next live stream's VIDEO-mode detector in the background, now (call it when no
+        stream runs: a video opened, the camera page shown, a stream stopped)."""
+        with self._spare_lock:
+            if self._spare_video is not None or self._closed or (
+                    self._spare_thread is not None and self._spare_thread.is_alive()):
+                return
+
+            def build() -> None:
+                try:
+                    detector = PoseDetector(mode="video")
+                except Exception as exc:  # noqa: BLE001 - the stream makes its own and reports the failure
+                    log.debug("no spare video detector: %s", exc)
+                    return
+                with self._spare_lock:
+                    keep = self._spare_video is None and not self._closed
+                    if keep:
+                        self._spare_video = detector
+                if not keep:
+                    detector.close()
+
+            self._spare_thread = threading.Thread(target=build, name="video-detector-spare", daemon=True)
+            self._spare_thread.start()
 
     def open_live(self, ref: FrameRef, clock: PlaybackClock | None = None):
         """(reader, (name, frame count, fps)) for a live stream (pipeline/live_stream.py): a
@@ -589,6 +623,11 @@ class CoreSession:
         if self._live_process is not None:
             self._live_process.close()
             self._live_process = None
+        with self._spare_lock:
+            self._closed = True
+            spare, self._spare_video = self._spare_video, None
+        if spare is not None:
+            spare.close()
         with self._lock:
             self._drop_model()
             for det in self._detectors.values():

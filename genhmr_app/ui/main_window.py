@@ -352,6 +352,8 @@ class MainWindow(QMainWindow):
         # The model process loads while the user looks at the first result: live frames and later still
         # requests (a slider, the next image) run there.
         self.session.prepare_live()
+        if kind == "video":
+            self.session.prepare_video_detector()
         self.source_bar.show_page(kind if kind != "image" else None)
         self.statusBar().showMessage(f"Opening {path.name}…")
         return self.request()
@@ -424,6 +426,7 @@ class MainWindow(QMainWindow):
     # -- camera ---------------------------------------------------------------------------------
     def show_camera_controls(self) -> None:
         self.session.prepare_live()
+        self.session.prepare_video_detector()
         self.source_bar.show_page("camera")
         self.find_cameras()
 
@@ -512,6 +515,7 @@ class MainWindow(QMainWindow):
         self._live_pending = None
         if sharp_view:
             self.mesh_view.set_interacting(False)
+            self.session.prepare_video_detector()  # for the next stream, while nothing plays
 
     def _update_live_request(self) -> None:
         # Read by the stream's model thread for every frame: slider changes apply to the next frame.
