@@ -106,3 +106,24 @@ def test_refinement_never_reports_worse(nets):
     res = refine(tok, body, z, orient, torch.zeros(1, 10), transl, target, torch.ones(1, 33), torch.tensor([300.0]),
                  focal, wh, RefinementSettings(steps=5, lr=5.0))
     assert int(res.best_step[0]) == 0 and float(res.error_after[0]) == pytest.approx(float(res.error_before[0]))
+
+
+def test_the_traced_generator_gives_the_eager_ones_outputs():
+    """generator/frozen.py: what CPU inference runs (traced, frozen) is the same network."""
+    from genhmr_app.generator.frozen import FrozenGenerator, for_cpu_inference
+    from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
+
+    torch.manual_seed(0)
+    model = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=64, layers=2, heads=2)).eval()
+    frozen = for_cpu_inference(model)
+    assert isinstance(frozen, FrozenGenerator) and frozen.mask_id == model.mask_id
+    for batch in (1, 3):
+        cond = torch.randn(batch, model.config.condition_tokens, model.config.condition_dim)
+        tokens = torch.randint(0, model.config.codebook_size + 1, (batch, 8))
+        with torch.inference_mode():
+            for a, b in ((model(cond, tokens), frozen(cond, tokens)), (model(cond), frozen(cond))):
+                for name in ("logits", "global_orient", "betas", "cam"):
+                    assert torch.allclose(getattr(a, name), getattr(b, name), atol=1e-4), name
+    regressor = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=64, layers=2, heads=2,
+                                                      mode="regress"))
+    assert for_cpu_inference(regressor) is regressor  # only the generative model is traced

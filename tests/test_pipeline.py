@@ -66,7 +66,7 @@ def test_non_finite_model_output_falls_back_or_reports(tiny_nets, photo_path, mo
     tok, gen = tiny_nets
     r = Reconstructor(tokenizer=tok, generator=gen, device="cpu")
     try:
-        real_forward = gen.forward
+        real_forward = r.generator.forward  # the traced generator on a CPU (generator/frozen.py)
         calls = {"n": 0}
 
         def poisoned(condition, tokens=None):
@@ -76,7 +76,7 @@ def test_non_finite_model_output_falls_back_or_reports(tiny_nets, photo_path, mo
                 out.logits = torch.full_like(out.logits, float("nan"))
             return out
 
-        monkeypatch.setattr(gen, "forward", poisoned)
+        monkeypatch.setattr(r.generator, "forward", poisoned)
         result = r.run(load_image(photo_path).rgb, ReconstructionSettings(iterations=2, refine_steps=2, hypotheses=3))
         assert "non-finite" in result.people[0].fallback
         assert np.isfinite(result.people[0].vertices).all()
@@ -86,7 +86,7 @@ def test_non_finite_model_output_falls_back_or_reports(tiny_nets, photo_path, mo
             out.logits = torch.full_like(out.logits, float("nan"))
             return out
 
-        monkeypatch.setattr(gen, "forward", all_bad)
+        monkeypatch.setattr(r.generator, "forward", all_bad)
         with pytest.raises(ReconstructionError, match="non-finite"):
             r.run(load_image(photo_path).rgb, ReconstructionSettings(iterations=2, refine_steps=0))
     finally:
