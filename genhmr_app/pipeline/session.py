@@ -314,6 +314,11 @@ class CoreSession:
                 return
 
             def build() -> None:
+                from genhmr_app.pipeline.live_stream import LIVE_WORK_NICE, lower_this_thread
+
+                # MediaPipe starts its inference threads here, and they inherit this thread's priority:
+                # the stream's detection runs below the window whichever thread built its detector.
+                lower_this_thread(LIVE_WORK_NICE)
                 try:
                     detector = PoseDetector(mode="video")
                 except Exception as exc:  # noqa: BLE001 - the stream makes its own and reports the failure
