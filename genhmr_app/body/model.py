@@ -97,6 +97,7 @@ class BodyModel:
         self._faces = np.ascontiguousarray(np.asarray(smpl.faces, dtype=np.int64))
         self._faces.setflags(write=False)
         self._parents = smpl.parents.cpu().numpy().astype(np.int64)
+        self._mean_rest: np.ndarray | None = None
         self._parents.setflags(write=False)
         if zero_posedirs:
             self._use_zero_posedirs()
@@ -297,6 +298,16 @@ class BodyModel:
     def rest_vertices(self, betas: Any = None) -> torch.Tensor:
         """(B, V, 3) T-posed mesh for these betas (pelvis near the origin)."""
         return self._smpl.v_template + smplx.lbs.blend_shapes(self._shape_betas(betas), self._smpl.shapedirs)
+
+    def mean_rest_vertices(self) -> np.ndarray:
+        """(V, 3) float32 T-pose of the mean shape, as numpy, worked out once. Display code (overlay
+        triangulations, framing) keys on it; it equals forward() at zero pose and zero betas."""
+        if self._mean_rest is None:
+            with torch.no_grad():
+                rest = self.rest_vertices()[0].detach().cpu().numpy().astype(np.float32)
+            rest.setflags(write=False)
+            self._mean_rest = rest
+        return self._mean_rest
 
     def rest_joints(self, betas: Any = None) -> torch.Tensor:
         """(B, 24, 3) joint positions of the T-pose for these betas."""

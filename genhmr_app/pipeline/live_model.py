@@ -50,25 +50,15 @@ class LiveViewBuilder:
     def __init__(self, body_model) -> None:
         self.body = body_model
         self._skin = body_model.smpl.lbs_weights.detach().cpu().numpy().astype(np.float32)
-        self._rest: np.ndarray | None = None
         self._overlay_faces: dict[int, np.ndarray] = {}
         self._influence: list | None = None  # [frames used, (K, 23) influence]
-
-    def rest_vertices(self) -> np.ndarray:
-        if self._rest is None:
-            import torch
-
-            with torch.no_grad():
-                out = self.body.forward(torch.zeros(1, 3), torch.zeros(1, 69))
-            self._rest = out.vertices[0].cpu().numpy()
-        return self._rest
 
     def overlay_faces(self, reduced) -> np.ndarray:
         """display.proxy_faces (the stills' overlay triangulation), re-indexed into the reduced mesh:
         each corner moves to the nearest kept vertex (rest pose); collapsed triangles are dropped."""
         key = 0 if reduced is None else len(reduced.vertex_ids)
         if key not in self._overlay_faces:
-            rest = self.rest_vertices()
+            rest = self.body.mean_rest_vertices()
             proxy = display.proxy_faces(rest, self.body.faces, self._skin, cell_m=LIVE_OVERLAY_CELL_M)
             if reduced is not None:
                 from scipy.spatial import cKDTree

@@ -204,7 +204,6 @@ class CoreSession:
         self._spare_lock = threading.Lock()
         self._spare_thread: threading.Thread | None = None
         self._closed = False
-        self._rest_vertices: np.ndarray | None = None
         self._image: LoadedImage | None = None
         self._image_mtime: float | None = None
         self._detection_cache: tuple[tuple, Frame, DetectionResult] | None = None
@@ -607,14 +606,8 @@ class CoreSession:
         return self._still_data().overlay_faces()
 
     def rest_vertices(self) -> np.ndarray:
-        if self._rest_vertices is None:
-            import torch
-
-            with torch.no_grad():
-                dev = self.body_model.device
-                out = self.body_model.forward(torch.zeros(1, 3, device=dev), torch.zeros(1, 69, device=dev))
-            self._rest_vertices = out.vertices[0].cpu().numpy()
-        return self._rest_vertices
+        """The mean body's T-pose (V, 3), shown before anything is reconstructed."""
+        return self.body_model.mean_rest_vertices().copy()
 
     @staticmethod
     def skeleton_33() -> tuple[list[tuple[int, int]], list[str]]:

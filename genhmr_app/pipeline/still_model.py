@@ -26,17 +26,9 @@ class StillViewData:
         self.skin = body_model.smpl.lbs_weights.detach().cpu().numpy().astype(np.float32)
         self._overlay_faces: np.ndarray | None = None
 
-    def rest_vertices(self) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            dev = self.body.device
-            out = self.body.forward(torch.zeros(1, 3, device=dev), torch.zeros(1, 69, device=dev))
-        return out.vertices[0].cpu().numpy()
-
     def overlay_faces(self) -> np.ndarray:
         if self._overlay_faces is None:
-            self._overlay_faces = display.proxy_faces(self.rest_vertices(), self.body.faces, self.skin)
+            self._overlay_faces = display.proxy_faces(self.body.mean_rest_vertices(), self.body.faces, self.skin)
         return self._overlay_faces
 
 
