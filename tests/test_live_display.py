@@ -29,6 +29,10 @@ def test_a_reduced_frame_keeps_the_scene_in_full_image_pixels(qtbot):
     qtbot.addWidget(view)
     view.resize(640, 400)
     view.show()
+    qtbot.waitExposed(view)
+    # Before any picture, a stream's first frame is reduced to the size it will be fitted at.
+    first_scale = view.scale_for(1280, 720)
+    assert 0.3 < first_scale < 0.55
     full = np.zeros((720, 1280, 3), np.uint8)
     view.set_image(reduced_for_display(full, 0.5), full_size=(1280, 720))
     assert view.image_size() == (1280, 720) and view.image_height() == 720.0
@@ -37,6 +41,9 @@ def test_a_reduced_frame_keeps_the_scene_in_full_image_pixels(qtbot):
     item = view._pixmap_item
     assert item.sceneBoundingRect().width() == pytest.approx(1280.0)
     assert 0.0 < view.shown_scale < 1.0  # fitted: the next frames come reduced to this
+    assert view.scale_for(1280, 720) == view.shown_scale
+    assert view.shown_scale == pytest.approx(first_scale, abs=0.02)
+    assert view.scale_for(320, 200) > view.shown_scale  # another size: fitted anew
     # Overlays drawn in image pixels land where they should over the reduced picture.
     view.set_skeleton("keypoints", np.array([[100.0, 100.0], [1200.0, 700.0]]), [(0, 1)])
     box = view._overlays["keypoints"].childrenBoundingRect()
@@ -126,3 +133,30 @@ def test_the_next_streams_detector_is_built_ahead():
     finally:
         session.close()
     assert session._spare_video is None  # closed with the session, built or not
+
+
+def test_the_live_warm_up_draws_a_live_scene_and_puts_back_the_shown_one():
+    pytest.importorskip("pyvista")
+    from genhmr_app.views.scene_render import MeshScene, SceneRenderer
+
+    rng = np.random.default_rng(1)
+    verts = rng.normal(size=(60, 3)).astype(np.float32) * 0.3
+    faces = np.array([[i, i + 1, i + 2] for i in range(58)])
+    renderer = SceneRenderer((120, 160))
+    try:
+        renderer.show_scene(MeshScene(verts, faces), reset_camera=True)
+        before = renderer.render()
+        cam = renderer.plotter.camera
+        camera_before = (cam.GetPosition(), cam.GetFocalPoint(), cam.GetViewUp())
+        live = MeshScene(verts[:30] + 1.0, faces[:28], joints=verts[:3], bones=[(0, 1), (1, 2)],
+                         frustum=np.float32([[0, 0, 0], [1, 1, 2], [-1, 1, 2], [-1, -1, 2], [1, -1, 2]]))
+        renderer.warm_up(live, reduction=2)
+        # The frustum and skeleton actors now exist (their shaders were built) but a bare mesh hides them.
+        assert renderer._frustum_actor is not None and not renderer._frustum_actor.visibility
+        assert not renderer._joint_actor.visibility
+        assert renderer._mesh.n_points == 60 and renderer.size == (120, 160)
+        assert (cam.GetPosition(), cam.GetFocalPoint(), cam.GetViewUp()) == camera_before
+        after = renderer.render()
+        assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() < 1.0
+    finally:
+        renderer.close()

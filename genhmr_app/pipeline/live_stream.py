@@ -106,11 +106,11 @@ class LiveStream:
     def __init__(self, session, open_reader: Callable, make_ref: Callable, settings: Callable, overlays: Callable,
                  on_result: Callable, on_error: Callable, on_finished: Callable | None = None,
                  detector=None, smoothing: Callable[[], float] = lambda: 0.0,
-                 shown_scale: Callable[[], float] = lambda: 1.0) -> None:
+                 shown_scale: Callable[[int, int], float] = lambda w, h: 1.0) -> None:
         """`open_reader()` → (reader, (name, frame count, fps)), called in the detection thread
         (opening a camera can take a second; its failure reaches `on_error`). `on_finished()`: the
         source ended by itself (the video's last frame has been handed to `on_result`).
-        `shown_scale()`: screen pixels per frame pixel in the window; each result carries the frame
+        `shown_scale(width, height)`: screen pixels per frame pixel in the window; each result carries the frame
         reduced to that size (made in the detection thread, not the UI thread)."""
         self.session, self._open_reader = session, open_reader
         self.reader = None
@@ -203,7 +203,7 @@ class LiveStream:
             self._detected.put(item)
             # While the model works on it: the picture at the size the window shows it. The model takes
             # ~30 ms, this ~2; should it ever come late, the window draws the full frame (display_rgb None).
-            item.display_rgb = reduced_for_display(frame.rgb, self.shown_scale())
+            item.display_rgb = reduced_for_display(frame.rgb, self.shown_scale(frame.rgb.shape[1], frame.rgb.shape[0]))
             if at_end:
                 break
             # Back-pressure: the next detection starts when the model has taken this one. Running

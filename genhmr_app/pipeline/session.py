@@ -609,6 +609,22 @@ class CoreSession:
         """The mean body's T-pose (V, 3), shown before anything is reconstructed."""
         return self.body_model.mean_rest_vertices().copy()
 
+    def live_preview_scene(self):
+        """The mean body at rest on the live preview mesh, with its skeleton and a camera frustum:
+        what a stream's frames give the 3D view, for MeshView.warm_up. Also works out the preview
+        mesh (~0.2 s holding the GIL) now rather than on a stream's first frame. None without a body."""
+        from genhmr_app.body.lod import preview_mesh
+        from genhmr_app.views.scene_render import MeshScene
+
+        body = self.body_model
+        if body is None:
+            return None
+        mesh = preview_mesh(body)
+        joints = body.rest_joints()[0].detach().cpu().numpy()
+        return MeshScene(vertices=self.rest_vertices()[mesh.vertex_ids], faces=mesh.faces, joints=joints,
+                         bones=self.smpl_skeleton(),
+                         frustum=display.frustum_points(640, 480, 600.0, 1.0) + joints[0])
+
     @staticmethod
     def skeleton_33() -> tuple[list[tuple[int, int]], list[str]]:
         sides = ["left" if i in MP33_LEFT else "right" if i in MP33_RIGHT else "centre" for i in range(33)]

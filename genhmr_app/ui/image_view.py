@@ -74,6 +74,7 @@ class ImageView(QGraphicsView):
         self._user_zoomed = False
         self._image_size = (0, 0)
         self._shown_scale = 1.0
+        self._view_size = (0, 0)  # the viewport's, in screen pixels (for scale_for)
 
     # -- content ---------------------------------------------------------------------------
     def set_image(self, rgb: np.ndarray, keep_view: bool = False, full_size: tuple[int, int] | None = None) -> None:
@@ -108,8 +109,19 @@ class ImageView(QGraphicsView):
         """Screen pixels per image pixel at the current zoom; read from other threads (a float)."""
         return self._shown_scale
 
+    def scale_for(self, width: int, height: int) -> float:
+        """Screen pixels per image pixel that a (width, height) frame will be shown at: the current
+        zoom for the shown image's size, else the fit of a new picture to the view. Read from other
+        threads (plain numbers only), so a stream's first frame also arrives reduced."""
+        if (int(width), int(height)) == self._image_size:
+            return self._shown_scale
+        view_w, view_h = self._view_size
+        return min(view_w / max(width, 1), view_h / max(height, 1)) if view_w > 0 and view_h > 0 else 1.0
+
     def _note_scale(self) -> None:
         self._shown_scale = float(abs(self.transform().m11())) or 1.0
+        viewport = self.viewport()
+        self._view_size = (viewport.width(), viewport.height())
 
     def clear_overlays(self) -> None:
         for name in list(self._overlays):

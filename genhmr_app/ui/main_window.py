@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.last_stream_stats: dict[str, int] = {}  # frames through the last stream's stages (benchmarks)
         self._live_pending: FrameResult | None = None  # the newest live result, not drawn yet
         self._live_first = False  # the next live result is a stream's first: frame the body
+        self._live_view_warm = False  # the 3D view has drawn a live-like scene once (_warm_live_view)
         self._live_settings = ReconstructionSettings()
         self._live_overlays = OverlayRequest()
         self._bridge = _LiveBridge(self)
@@ -354,6 +355,7 @@ class MainWindow(QMainWindow):
         self.session.prepare_live()
         if kind == "video":
             self.session.prepare_video_detector()
+            QTimer.singleShot(0, self._warm_live_view)
         self.source_bar.show_page(kind if kind != "image" else None)
         self.statusBar().showMessage(f"Opening {path.name}…")
         return self.request()
@@ -427,6 +429,7 @@ class MainWindow(QMainWindow):
     def show_camera_controls(self) -> None:
         self.session.prepare_live()
         self.session.prepare_video_detector()
+        QTimer.singleShot(0, self._warm_live_view)
         self.source_bar.show_page("camera")
         self.find_cameras()
 
@@ -497,7 +500,7 @@ class MainWindow(QMainWindow):
             on_result=lambda result: bridge.result.emit(number, result),
             on_error=lambda exc: bridge.error.emit(number, exc),
             on_finished=lambda: bridge.finished.emit(number),
-            smoothing=lambda: self._live_smoothing, shown_scale=lambda: self.image_view.shown_scale).start()
+            smoothing=lambda: self._live_smoothing, shown_scale=self.image_view.scale_for).start()
         self._live_first = True
         self.mesh_view.set_interacting(True)  # half-size 3D pictures while live: a render costs CPU the model needs
 
@@ -833,6 +836,16 @@ class MainWindow(QMainWindow):
         self._model_label.setText(f"Model: {self.session.model_name}")
         self._device_label.setText(f"Device: {self.session.device_name}")
         self._body_label.setText(f"Body: {self.session.body_model_name}")
+
+    def _warm_live_view(self) -> None:
+        """Before the first stream: the 3D view draws a live-like scene once (shaders, buffers, the
+        preview mesh), so the stream's first frame does not freeze the window for ~100 ms."""
+        if self._live_view_warm or self.stream is not None:
+            return
+        scene = self.session.live_preview_scene()
+        if scene is not None:
+            self.mesh_view.warm_up(scene)
+            self._live_view_warm = True
 
     def _show_rest_body(self) -> None:
         body = self.session.body_model

@@ -157,6 +157,13 @@ class MeshView(QWidget):
             self.render()
         return self._scenes
 
+    def warm_up(self, scene: MeshScene) -> None:
+        """Draw `scene` once as live frames are drawn and put back what is shown (SceneRenderer.warm_up):
+        for a stream's first frame to draw as fast as the others."""
+        if self.available and self.renderer.has_body:
+            self.renderer.warm_up(scene, INTERACTIVE_REDUCTION)
+            self.render()
+
     # -- appearance ---------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
         if mode not in ("skin", "uncertainty") or mode == self.colour_mode:

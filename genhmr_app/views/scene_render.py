@@ -20,7 +20,7 @@ line grid under 2 ms. Hence two lights, a line grid, and half resolution while t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -199,6 +199,33 @@ class SceneRenderer:
             cam.SetFocalPoint(*(np.asarray(cam.GetFocalPoint()) + shift))
             self._fit_clipping_range()
 
+    def warm_up(self, scene: MeshScene, reduction: int) -> None:
+        """Draw `scene` once the way live frames are drawn (at 1/`reduction` size, no FXAA), then put
+        back what was shown, camera included. A software GL compiles the shaders of each new kind of
+        actor (the frustum's lines, a swapped mesh) and sizes its buffers on the first render that
+        uses them: ~100 ms on the event loop. Done here, when the user opens a video or the camera
+        page, that time is not spent on a stream's first frame. Needs a shown body to go back to."""
+        shown = self._scene
+        if shown is None:
+            return
+        cam = self.plotter.camera
+        saved_camera = (cam.GetPosition(), cam.GetFocalPoint(), cam.GetViewUp(), cam.GetViewAngle(),
+                        cam.GetClippingRange())
+        saved_view, saved_options, saved_reduction = self._view, self.options, self._reduction
+        self.set_options(replace(saved_options, antialias=False))
+        self.set_reduction(reduction)
+        self.show_scene(scene, reset_camera=True)
+        self.plotter.render_window.Render()
+        self.set_reduction(saved_reduction)
+        self.set_options(saved_options)
+        self.show_scene(shown)
+        cam.SetPosition(*saved_camera[0])
+        cam.SetFocalPoint(*saved_camera[1])
+        cam.SetViewUp(*saved_camera[2])
+        cam.SetViewAngle(saved_camera[3])
+        cam.SetClippingRange(*saved_camera[4])
+        self._view = saved_view
+
     def _fit_clipping_range(self) -> None:
         """Near and far planes around what is drawn, from boxes we already know (the body's, the
         ground's, the photo camera's and the other people's). VTK's ResetCameraClippingRange asks
@@ -334,7 +361,10 @@ class SceneRenderer:
         self._body_actor.mapper.scalar_visibility = self.options.colour_mode == "uncertainty" and has_values
 
     def _apply_visibility(self) -> None:
-        skeleton = self.options.skeleton
+        scene = self._scene
+        # The skeleton and the photo's camera belong to a reconstruction: a bare mesh (the rest body)
+        # shows neither, even after a result made their actors.
+        skeleton = self.options.skeleton and scene is not None and scene.joints is not None
         for actor in (self._skeleton_actor, self._joint_actor):
             if actor is not None:
                 actor.visibility = skeleton
@@ -345,7 +375,7 @@ class SceneRenderer:
             if actor is not None:
                 actor.visibility = self.options.ground
         if self._frustum_actor is not None:
-            self._frustum_actor.visibility = self.options.frustum
+            self._frustum_actor.visibility = self.options.frustum and scene is not None and scene.frustum is not None
 
     # -- camera ---------------------------------------------------------------------------------
     def set_view(self, name: str) -> None:
