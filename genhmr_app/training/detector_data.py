@@ -37,7 +37,7 @@ from genhmr_app.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT = "genhmr-detector-data/1"
+FORMAT = "genhmr-detector-data/2"  # 2: noise drawn in float32, occluder textures cropped (other random streams)
 IMAGE_SIZES = ((640, 480), (480, 640), (512, 512), (720, 540))
 PROCEDURAL_BACKGROUNDS = ("grey", "gradient", "noise", "shapes", "stripes", "room")
 VIDEO_FRAME_MS = 100  # the pose cache runs at about 10 fps
@@ -194,8 +194,14 @@ def draw_occluders(image: np.ndarray, box: tuple[float, float, float, float], rn
         else:
             cv2.ellipse(mask, (int(cx), int(cy)), (max(int(bw / 2), 2), max(int(bh / 2), 2)),
                         float(rng.uniform(0, 180)), 0, 360, 255, -1)
-        fill = rnd.make_background(str(rng.choice(PROCEDURAL_BACKGROUNDS[1:])), (w, h), rng)
-        out[mask > 0] = fill[mask > 0]
+        # The texture only where the shape is (a whole image's worth took an eighth of the time).
+        ys, xs = np.nonzero(mask)
+        kind = str(rng.choice(PROCEDURAL_BACKGROUNDS[1:]))
+        if len(ys) == 0:
+            continue
+        top, left = ys.min(), xs.min()
+        fill = rnd.make_background(kind, (int(xs.max() - left + 1), int(ys.max() - top + 1)), rng)
+        out[ys, xs] = fill[ys - top, xs - left]
     return out
 
 
