@@ -160,3 +160,18 @@ def test_the_live_warm_up_draws_a_live_scene_and_puts_back_the_shown_one():
         assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() < 1.0
     finally:
         renderer.close()
+
+
+def test_settling_the_heap_exempts_what_is_alive_from_later_collections():
+    import gc
+
+    from genhmr_app import heap
+
+    kept = [{"model": i} for i in range(1000)]  # long-lived objects, like loaded models
+    before = gc.get_freeze_count()
+    try:
+        heap.settle()
+        assert gc.get_freeze_count() >= before + len(kept)
+        assert not any(o is kept for o in gc.get_objects())  # out of the collector's sight
+    finally:
+        gc.unfreeze()

@@ -223,26 +223,38 @@ class Bench:
 
     # -- 3. memory ---------------------------------------------------------------------------------
     def memory(self) -> dict:
-        """The live path (the camera feed, looping) for N results; RSS at N/10 and at N."""
+        """The live path (the camera feed, looping) for N results; RSS at N/10 and at N; and the
+        longest event-loop stall over the whole run (a long stream meets what a short one does not,
+        such as Python's full garbage collections; the bench's own collections at the marks excluded)."""
+        from genhmr_app.ui.testing import StallMeter
+
         w = self.window
         n = self.args.frames
         marks: dict[int, float] = {}
         start = w.results_received
         t0 = time.perf_counter()
+        longest = 0.0
+        meter = StallMeter(10)
+        meter.start()
         w.start_camera(0)
         for mark in sorted({max(n // 10, 1), n}):
             self.wait(lambda m=mark: w.results_received - start >= m or not w.camera_live, n * 2 + 60)
+            meter.stop()
+            longest = max(longest, meter.max_gap_ms)
             gc.collect()
             marks[mark] = rss_mb() + self.model_process_rss_mb()
             print(f"  memory run: {w.results_received - start}/{n} results, RSS {marks[mark]:.0f} MB "
                   f"(window and live model process)", flush=True)
+            meter.start()
+        meter.stop()
         elapsed = time.perf_counter() - t0
         w.stop_camera()
         self.idle()
         a, b = marks[max(n // 10, 1)], marks[n]
         return {"frames": n, "rss_mb_at_n_over_10": round(a, 1), "rss_mb_at_n": round(b, 1),
                 "growth_mb": round(b - a, 1), "growth_percent": round(100 * (b - a) / a, 1),
-                "results_per_s": round((w.results_received - start) / elapsed, 2)}
+                "results_per_s": round((w.results_received - start) / elapsed, 2),
+                "max_event_loop_stall_ms": round(longest, 1)}
 
     def model_process_rss_mb(self) -> float:
         proc = self.session._live_process
@@ -323,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["memory"] = m = bench.memory()
             print(f"memory    : RSS {m['rss_mb_at_n_over_10']} MB after {m['frames'] // 10} live results, "
                   f"{m['rss_mb_at_n']} MB after {m['frames']} (growth {m['growth_mb']} MB, {m['growth_percent']}%); "
-                  f"{m['results_per_s']} results/s")
+                  f"{m['results_per_s']} results/s; longest event-loop stall over the run {m['max_event_loop_stall_ms']} ms")
     finally:
         bench.close()
     if args.json:

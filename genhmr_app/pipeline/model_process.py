@@ -68,6 +68,9 @@ def _serve(conn, recon_kwargs: dict, threads: int, warm_up=None, nice: int = 0) 
         ctx = ModelContext(Reconstructor(**recon_kwargs))
         if warm_up is not None:
             warm_up(ctx)
+        from genhmr_app import heap
+
+        heap.settle()  # the models stay: a 200 ms full collection mid-stream would delay a frame
         conn.send(("ready", None))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
         conn.send(("error", f"the model process could not load the models: {type(exc).__name__}: {exc}"))

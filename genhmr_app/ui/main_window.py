@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
+from genhmr_app import heap
 from genhmr_app.image.loading import IMAGE_SUFFIXES, list_images
 from genhmr_app.image.sources import VIDEO_SUFFIXES, SourceError, classify_path, probe_cameras, thumbnail
 from genhmr_app.pipeline import display
@@ -483,6 +484,7 @@ class MainWindow(QMainWindow):
         """(Re)starts the live stream for the current input: the playing video from its clock, or
         the camera."""
         self._stop_stream(sharp_view=False)  # about to go live again: no full-size picture in between
+        heap.settle(collect=False)  # what was made since the last settle is not walked during the stream
         ref, clock = self.input.ref(live=True), self._clock
         if ref is None:
             return
@@ -840,7 +842,12 @@ class MainWindow(QMainWindow):
     def _warm_live_view(self) -> None:
         """Before the first stream: the 3D view draws a live-like scene once (shaders, buffers, the
         preview mesh), so the stream's first frame does not freeze the window for ~100 ms."""
-        if self._live_view_warm or self.stream is not None:
+        if self.stream is not None:
+            return
+        # A moment nobody waits on: a full garbage collection now, and what is alive (models,
+        # window, caches) exempt from later ones, which would otherwise freeze a stream (genhmr_app/heap.py).
+        heap.settle()
+        if self._live_view_warm:
             return
         scene = self.session.live_preview_scene()
         if scene is not None:
