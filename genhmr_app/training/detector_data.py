@@ -200,7 +200,8 @@ def draw_occluders(image: np.ndarray, box: tuple[float, float, float, float], rn
         if len(ys) == 0:
             continue
         top, left = ys.min(), xs.min()
-        fill = rnd.make_background(kind, (int(xs.max() - left + 1), int(ys.max() - top + 1)), rng)
+        fill = rnd.make_background(kind, (int(xs.max() - left + 1), int(ys.max() - top + 1)), rng,
+                                   grain=rnd.banked_grain)
         out[ys, xs] = fill[ys - top, xs - left]
     return out
 
@@ -334,7 +335,7 @@ class ChunkMaker:
         outfit = rnd.random_outfit(rng)
         colours = self.regions.colours(outfit)
         bg_kind = int(rng.integers(len(PROCEDURAL_BACKGROUNDS)))
-        background = rnd.make_background(PROCEDURAL_BACKGROUNDS[bg_kind], wh, rng)
+        background = rnd.make_background(PROCEDURAL_BACKGROUNDS[bg_kind], wh, rng, grain=rnd.banked_grain)
         lighting = rnd.random_lighting(rng)
         yaw_rate = rng.normal(0, 0.03)  # the camera circles slowly during a sequence
         if video:
@@ -364,7 +365,7 @@ class ChunkMaker:
                 image = res.image
                 if occluded:
                     image = draw_occluders(image, (*px.min(0), *px.max(0)), np.random.default_rng([rng.integers(2**31), j]))
-                image = rnd.degrade(image, rng)
+                image = rnd.degrade(image, rng, grain=rnd.banked_grain)
                 render_s += time.perf_counter() - t
                 t = time.perf_counter()
                 result = detector.detect(image, timestamp_ms=j * VIDEO_FRAME_MS) if video else detector.detect(image)

@@ -381,7 +381,34 @@ def _value_noise(wh: tuple[int, int], rng: np.random.Generator, octaves: int = 4
     return np.clip(out / total, 0, 1)
 
 
-def make_background(kind: str, wh: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def normal_grain(shape: tuple[int, ...], sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise of standard deviation `sigma`, float32, one fresh draw per value. The rendered
+    benchmark scenes (bench, bench-live-accuracy) and the noise calibration use this stream, so their
+    images stay the ones their published figures were measured on."""
+    return rng.normal(0, sigma, shape).astype(np.float32)
+
+
+_GRAIN_BANK_SIZE = 1 << 22
+_grain_bank: np.ndarray | None = None
+
+
+def banked_grain(shape: tuple[int, ...], sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """The same noise for bulk data: a window of a fixed bank of 4 M standard normals at an offset
+    drawn from `rng` (so still fixed by `rng`). A fresh draw per pixel took a sixth of the
+    detector-data generator's time; within one image the values are still independent, and images
+    share stretches of the bank only at random offsets."""
+    global _grain_bank
+    n = int(np.prod(shape))
+    if n > _GRAIN_BANK_SIZE // 2:
+        return normal_grain(shape, sigma, rng)
+    if _grain_bank is None:
+        _grain_bank = np.random.default_rng(20261201).standard_normal(_GRAIN_BANK_SIZE, dtype=np.float32)
+    start = int(rng.integers(0, _GRAIN_BANK_SIZE - n))
+    return _grain_bank[start:start + n].reshape(shape) * np.float32(sigma)
+
+
+def make_background(kind: str, wh: tuple[int, int], rng: np.random.Generator,
+                    grain=normal_grain) -> np.ndarray:
     """(H, W, 3) uint8 synthetic background: plain grey, gradients, smooth noise, random shapes,
     stripes, or a crude room (floor, wall and a few boxes)."""
     w, h = int(wh[0]), int(wh[1])
@@ -462,26 +489,7 @@ def photo_background(photo: np.ndarray, wh: tuple[int, int], rng: np.random.Gene
     return None
 
 
-_GRAIN_BANK_SIZE = 1 << 22
-_grain_bank: np.ndarray | None = None
-
-
-def grain(shape: tuple[int, ...], sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian noise of standard deviation `sigma`, float32: a window of a fixed bank of 4 M
-    standard normals at an offset drawn from `rng`, so the result is still fixed by `rng`. Drawing a
-    fresh normal per pixel took a sixth of the detector-data generator's time; within one image the
-    values are still independent, and images share stretches of the bank only at random offsets."""
-    global _grain_bank
-    n = int(np.prod(shape))
-    if n > _GRAIN_BANK_SIZE // 2:
-        return rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma)
-    if _grain_bank is None:
-        _grain_bank = np.random.default_rng(20261201).standard_normal(_GRAIN_BANK_SIZE, dtype=np.float32)
-    start = int(rng.integers(0, _GRAIN_BANK_SIZE - n))
-    return _grain_bank[start:start + n].reshape(shape) * np.float32(sigma)
-
-
-def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def degrade(image: np.ndarray, rng: np.random.Generator, grain=normal_grain) -> np.ndarray:
     """Camera-like imperfections: slight blur, sensor noise, JPEG compression."""
     img = image.astype(np.float32)
     if rng.random() < 0.7:
