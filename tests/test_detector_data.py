@@ -82,3 +82,19 @@ def test_generation_is_resumable_and_regenerates_a_damaged_chunk(tmp_path):
     third = dd.generate(cfg, 6, 1, out, poses_file=poses_file, progress=False)
     assert third["made_now"] == 3 and third["chunks_complete"] == 2
     assert dd.chunk_is_complete(out, 1)
+
+
+def test_occluders_over_any_body_box_from_tiny_to_whole_image():
+    """Occluder textures are made for the shape's own box: a small body (a few pixels of shape) and a
+    body filling the image must both work for every texture kind."""
+    from genhmr_app.training.detector_data import draw_occluders
+
+    image = np.full((240, 320, 3), 128, np.uint8)
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        box = (150.0, 100.0, 150.0 + rng.uniform(1, 12), 100.0 + rng.uniform(1, 12)) if seed % 2 else (0.0, 0.0, 320.0, 240.0)
+        out = draw_occluders(image, box, rng)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert np.array_equal(image, np.full((240, 320, 3), 128, np.uint8))  # the input is not drawn on
+        if seed % 2 == 0:
+            assert (out != 128).any()  # a whole-image box always gets a visible occluder

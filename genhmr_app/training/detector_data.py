@@ -37,10 +37,11 @@ from genhmr_app.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT = "genhmr-detector-data/2"  # 2: noise drawn in float32, occluder textures cropped (other random streams)
+FORMAT = "genhmr-detector-data/2"  # 2: banked sensor grain, occluder textures made for their own box (other random streams)
 IMAGE_SIZES = ((640, 480), (480, 640), (512, 512), (720, 540))
 PROCEDURAL_BACKGROUNDS = ("grey", "gradient", "noise", "shapes", "stripes", "room")
 VIDEO_FRAME_MS = 100  # the pose cache runs at about 10 fps
+OCCLUDER_MIN_TEXTURE = 96  # px: an occluder's texture is made at least this big, then cropped
 
 
 @dataclass(frozen=True)
@@ -200,8 +201,9 @@ def draw_occluders(image: np.ndarray, box: tuple[float, float, float, float], rn
         if len(ys) == 0:
             continue
         top, left = ys.min(), xs.min()
-        fill = rnd.make_background(kind, (int(xs.max() - left + 1), int(ys.max() - top + 1)), rng,
-                                   grain=rnd.banked_grain)
+        # At least 96 px a side: the textures' own proportions (stripe periods, furniture sizes) need room.
+        size = (max(int(xs.max() - left + 1), OCCLUDER_MIN_TEXTURE), max(int(ys.max() - top + 1), OCCLUDER_MIN_TEXTURE))
+        fill = rnd.make_background(kind, size, rng, grain=rnd.banked_grain)
         out[ys, xs] = fill[ys - top, xs - left]
     return out
 
