@@ -262,8 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
     # One folder per configuration, so runs on different tokenizers keep their own checkpoint and log.
     tokenizer_tag = Path(args.tokenizer).stem if args.tokenizer else "shipped"
+    # The data, its share and the step count are part of the key too: a fine-tune with other settings
+    # must not resume another's checkpoint.
     run_dir = REPO_ROOT / "runs" / "generator" / (f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
-                                                  + (f"-from-{args.init.stem}" if args.init else ""))
+                                                  + (f"-from-{args.init.stem}" if args.init else "")
+                                                  + (f"-real{args.real_share:g}-{args.detector_data.name}"
+                                                     if args.detector_data else "")
+                                                  + (f"-{args.steps}steps" if args.init else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr)
