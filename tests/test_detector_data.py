@@ -92,7 +92,8 @@ def test_occluders_over_any_body_box_from_tiny_to_whole_image():
     image = np.full((240, 320, 3), 128, np.uint8)
     for seed in range(60):
         rng = np.random.default_rng(seed)
-        box = (150.0, 100.0, 150.0 + rng.uniform(1, 12), 100.0 + rng.uniform(1, 12)) if seed % 2 else (0.0, 0.0, 320.0, 240.0)
+        tiny = (150.0, 100.0, 150.0 + rng.uniform(1, 12), 100.0 + rng.uniform(1, 12))
+        box = tiny if seed % 2 else (0.0, 0.0, 320.0, 240.0)
         out = draw_occluders(image, box, rng)
         assert out.shape == image.shape and out.dtype == np.uint8
         assert np.array_equal(image, np.full((240, 320, 3), 128, np.uint8))  # the input is not drawn on

@@ -341,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             figures["memory"] = m = bench.memory()
             print(f"memory    : RSS {m['rss_mb_at_n_over_10']} MB after {m['frames'] // 10} live results, "
                   f"{m['rss_mb_at_n']} MB after {m['frames']} (growth {m['growth_mb']} MB, {m['growth_percent']}%); "
-                  f"{m['results_per_s']} results/s; longest event-loop stall over the run {m['max_event_loop_stall_ms']} ms")
+                  f"{m['results_per_s']} results/s; "
+                  f"longest event-loop stall over the run {m['max_event_loop_stall_ms']} ms")
     finally:
         bench.close()
     if args.json:

@@ -97,8 +97,8 @@ class BodyModel:
         self._faces = np.ascontiguousarray(np.asarray(smpl.faces, dtype=np.int64))
         self._faces.setflags(write=False)
         self._parents = smpl.parents.cpu().numpy().astype(np.int64)
-        self._mean_rest: np.ndarray | None = None
         self._parents.setflags(write=False)
+        self._mean_rest: np.ndarray | None = None  # mean_rest_vertices, once asked for
         if zero_posedirs:
             self._use_zero_posedirs()
 

@@ -110,8 +110,9 @@ class LiveStream:
         """`open_reader()` → (reader, (name, frame count, fps)), called in the detection thread
         (opening a camera can take a second; its failure reaches `on_error`). `on_finished()`: the
         source ended by itself (the video's last frame has been handed to `on_result`).
-        `shown_scale(width, height)`: screen pixels per frame pixel in the window; each result carries the frame
-        reduced to that size (made in the detection thread, not the UI thread)."""
+        `shown_scale(width, height)`: screen pixels per frame pixel in the window for a frame of that
+        size; each result carries the frame reduced to that size (made in the detection thread, not the
+        UI thread)."""
         self.session, self._open_reader = session, open_reader
         self.reader = None
         self.source: tuple[str, int, float | None] = ("", 0, None)
@@ -203,7 +204,8 @@ class LiveStream:
             self._detected.put(item)
             # While the model works on it: the picture at the size the window shows it. The model takes
             # ~30 ms, this ~2; should it ever come late, the window draws the full frame (display_rgb None).
-            item.display_rgb = reduced_for_display(frame.rgb, self.shown_scale(frame.rgb.shape[1], frame.rgb.shape[0]))
+            height, width = frame.rgb.shape[:2]
+            item.display_rgb = reduced_for_display(frame.rgb, self.shown_scale(width, height))
             if at_end:
                 break
             # Back-pressure: the next detection starts when the model has taken this one. Running

@@ -621,7 +621,7 @@ class CoreSession:
             return None
         mesh = preview_mesh(body)
         joints = body.rest_joints()[0].detach().cpu().numpy()
-        return MeshScene(vertices=self.rest_vertices()[mesh.vertex_ids], faces=mesh.faces, joints=joints,
+        return MeshScene(vertices=body.mean_rest_vertices()[mesh.vertex_ids], faces=mesh.faces, joints=joints,
                          bones=self.smpl_skeleton(),
                          frustum=display.frustum_points(640, 480, 600.0, 1.0) + joints[0])
 

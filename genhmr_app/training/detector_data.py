@@ -37,7 +37,8 @@ from genhmr_app.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT = "genhmr-detector-data/2"  # 2: banked sensor grain, occluder textures made for their own box (other random streams)
+# 2: banked sensor grain, occluder textures made for their own box (other random streams than 1)
+FORMAT = "genhmr-detector-data/2"
 IMAGE_SIZES = ((640, 480), (480, 640), (512, 512), (720, 540))
 PROCEDURAL_BACKGROUNDS = ("grey", "gradient", "noise", "shapes", "stripes", "room")
 VIDEO_FRAME_MS = 100  # the pose cache runs at about 10 fps
@@ -202,7 +203,8 @@ def draw_occluders(image: np.ndarray, box: tuple[float, float, float, float], rn
             continue
         top, left = ys.min(), xs.min()
         # At least 96 px a side: the textures' own proportions (stripe periods, furniture sizes) need room.
-        size = (max(int(xs.max() - left + 1), OCCLUDER_MIN_TEXTURE), max(int(ys.max() - top + 1), OCCLUDER_MIN_TEXTURE))
+        size = (max(int(xs.max() - left + 1), OCCLUDER_MIN_TEXTURE),
+                max(int(ys.max() - top + 1), OCCLUDER_MIN_TEXTURE))
         fill = rnd.make_background(kind, size, rng, grain=rnd.banked_grain)
         out[ys, xs] = fill[ys - top, xs - left]
     return out
