@@ -58,6 +58,10 @@ def test_mesh_overlay_covers_the_projected_body(body):
     overlay = display.rasterize_mesh(v, body.faces, 500.0, 640, 480, fill=True, wire=True)
     assert overlay.scale == 1.0 and overlay.fill.shape == (480, 640, 4) and overlay.wire.shape == (480, 640, 4)
     covered = overlay.fill[..., 3] > 0
+    # Made and handed over as one byte a pixel (a live frame's crosses processes); RGBA where shown.
+    assert overlay.fill_shade.dtype == np.uint8 and overlay.fill_shade.shape == (480, 640)
+    assert np.array_equal(covered, overlay.fill_shade > 0)
+    assert np.array_equal(overlay.wire[..., 3] > 0, overlay.wire_lines > 1)
     px = display.project(v, 500.0, 640, 480)
     x0, y0 = px.min(0)
     x1, y1 = px.max(0)

@@ -421,6 +421,15 @@ def test_pose_cache_skips_bad_files_and_loads_the_rest(tmp_path, caplog):
     mtime = ds.cache_path.stat().st_mtime_ns
     again = load_pose_dataset(rest, root=root, cache_dir=tmp_path / "cache", progress=False)
     assert again.cache_path == ds.cache_path and ds.cache_path.stat().st_mtime_ns == mtime
+    # A damaged cache (a crash or a second writer mid-write) is built again, not read.
+    data = bytearray(ds.cache_path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    ds.cache_path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="genhmr_app.mocap"):
+        rebuilt = load_pose_dataset(rest, root=root, cache_dir=tmp_path / "cache", progress=False)
+    assert rebuilt.summary() == ds.summary()
+    assert read_pose_cache(ds.cache_path).summary() == ds.summary()
+    assert not list((tmp_path / "cache").glob("*.tmp.npz"))
     other = load_pose_dataset(rest * 1.1, root=root, cache_dir=tmp_path / "cache", progress=False)
     assert other.cache_path != ds.cache_path
     reread = read_pose_cache(ds.cache_path)

@@ -53,6 +53,20 @@ def test_the_childs_error_comes_back_and_the_next_call_still_works(proc):
     assert proc.call(_remember, 0) >= 0
 
 
+def test_work_done_meanwhile_runs_during_the_call_and_its_error_keeps_the_pipe_in_step(proc):
+    done = []
+    before = proc.call(_remember, 0)
+    assert proc.call_overlapped(lambda: done.append("copied"), _remember, 1) == before + 1
+    assert done == ["copied"]
+
+    def broken():
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):  # the caller's own error, not the process's
+        proc.call_overlapped(broken, _remember, 1)
+    assert proc.ready and proc.call(_remember, 0) == before + 2  # the reply was read: the next call is in step
+
+
 def test_a_killed_child_fails_calls_with_a_message():
     from genhmr_app.pipeline.reconstructor import Reconstructor
 

@@ -102,9 +102,9 @@ class Bench:
         return _cv2_capture(target)
 
     def wait(self, predicate, timeout_s: float) -> bool:
-        from genhmr_app.ui.testing import wait_until
+        from genhmr_app.ui.testing import run_until
 
-        return wait_until(predicate, timeout_s, step_s=0.001)
+        return run_until(predicate, timeout_s, check_ms=2)
 
     def idle(self) -> bool:
         return self.wait(lambda: not self.window.runner.busy and not self.window.controls.pending(), 120)

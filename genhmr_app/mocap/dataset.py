@@ -11,8 +11,11 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +157,7 @@ def _cache_matches(path: Path, rest_joints: np.ndarray) -> bool:
     try:
         with np.load(path, allow_pickle=False) as d:
             return bool(np.allclose(d["rest_joints"], rest_joints, rtol=0.0, atol=1e-5))
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):  # damaged: rebuilt
         return False
 
 
@@ -286,7 +289,9 @@ def build_pose_cache(
         "root": str(root),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.stem + ".tmp.npz")
+    # A name of this process's own: two processes building the same cache at once (the workers of a
+    # data generator) must not write into one temporary file.
+    tmp = out_path.with_name(f"{out_path.stem}.{os.getpid()}.tmp.npz")
     np.savez_compressed(
         tmp,
         global_orient=np.concatenate(go),
@@ -347,7 +352,12 @@ def load_pose_dataset(
     path = cache_path_for(cache_key(sources, root, rest_joints), cache_dir)
     if rebuild or not path.is_file() or not _cache_matches(path, rest_joints):
         build_pose_cache(rest_joints, root=root, out_path=path, progress=progress)
-    return read_pose_cache(path)
+    try:
+        return read_pose_cache(path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:  # damaged: rebuilt once
+        log.warning("mocap: the pose cache %s is damaged (%s); building it again", path, exc)
+        build_pose_cache(rest_joints, root=root, out_path=path, progress=progress)
+        return read_pose_cache(path)
 
 
 # --- CLI ------------------------------------------------------------------------------------------

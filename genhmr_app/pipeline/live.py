@@ -251,9 +251,9 @@ class LiveTracker:
         track.transl = fit.transl
         self._advance(track, tokens, confidence, error_after, person, betas_seen)
 
+        rotvecs = roma.rotmat_to_rotvec(torch.cat([orient, pose[0]], 0)).cpu().numpy()  # one call: ~0.4 ms each
         hypothesis = Hypothesis(
-            global_orient=roma.rotmat_to_rotvec(orient[0]).cpu().numpy(),
-            body_pose=roma.rotmat_to_rotvec(pose[0]).reshape(-1).cpu().numpy(),
+            global_orient=rotvecs[0], body_pose=rotvecs[1:].reshape(-1),
             betas=track.betas[0].cpu().numpy().copy(), transl=transl[0].cpu().numpy().copy(),
             tokens=tokens[0].cpu().numpy(), token_confidence=confidence[0].cpu().numpy(),
             log_likelihood=float(torch.log(confidence.clamp_min(1e-12)).sum()),

@@ -159,16 +159,31 @@ class ModelProcess:
     def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `func(ctx, *args, **kwargs)` in the child and return its value. `func` must be a
         module-level function (it travels by name)."""
+        return self.call_overlapped(None, func, *args, **kwargs)
+
+    def call_overlapped(self, meanwhile: Callable[[], Any] | None, func: Callable[..., Any], *args: Any,
+                        **kwargs: Any) -> Any:
+        """`call`, running `meanwhile()` in the calling thread while the child works (the caller
+        would otherwise only wait). An exception from `meanwhile` is the caller's: it propagates once
+        the child's reply has been read, so the pipe stays in step."""
         if not self.ready:
             raise ModelProcessError(self._failure or "the model process is not ready")
+        own_error = None
         with self._lock:
             try:
                 self._conn.send((func, args, kwargs))
+                if meanwhile is not None:
+                    try:
+                        meanwhile()
+                    except Exception as exc:  # noqa: BLE001 - re-raised below, after the reply
+                        own_error = exc
                 status, value = self._conn.recv()
             except (EOFError, OSError, BrokenPipeError) as exc:
                 self._failure = f"the model process ended unexpectedly (exit code {self._process.exitcode})"
                 self._ready.clear()
                 raise ModelProcessError(self._failure) from exc
+        if own_error is not None:
+            raise own_error
         if status != "ok":
             raise ModelProcessError(value)
         return value

@@ -493,6 +493,9 @@ class CoreSession:
                     timing["display"] = (time.perf_counter() - t_disp) * 1000
                 else:
                     reconstruction, views, timing["display"] = done
+                for view in views:
+                    if view.overlay is not None:
+                        view.overlay.prepare()
                 reconstruction.image_path = Path(ref.path) if isinstance(ref, ImageRef) else None
                 timing["sample"] = reconstruction.timing_ms.get("sample", 0.0)
                 timing["refine"] = reconstruction.timing_ms.get("refine", 0.0)
@@ -564,9 +567,12 @@ class CoreSession:
 
     def live_result(self, ref: FrameRef, frame: Frame, detection: DetectionResult, stream: int,
                     settings: ReconstructionSettings, overlays: OverlayRequest, smoothing: float,
-                    source: tuple[str, int, float | None], detect_ms: float, at_end: bool = False) -> FrameResult:
+                    source: tuple[str, int, float | None], detect_ms: float, at_end: bool = False,
+                    meanwhile: Callable[[], object] | None = None) -> FrameResult:
         """A live frame's result (pipeline/live_model.live_step): in the live model process when it
-        is up, else in this thread under the session lock (no still-image job uses the models then)."""
+        is up, else in this thread under the session lock (no still-image job uses the models then).
+        `meanwhile()`: the caller's own work for this frame, run while the model process works on it
+        (without the process: after the model)."""
         from genhmr_app.pipeline.live_model import attach_reduced, live_step
         from genhmr_app.pipeline.model_process import ModelContext, ModelProcessError
 
@@ -577,7 +583,9 @@ class CoreSession:
         self.prepare_live()
         if self.live_process_ready():
             try:
-                step, where = attach_reduced(self._live_process.call(live_step, *args), self.body_model), "process"
+                raw = self._live_process.call_overlapped(meanwhile, live_step, *args)
+                meanwhile = None
+                step, where = attach_reduced(raw, self.body_model), "process"
             except ModelProcessError as exc:
                 log.warning("live model process: %s; continuing in this process", exc)
         if step is None:
@@ -587,12 +595,16 @@ class CoreSession:
                     if self._live_local is None or self._live_local.recon is not recon:
                         self._live_local = ModelContext(recon)
                     step = attach_reduced(live_step(self._live_local, *args), self.body_model)
+        if meanwhile is not None:
+            meanwhile()
         timing = {"load": 0.0, "detect": detect_ms, "sample": 0.0, "refine": 0.0, "display": 0.0}
         reconstruction, views, note = None, [], ""
         if step is not None:
             timing.update(step.timing_ms)
             note = step.note
             if step.person is not None:
+                if step.view.overlay is not None:
+                    step.view.overlay.prepare()
                 w, h = detection.image_width, detection.image_height
                 reconstruction = Reconstruction(w, h, step.focal, [step.person], detection, dict(timing), settings)
                 views = [step.view]

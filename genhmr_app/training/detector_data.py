@@ -454,6 +454,10 @@ def generate(cfg: DetectorDataConfig, samples: int, workers: int, out_dir: Path,
         for stale in (chunk_path(out_dir, i), chunk_path(out_dir, i).with_suffix(".json")):
             stale.unlink(missing_ok=True)
     log.info("%d of %d chunks to make in %s (%d workers)", len(todo), chunks, out_dir, workers)
+    if poses_file is None and todo:
+        # The pose cache is built here, once, before the workers start: each would otherwise find it
+        # missing (or stale) and build it at the same time.
+        _training_poses()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(w, workers, cfg, chunks, out_dir, queue, poses_file), daemon=True)
