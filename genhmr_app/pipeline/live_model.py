@@ -24,7 +24,9 @@ from genhmr_app.pipeline import display
 from genhmr_app.pipeline.live import LiveSettings, LiveTracker
 from genhmr_app.pipeline.reconstructor import PersonReconstruction, ReconstructionSettings
 
-LIVE_INFLUENCE_FRAMES = 12  # live frames between refreshes of the token→joint influence (uncertainty colours)
+# Live frames between refreshes of the token→joint influence (the uncertainty colours): it moves slowly
+# with the pose, and a refresh (~5 ms) every 12 frames was 4% of the live model's time.
+LIVE_INFLUENCE_FRAMES = 30
 LIVE_OVERLAY_SIDE = 360  # the live 2D mesh overlay is drawn this big (and scaled up): ~6 ms instead of ~40
 # The live overlay's triangulation is coarser than the stills' (display.proxy_faces at 2.5 cm): 1,900
 # triangles instead of 2,600 draw in 60% of the time and look the same at 360 px; at 4.5 cm cracks show.
