@@ -349,10 +349,9 @@ class SceneRenderer:
     def _set_antialias(self, on: bool) -> None:
         if on != self._antialias:
             self._antialias = on
-            if on:
-                self.plotter.enable_anti_aliasing("fxaa")
-            else:
-                self.plotter.disable_anti_aliasing()
+            # The renderer's own switch: pyvista's enable_anti_aliasing("fxaa") first asks whether VTK
+            # uses EGL by making a render window, 11-20 ms of the UI thread at each drag's or stream's end.
+            self.plotter.renderer.SetUseFXAA(on)
 
     def _apply_colour(self) -> None:
         if self._body_actor is None:
