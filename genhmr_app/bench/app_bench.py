@@ -3,9 +3,12 @@
 1. Sustained mesh updates per second through the window's own live path (LiveStream: capture,
    detection and model side by side → drawing), next to MediaPipe alone on the same frames in the
    same run; frame-to-screen latency (a frame's capture until the 3D view has rendered its mesh);
-   the longest event-loop stall meanwhile. Two feeds:
+   the longest event-loop stall meanwhile. Three feeds:
    - `playback`: a camera at camera speed (--camera-fps, 30): the video's frames, decoded beforehand
      and handed out at that rate as a webcam does (image/sources.ScriptedCapture paced);
+   - `capacity`: the same camera at --capacity-fps (60), faster than the app can go, so that the
+     ratio to MediaPipe alone measures the app; at 30 fps the camera's own rate bounds it whenever
+     MediaPipe alone passes 50 fps (`feed_bound_ratio`);
    - `video_file`: the video file playing in real time (its own frame rate caps the updates: 24 fps
      for the default clip), decoded as it plays.
 2. Slider latency: from a slider release (a drag's last value, then the release) to the 3D view's next
@@ -63,6 +66,7 @@ class Bench:
         stand_in, stand_in_what = stand_in_model_factory()
         factory = stand_in if args.untrained else default_model_factory
         self.frames_bgr = _decode(args.video, args.camera_frames)
+        self.camera_fps = args.camera_fps  # the replayed camera's rate for the next run
         capture = self.capture_factory
         self.session = CoreSession.create(device_preference=args.device, model_factory=factory, capture_factory=capture)
         if self.session.reconstructor() is None:
@@ -98,7 +102,7 @@ class Bench:
         from genhmr_app.image.sources import ScriptedCapture, _cv2_capture
 
         if isinstance(target, int):
-            return ScriptedCapture(self.frames_bgr, loop=True, fps=self.args.camera_fps, paced=True)
+            return ScriptedCapture(self.frames_bgr, loop=True, fps=self.camera_fps, paced=True)
         return _cv2_capture(target)
 
     def wait(self, predicate, timeout_s: float) -> bool:
@@ -120,8 +124,10 @@ class Bench:
             raise SystemExit(f"cannot open {self.args.video}: {w.last_error}")
 
     # -- 1. live playback ------------------------------------------------------------------------
-    def playback(self, feed: str) -> dict:
-        """`feed`: "camera" (the paced replay) or "video" (the file playing in real time)."""
+    def playback(self, feed: str, camera_fps: float | None = None) -> dict:
+        """`feed`: "camera" (the paced replay, at `camera_fps`, default --camera-fps) or "video" (the
+        file playing in real time)."""
+        self.camera_fps = camera_fps or self.args.camera_fps
         from genhmr_app.ui.testing import StallMeter
 
         w = self.window
@@ -131,7 +137,7 @@ class Bench:
             feed_fps = float(w.input.fps or 0.0)
         else:
             start, stop, running = (lambda: w.start_camera(0)), w.stop_camera, (lambda: w.camera_live)
-            feed_fps = float(self.args.camera_fps)
+            feed_fps = float(self.camera_fps)
         n_shown, n_render = len(self.shown_times), len(self.render_ends)
         meter = StallMeter(10)
         meter.start()
@@ -182,7 +188,7 @@ class Bench:
             video.close()
         else:
             frames = [(np.ascontiguousarray(self.frames_bgr[i % len(self.frames_bgr)][..., ::-1]),
-                       int(n * 1000 / self.args.camera_fps)) for n, i in enumerate(indices)]
+                       int(n * 1000 / self.camera_fps)) for n, i in enumerate(indices)]
         times = []
         with PoseDetector(mode="video") as det:
             for rgb, ts in frames:
@@ -235,6 +241,7 @@ class Bench:
 
         w = self.window
         n = self.args.frames
+        self.camera_fps = self.args.camera_fps
         marks: dict[int, float] = {}
         start = w.results_received
         t0 = time.perf_counter()
@@ -292,12 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", type=Path, default=default_video)
     ap.add_argument("--seconds", type=float, default=15.0, help="how long each feed plays for the FPS figures")
     ap.add_argument("--camera-fps", type=float, default=30.0, help="the replayed camera's frame rate")
+    ap.add_argument("--capacity-fps", type=float, default=60.0,
+                    help="a second camera run at this rate (0: none): a feed faster than the app, so that the "
+                         "ratio to MediaPipe alone measures the app rather than the camera's own rate")
     ap.add_argument("--camera-frames", type=int, default=240, help="video frames the replayed camera loops over")
     ap.add_argument("--slider-trials", type=int, default=16)
     ap.add_argument("--frames", type=int, default=600, help="frames for the memory run (try 5000)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--untrained", action="store_true", help="an untrained stand-in generator instead of weights/")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["fps", "video", "slider", "memory"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["fps", "capacity", "video", "slider", "memory"])
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     # A fresh window: neither the user's saved layout nor their settings file is read or written.
@@ -321,11 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GenHMR Studio app benchmark — model {figures['model']} [{bench.weights}], device {figures['device']}, "
           f"body {figures['body']}")
     try:
-        for key, feed, label in (("playback", "camera", f"camera {args.camera_fps:g} fps"),
-                                 ("video_file", "video", "video file")):
-            if ("fps" if feed == "camera" else "video") in args.skip:
+        runs = (("playback", "camera", args.camera_fps, "fps"), ("capacity", "camera", args.capacity_fps, "capacity"),
+                ("video_file", "video", None, "video"))
+        for key, feed, fps, skip_name in runs:
+            if skip_name in args.skip or (key == "capacity" and not fps):
                 continue
-            figures[key] = p = bench.playback(feed)
+            label = f"camera {fps:g} fps" if feed == "camera" else "video file"
+            figures[key] = p = bench.playback(feed, fps)
             print(f"{key:10}: [{label}] {p['app_fps']} mesh updates/s in the app ({p['meshes']} in {p['seconds']} s) "
                   f"vs MediaPipe alone {p['mediapipe_alone_fps']} FPS on the same frames ({p['ratio_to_mediapipe']}x; "
                   f"the feed's own {p['feed_fps']:g} fps bounds this at {p['feed_bound_ratio']}x); "

@@ -7,7 +7,8 @@ Compared side by side in one run, on the 12 COCO limb joints:
  (b) the same with N=1   (c) N=5 without refinement
  (d) MediaPipe's own world landmarks (PA-MPJPE only)   (e) the deterministic regressor (same inputs,
      similar size, same training budget), without and with the same refinement
-Also: latency by stage, the cost of N and P, and PA-MPJPE on the real MPI-INF-3DHP frames.
+Also: latency by stage, the cost of N and P, PA-MPJPE on the real MPI-INF-3DHP frames, and the 2D
+error on the annotated COCO and MPII photos (bench/real_2d.py).
 """
 
 from __future__ import annotations
@@ -297,9 +298,19 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 lines.append(f"| {r['image']} | not detected | – |")
 
+    from genhmr_app.bench.real_2d import run_real_2d
     from genhmr_app.detection.people_count import people_found
 
     kp2d = shared_data_dir() / "images" / "kp2d"
+    real2d = run_real_2d(recon, variants[A][1], kp2d) if kp2d.is_dir() else None
+    if real2d and real2d["rows"]:
+        lines += ["", f"## Real photos: 2D error on the annotated COCO and MPII images ({real2d['matched']} people "
+                  "matched, 12 limb joints, mean px and % of the person's height)", "",
+                  "| image | joints | MediaPipe's own | GenHMR (a) final |", "|---|---|---|---|"]
+        for r in real2d["rows"]:
+            lines.append(f"| {r['image']} | {r['joints']} | {r['mediapipe_px']:.1f} px ({100 * r['mediapipe_share']:.1f}%) "
+                         f"| {r['ours_px']:.1f} px ({100 * r['ours_share']:.1f}%) |" if r["found"]
+                         else f"| {r['image']} | – | not found | – |")
     crowd = people_found(kp2d) if kp2d.is_dir() else None
     if crowd:
         lines += ["", f"## People found on the shared COCO and MPII images ({crowd['annotated']} annotated people)", "",
@@ -330,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         ("(a) MPJPE ≤ 0.85x regressor (e)", a.get("mpjpe", np.nan), e.get("mpjpe", np.nan), lambda x, y: x <= 0.85 * y),
         ("(a) final 2D error ≤ MediaPipe's own 2D error (px)", a.get("err2d_px", np.nan), mp_2d_px, lambda x, y: x <= y),
         ("MPI-INF-3DHP PA-MPJPE ≤ MediaPipe's", hp_ours, hp_mp, lambda x, y: x <= y),
+        ("real photos: final 2D error ≤ MediaPipe's own (% of height)", 100 * (real2d or {}).get("ours_share", np.nan),
+         100 * (real2d or {}).get("mediapipe_share", np.nan), lambda x, y: x <= y),
         ("N=5 better than N=1, 3D (MPJPE)", a.get("mpjpe", np.nan), b.get("mpjpe", np.nan), lambda x, y: x < y),
         ("N=5 better than N=1, 2D (px)", a.get("err2d_px", np.nan), b.get("err2d_px", np.nan), lambda x, y: x < y),
         ("refinement better than none, 3D (MPJPE)", a.get("mpjpe", np.nan), c.get("mpjpe", np.nan), lambda x, y: x < y),
@@ -347,6 +360,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(text + "\n")
     (args.out.with_suffix(".json")).write_text(json.dumps({"table": table, "mediapipe_pa_mpjpe": mp_pa, "mediapipe_2d_px": mp_2d_px, "error_budget": budget, "people_found": crowd,
                                                            "latency_ms": {k: statistics.median(v) for k, v in stage.items() if v},
-                                                           "detect_alone_ms": med_det, "mpi_inf_3dhp": hp}, indent=1))
+                                                           "detect_alone_ms": med_det, "mpi_inf_3dhp": hp, "real_2d": real2d}, indent=1))
     recon.close()
     return 0
