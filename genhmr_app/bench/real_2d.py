@@ -25,6 +25,12 @@ MIN_VISIBLE = 6  # annotated people with fewer labelled limb joints are not scor
 MATCH_SHARE = 0.5  # a match further than this share of the person's height is not the same person
 
 
+def mean_error(points: np.ndarray, truth: np.ndarray) -> float:
+    """Mean px distance of (12, 2) points to the (12, 3) annotation's labelled joints."""
+    seen = truth[:, 2] > 0
+    return float(np.linalg.norm(points[seen] - truth[seen, :2], axis=-1).mean())
+
+
 def run_real_2d(recon: Reconstructor, settings: ReconstructionSettings, kp2d_dir: Path) -> dict:
     """Per image: the matched person's mean limb error (px and share of their height) for MediaPipe's
     own landmarks and for the final mesh's projected keypoints; and the means over the matches."""
@@ -40,11 +46,6 @@ def run_real_2d(recon: Reconstructor, settings: ReconstructionSettings, kp2d_dir
         person = r.people[0]
         mp = person.detection.coco17()[LIMBS, :2]
         ours = person.keypoints2d_coco17[LIMBS]
-
-        def mean_error(points: np.ndarray, truth: np.ndarray) -> float:
-            seen = truth[:, 2] > 0
-            return float(np.linalg.norm(points[seen] - truth[seen, :2], axis=-1).mean())
-
         truth = min(candidates, key=lambda p: mean_error(mp, p))
         h = max(float(np.ptp(truth[truth[:, 2] > 0, 1])), 1.0)  # the labelled limbs' height in px
         if mean_error(mp, truth) > MATCH_SHARE * h:

@@ -153,11 +153,15 @@ def cache_path_for(key: str, cache_dir: Path | None = None) -> Path:
     return base / f"smpl24_{key}.npz"
 
 
+# What reading a damaged cache file (a crash or a second writer mid-write) raises: such a cache is rebuilt.
+_DAMAGED_CACHE = (OSError, KeyError, ValueError, zipfile.BadZipFile, zlib.error)
+
+
 def _cache_matches(path: Path, rest_joints: np.ndarray) -> bool:
     try:
         with np.load(path, allow_pickle=False) as d:
             return bool(np.allclose(d["rest_joints"], rest_joints, rtol=0.0, atol=1e-5))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):  # damaged: rebuilt
+    except _DAMAGED_CACHE:
         return False
 
 
@@ -354,7 +358,7 @@ def load_pose_dataset(
         build_pose_cache(rest_joints, root=root, out_path=path, progress=progress)
     try:
         return read_pose_cache(path)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:  # damaged: rebuilt once
+    except _DAMAGED_CACHE as exc:  # damaged after its check: rebuilt once
         log.warning("mocap: the pose cache %s is damaged (%s); building it again", path, exc)
         build_pose_cache(rest_joints, root=root, out_path=path, progress=progress)
         return read_pose_cache(path)

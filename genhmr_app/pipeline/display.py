@@ -153,11 +153,6 @@ class MeshOverlay:
         lut[1:, 3] = int(self.alpha * 255)
         return lut[self.fill_shade]
 
-    def prepare(self) -> MeshOverlay:
-        """Makes the RGBA pictures now (in a worker), so that the thread that shows them only shows them."""
-        _ = self.fill, self.wire
-        return self
-
     @cached_property
     def wire(self) -> np.ndarray | None:
         """(h, w, 4) uint8: the edges, anti-aliased."""
@@ -167,6 +162,11 @@ class MeshOverlay:
         rgba[..., :3] = WIRE_COLOUR
         rgba[..., 3] = (self.wire_lines.astype(np.float32) * 0.6).astype(np.uint8)
         return rgba
+
+    def prepare(self) -> MeshOverlay:
+        """Makes the RGBA pictures now (in a worker), so that the thread that shows them only shows them."""
+        _ = self.fill, self.wire
+        return self
 
 
 def _front_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
