@@ -12,6 +12,7 @@ MediaPipe's, which costs both sides alike.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ from genhmr_app.image.loading import load_image
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 
 LIMBS = list(range(5, 17))  # COCO: shoulders, elbows, wrists, hips, knees, ankles (left first)
+LIMB_NAMES = [f"{side} {part}" for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+              for side in ("left", "right")]
 MIN_VISIBLE = 6  # annotated people with fewer labelled limb joints are not scored
 MATCH_SHARE = 0.5  # a match further than this share of the person's height is not the same person
 
@@ -31,9 +34,17 @@ def mean_error(points: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(points[seen] - truth[seen, :2], axis=-1).mean())
 
 
+def joint_shares(points: np.ndarray, truth: np.ndarray, height_px: float) -> np.ndarray:
+    """(12,) distance of each point to its annotation as a share of the height; NaN where unlabelled."""
+    return np.where(truth[:, 2] > 0, np.linalg.norm(points - truth[:, :2], axis=-1) / height_px, np.nan)
+
+
 def run_real_2d(recon: Reconstructor, settings: ReconstructionSettings, kp2d_dir: Path) -> dict:
     """Per image: the matched person's mean limb error (px and share of their height) for MediaPipe's
-    own landmarks and for the final mesh's projected keypoints; and the means over the matches."""
+    own landmarks and for the final mesh's projected keypoints; and the means over the matches.
+    Per joint (`joints`, shares of the height over the matches): both errors, and how far the final
+    keypoints sit from MediaPipe's own, the ones they were fitted to. A joint where that distance is
+    large is one the fit did not follow: the pose prior held it elsewhere."""
     rows = []
     for image in load_annotated(kp2d_dir):
         candidates = [p[LIMBS] for p in image.people if (p[LIMBS, 2] > 0).sum() >= MIN_VISIBLE]
@@ -53,11 +64,33 @@ def run_real_2d(recon: Reconstructor, settings: ReconstructionSettings, kp2d_dir
             continue
         rows.append({"image": image.path.name, "found": True, "joints": int((truth[:, 2] > 0).sum()), "height_px": h,
                      "mediapipe_px": mean_error(mp, truth), "ours_px": mean_error(ours, truth),
-                     "mediapipe_share": mean_error(mp, truth) / h, "ours_share": mean_error(ours, truth) / h})
+                     "mediapipe_share": mean_error(mp, truth) / h, "ours_share": mean_error(ours, truth) / h,
+                     "ours_to_mediapipe_share": float(np.linalg.norm(ours - mp, axis=-1).mean() / h),
+                     "per_joint": np.stack([joint_shares(mp, truth, h), joint_shares(ours, truth, h),
+                                            np.linalg.norm(ours - mp, axis=-1) / h])})
     found = [r for r in rows if r["found"]]
     summary = {k: float(np.mean([r[k] for r in found])) if found else float("nan")
-               for k in ("mediapipe_px", "ours_px", "mediapipe_share", "ours_share")}
-    return {"rows": rows, "matched": len(found), **summary}
+               for k in ("mediapipe_px", "ours_px", "mediapipe_share", "ours_share", "ours_to_mediapipe_share")}
+    joints = {}
+    if found:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a joint unlabelled in every photo: NaN
+            means = np.nanmean(np.stack([r.pop("per_joint") for r in found]), axis=0)  # (3, 12)
+        joints = {name: {"mediapipe_share": float(means[0, j]), "ours_share": float(means[1, j]),
+                         "ours_to_mediapipe_share": float(means[2, j])} for j, name in enumerate(LIMB_NAMES)}
+    return {"rows": rows, "matched": len(found), "joints": joints, **summary}
 
 
 __all__ = ["run_real_2d"]
+
+
+def joint_table(result: dict) -> list[str]:
+    """Markdown lines for `run_real_2d`'s per-joint figures (none when nobody was matched)."""
+    if not result.get("joints"):
+        return []
+    lines = ["", "Per joint, % of the person's height over the matched people; the last column is how far the "
+             "final keypoints sit from MediaPipe's own, the ones they were fitted to (large: the pose prior held "
+             "the joint elsewhere):", "",
+             "| joint | MediaPipe's own | GenHMR (a) final | final to MediaPipe's |", "|---|---|---|---|"]
+    return lines + [f"| {name} | {100 * j['mediapipe_share']:.1f} | {100 * j['ours_share']:.1f} "
+                    f"| {100 * j['ours_to_mediapipe_share']:.1f} |" for name, j in result["joints"].items()]

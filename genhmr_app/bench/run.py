@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 lines.append(f"| {r['image']} | not detected | – |")
 
-    from genhmr_app.bench.real_2d import run_real_2d
+    from genhmr_app.bench.real_2d import joint_table, run_real_2d
     from genhmr_app.detection.people_count import people_found
 
     kp2d = shared_data_dir() / "images" / "kp2d"
@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {r['image']} | {r['joints']} | {r['mediapipe_px']:.1f} px ({100 * r['mediapipe_share']:.1f}%) "
                          f"| {r['ours_px']:.1f} px ({100 * r['ours_share']:.1f}%) |" if r["found"]
                          else f"| {r['image']} | – | not found | – |")
+        lines += joint_table(real2d)
     crowd = people_found(kp2d) if kp2d.is_dir() else None
     if crowd:
         lines += ["", f"## People found on the shared COCO and MPII images ({crowd['annotated']} annotated people)", "",
