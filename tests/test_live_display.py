@@ -175,3 +175,53 @@ def test_settling_the_heap_exempts_what_is_alive_from_later_collections():
         assert not any(o is kept for o in gc.get_objects())  # out of the collector's sight
     finally:
         gc.unfreeze()
+
+
+def _interior_holes(covered: np.ndarray) -> int:
+    """Uncovered pixels that the background cannot reach from the picture's border: cracks."""
+    import cv2
+
+    outside = (~covered).astype(np.uint8)
+    padded = np.pad(outside, 1, constant_values=1)
+    cv2.floodFill(padded, None, (0, 0), 2)
+    return int((padded[1:-1, 1:-1] == 1).sum())
+
+
+def _dash_pixels(shade: np.ndarray) -> int:
+    import cv2
+
+    inner = cv2.erode((shade > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    darker = cv2.medianBlur(shade, 5).astype(np.int16) - shade.astype(np.int16)
+    return int((darker > 50)[inner].sum())
+
+
+def test_the_preview_mesh_is_closed_and_the_live_overlay_covers_it_without_cracks():
+    """The preview mesh (body/lod.py) is one closed surface: every edge between exactly two triangles.
+    The live overlay drawn from it, at the size the stream draws it, has no cracks inside the body and
+    no dark dashes (it is shaded by the smooth normals)."""
+    from genhmr_app.body.lod import preview_mesh
+    from genhmr_app.body.model import load_body_model_with_fallback
+    from genhmr_app.pipeline import display
+    from genhmr_app.pipeline.live_model import LIVE_OVERLAY_SIDE, LiveViewBuilder
+
+    body, _ = load_body_model_with_fallback(device="cpu")
+    mesh = preview_mesh(body)
+    assert 1500 < len(mesh.vertex_ids) < len(body.mean_rest_vertices()) // 3
+    f = mesh.faces
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    _, uses = np.unique(edges, axis=0, return_counts=True)
+    assert (uses == 2).all()
+
+    # The mean body facing the camera 2.5 m away, arms out: the torso, arms and legs in view.
+    vertices = display.to_camera(body.mean_rest_vertices()[mesh.vertex_ids]) + np.array([0, 0, 2.5], np.float32)
+    normals = display.vertex_normals(display.to_display(vertices), mesh.faces)
+    faces = LiveViewBuilder(body).overlay_faces(mesh)
+    assert faces.max() < len(mesh.vertex_ids) and len(faces) < len(mesh.faces)  # coarser, same vertices
+    smooth, flat = (display.rasterize_mesh(vertices, faces, 900.0, 1280, 720, max_side=LIVE_OVERLAY_SIDE, normals=n)
+                    for n in (display.to_camera(normals), None))
+    covered = smooth.fill_shade > 0
+    assert covered.sum() > 2000 and _interior_holes(covered) == 0
+    # Dashes: pixels inside the body far darker than their neighbourhood (a sliver seen edge-on, shaded
+    # by its own normal). Measured 19 smooth, 40 flat (and 72-80 on a posed body with the previous
+    # overlay triangulation).
+    assert _dash_pixels(smooth.fill_shade) < 30 < _dash_pixels(flat.fill_shade)

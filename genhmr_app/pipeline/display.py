@@ -31,6 +31,11 @@ def to_display(points: np.ndarray) -> np.ndarray:
     return np.asarray(points, dtype=np.float32) * CAMERA_TO_DISPLAY
 
 
+def to_camera(points: np.ndarray) -> np.ndarray:
+    """Display coordinates (points or normals) back to the camera's: the same half-turn about x."""
+    return np.asarray(points, dtype=np.float32) * CAMERA_TO_DISPLAY
+
+
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals: the face normals summed per vertex through a sparse
     vertex-by-face incidence matrix, built once per faces array (a drag asks for this a dozen times a
@@ -181,9 +186,10 @@ def _front_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
 
 def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width: int, height: int,
                    fill: bool = True, wire: bool = False, colour: tuple[int, int, int] = FILL_COLOUR,
-                   alpha: float = 0.6, max_side: int = MAX_OVERLAY_SIDE) -> MeshOverlay:
+                   alpha: float = 0.6, max_side: int = MAX_OVERLAY_SIDE,
+                   normals: np.ndarray | None = None) -> MeshOverlay:
     """Painter's algorithm over the camera-facing triangles: far ones first, shaded by the angle to
-    the view ray. A single fillPoly call would be faster but fills overlaps even-odd (an arm in
+    the view ray (of the triangle, or of its corners' `normals` (V, 3) in camera space when given). A single fillPoly call would be faster but fills overlaps even-odd (an arm in
     front of the torso would punch a hole), so triangles are drawn one by one (~30 ms for 14k)."""
     import cv2
 
@@ -193,6 +199,13 @@ def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width:
     f = np.asarray(faces)
     keep, facing = _front_faces(v, f)
     f, facing = f[keep], facing[keep]
+    if normals is not None and len(f):
+        # Shaded by the mean of the corners' (smooth) normals rather than the triangle's own: a coarse
+        # triangulation has slivers seen edge-on, which its own normal shades near black.
+        n = np.asarray(normals, dtype=np.float64)[f].sum(1)
+        centre = v[f].mean(1)
+        facing = (-(n * centre).sum(1) / (np.linalg.norm(n, axis=1) * np.linalg.norm(centre, axis=1)).clip(1e-12)
+                  ).clip(0, 1)
     shift = 4  # sub-pixel precision: OpenCV takes fixed-point coordinates
     px = (project(v, focal * scale, w, h) * (1 << shift)).round()
     px = np.clip(px, -(1 << 26), 1 << 26).astype(np.int32)

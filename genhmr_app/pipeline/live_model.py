@@ -28,9 +28,11 @@ from genhmr_app.pipeline.reconstructor import PersonReconstruction, Reconstructi
 # with the pose, and a refresh (~5 ms) every 12 frames was 4% of the live model's time.
 LIVE_INFLUENCE_FRAMES = 30
 LIVE_OVERLAY_SIDE = 360  # the live 2D mesh overlay is drawn this big (and scaled up): ~6 ms instead of ~40
-# The live overlay's triangulation is coarser than the stills' (display.proxy_faces at 2.5 cm): 1,900
-# triangles instead of 2,600 draw in 60% of the time and look the same at 360 px; at 4.5 cm cracks show.
-LIVE_OVERLAY_CELL_M = 0.035
+# The live overlay's triangulation: display.proxy_faces over the preview mesh (body/lod.py) at 4.5 cm
+# cells, ~1,500 triangles, shaded by the preview mesh's smooth normals: shaded by their own, slivers
+# seen edge-on drew as dark dashes (37-40 dash pixels on a 360 px body, 10-19 smooth; the stills'
+# proxy re-indexed into this coarser preview mesh, as before: 72-80). 1.25 ms a frame.
+LIVE_OVERLAY_CELL_M = 0.045
 
 
 @dataclass
@@ -56,21 +58,14 @@ class LiveViewBuilder:
         self._influence: list | None = None  # [frames used, (K, 23) influence]
 
     def overlay_faces(self, reduced) -> np.ndarray:
-        """display.proxy_faces (the stills' overlay triangulation), re-indexed into the reduced mesh:
-        each corner moves to the nearest kept vertex (rest pose); collapsed triangles are dropped."""
+        """display.proxy_faces (the stills' overlay triangulation) over the mesh the tracker posed: the
+        preview mesh when `reduced` is given (indices into its vertices), else the full mesh."""
         key = 0 if reduced is None else len(reduced.vertex_ids)
         if key not in self._overlay_faces:
-            rest = self.body.mean_rest_vertices()
-            proxy = display.proxy_faces(rest, self.body.faces, self._skin, cell_m=LIVE_OVERLAY_CELL_M)
-            if reduced is not None:
-                from scipy.spatial import cKDTree
-
-                _, nearest = cKDTree(rest[reduced.vertex_ids]).query(rest)
-                f = nearest[proxy]
-                f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
-                _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)  # duplicates out, winding kept
-                proxy = f[np.sort(first)]
-            self._overlay_faces[key] = proxy
+            ids = np.arange(len(self._skin)) if reduced is None else reduced.vertex_ids
+            faces = self.body.faces if reduced is None else reduced.faces
+            self._overlay_faces[key] = display.proxy_faces(self.body.mean_rest_vertices()[ids], faces, self._skin[ids],
+                                                           cell_m=LIVE_OVERLAY_CELL_M)
         return self._overlay_faces[key]
 
     def view(self, tokenizer, person: PersonReconstruction, focal: float, width: int, height: int, overlays):
@@ -85,11 +80,12 @@ class LiveViewBuilder:
         self._influence[0] += 1
         joint_u = display.joint_uncertainty(self._influence[1], hyp.token_confidence)[None]
         vertex_u = display.vertex_uncertainty(skin, joint_u[0])[None]
+        normals = display.vertex_normals(display.to_display(person.vertices), faces)
         overlay = None
         if overlays.fill or overlays.wire:
             overlay = display.rasterize_mesh(person.vertices, self.overlay_faces(reduced), focal, width, height,
-                                             fill=overlays.fill, wire=overlays.wire, max_side=LIVE_OVERLAY_SIDE)
-        normals = display.vertex_normals(display.to_display(person.vertices), faces)
+                                             fill=overlays.fill, wire=overlays.wire, max_side=LIVE_OVERLAY_SIDE,
+                                             normals=display.to_camera(normals))
         return PersonView(person.vertices[None], person.joints[None], joint_u, vertex_u, normals, overlay, [0],
                           faces if reduced is not None else None)
 

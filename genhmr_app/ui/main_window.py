@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 SMPL_SKELETON_COLOUR = QColor(90, 255, 140)
 FPS_WINDOW = 12  # results averaged for the live frame rate
 LIVE_PLOT_HZ = 4  # token-confidence plot redraws per second while live
+# Status bar text (timings, FPS) updates per second while live: a label changed every frame made the
+# status bar relayout and repaint with the window's background beneath it 30+ times a second.
+LIVE_STATUS_HZ = 4
 # The photo's camera is drawn as a small pyramid: full-length rays to the body would cross every view.
 FRUSTUM_DEPTH_M = 0.4
 
@@ -94,6 +97,7 @@ class MainWindow(QMainWindow):
         self.stream: LiveStream | None = None  # the running live stream (a playing video, a camera)
         self._stream_number = 0
         self._plot_shown_at = 0.0
+        self._status_shown_at = 0.0
         self.last_stream_stats: dict[str, int] = {}  # frames through the last stream's stages (benchmarks)
         self._live_pending: FrameResult | None = None  # the newest live result, not drawn yet
         self._live_first = False  # the next live result is a stream's first: frame the body
@@ -809,12 +813,17 @@ class MainWindow(QMainWindow):
 
     # -- status ---------------------------------------------------------------------------------
     def _update_status(self, result: FrameResult, live: bool) -> None:
+        now = time.monotonic()
+        if live:
+            self._result_times.append(now)
+            if now - self._status_shown_at < 1.0 / LIVE_STATUS_HZ and not result.at_end:
+                return
+            self._status_shown_at = now
         t = result.timing_ms
         detect = "detect reused" if result.detection_cached else f"detect {t['detect']:.0f}"
         self._timing_label.setText(
             f"{detect} · sample {t['sample']:.0f} · refine {t['refine']:.0f} · total {t['total']:.0f} ms")
         if live:
-            self._result_times.append(time.monotonic())
             if len(self._result_times) >= 2:
                 span = self._result_times[-1] - self._result_times[0]
                 self._fps_label.setText(f"{(len(self._result_times) - 1) / max(span, 1e-6):.1f} FPS")
