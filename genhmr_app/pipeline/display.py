@@ -33,7 +33,7 @@ def to_display(points: np.ndarray) -> np.ndarray:
 
 def to_camera(points: np.ndarray) -> np.ndarray:
     """Display coordinates (points or normals) back to the camera's: the same half-turn about x."""
-    return np.asarray(points, dtype=np.float32) * CAMERA_TO_DISPLAY
+    return to_display(points)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
