@@ -56,9 +56,11 @@ def test_sigkill_during_autosave_loses_no_confirmed_edit(tmp_path, shared_images
         child.send_signal(signal.SIGKILL)
         # A temporary file left behind means the kill landed inside a save.
         mid_save += bool(list(tmp_path.glob(".p.genhmr.json.*.tmp")))
-        out = child.communicate()[0].split("\n")
+        # Complete lines only: the kill can land inside a print, leaving "saved" or "saved 12" of
+        # "saved 123" after the last newline.
+        out = child.communicate()[0].split("\n")[:-1]
         child.wait()
-        confirmed = [int(line.split()[1]) for line in out if line.startswith("saved")]
+        confirmed = [int(line.split()[1]) for line in out if line.startswith("saved ")]
         text = file.read_text()
         data = json.loads(text)  # never half-written: it parses, and it is the project
         assert data["format"] == "genhmr-annotation-project"
