@@ -45,7 +45,7 @@ def run_real_2d(recon: Reconstructor, settings: ReconstructionSettings, kp2d_dir
     Per joint (`joints`, shares of the height over the matches): both errors, and how far the final
     keypoints sit from MediaPipe's own, the ones they were fitted to. A joint where that distance is
     large is one the fit did not follow: the pose prior held it elsewhere."""
-    rows = []
+    rows, per_joint = [], []  # per_joint: (3, 12) per matched person, see `joints`
     for image in load_annotated(kp2d_dir):
         candidates = [p[LIMBS] for p in image.people if (p[LIMBS, 2] > 0).sum() >= MIN_VISIBLE]
         if not candidates:
@@ -62,26 +62,25 @@ def run_real_2d(recon: Reconstructor, settings: ReconstructionSettings, kp2d_dir
         if mean_error(mp, truth) > MATCH_SHARE * h:
             rows.append({"image": image.path.name, "found": False})
             continue
+        to_mediapipe = np.linalg.norm(ours - mp, axis=-1) / h
         rows.append({"image": image.path.name, "found": True, "joints": int((truth[:, 2] > 0).sum()), "height_px": h,
                      "mediapipe_px": mean_error(mp, truth), "ours_px": mean_error(ours, truth),
                      "mediapipe_share": mean_error(mp, truth) / h, "ours_share": mean_error(ours, truth) / h,
-                     "ours_to_mediapipe_share": float(np.linalg.norm(ours - mp, axis=-1).mean() / h),
-                     "per_joint": np.stack([joint_shares(mp, truth, h), joint_shares(ours, truth, h),
-                                            np.linalg.norm(ours - mp, axis=-1) / h])})
+                     "ours_to_mediapipe_share": float(to_mediapipe.mean())})
+        per_joint.append(np.stack([joint_shares(mp, truth, h), joint_shares(ours, truth, h), to_mediapipe]))
     found = [r for r in rows if r["found"]]
     summary = {k: float(np.mean([r[k] for r in found])) if found else float("nan")
                for k in ("mediapipe_px", "ours_px", "mediapipe_share", "ours_share", "ours_to_mediapipe_share")}
     joints = {}
-    if found:
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    if per_joint:
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a joint unlabelled in every photo: NaN
-            means = np.nanmean(np.stack([r.pop("per_joint") for r in found]), axis=0)  # (3, 12)
+            means = np.nanmean(np.stack(per_joint), axis=0)  # (3, 12)
         joints = {name: {"mediapipe_share": float(means[0, j]), "ours_share": float(means[1, j]),
                          "ours_to_mediapipe_share": float(means[2, j])} for j, name in enumerate(LIMB_NAMES)}
     return {"rows": rows, "matched": len(found), "joints": joints, **summary}
 
 
-__all__ = ["run_real_2d"]
 
 
 def joint_table(result: dict) -> list[str]:
@@ -94,3 +93,6 @@ def joint_table(result: dict) -> list[str]:
              "| joint | MediaPipe's own | GenHMR (a) final | final to MediaPipe's |", "|---|---|---|---|"]
     return lines + [f"| {name} | {100 * j['mediapipe_share']:.1f} | {100 * j['ours_share']:.1f} "
                     f"| {100 * j['ours_to_mediapipe_share']:.1f} |" for name, j in result["joints"].items()]
+
+
+__all__ = ["joint_table", "run_real_2d"]

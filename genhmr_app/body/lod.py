@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 # The share of triangles to remove, and the feature angle that lets it go that far (at VTK's default
-# of 15° the topology limit stopped at a third of the vertices). 13,718 → 2,064 vertices: live frames
-# are drawn at half size, where it shows a few more facets on the torso than the 4,705-vertex mesh it
-# replaces (compared side by side) and renders in 4.1 ms instead of 4.9 (llvmpipe's triangle setup); with its cheaper skinning and
-# normals, the live stream's mesh updates rose from 0.56-0.57x MediaPipe alone's rate to 0.60-0.61x
-# (`bench-app`, 60 fps camera, A/B in one session).
+# of 15° the topology limit stopped at a third of the vertices; at 45° two edges joined four triangles,
+# a seam across the chest). 13,718 → 2,064 vertices: live frames are drawn at half size, where it
+# shows a few more facets on the torso than the 4,705-vertex mesh it replaces (compared side by side)
+# and renders in 4.1 ms instead of 4.9 (llvmpipe's triangle setup). With its cheaper skinning and
+# normals, the live stream's mesh updates rose from 0.54-0.59x MediaPipe alone's rate to 0.59-0.61x
+# (`bench-app`, 60 fps camera, in one session).
 PREVIEW_REDUCTION = 0.85
 PREVIEW_FEATURE_ANGLE_DEG = 40.0
 

@@ -189,8 +189,9 @@ def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width:
                    alpha: float = 0.6, max_side: int = MAX_OVERLAY_SIDE,
                    normals: np.ndarray | None = None) -> MeshOverlay:
     """Painter's algorithm over the camera-facing triangles: far ones first, shaded by the angle to
-    the view ray (of the triangle, or of its corners' `normals` (V, 3) in camera space when given). A single fillPoly call would be faster but fills overlaps even-odd (an arm in
-    front of the torso would punch a hole), so triangles are drawn one by one (~30 ms for 14k)."""
+    the view ray (of the triangle, or of its corners' `normals` (V, 3) in camera space when given).
+    A single fillPoly call would be faster but fills overlaps even-odd (an arm in front of the torso
+    would punch a hole), so triangles are drawn one by one (~30 ms for 14k)."""
     import cv2
 
     scale = min(1.0, max_side / max(width, height))
