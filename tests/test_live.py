@@ -88,7 +88,7 @@ def test_tracking_decodes_once_then_warm_starts_on_the_preview_mesh(session, det
 
 
 def test_shape_is_fixed_once_settled(session, detections):
-    tracker = LiveTracker(session.reconstructor(), LiveSettings(shape_frames=4))
+    tracker = LiveTracker(session.reconstructor(), LiveSettings(shape_estimates=4, resample_every=1))
     betas = [_step(tracker, d)[0].best.betas for d in detections[:8]]
     assert np.allclose(betas[5], betas[7]), "after shape_frames the shape no longer moves"
 
@@ -99,6 +99,24 @@ def test_uncertain_tokens_are_predicted_again_and_confident_ones_kept(session, d
     after = _step(tracker, detections[1])[0].best.tokens
     # remask_below 0 re-masks nothing by confidence; one token in turn is predicted again.
     assert (before != after).sum() <= 1
+
+
+def test_the_generator_runs_on_every_nth_tracked_frame_and_its_tokens_hold_between(session, detections):
+    recon = session.reconstructor()
+    tracker = LiveTracker(recon, LiveSettings(resample_every=2))
+    calls = []
+    original = recon.generator.forward
+    recon.generator.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        _step(tracker, detections[0])  # the full decode
+        after_restart = len(calls)
+        tokens = [_step(tracker, d)[0].best.tokens for d in detections[1:7]]
+    finally:
+        del recon.generator.forward
+    # Tracked frames 1-6: the generator on frames 1, 3, 5 (the first warm step always samples).
+    assert len(calls) - after_restart == 3, calls
+    assert all((tokens[i] == tokens[i + 1]).all() for i in (0, 2, 4)), "tokens hold on the frames between"
+    assert tracker.restarts == 1
 
 
 def test_person_leaving_and_coming_back_restarts_the_track(session, detections):

@@ -4,11 +4,12 @@ A still image gets the full GenHMR treatment: N sampling iterations from all-mas
 refinement steps and the joint fit (pipeline/reconstructor.py). A video frame is mostly the frame
 before it, so `LiveTracker.step` does far less:
 
-1. one sampling iteration: the previous frame's tokens stay, except the uncertain ones (confidence
-   below `remask_below`) and a rotating share of the others, which are re-masked and predicted
-   again from this frame's image. Every token is thus checked against the image every few frames,
-   and the ones the model is unsure of every frame. Re-masked tokens are chosen greedily: the same
-   image gives the same tokens, so a person standing still does not shimmer;
+1. on every `resample_every`-th frame, one sampling iteration: the previous tokens stay, except the
+   uncertain ones (confidence below `remask_below`) and a rotating share of the others, which are
+   re-masked and predicted again from this frame's image. Every token is thus checked against the
+   image every few frames, and the ones the model is unsure of each time it runs. Re-masked tokens
+   are chosen greedily: the same image gives the same tokens, so a person standing still does not
+   shimmer. On the frames between, the tokens (and their decoded pose) hold;
 2. the tokens decoded (re-sampled slots at their codes, the others at the last full decode's refined
    latents), then `fit_iterations` Levenberg-Marquardt iterations of the still path's joint fit,
    started from the last frame's fitted pose and held near this frame's decoded pose;
@@ -17,7 +18,7 @@ before it, so `LiveTracker.step` does far less:
 
 Full decoding returns when there is no track: the first frame, after the person was lost, when the
 keypoints jump (a cut, a fast turn) or when the fit stops meeting the keypoints. The shape settles
-over the first `shape_frames` frames (the mean of the generator's estimates) and is then fixed for
+over the generator's first `shape_estimates` estimates (their mean) and is then fixed for
 the person, across restarts while they stay in view.
 """
 
@@ -52,16 +53,22 @@ class LiveSettings:
     # the last frame's solution; a still image takes ReconstructionSettings.joint_fit_iterations from
     # the decoded pose.
     fit_iterations: int = 2  # 1 measured 1.15x the still path's PA-MPJPE on the rendered walk, 2: 1.04x (third session)
-    remask_below: float = 0.5  # tokens the model gave less than this probability are predicted again
-    # And this share of the others, in turn. With the generator fine-tuned on the real detector's output
-    # (fourth session) a fresh prediction is worth more than a kept token: on the rendered walk 0.25 gave
-    # 1.17x the still path's PA-MPJPE, 0.5 1.03x, 1.0 (nothing kept) 1.01x; the model's time is the same.
-    rotate_share: float = 0.5
+    # Re-masked each time the generator runs: the tokens it gave less than `remask_below` probability,
+    # and `rotate_share` of the others in turn. With the generator on every second frame
+    # (`resample_every`), PA-MPJPE over 150 frames of the rendered walk (bench/live_accuracy.py) was,
+    # against the still path: every frame, 0.5 / 0.5: 1.046x, 16.4 ms a frame; every second frame,
+    # 0.5 / 0.5: 1.085x; 0.9 / 0.25: 1.048x, 12.8 ms; 0.9 / 0.5: 1.048x, 13.5; 0.5 / 1.0 (nothing
+    # kept): 1.048x, 13.4 ms. (The still path: 39.5 mm.)
+    remask_below: float = 0.9
+    rotate_share: float = 0.25
+    # The generator runs on every n-th tracked frame; the frames between keep its tokens (and their
+    # decoded pose) and only refit the joints to the new keypoints, which follow the motion.
+    resample_every: int = 2
     jump: float = 0.3  # mean keypoint motion between frames, as a share of the body's height, that restarts
     lost_error: float = 0.12  # a 2D error above this share of the body's height means the fit lost the person
     # The global orientation is held near the last frame's (the joints near this frame's decoded pose).
     orient_prior: float = 0.5
-    shape_frames: int = 15  # tracked frames after which the shape is fixed to the mean of their estimates
+    shape_estimates: int = 15  # the generator's shape estimates after which the shape is fixed to their mean
 
 
 @dataclass
@@ -71,13 +78,15 @@ class _Track:
     latents: torch.Tensor  # (1, slots, D) the refined latents of the last full decode, re-sampled slots replaced
     rotations: torch.Tensor  # (1, 24, 3, 3) the last frame's fitted orientation and pose
     transl: torch.Tensor  # (1, 3)
-    betas: torch.Tensor  # (1, 10) the mean of the estimates so far; fixed after `shape_frames`, kept across restarts
+    betas: torch.Tensor  # (1, 10) the mean of the estimates so far; fixed after `shape_estimates`, kept across restarts
     landmarks_px: np.ndarray  # (33, 2) the detection it was fitted to
     height_px: float
     error_px: float
-    frames: int = 1
+    shape_estimates: int = 1  # the generator's shape estimates in `betas_sum`
     betas_sum: torch.Tensor | None = None  # while the shape settles: the sum of the estimates so far
     turn: int = 0  # where the rotating re-mask continues
+    decoded: torch.Tensor | None = None  # (1, 23, 3, 3) `latents` decoded, while they stay
+    since_resample: int = 0  # tracked frames since the generator last ran
 
 
 def body_height_px(person: DetectedPerson) -> float:
@@ -178,7 +187,7 @@ class LiveTracker:
                              error_px=best.error_2d_px, betas_sum=as_t(best.betas))
         if old is not None:  # a restart while the person stays in view (a jump, a lost fit): same person
             self._track.betas, self._track.betas_sum = old.betas, old.betas_sum
-            self._track.frames = old.frames
+            self._track.shape_estimates = old.shape_estimates
 
     def _preview_body(self) -> tuple[ReducedMesh, SparseBody]:
         return preview_mesh(self.recon.body), self.recon.preview_body()
@@ -207,25 +216,33 @@ class LiveTracker:
         recon, track, dev = self.recon, self._track, self.recon.device
         t0 = time.perf_counter()
         cond = recon.encoder.encode(person, width, height, focal).to(dev)
-        resampled = self._resample(cond, track, settings)
-        if resampled is None:  # non-finite logits: decode this frame from scratch
-            self.reset()
-            return self.step(person, width, height, focal, settings, timing, t_s)
-        tokens, confidence, betas_seen = resampled
-        levels, slots = recon.tokenizer.config.levels, recon.tokenizer.config.slots
-        code_latents = recon.tokenizer.latents(tokens).detach()
-        changed = (tokens != track.tokens).reshape(1, levels, slots).any(1)
+        track.since_resample += 1
+        if track.decoded is None or track.since_resample >= self.settings.resample_every:
+            resampled = self._resample(cond, track, settings)
+            if resampled is None:  # non-finite logits: decode this frame from scratch
+                self.reset()
+                return self.step(person, width, height, focal, settings, timing, t_s)
+            tokens, confidence, betas_seen = resampled
+            levels, slots = recon.tokenizer.config.levels, recon.tokenizer.config.slots
+            changed = (tokens != track.tokens).reshape(1, levels, slots).any(1)
+            if bool(changed.any()) or track.decoded is None:
+                code_latents = recon.tokenizer.latents(tokens).detach()
+                track.latents = torch.where(changed[..., None], code_latents, track.latents)
+                with torch.no_grad():
+                    track.decoded = recon.tokenizer.decode_latents(track.latents)  # (1, 23, 3, 3)
+            track.since_resample = 0
+        else:  # the generator's frame off: its last tokens and decoded pose hold
+            tokens, confidence, betas_seen = track.tokens, track.confidence, None
+        latents, decoded = track.latents, track.decoded
         t1 = time.perf_counter()
         timing["sample"] += (t1 - t0) * 1000
 
         # Step 2: the joint fit, started from where the last frame ended and held near this frame's
         # decoded pose (and near the last frame's orientation).
         mesh, posed = self._preview_body()
-        latents = torch.where(changed[..., None], code_latents, track.latents)
         target = torch.as_tensor(person.landmarks_px, dtype=torch.float32, device=dev)[None]
         vis = torch.as_tensor(person.visibility, dtype=torch.float32, device=dev)[None]
         with torch.no_grad():
-            decoded = recon.tokenizer.decode_latents(latents)  # (1, 23, 3, 3)
             start = torch.cat([torch.zeros(1, 1, 3, device=dev),
                                roma.rotmat_to_rotvec(decoded.transpose(-1, -2) @ track.rotations[:, 1:])], 1)
         fit = fit_joints(recon.sparse, decoded, track.rotations[:, 0], track.betas, track.transl, target, vis,
@@ -246,7 +263,6 @@ class LiveTracker:
             self.reset()
             return self.step(person, width, height, focal, settings, timing, t_s)
         timing["refine"] += (time.perf_counter() - t1) * 1000
-        track.latents = latents
         track.rotations = torch.cat([fit.global_orient[:, None], fit.body_pose], 1)
         track.transl = fit.transl
         self._advance(track, tokens, confidence, error_after, person, betas_seen)
@@ -269,13 +285,15 @@ class LiveTracker:
             reduced=mesh)
 
     def _advance(self, track: _Track, tokens, confidence, error_px: float, person: DetectedPerson,
-                 betas_seen: torch.Tensor) -> None:
+                 betas_seen: torch.Tensor | None) -> None:
         track.tokens, track.confidence, track.error_px = tokens, confidence, error_px
         track.landmarks_px, track.height_px = person.landmarks_px.copy(), body_height_px(person)
-        if track.frames < self.settings.shape_frames:  # the shape settles: the generator's estimate from
-            track.betas_sum = track.betas_sum + betas_seen  # each frame, averaged, then fixed for the person
-            track.betas = track.betas_sum / (track.frames + 1)
-        track.frames += 1
+        if betas_seen is not None and track.shape_estimates < self.settings.shape_estimates:
+            # The shape settles: the generator's estimate from each frame it ran on, averaged, then
+            # fixed for the person.
+            track.betas_sum = track.betas_sum + betas_seen
+            track.shape_estimates += 1
+            track.betas = track.betas_sum / track.shape_estimates
 
 
 __all__ = ["LiveSettings", "LiveTracker", "body_height_px"]
