@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 from genhmr_app.image.loading import ImageLoadError
 from genhmr_app.image.sources import (
     CameraDisconnected,
+    CameraReader,
     CameraSource,
     CameraUnavailable,
     PlaybackClock,
@@ -141,3 +143,23 @@ def test_playback_reader_follows_the_clock_and_keeps_only_the_newest(numbered_vi
     finally:
         reader.stop()
         video.close()
+
+
+def test_camera_reader_decodes_only_about_the_frames_it_hands_out():
+    """A 60 fps camera read by a consumer at ~20 fps: every frame is grabbed (the driver's queue stays
+    empty), far fewer are decoded, and what is handed out is the frame grabbed for it, newer each time."""
+    frames = [np.full((8, 8, 3), i, np.uint8) for i in range(10)]
+    capture = ScriptedCapture(frames, loop=True, fps=60.0, paced=True)
+    reader = CameraReader(CameraSource(0, capture_factory=lambda _i: capture))
+    try:
+        last = -1
+        for _ in range(25):
+            frame = reader.next_after(last, 2.0)
+            assert frame is not None and frame.index > last
+            assert frame.rgb[0, 0, 0] == frame.index % len(frames)  # the grabbed frame's own picture
+            last = frame.index
+            time.sleep(0.05)
+    finally:
+        reader.stop()
+    assert capture.retrieved == reader.decoded
+    assert reader.skipped > 0.3 * capture.reads, (reader.decoded, reader.skipped, capture.reads)
