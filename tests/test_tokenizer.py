@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from genhmr_app.body.model import load_body_model
-from genhmr_app.mocap.augment import JointLimits, MIRROR_PERMUTATION, mirror, mix_parts
+from genhmr_app.mocap.augment import (LIMBS, LOWER_BODY, MIRROR_PERMUTATION, JointLimits, fold_legs, mirror, mix_parts,
+                                      wide_limbs)
 from genhmr_app.tokens.model import (PoseTokenizer, TokenizerCheckpointError, TokenizerConfig, load_tokenizer,
                                      save_tokenizer)
 from genhmr_app.tokens.train import DEFAULT_OUT
@@ -100,6 +101,44 @@ def test_augmentations_keep_valid_rotations():
     jittered = limits.perturb(pose, generator=torch.Generator().manual_seed(0))
     aa = roma.rotmat_to_rotvec(jittered)
     assert torch.all(aa >= limits.low - 1e-4) and torch.all(aa <= limits.high + 1e-4)
+
+
+def test_folded_legs_sit_the_body_down_inside_the_joint_limits_and_keep_the_upper_body():
+    from genhmr_app.editing.joint_limits import limits
+    from genhmr_app.tokens.data import rest_body
+
+    standing = torch.eye(3).expand(64, 23, 3, 3).clone()
+    folded = fold_legs(standing, torch.Generator().manual_seed(0))
+    assert roma.is_rotation_matrix(folded, epsilon=1e-5)
+    upper = [j for j in range(23) if j not in LOWER_BODY]
+    assert torch.equal(folded[:, upper], standing[:, upper])
+    for joint in (0, 1, 3, 4, 6, 7):  # hips, knees, ankles: within the hand-editing limits
+        euler = torch.rad2deg(roma.rotmat_to_euler("XYZ", folded[:, joint]))
+        lim = torch.as_tensor(limits(joint), dtype=torch.float32)
+        assert torch.all(euler >= lim[:, 0] - 0.5) and torch.all(euler <= lim[:, 1] + 0.5), joint
+    body = rest_body(extra_vertices=0)
+    eye = torch.eye(3).expand(64, 3, 3)
+    stand, sit = body(eye, standing).joints, body(eye, folded).joints
+    # Pelvis above the ankles (y up): standing ~0.8 m; folded legs bring it far down.
+    drop = (stand[:, 0, 1] - stand[:, 7, 1]) - (sit[:, 0, 1] - sit[:, 7, 1])
+    assert float(drop.median()) > 0.3, drop
+
+
+def test_wide_limbs_stay_inside_the_joint_limits_and_augment_shares_parse():
+    from genhmr_app.editing.joint_limits import limits
+    from genhmr_app.tokens.train import augment_kinds
+
+    standing = torch.eye(3).expand(200, 23, 3, 3).clone()
+    wide = wide_limbs(standing, torch.Generator().manual_seed(0), share=0.5)
+    assert roma.is_rotation_matrix(wide, epsilon=1e-5)
+    limb_joints = [j for joints in LIMBS.values() for j in joints]
+    assert torch.equal(wide[:, [j for j in range(23) if j not in limb_joints]], standing[:, [j for j in range(23) if j not in limb_joints]])
+    moved = (wide[:, 3] - torch.eye(3)).abs().sum((-1, -2)) > 1e-6  # the left knee, redrawn for about half
+    assert 0.3 < float(moved.float().mean()) < 0.7
+    euler = torch.rad2deg(roma.rotmat_to_euler("XYZ", wide[moved][:, 3]))
+    lim = torch.as_tensor(limits(3), dtype=torch.float32)
+    assert torch.all(euler >= lim[:, 0] - 0.5) and torch.all(euler <= lim[:, 1] + 0.5)
+    assert augment_kinds("mirror,wide:0.5") == {"mirror": None, "wide": 0.5}
 
 
 RESIDUAL_PARTS = TokenizerConfig(num_tokens=20, codebook_size=64, code_dim=16, hidden=64, depth=1, levels=2, parts=True)

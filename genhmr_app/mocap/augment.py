@@ -1,15 +1,21 @@
 """Widen the pose prior beyond what the motion capture covers.
 
-Three augmentations, each measured on held-out contents by `main.py eval-tokenizer`:
+Four augmentations, each measured on held-out contents by `main.py eval-tokenizer`:
 - mirroring: swap left and right (reflect across the body's sagittal plane);
 - part-wise mixing: lower body of one frame with upper body of another;
 - perturbation inside joint limits learnt from the data (a per-joint box in axis-angle space),
-  so noise never produces a knee bending backwards.
+  so noise never produces a knee bending backwards;
+- folded legs: sitting, squatting, kneeling and sitting on the floor, which the clips (mostly standing
+  motion) nearly lack, as lower bodies drawn around a few postures inside the hand-editing joint limits
+  (editing/joint_limits.py), each leg on its own, under an upper body from the data;
+- wide limbs: an arm or a leg drawn anywhere inside those joint limits, for poses no clip has.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import roma
 import torch
@@ -60,3 +66,65 @@ class JointLimits:
         noise = torch.randn(aa.shape, generator=generator).to(aa) * sigma
         aa = torch.maximum(torch.minimum(aa + noise, self.high.to(aa)), self.low.to(aa))
         return roma.rotvec_to_rotmat(aa)
+
+
+# Folded-leg postures: (hip, knee, ankle) XYZ Euler angles in degrees for the left leg as (mean, spread)
+# per axis; the right leg takes them mirrored (Y and Z negated). SMPL's rest frame: x the body's left,
+# so a thigh raised forward is a negative X rotation at the hip and a bent knee a positive one.
+FOLDED_POSTURES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
+    "chair": (((-90, 12), (0, 10), (6, 8)), ((90, 15), (0, 5), (0, 5)), ((0, 12), (0, 8), (0, 8))),
+    "squat": (((-115, 10), (0, 12), (14, 8)), ((135, 12), (0, 5), (0, 5)), ((-20, 10), (0, 8), (0, 8))),
+    "kneel": (((-10, 12), (0, 8), (4, 6)), ((125, 20), (0, 5), (0, 5)), ((40, 12), (0, 8), (0, 8))),
+    "floor": (((-80, 12), (0, 20), (35, 12)), ((130, 12), (0, 8), (0, 8)), ((0, 15), (0, 10), (0, 10))),
+}
+_LEG_JOINTS = {"left": (0, 3, 6), "right": (1, 4, 7)}  # body_pose indices: hip, knee, ankle
+_FOOT_JOINTS = (9, 10)
+
+
+def fold_legs(body_pose: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each pose's legs replaced by a folded posture (one of FOLDED_POSTURES for the pose, and for a
+    third of them another for the right leg: kneeling on one knee, sitting with a leg out), drawn
+    around its mean, clamped to the hand-editing joint limits. The upper body is kept."""
+    from genhmr_app.editing.joint_limits import limits
+
+    b = body_pose.shape[0]
+    names = list(FOLDED_POSTURES)
+    left = torch.randint(0, len(names), (b,), generator=generator)
+    right = torch.where(torch.rand(b, generator=generator) < 1 / 3,
+                        torch.randint(0, len(names), (b,), generator=generator), left)
+    out = body_pose.clone()
+    for side, choice, sign in (("left", left, 1.0), ("right", right, -1.0)):
+        for part, joint in enumerate(_LEG_JOINTS[side]):
+            mean = torch.tensor([[a[0] for a in FOLDED_POSTURES[n][part]] for n in names])[choice]  # (B, 3)
+            spread = torch.tensor([[a[1] for a in FOLDED_POSTURES[n][part]] for n in names])[choice]
+            euler = mean + spread * torch.randn(b, 3, generator=generator)
+            euler[:, 1:] *= sign  # mirrored about the sagittal plane for the right leg
+            low, high = torch.as_tensor(limits(joint), dtype=torch.float32).T
+            euler = torch.maximum(torch.minimum(euler, high), low)
+            out[:, joint] = roma.euler_to_rotmat("XYZ", euler * (math.pi / 180)).to(body_pose)
+    for joint in _FOOT_JOINTS:  # the toes: near rest
+        small = roma.rotvec_to_rotmat(0.1 * torch.randn(b, 3, generator=generator))
+        out[:, joint] = small.to(body_pose)
+    return out
+
+
+# Arms and legs as body_pose indices (SMPL joint - 1), as the tokenizer's body parts (tokens/model.py).
+LIMBS = {"left_leg": (0, 3, 6, 9), "right_leg": (1, 4, 7, 10), "left_arm": (12, 15, 17, 19, 21),
+         "right_arm": (13, 16, 18, 20, 22)}
+
+
+def wide_limbs(body_pose: torch.Tensor, generator: torch.Generator | None = None, share: float = 0.5) -> torch.Tensor:
+    """Each limb of each pose, with probability `share`, redrawn uniformly inside the hand-editing joint
+    limits (XYZ Euler boxes; ±90° where none is listed), every joint of it at once."""
+    from genhmr_app.editing.joint_limits import limits
+
+    b = body_pose.shape[0]
+    out = body_pose.clone()
+    for joints in LIMBS.values():
+        take = torch.rand(b, generator=generator) < share
+        for joint in joints:
+            low, high = torch.as_tensor(limits(joint), dtype=torch.float32).T
+            euler = low + (high - low) * torch.rand(b, 3, generator=generator)
+            drawn = roma.euler_to_rotmat("XYZ", euler * (math.pi / 180)).to(body_pose)
+            out[:, joint] = torch.where(take[:, None, None].to(body_pose.device), drawn, body_pose[:, joint])
+    return out

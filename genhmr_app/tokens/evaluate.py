@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="main.py eval-tokenizer", description=__doc__.splitlines()[0])
     p.add_argument("--train-configs", default="", help="comma list like K8-C256,K16-C512 to train and compare")
     p.add_argument("--ablate-augment", default="", help="config to retrain with each augmentation set, e.g. K16-C512")
+    p.add_argument("--augment", default=TrainConfig.augment,
+                   help="augmentations for --train-configs: comma list of mirror,mix,perturb,fold,wide, "
+                        "each optionally :share ('' for none)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shipped", action="store_true", help="also evaluate weights/tokenizer/pose_tokenizer.pt")
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(cfg: TokenizerConfig, augment: str, label: str) -> None:
         tcfg = TrainConfig(steps=args.steps, seed=args.seed, augment=augment, threads=args.threads)
-        tag = augment.replace(",", "+") or "noaug"
+        tag = augment.replace(",", "+").replace(":", "") or "noaug"
         run_dir = REPO_ROOT / "runs" / "tokenizer" / f"{cfg.name}-{tag}-train-s{args.seed}-{args.steps}"
         if not (run_dir / "final.pt").exists():
             train(cfg, tcfg, run_dir, None, command="eval-tokenizer")
@@ -129,13 +132,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.train_configs:
         for name in args.train_configs.split(","):
-            run(parse_config(name), TrainConfig.augment, parse_config(name).name)
-        sections.append(f"### Configurations ({args.steps} steps each, all augmentations, seed {args.seed})\n\n"
+            label = parse_config(name).name + ("" if args.augment == TrainConfig.augment else f" aug={args.augment or 'none'}")
+            run(parse_config(name), args.augment, label)
+        sections.append(f"### Configurations ({args.steps} steps each, augmentations {args.augment or 'none'}, "
+                        f"seed {args.seed})\n\n"
                         + markdown_table(rows))
     if args.ablate_augment:
         start = len(rows)
         cfg = parse_config(args.ablate_augment)
-        for aug in ("", "mirror", "mirror,mix", "mirror,mix,perturb"):
+        for aug in ("", "mirror", "mirror,mix", "mirror,mix,perturb", "mirror,mix,perturb,fold"):
             run(cfg, aug, f"{cfg.name} aug={aug or 'none'}")
         sections.append(f"### Augmentation ablation ({cfg.name}, {args.steps} steps)\n\n" + markdown_table(rows[start:]))
     if args.shipped:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from genhmr_app.mocap.augment import JointLimits, mirror, mix_parts
+from genhmr_app.mocap.augment import JointLimits, fold_legs, mirror, mix_parts, wide_limbs
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
 from genhmr_app.tokens.data import load_pose_splits, rest_body
 from genhmr_app.tokens.model import PoseTokenizer, TokenizerConfig, save_tokenizer
@@ -47,6 +47,8 @@ class TrainConfig:
     p_mirror: float = 0.5
     p_mix: float = 0.25
     p_perturb: float = 0.25
+    p_fold: float = 0.15  # with "fold": legs folded (sitting, squatting, kneeling; mocap/augment.fold_legs)
+    p_wide: float = 0.25  # with "wide": limbs drawn anywhere inside the joint limits (mocap/augment.wide_limbs)
     seed: int = 0
     splits: str = "train"  # "train" or "all" (train+val+test+heldout, for the shipped weights)
     augment: str = "mirror,mix,perturb"
@@ -60,18 +62,34 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def augment_kinds(augment: str) -> dict[str, float | None]:
+    """'mirror,mix,wide:0.5' → {"mirror": None, "mix": None, "wide": 0.5}: each kind with the share of
+    poses it applies to, None for TrainConfig's default."""
+    kinds: dict[str, float | None] = {}
+    for item in filter(None, augment.split(",")):
+        name, _, share = item.partition(":")
+        kinds[name] = float(share) if share else None
+    return kinds
+
+
 def augment_batch(pose: torch.Tensor, cfg: TrainConfig, limits: JointLimits | None, gen: torch.Generator) -> torch.Tensor:
-    kinds = set(filter(None, cfg.augment.split(",")))
+    kinds = augment_kinds(cfg.augment)
     b = pose.shape[0]
+
+    def chosen(kind: str, default: float) -> torch.Tensor:
+        share = kinds[kind] if kinds[kind] is not None else default
+        return (torch.rand(b, generator=gen) < share)[:, None, None, None]
+
     if "mirror" in kinds:
-        flip = torch.rand(b, generator=gen) < cfg.p_mirror
-        pose = torch.where(flip[:, None, None, None], mirror(pose), pose)
+        pose = torch.where(chosen("mirror", cfg.p_mirror), mirror(pose), pose)
     if "mix" in kinds:
-        mix = torch.rand(b, generator=gen) < cfg.p_mix
-        pose = torch.where(mix[:, None, None, None], mix_parts(pose, gen), pose)
+        pose = torch.where(chosen("mix", cfg.p_mix), mix_parts(pose, gen), pose)
     if "perturb" in kinds and limits is not None:
-        jit = torch.rand(b, generator=gen) < cfg.p_perturb
-        pose = torch.where(jit[:, None, None, None], limits.perturb(pose, generator=gen), pose)
+        pose = torch.where(chosen("perturb", cfg.p_perturb), limits.perturb(pose, generator=gen), pose)
+    if "fold" in kinds:
+        pose = torch.where(chosen("fold", cfg.p_fold), fold_legs(pose, gen), pose)
+    if "wide" in kinds:
+        pose = torch.where(chosen("wide", cfg.p_wide), wide_limbs(pose, gen), pose)
     return pose
 
 
@@ -189,7 +207,7 @@ def build_argparser() -> argparse.ArgumentParser:
     p.add_argument("--commit", type=float, default=TrainConfig.w_commit, help="commitment loss weight")
     p.add_argument("--splits", choices=["train", "all"], default="train")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--augment", default=TrainConfig.augment, help="comma list of mirror,mix,perturb ('' for none)")
+    p.add_argument("--augment", default=TrainConfig.augment, help="comma list of mirror,mix,perturb,fold,wide, each optionally :share ('' for none)")
     p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and log (default runs/tokenizer/<config>)")
     p.add_argument("--out", type=Path, default=None, help=f"final weights (default {DEFAULT_OUT.relative_to(REPO_ROOT)}); 'none' to skip")
     return p
@@ -201,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     model_cfg = TokenizerConfig(args.tokens, args.codes, args.code_dim, args.hidden, args.depth, args.levels, args.parts)
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, splits=args.splits,
                       augment=args.augment, threads=args.threads, w_commit=args.commit)
-    aug_tag = args.augment.replace(",", "+") or "noaug"
+    aug_tag = args.augment.replace(",", "+").replace(":", "") or "noaug"
     run_dir = args.run_dir or REPO_ROOT / "runs" / "tokenizer" / f"{model_cfg.name}-{aug_tag}-{args.splits}-c{args.commit}-s{args.seed}-{args.steps}"
     out = DEFAULT_OUT if args.out is None else (None if str(args.out).lower() == "none" else args.out)
     command = "python main.py train-tokenizer " + shlex.join(argv if argv is not None else sys.argv[1:])
