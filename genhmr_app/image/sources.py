@@ -351,8 +351,8 @@ class CameraReader(_NewestFrameThread):
 
     def __init__(self, camera: CameraSource) -> None:
         self.camera = camera  # a camera has no end: at_end stays False
-        self.decoded = 0  # frames decoded, and grabbed but never decoded
-        self.skipped = 0
+        self.decoded = 0  # frames grabbed and decoded
+        self.skipped = 0  # frames grabbed and never decoded
         self._waiting = False  # the consumer is blocked in next_after
         self._last_request: float | None = None
         self._request_interval: float | None = None  # the consumer's, smoothed

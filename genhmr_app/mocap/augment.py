@@ -1,6 +1,6 @@
 """Widen the pose prior beyond what the motion capture covers.
 
-Four augmentations, each measured on held-out contents by `main.py eval-tokenizer`:
+Five augmentations, each measured on held-out contents by `main.py eval-tokenizer`:
 - mirroring: swap left and right (reflect across the body's sagittal plane);
 - part-wise mixing: lower body of one frame with upper body of another;
 - perturbation inside joint limits learnt from the data (a per-joint box in axis-angle space),
@@ -13,9 +13,8 @@ Four augmentations, each measured on held-out contents by `main.py eval-tokenize
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import roma
 import torch

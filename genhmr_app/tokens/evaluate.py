@@ -132,15 +132,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.train_configs:
         for name in args.train_configs.split(","):
-            label = parse_config(name).name + ("" if args.augment == TrainConfig.augment else f" aug={args.augment or 'none'}")
-            run(parse_config(name), args.augment, label)
+            cfg = parse_config(name)
+            run(cfg, args.augment, cfg.name + ("" if args.augment == TrainConfig.augment else f" aug={args.augment or 'none'}"))
         sections.append(f"### Configurations ({args.steps} steps each, augmentations {args.augment or 'none'}, "
                         f"seed {args.seed})\n\n"
                         + markdown_table(rows))
     if args.ablate_augment:
         start = len(rows)
         cfg = parse_config(args.ablate_augment)
-        for aug in ("", "mirror", "mirror,mix", "mirror,mix,perturb", "mirror,mix,perturb,fold"):
+        for aug in ("", "mirror", "mirror,mix", "mirror,mix,perturb", "mirror,mix,perturb,fold",
+                    "mirror,mix,perturb,wide:0.5"):
             run(cfg, aug, f"{cfg.name} aug={aug or 'none'}")
         sections.append(f"### Augmentation ablation ({cfg.name}, {args.steps} steps)\n\n" + markdown_table(rows[start:]))
     if args.shipped:

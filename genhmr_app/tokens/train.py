@@ -207,7 +207,8 @@ def build_argparser() -> argparse.ArgumentParser:
     p.add_argument("--commit", type=float, default=TrainConfig.w_commit, help="commitment loss weight")
     p.add_argument("--splits", choices=["train", "all"], default="train")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--augment", default=TrainConfig.augment, help="comma list of mirror,mix,perturb,fold,wide, each optionally :share ('' for none)")
+    p.add_argument("--augment", default=TrainConfig.augment,
+                   help="comma list of mirror,mix,perturb,fold,wide, each optionally :share ('' for none)")
     p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and log (default runs/tokenizer/<config>)")
     p.add_argument("--out", type=Path, default=None, help=f"final weights (default {DEFAULT_OUT.relative_to(REPO_ROOT)}); 'none' to skip")
     return p
