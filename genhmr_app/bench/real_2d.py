@@ -81,8 +81,6 @@ def run_real_2d(recon: Reconstructor, settings: ReconstructionSettings, kp2d_dir
     return {"rows": rows, "matched": len(found), "joints": joints, **summary}
 
 
-
-
 def joint_table(result: dict) -> list[str]:
     """Markdown lines for `run_real_2d`'s per-joint figures (none when nobody was matched)."""
     if not result.get("joints"):

@@ -78,29 +78,38 @@ FOLDED_POSTURES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
 }
 _LEG_JOINTS = {"left": (0, 3, 6), "right": (1, 4, 7)}  # body_pose indices: hip, knee, ankle
 _FOOT_JOINTS = (9, 10)
+# FOLDED_POSTURES as (posture, hip/knee/ankle, axis) tensors of means and of spreads.
+_FOLD_MEAN, _FOLD_SPREAD = torch.tensor(list(FOLDED_POSTURES.values()), dtype=torch.float32).unbind(-1)
+
+
+def _limits_deg(joint: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hand-editing joint limits (editing/joint_limits.py) of body joint `joint`: XYZ Euler low, high (3,)."""
+    from genhmr_app.editing.joint_limits import limits
+
+    low, high = torch.as_tensor(limits(joint), dtype=torch.float32).T
+    return low, high
+
+
+def _euler_rotmat(euler_deg: torch.Tensor) -> torch.Tensor:
+    """XYZ Euler angles in degrees (..., 3) → rotation matrices (..., 3, 3)."""
+    return roma.euler_to_rotmat("XYZ", euler_deg * (math.pi / 180))
 
 
 def fold_legs(body_pose: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Each pose's legs replaced by a folded posture (one of FOLDED_POSTURES for the pose, and for a
     third of them another for the right leg: kneeling on one knee, sitting with a leg out), drawn
     around its mean, clamped to the hand-editing joint limits. The upper body is kept."""
-    from genhmr_app.editing.joint_limits import limits
-
     b = body_pose.shape[0]
-    names = list(FOLDED_POSTURES)
-    left = torch.randint(0, len(names), (b,), generator=generator)
+    left = torch.randint(0, len(FOLDED_POSTURES), (b,), generator=generator)
     right = torch.where(torch.rand(b, generator=generator) < 1 / 3,
-                        torch.randint(0, len(names), (b,), generator=generator), left)
+                        torch.randint(0, len(FOLDED_POSTURES), (b,), generator=generator), left)
     out = body_pose.clone()
     for side, choice, sign in (("left", left, 1.0), ("right", right, -1.0)):
         for part, joint in enumerate(_LEG_JOINTS[side]):
-            mean = torch.tensor([[a[0] for a in FOLDED_POSTURES[n][part]] for n in names])[choice]  # (B, 3)
-            spread = torch.tensor([[a[1] for a in FOLDED_POSTURES[n][part]] for n in names])[choice]
-            euler = mean + spread * torch.randn(b, 3, generator=generator)
+            euler = _FOLD_MEAN[choice, part] + _FOLD_SPREAD[choice, part] * torch.randn(b, 3, generator=generator)
             euler[:, 1:] *= sign  # mirrored about the sagittal plane for the right leg
-            low, high = torch.as_tensor(limits(joint), dtype=torch.float32).T
-            euler = torch.maximum(torch.minimum(euler, high), low)
-            out[:, joint] = roma.euler_to_rotmat("XYZ", euler * (math.pi / 180)).to(body_pose)
+            low, high = _limits_deg(joint)
+            out[:, joint] = _euler_rotmat(torch.maximum(torch.minimum(euler, high), low)).to(body_pose)
     for joint in _FOOT_JOINTS:  # the toes: near rest
         small = roma.rotvec_to_rotmat(0.1 * torch.randn(b, 3, generator=generator))
         out[:, joint] = small.to(body_pose)
@@ -115,15 +124,12 @@ LIMBS = {"left_leg": (0, 3, 6, 9), "right_leg": (1, 4, 7, 10), "left_arm": (12, 
 def wide_limbs(body_pose: torch.Tensor, generator: torch.Generator | None = None, share: float = 0.5) -> torch.Tensor:
     """Each limb of each pose, with probability `share`, redrawn uniformly inside the hand-editing joint
     limits (XYZ Euler boxes; ±90° where none is listed), every joint of it at once."""
-    from genhmr_app.editing.joint_limits import limits
-
     b = body_pose.shape[0]
     out = body_pose.clone()
     for joints in LIMBS.values():
         take = torch.rand(b, generator=generator) < share
         for joint in joints:
-            low, high = torch.as_tensor(limits(joint), dtype=torch.float32).T
-            euler = low + (high - low) * torch.rand(b, 3, generator=generator)
-            drawn = roma.euler_to_rotmat("XYZ", euler * (math.pi / 180)).to(body_pose)
+            low, high = _limits_deg(joint)
+            drawn = _euler_rotmat(low + (high - low) * torch.rand(b, 3, generator=generator)).to(body_pose)
             out[:, joint] = torch.where(take[:, None, None].to(body_pose.device), drawn, body_pose[:, joint])
     return out

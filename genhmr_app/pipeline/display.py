@@ -174,14 +174,16 @@ class MeshOverlay:
         return self
 
 
+def _facing(normals: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Cosine between each normal (N, 3) and the ray from its point (N, 3) back to the camera."""
+    return -(normals * centres).sum(1) / (np.linalg.norm(normals, axis=1) * np.linalg.norm(centres, axis=1)).clip(1e-12)
+
+
 def _front_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Faces that look at the camera, and their shading (cosine to the view ray)."""
     a, b, c = (vertices[faces[:, i]] for i in range(3))
-    n = np.cross(b - a, c - a)
-    centre = (a + b + c) / 3
-    facing = -(n * centre).sum(1) / (np.linalg.norm(n, axis=1) * np.linalg.norm(centre, axis=1)).clip(1e-12)
-    keep = facing > 0
-    return keep, facing
+    facing = _facing(np.cross(b - a, c - a), (a + b + c) / 3)
+    return facing > 0, facing
 
 
 def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width: int, height: int,
@@ -203,10 +205,7 @@ def rasterize_mesh(vertices: np.ndarray, faces: np.ndarray, focal: float, width:
     if normals is not None and len(f):
         # Shaded by the mean of the corners' (smooth) normals rather than the triangle's own: a coarse
         # triangulation has slivers seen edge-on, which its own normal shades near black.
-        n = np.asarray(normals, dtype=np.float64)[f].sum(1)
-        centre = v[f].mean(1)
-        facing = (-(n * centre).sum(1) / (np.linalg.norm(n, axis=1) * np.linalg.norm(centre, axis=1)).clip(1e-12)
-                  ).clip(0, 1)
+        facing = _facing(np.asarray(normals, dtype=np.float64)[f].sum(1), v[f].mean(1)).clip(0, 1)
     shift = 4  # sub-pixel precision: OpenCV takes fixed-point coordinates
     px = (project(v, focal * scale, w, h) * (1 << shift)).round()
     px = np.clip(px, -(1 << 26), 1 << 26).astype(np.int32)

@@ -130,7 +130,7 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
     data = torch.cat([splits[s] for s in train_names])
     log.info("training %s on %d poses (%s)", model_cfg.name, len(data), "+".join(train_names))
     body = rest_body(extra_vertices=cfg.vertex_subset)
-    limits = JointLimits.from_data(data) if "perturb" in cfg.augment else None
+    limits = JointLimits.from_data(data) if "perturb" in augment_kinds(cfg.augment) else None
 
     model = PoseTokenizer(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
