@@ -144,6 +144,11 @@ def test_event_loop_stays_responsive_during_continuous_inference(qtbot, window, 
     stall_meter.stop()
     n = window.results_received - start
     fps = window._fps_label.text()
+    # The token plot follows the stream, drawn in a pass of its own after a frame's mesh (one
+    # iteration a tracked frame; a full decoding's N when the untrained stand-in loses the track).
+    panel = window.confidence_panel
+    assert panel.filled >= 1 and panel._grid_shape == panel.confidence.shape
+    assert panel.caption.text().startswith("Token confidence, hypothesis #1")
     window.stop_camera()
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
     print(f"\ncontinuous inference: {n} results in 4 s ({fps}); longest event-loop stall "
@@ -178,3 +183,27 @@ def test_no_camera_shows_a_message_and_the_app_stays_usable(qtbot, window, camer
     qtbot.waitUntil(lambda: not window.runner.busy and window.last_analysis is not None, timeout=60_000)
     assert window.last_error is None and window.last_analysis.reconstruction is not None
     assert window.source_bar.page() is None
+
+
+def test_the_live_token_plot_is_laid_out_before_a_streams_first_frame(qtbot):
+    import numpy as np
+
+    from genhmr_app.sampling.maskgit import IterationRecord
+    from genhmr_app.ui.confidence_panel import ConfidencePanel
+
+    panel = ConfidencePanel()
+    qtbot.addWidget(panel)
+    panel.prepare_live(16)
+    assert panel._grid_shape == (1, 16) and panel.filled == 0 and np.isnan(panel.confidence).all()
+    codes = np.arange(16)[None]
+    record = IterationRecord(0, codes, np.full((1, 16), 0.7, np.float32), np.zeros((1, 16), bool),
+                             np.zeros((1, 16), bool))
+    panel.set_records([record], 0, "live")
+    assert panel._grid_shape == (1, 16) and panel.filled == 1 and np.allclose(panel.confidence, 0.7)
+    # A still result (5 iterations) in between: the next stream lays out the live grid again, with
+    # the token count last seen when none is given.
+    panel.set_records([record] * 5, 0, "still")
+    assert panel._grid_shape == (5, 16)
+    panel.clear()
+    panel.prepare_live()
+    assert panel._grid_shape == (1, 16)

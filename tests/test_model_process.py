@@ -31,10 +31,20 @@ def _remember(ctx, value):
 def proc():
     from genhmr_app.pipeline.reconstructor import Reconstructor
 
-    p = ModelProcess.start(**Reconstructor().weight_paths, wait=True)
+    from genhmr_app.pipeline.live_stream import LIVE_MODEL_NICE
+
+    p = ModelProcess.start(**Reconstructor().weight_paths, wait=True, nice=LIVE_MODEL_NICE)  # as the window starts it
     assert p.ready, p.failure
     yield p
     p.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="Unix priorities")
+def test_the_model_process_runs_below_the_window(proc):
+    from genhmr_app.pipeline.live_stream import LIVE_MODEL_NICE
+
+    mine, child = os.getpriority(os.PRIO_PROCESS, 0), os.getpriority(os.PRIO_PROCESS, proc._process.pid)
+    assert child == min(19, mine + LIVE_MODEL_NICE)
 
 
 def test_a_call_gives_what_it_gives_here_and_state_is_kept(proc):

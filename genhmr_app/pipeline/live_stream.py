@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,11 +30,14 @@ log = logging.getLogger(__name__)
 
 _STREAM_NUMBERS = itertools.count(1)
 FRAME_WAIT_S = 0.25  # how long the detection stage waits for a frame before checking whether to stop
-# Detection (and the threads MediaPipe starts from it) and the live model process run this much below
-# the window (Unix nice). On two cores the three want more CPU than there is; the window's thread is
-# the one a user feels (a render preempted a dozen times took 17 ms for 9 ms of work, and stalls of
-# 100+ ms followed), while detection and the model only drop a frame when they fall behind.
-LIVE_WORK_NICE = 5
+# The live model process runs this much below the window (Unix nice). On two cores the stages want
+# more CPU than there is; the window's thread is the one a user feels (a render preempted a dozen times
+# took 17 ms for 9 ms of work, and stalls of 100+ ms followed), while the model only drops a frame when
+# it falls behind. Detection stays at the window's priority: it is the slowest stage and sets the rate
+# (a 60 fps camera, three alternating runs each: 0.63 / 0.63 / 0.64x MediaPipe alone with detection at
+# the window's priority, 0.61 / 0.60 / 0.62x with it 5 below; longest stall 39-42 vs 35-39 ms; the
+# model process at the window's priority too: 0.60-0.64x and stalls up to 58 ms).
+LIVE_MODEL_NICE = 5
 
 
 @dataclass
@@ -45,18 +47,6 @@ class _Detected:
     detect_ms: float
     at_end: bool
     display_rgb: object = None  # the frame at the size it is shown (None: as it is)
-
-
-def lower_this_thread(nice: int) -> None:
-    """Run the calling thread (and the threads it starts) `nice` steps below its process (Linux: a
-    thread's priority is its own). Where that is not possible, nothing changes."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
-    except OSError:
-        pass
 
 
 class NewestSlot:
@@ -164,7 +154,6 @@ class LiveStream:
     def _detect_loop(self) -> None:
         """A failing source (a camera unplugged, a broken file) is reported by the model stage once
         it has shown the frames detected before the failure."""
-        lower_this_thread(LIVE_WORK_NICE)  # before the detector starts, so MediaPipe's threads inherit it
         try:
             self.reader, self.source = self._open_reader()
             detector = self._detector or self.session.video_detector(restart=True)
@@ -237,4 +226,4 @@ class LiveStream:
                 return
 
 
-__all__ = ["LIVE_WORK_NICE", "LiveStream", "NewestSlot", "lower_this_thread"]
+__all__ = ["LIVE_MODEL_NICE", "LiveStream", "NewestSlot"]

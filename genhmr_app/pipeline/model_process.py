@@ -51,7 +51,7 @@ class ModelContext:
 def _serve(conn, recon_kwargs: dict, threads: int, warm_up=None, nice: int = 0) -> None:
     """The child's loop: build the models once (and run `warm_up(ctx)`, if given, before saying it is
     ready), then run calls until told to stop or the parent goes. `nice`: how far below the window
-    the child runs (see pipeline/live_stream.LIVE_WORK_NICE)."""
+    the child runs (see pipeline/live_stream.LIVE_MODEL_NICE)."""
     if nice > 0:
         import os
 

@@ -14,6 +14,8 @@ person from frame to frame instead of searching every frame.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import threading
 import time
@@ -313,11 +315,6 @@ class CoreSession:
                 return
 
             def build() -> None:
-                from genhmr_app.pipeline.live_stream import LIVE_WORK_NICE, lower_this_thread
-
-                # MediaPipe starts its inference threads here, and they inherit this thread's priority:
-                # the stream's detection runs below the window whichever thread built its detector.
-                lower_this_thread(LIVE_WORK_NICE)
                 try:
                     detector = PoseDetector(mode="video")
                 except Exception as exc:  # noqa: BLE001 - the stream makes its own and reports the failure
@@ -543,9 +540,9 @@ class CoreSession:
         if self._live_process is None and self.live_weights is not None:
             from genhmr_app.pipeline.model_process import ModelProcess
 
-            from genhmr_app.pipeline.live_stream import LIVE_WORK_NICE
+            from genhmr_app.pipeline.live_stream import LIVE_MODEL_NICE
 
-            self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_process, nice=LIVE_WORK_NICE)
+            self._live_process = ModelProcess.start(**self.live_weights, warm_up=warm_process, nice=LIVE_MODEL_NICE)
         if self._live_warming is None:
             self._live_warming = threading.Thread(target=self._warm_live_here, name="live-warm-up", daemon=True)
             self._live_warming.start()
@@ -560,6 +557,17 @@ class CoreSession:
                 ctx = ModelContext(recon)
                 warm_live(ctx)
                 self._live_local = ctx
+
+    def live_token_count(self) -> int | None:
+        """Pose tokens per hypothesis of the live generator, read from its card (no weights loaded):
+        for laying the window's token plot out before a stream's first frame. None when unknown."""
+        if self.live_weights is None:
+            return None
+        try:
+            card = json.loads(Path(self.live_weights["generator_path"]).with_suffix(".json").read_text())
+            return int(card["config"]["num_tokens"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def live_process_ready(self, timeout_s: float = 0.0) -> bool:
         proc = self._live_process

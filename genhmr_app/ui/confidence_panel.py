@@ -65,6 +65,7 @@ class ConfidencePanel(QWidget):
         self.remasked = np.zeros((0, 0), bool)
         self.filled = 0
         self._grid_shape: tuple[int, int] | None = None  # the (iterations, tokens) the axes are laid out for
+        self._last_tokens = 0  # tokens per hypothesis in the last non-empty grid (prepare_live)
         self.last_tooltip = ""
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
@@ -72,6 +73,7 @@ class ConfidencePanel(QWidget):
     def start(self, iterations: int, tokens: int, caption: str = "", redraw: bool = True) -> None:
         """Empty grid for a new sampling run; columns arrive through add_record()."""
         self.codes = np.zeros((iterations, tokens), np.int64)
+        self._last_tokens = tokens or self._last_tokens
         self.confidence = np.full((iterations, tokens), np.nan, np.float32)
         self.remasked = np.zeros((iterations, tokens), bool)
         self.filled = 0
@@ -112,6 +114,14 @@ class ConfidencePanel(QWidget):
 
     def clear(self, caption: str = "Token confidence: no result yet") -> None:
         self.start(0, 0, caption)
+
+    def prepare_live(self, tokens: int | None = None, caption: str = "Token confidence: live") -> None:
+        """An empty grid of a live frame's shape (one iteration of `tokens`, or of as many as the last
+        result had): the axes are laid out now, while a stream starts, instead of with its first frame
+        (a relayout is repainted over several passes, ~20 ms in all, when the window is busiest)."""
+        tokens = tokens or self.confidence.shape[1] or self._last_tokens
+        if tokens:
+            self.start(1, tokens, caption)
 
     # -- drawing ------------------------------------------------------------------------------
     def _redraw(self) -> None:

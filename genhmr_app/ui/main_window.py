@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 SMPL_SKELETON_COLOUR = QColor(90, 255, 140)
 FPS_WINDOW = 12  # results averaged for the live frame rate
 LIVE_PLOT_HZ = 4  # token-confidence plot redraws per second while live
+LIVE_PLOT_DEFER_MS = 1  # a live plot redraw waits for a timer: a pass of its own (_draw_person)
 # Status bar text (timings, FPS) updates per second while live: a label changed every frame made the
 # status bar relayout and repaint with the window's background beneath it 30+ times a second.
 LIVE_STATUS_HZ = 4
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.stream: LiveStream | None = None  # the running live stream (a playing video, a camera)
         self._stream_number = 0
         self._plot_shown_at = 0.0
+        self._live_plot: tuple | None = None  # the token-confidence plot's next live content, not drawn yet
         self._status_shown_at = 0.0
         self.last_stream_stats: dict[str, int] = {}  # frames through the last stream's stages (benchmarks)
         self._live_pending: FrameResult | None = None  # the newest live result, not drawn yet
@@ -508,6 +510,7 @@ class MainWindow(QMainWindow):
             on_finished=lambda: bridge.finished.emit(number),
             smoothing=lambda: self._live_smoothing, shown_scale=self.image_view.scale_for).start()
         self._live_first = True
+        self.confidence_panel.prepare_live(self.session.live_token_count())
         self.mesh_view.set_interacting(True)  # half-size 3D pictures while live: a render costs CPU the model needs
 
     def _stop_stream(self, wait_s: float = 0.0, sharp_view: bool = True) -> None:
@@ -712,10 +715,23 @@ class MainWindow(QMainWindow):
         self._plot_shown_at = now
         row = view.sample_rows[rank] if rank < len(view.sample_rows) else 0
         h = person.hypotheses[rank]
-        self.confidence_panel.set_records(
-            person.iterations, row,
-            f"Token confidence, hypothesis #{rank + 1}: mean {float(np.mean(h.token_confidence)):.2f} · "
-            f"{len(person.iterations)} iterations · red × = re-masked")
+        plot = (person.iterations, row,
+                f"Token confidence, hypothesis #{rank + 1}: mean {float(np.mean(h.token_confidence)):.2f} · "
+                f"{len(person.iterations)} iterations · red × = re-masked")
+        if not live:
+            self.confidence_panel.set_records(*plot)
+            return
+        # Live, the plot's redraw and paint (up to ~20 ms when its grid changes) get a pass of the
+        # event loop of their own, after the frame's mesh: a timer, so that input and timers due
+        # meanwhile run between the two instead of waiting for both.
+        if self._live_plot is None:
+            QTimer.singleShot(LIVE_PLOT_DEFER_MS, self._draw_live_plot)
+        self._live_plot = plot
+
+    def _draw_live_plot(self) -> None:
+        plot, self._live_plot = self._live_plot, None
+        if plot is not None and (self.playing or self.camera_live):
+            self.confidence_panel.set_records(*plot)
 
     def select_person(self, index: int) -> None:
         """Show person `index` (largest first; wraps around) in full: hypotheses, confidence, 3D focus."""
