@@ -8,6 +8,7 @@ stand-in capture that plays frames of a real video (genhmr_app.image.sources.Scr
 from __future__ import annotations
 
 import os
+import re
 
 import cv2
 import pytest
@@ -129,6 +130,22 @@ def test_video_plays_through_without_blocking(qtbot, window, clip, stall_meter):
     window.source_bar.video.slider.setValue(3)
     qtbot.waitUntil(lambda: not window.runner.busy and window.last_analysis.frame.index == 3, timeout=30_000)
     assert "frame 4 / 30" in window.source_bar.video.label.text()
+
+
+def test_a_video_with_damaged_frames_plays_to_its_end_and_the_window_says_so(qtbot, window, shared_images,
+                                                                           tmp_path):
+    from clips import damage_mjpg_frames, taiji_clip
+
+    # Two damaged frames: a reader that falls behind the clock grabs past a frame without decoding it.
+    path = damage_mjpg_frames(taiji_clip(shared_images, tmp_path / "damaged.avi", 30, (320, 180)), damaged=(8, 20))
+    window.open_path(path)
+    qtbot.waitUntil(lambda: window.last_analysis is not None and not window.runner.busy, timeout=60_000)
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    window.set_playing(True)
+    qtbot.waitUntil(lambda: not window.playing, timeout=60_000)
+    assert window.input.frame_index == 29 and window.last_error is None
+    assert any(re.search(r"damaged\.avi: frames? (9|21)\b.* damaged and w[a-z]+ skipped", m) for m in messages), messages
 
 
 def test_event_loop_stays_responsive_during_continuous_inference(qtbot, window, cameras, taiji_frames,

@@ -6,6 +6,7 @@ shipped one when weights/ has it (the tracker's warm start is about real tokens 
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import replace
 
@@ -223,3 +224,38 @@ def test_stream_runs_the_model_in_its_own_process_once_loaded(session, frames_bg
     view = in_child[-1].views[0]
     assert view.faces is not None and view.vertices.shape[1] == len(in_child[-1].reconstruction.people[0].reduced.vertex_ids)
     assert int(view.faces.max()) < view.vertices.shape[1]
+
+
+def test_a_playing_file_with_damaged_frames_plays_on_and_says_so(session, shared_images, tmp_path):
+    from clips import damage_mjpg_frames, taiji_clip
+
+    from genhmr_app.image.sources import PlaybackClock, PlaybackReader, VideoFileSource
+    from genhmr_app.pipeline.session import OverlayRequest, VideoRef
+
+    path = damage_mjpg_frames(taiji_clip(shared_images, tmp_path / "damaged.avi", 24, (320, 180)), damaged=(5, 6))
+    video = VideoFileSource(path)
+
+    readers = []
+
+    def open_reader():
+        # A slow clock: every frame comes up for reading, the damaged ones too.
+        readers.append(PlaybackReader(video, PlaybackClock(8.0)))
+        return readers[-1], (path.name, video.frame_count, 24.0)
+
+    out = _Collect()
+    stream = LiveStream(session, open_reader, lambda f: VideoRef(path, f.index, True),
+                        settings=lambda: ReconstructionSettings(), overlays=lambda: OverlayRequest(),
+                        on_result=out.result, on_error=out.error, on_finished=out.done.set).start()
+    try:
+        assert out.done.wait(60.0), "the video plays to its end"
+    finally:
+        stream.stop(wait_s=10.0)
+        video.close()
+    assert [i for i, _ in readers[0].damaged] == [5, 6]
+    assert not out.errors and out.results[-1].frame.index == 23 and out.results[-1].at_end
+    assert not {5, 6} & {r.frame.index for r in out.results}
+    warnings = [w for r in out.results for w in r.warnings]
+    # Named once each, numbered from 1 as the window shows frames (one warning, or two when a result
+    # went out between the two skips).
+    named = [int(n) for w in warnings for n in re.findall(r"\d+", w.split(" damaged")[0])]
+    assert sorted(named) == [6, 7] and all("skipped" in w for w in warnings)

@@ -15,6 +15,7 @@ from genhmr_app.image.sources import (
     CameraReader,
     CameraSource,
     CameraUnavailable,
+    DamagedFrame,
     PlaybackClock,
     PlaybackReader,
     ScriptedCapture,
@@ -43,6 +44,13 @@ def level_index(frame) -> int:
 @pytest.fixture(scope="module")
 def numbered_video(tmp_path_factory) -> Path:
     return write_numbered_video(tmp_path_factory.mktemp("video") / "numbered.mp4")
+
+
+@pytest.fixture(scope="module")
+def damaged_video(tmp_path_factory) -> Path:
+    from clips import damage_mjpg_frames, numbered_mjpg
+
+    return damage_mjpg_frames(numbered_mjpg(tmp_path_factory.mktemp("video") / "damaged.avi"), damaged=(10, 11, 30))
 
 
 def test_classify_path(tmp_path, numbered_video):
@@ -163,3 +171,43 @@ def test_camera_reader_decodes_only_about_the_frames_it_hands_out():
         reader.stop()
     assert capture.retrieved == reader.decoded
     assert reader.skipped > 0.3 * capture.reads, (reader.decoded, reader.skipped, capture.reads)
+
+
+def test_damaged_frames_are_skipped_and_the_frames_after_them_are_the_right_ones(damaged_video):
+    """OpenCV's frame counter stops at a frame that fails to decode while the decoder moves on: counted
+    by it, every later frame would be off (or the video would seem to end there)."""
+    video = VideoFileSource(damaged_video)
+    try:
+        for i in range(40):
+            if i in (10, 11, 30):
+                with pytest.raises(DamagedFrame, match=f"frame {i + 1} is damaged"):
+                    video.read(i)
+            else:
+                assert level_index(video.read(i)) == i, i
+        assert video.frame_count == 40
+        assert level_index(video.read(5)) == 5 and level_index(video.read(8)) == 8  # seeking back, and on
+    finally:
+        video.close()
+
+
+def test_playback_reader_plays_past_damaged_frames_and_lists_them(damaged_video):
+    now = [0.0]
+    video = VideoFileSource(damaged_video)
+    reader = PlaybackReader(video, PlaybackClock(20.0, start_index=0, clock=lambda: now[0]))
+    try:
+        seen, index = [], -1
+        for step in range(40):
+            now[0] = step / 20.0
+            frame = reader.next_after(index, 2.0)
+            if frame is not None and frame.index > index:
+                seen.append(frame.index)
+                index = frame.index
+            if reader.at_end:
+                break
+        assert reader.at_end and seen[-1] == 39
+        assert not {10, 11, 30} & set(seen) and {9, 12, 29, 31} <= set(seen)
+        assert [i for i, _ in reader.damaged] == [10, 11, 30]
+        assert "frame 31 is damaged" in reader.damaged[-1][1]
+    finally:
+        reader.stop()
+        video.close()

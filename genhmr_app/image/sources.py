@@ -28,12 +28,18 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpe
 # Decoding forward is cheaper than seeking for short jumps: a seek lands on a keyframe and decodes up
 # to the target anyway, and with long GOPs that costs more than grabbing a second of frames.
 MAX_GRAB_AHEAD = 48
+# A frame that fails to decode is taken for damage, not the end, when one of the next few decodes.
+DAMAGED_RUN_MAX = 4
 # One failed read can be a hiccup (USB bandwidth, auto-exposure switch); several in a row means gone.
 CAMERA_READ_RETRIES = 3
 
 
 class SourceError(Exception):
     """A frame source that cannot be used; the message is meant for the user."""
+
+
+class DamagedFrame(SourceError):
+    """One frame of a video cannot be decoded, but the video goes on after it."""
 
 
 class CameraUnavailable(SourceError):
@@ -128,7 +134,8 @@ class VideoFileSource:
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = max(count, 0)
         self._next = 0  # index of the frame the decoder will return on the next read()
-        first = self._read_next()
+        self._damaged: set[int] = set()  # frames found not to decode (_after_failure)
+        first = self._decode_next()
         if first is None:
             self._cap.release()
             raise SourceError(f"{self.path.name} contains no decodable video frames")
@@ -147,12 +154,16 @@ class VideoFileSource:
     def timestamp_ms(self, index: int) -> int:
         return int(round(index * 1000.0 / self.fps))
 
-    def _read_next(self) -> np.ndarray | None:
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
-            return None
+    def _decode_next(self) -> np.ndarray | None:
+        """The decoder's next frame (RGB), None if it cannot be decoded. A damaged frame fails, but
+        the decoder moves past it all the same (the next grab gives the frame after it; OpenCV's own
+        frame counter does not move): every attempt counts as one frame."""
+        ok = self._cap.grab()
         self._next += 1
-        return _bgr_to_rgb(bgr)
+        if not ok:
+            return None
+        ok, bgr = self._cap.retrieve()
+        return _bgr_to_rgb(bgr) if ok and bgr is not None and bgr.size else None
 
     def read(self, index: int) -> Frame:
         import cv2
@@ -163,21 +174,42 @@ class VideoFileSource:
                 raise SourceError(f"{self.path.name} is closed")
             if self._cached[0] == index:
                 rgb = self._cached[1]
+            elif index in self._damaged:
+                raise DamagedFrame(self._damage_message(index))
             else:
                 if not (self._next <= index <= self._next + MAX_GRAB_AHEAD):
                     self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
                     self._next = index
-                while self._next < index and self._cap.grab():
+                while self._next < index:
+                    self._cap.grab()
                     self._next += 1
-                rgb = self._read_next() if self._next == index else None
+                rgb = self._decode_next()
                 if rgb is None:
-                    # The header over-stated the length (common with variable-frame-rate files):
-                    # shrink it so the timeline stops at the last real frame.
-                    if index > 0 and index >= self.frame_count - MAX_GRAB_AHEAD:
-                        self.frame_count = index
-                    raise SourceError(f"{self.path.name}: frame {index} could not be decoded")
+                    self._after_failure(index)
                 self._cached = (index, rgb)
         return Frame(rgb, index, self.timestamp_ms(index))
+
+    def _after_failure(self, index: int) -> None:
+        """Frame `index` did not decode: damage if one of the next few frames does (the first of them
+        is kept for the next read), else the end of the video."""
+        self._damaged.add(index)
+        for following in range(index + 1, index + 1 + DAMAGED_RUN_MAX):
+            rgb = self._decode_next()
+            if rgb is not None:
+                self._cached = (following, rgb)
+                raise DamagedFrame(self._damage_message(index))
+            self._damaged.add(following)  # known now: not decoded again (nor sought, which lands off here)
+        if index > 0 and index >= self.frame_count - MAX_GRAB_AHEAD:
+            # The header over-stated the length (common with variable-frame-rate files): shrink it
+            # so the timeline stops at the last real frame.
+            self.frame_count = index
+            raise SourceError(f"{self.path.name}: frame {index} could not be decoded (the end of the video)")
+        # Far from the end the header gives: a longer damaged stretch, the frames after it may still come.
+        self._next = -MAX_GRAB_AHEAD - 1  # unknown: the next read seeks
+        raise DamagedFrame(self._damage_message(index))
+
+    def _damage_message(self, index: int) -> str:
+        return f"{self.path.name}: frame {index + 1} is damaged and was skipped"
 
     def close(self) -> None:
         with self._lock:
@@ -234,6 +266,7 @@ class PlaybackReader(_NewestFrameThread):
     def __init__(self, video: VideoFileSource, clock: PlaybackClock) -> None:
         self.video = video
         self.clock = clock
+        self.damaged: list[tuple[int, str]] = []  # (index, message) of the frames that could not be decoded
         super().__init__("video-playback-reader")
 
     def _run(self) -> None:
@@ -247,6 +280,11 @@ class PlaybackReader(_NewestFrameThread):
                     continue
                 try:
                     frame = replace(self.video.read(target), captured_s=time.perf_counter())
+                except DamagedFrame as exc:
+                    with self._cond:
+                        self.damaged.append((target, str(exc)))
+                    last = target  # played on: the clock takes the next frames
+                    continue
                 except SourceError:
                     frame = None  # past the real end of a file whose header over-counts
                 with self._cond:

@@ -114,6 +114,7 @@ class LiveStream:
         self._source_error: BaseException | None = None
         self.frames_detected = 0
         self.results = 0
+        self._damaged_reported = 0  # the reader's damaged frames already named in a result
         self._threads = [threading.Thread(target=self._guard, args=(self._detect_loop,), name="live-detection",
                                           daemon=True),
                          threading.Thread(target=self._guard, args=(self._model_loop,), name="live-model", daemon=True)]
@@ -201,6 +202,20 @@ class LiveStream:
         height, width = item.frame.rgb.shape[:2]
         item.display_rgb = reduced_for_display(item.frame.rgb, self.shown_scale(width, height))
 
+    def _report_damage(self, result) -> None:
+        """Frames of a playing file that could not be decoded were skipped (image/sources.PlaybackReader):
+        the first result after each one says so, in its warnings."""
+        damaged = getattr(self.reader, "damaged", None) or []
+        new = [index + 1 for index, _message in damaged[self._damaged_reported:]]  # numbered from 1, as shown
+        if not new:
+            return
+        self._damaged_reported = len(damaged)
+        text = f"frame {new[0]} is damaged and was skipped" if len(new) == 1 else \
+            f"frames {', '.join(map(str, new))} are damaged and were skipped"
+        if len(damaged) > len(new):
+            text += f" ({len(damaged)} so far)"
+        result.warnings = [*result.warnings, text]
+
     def _model_loop(self) -> None:
         while not self._stop.is_set():
             item: _Detected | None = self._detected.take()
@@ -216,6 +231,7 @@ class LiveStream:
                                               self.settings(), self.overlays(), self.smoothing(), self.source,
                                               item.detect_ms, item.at_end, meanwhile=lambda: self._display_copy(item))
             result.display_rgb = item.display_rgb
+            self._report_damage(result)
             self.results += 1
             if self._stop.is_set():
                 return

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 SMPL_SKELETON_COLOUR = QColor(90, 255, 140)
 FPS_WINDOW = 12  # results averaged for the live frame rate
 LIVE_PLOT_HZ = 4  # token-confidence plot redraws per second while live
+LIVE_WARNING_MS = 6000  # how long a live warning stays in the status bar
 LIVE_PLOT_DEFER_MS = 1  # a live plot redraw waits for a timer: a pass of its own (_draw_person)
 # Status bar text (timings, FPS) updates per second while live: a label changed every frame made the
 # status bar relayout and repaint with the window's background beneath it 30+ times a second.
@@ -540,6 +541,8 @@ class MainWindow(QMainWindow):
             return
         if self._live_pending is None:
             QTimer.singleShot(0, self._draw_live)  # results that arrive before it runs replace this one
+        elif self._live_pending.warnings:  # ... but what the replaced one had to say is kept
+            result.warnings = [*self._live_pending.warnings, *result.warnings]
         self._live_pending = result
 
     def _draw_live(self) -> None:
@@ -832,7 +835,7 @@ class MainWindow(QMainWindow):
         now = time.monotonic()
         if live:
             self._result_times.append(now)
-            if now - self._status_shown_at < 1.0 / LIVE_STATUS_HZ and not result.at_end:
+            if now - self._status_shown_at < 1.0 / LIVE_STATUS_HZ and not (result.at_end or result.warnings):
                 return
             self._status_shown_at = now
         t = result.timing_ms
@@ -855,6 +858,8 @@ class MainWindow(QMainWindow):
                 message += " — " + "; ".join(result.warnings)
         if not live:
             self.statusBar().showMessage(message)
+        elif result.warnings:  # a live frame's news (a damaged frame skipped): shown for a while
+            self.statusBar().showMessage(f"{result.source_name}: " + "; ".join(result.warnings), LIVE_WARNING_MS)
         self.banner.setText(result.model_message or "")
         self.banner.setVisible(bool(result.model_message))
         self._refresh_status()
