@@ -15,7 +15,6 @@ person from frame to frame instead of searching every frame.
 from __future__ import annotations
 
 import json
-
 import logging
 import threading
 import time
