@@ -13,7 +13,7 @@ from genhmr_app.conditioning.camera import project
 from genhmr_app.conditioning.features import ConditionBatch
 from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
 from genhmr_app.refinement.refine import RefinementSettings, refine
-from genhmr_app.sampling.maskgit import SamplingSettings, masked_count_after, sample
+from genhmr_app.sampling.maskgit import SamplingSettings, iterate, masked_count_after, sample
 from genhmr_app.tokens.model import PoseTokenizer, TokenizerConfig
 
 
@@ -63,6 +63,29 @@ def test_confidences_are_probabilities_and_records_are_consistent(nets):
     assert not res.records[-1].masked_after.any()
     assert torch.all(res.tokens < 64)
     assert torch.allclose(res.log_likelihood, torch.log(res.confidence.clamp_min(1e-12)).sum(-1))
+
+
+def test_each_token_keeps_the_distribution_it_was_committed_under(nets):
+    tok, gen = nets
+    res = sample(gen, _condition(3), SamplingSettings(iterations=4, temperature=1.0, hypotheses=2, seed=0))
+    assert res.committed.shape == (2, 8, 64)
+    assert torch.allclose(res.committed.sum(-1), torch.ones(2, 8), atol=1e-5)
+    # The committed code's probability under that distribution is its recorded confidence.
+    chosen = res.committed.gather(-1, res.tokens[..., None])[..., 0]
+    assert torch.allclose(chosen, res.confidence, atol=1e-6)
+    # Those distributions are real mixtures (an untrained net is unsure), so the expected latents lie
+    # off the codes; with one-hot weights they are the codes' latents.
+    onehot = torch.nn.functional.one_hot(res.tokens, 64).float()
+    assert torch.allclose(tok.soft_latents(onehot), tok.latents(res.tokens), atol=1e-6)
+    assert not torch.allclose(tok.soft_latents(res.committed), tok.latents(res.tokens), atol=1e-3)
+    # Locked tokens count as committed with certainty before the first iteration.
+    start = torch.full((8,), gen.mask_id)
+    start[[0, 5]] = torch.tensor([3, 9])
+    with torch.no_grad():
+        first = next(iterate(gen, _condition(3), SamplingSettings(iterations=4, hypotheses=1), start))
+    assert first.committed[0, 0, 3] == 1 and first.committed[0, 5, 9] == 1
+    assert first.committed[0, 0].sum() == 1
+    assert float(first.committed[first.tokens == gen.mask_id].abs().sum()) == 0
 
 
 def test_greedy_is_deterministic_without_seed(nets):

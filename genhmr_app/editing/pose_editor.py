@@ -134,11 +134,11 @@ class PoseEditor:
         start[free] = model.mask_id
         settings = SamplingSettings(iterations, temperature, hypotheses, seed)
         with torch.inference_mode():
-            tokens = record = None
-            for record, tokens, _out in iterate(model, self._condition(), settings, start):
+            step = None
+            for step in iterate(model, self._condition(), settings, start):
                 pass
-        tokens = tokens.clone()
-        confidence = np.asarray(record.confidence, np.float64)
+        tokens = step.tokens.clone()
+        confidence = np.asarray(step.record.confidence, np.float64)
         proposals = []
         for s in range(hypotheses):
             with torch.no_grad():

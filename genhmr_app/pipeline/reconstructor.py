@@ -52,6 +52,9 @@ class ReconstructionSettings:
     hypotheses: int = 1
     seed: int = 0
     rank_by: str = "2d"  # "2d" (agreement with the detected keypoints) or "likelihood"
+    # Where refinement starts: "expected", each token's expected code under the distribution it was
+    # committed with (sampling/maskgit.py), or "codes", the sampled codes themselves.
+    latent_start: str = "expected"
     vertical_fov_deg: float = DEFAULT_VERTICAL_FOV_DEG
     max_people: int = 1
     focal_px: float | None = None  # known intrinsics override the default field of view
@@ -227,11 +230,14 @@ class Reconstructor:
             sampled, records = self._sample(cond, replace(settings, temperature=0.0, hypotheses=1).sampling(), None)
             if sampled is None:
                 raise ReconstructionError("the generator produced non-finite values for this person")
-        tokens, conf, out = _outside_inference_mode(*sampled)
+        tokens, conf, out, committed = _outside_inference_mode(*sampled)
         t1 = time.perf_counter()
         timing["sample"] += (t1 - t0) * 1000
 
-        latents = self.tokenizer.latents(tokens)
+        if settings.latent_start == "expected":
+            latents = self.tokenizer.soft_latents(committed)
+        else:
+            latents = self.tokenizer.latents(tokens)
         return self._refine_and_package(person, cond, out, latents, tokens, conf, records, settings, timing, t1,
                                         fallback)
 
@@ -242,7 +248,7 @@ class Reconstructor:
         t0 = time.perf_counter()
         with torch.inference_mode():
             out = self.generator(cond.tokens)
-        tokens, conf, out = _outside_inference_mode(torch.zeros(1, 0, dtype=torch.long), torch.ones(1, 0), out)
+        tokens, conf, out, _ = _outside_inference_mode(torch.zeros(1, 0, dtype=torch.long), torch.ones(1, 0), out)
         t1 = time.perf_counter()
         timing["sample"] += (t1 - t0) * 1000
         latents = self.tokenizer.encode_latents(out.body_pose).detach()
@@ -320,23 +326,25 @@ class Reconstructor:
     def _sample(self, cond: ConditionBatch, sampling: SamplingSettings,
                 on_iteration: Callable[[IterationRecord], None] | None):
         records: list[IterationRecord] = []
-        tokens = out = None
+        step = None
         try:
-            for record, tokens, out in iterate(self.generator, cond, sampling):
-                records.append(record)
+            for step in iterate(self.generator, cond, sampling):
+                records.append(step.record)
                 if on_iteration is not None:
-                    on_iteration(record)
+                    on_iteration(step.record)
         except NonFiniteOutputError as exc:
             log.warning("%s", exc)
             return None, records
-        final = self.generator(cond.repeat(sampling.hypotheses).tokens, tokens)
+        final = self.generator(cond.repeat(sampling.hypotheses).tokens, step.tokens)
         if not _finite(final.global_orient, final.betas, final.cam):
             return None, records
         conf = torch.as_tensor(records[-1].confidence, device=self.device)
-        return (tokens, conf, final), records
+        return (step.tokens, conf, final, step.committed), records
 
 
-def _outside_inference_mode(tokens: torch.Tensor, conf: torch.Tensor, out: GeneratorOutput):
+def _outside_inference_mode(tokens: torch.Tensor, conf: torch.Tensor, out: GeneratorOutput,
+                            committed: torch.Tensor | None = None):
     """Inference-mode tensors cannot enter autograd; refinement differentiates through these."""
     c = lambda t: None if t is None else t.clone()  # noqa: E731
-    return c(tokens), c(conf), GeneratorOutput(c(out.logits), c(out.body_pose), c(out.global_orient), c(out.betas), c(out.cam))
+    return (c(tokens), c(conf), GeneratorOutput(c(out.logits), c(out.body_pose), c(out.global_orient), c(out.betas),
+                                                c(out.cam)), c(committed))

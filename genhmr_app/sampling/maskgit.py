@@ -11,6 +11,11 @@ in which tokens they commit to first.
 
 Every iteration is recorded (chosen codes, confidences, which tokens were re-masked) for the app's
 uncertainty plot. S hypotheses run as one batch with independent seeded generators.
+
+Besides the codes, each token keeps the distribution it was committed under. The refinement can start
+from the expected code under those distributions (the posterior mean, `expected` in
+ReconstructionSettings) instead of the sampled code: the transformer's auxiliary pose loss is taken
+through exactly that mixture, so it decodes closer to the truth than one draw from it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -59,7 +65,17 @@ class SamplingResult:
     confidence: torch.Tensor  # (S, K) probability of each final code when it was committed
     log_likelihood: torch.Tensor  # (S,) sum of log-confidences: the model's score of the hypothesis
     output: GeneratorOutput  # the last forward (orientation, betas, camera) for the final tokens
+    committed: torch.Tensor  # (S, K, C) the distribution each token was committed under (one-hot if locked)
     records: list[IterationRecord] = field(default_factory=list)
+
+
+class SamplingStep(NamedTuple):
+    """What `iterate` yields after each iteration."""
+
+    record: IterationRecord
+    tokens: torch.Tensor  # (S, K) the current codes, `mask_id` where still masked
+    output: GeneratorOutput  # this iteration's forward
+    committed: torch.Tensor  # (S, K, C) the distribution each committed token was chosen from; 0 while masked
 
 
 def masked_count_after(iteration: int, iterations: int, num_tokens: int) -> int:
@@ -80,9 +96,9 @@ def _sample_codes(probs: torch.Tensor, temperature: float, gens: list[torch.Gene
 
 
 def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: SamplingSettings,
-            start_tokens: torch.Tensor | None = None) -> Iterator[tuple[IterationRecord, torch.Tensor, GeneratorOutput]]:
-    """Yield after every iteration: (record, current tokens with masks, model output). The app shows
-    partial results from this; `sample` runs it to the end.
+            start_tokens: torch.Tensor | None = None) -> Iterator[SamplingStep]:
+    """Yield a SamplingStep after every iteration. The app shows partial results from these; `sample`
+    runs it to the end.
 
     `start_tokens` (K,) or (S, K): tokens a person locked, with `model.mask_id` at the free positions.
     Only the free positions are sampled (the schedule counts them alone); locked tokens are never
@@ -99,6 +115,10 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
         tokens = torch.as_tensor(start_tokens, dtype=torch.long, device=device).reshape(-1, k).expand(s, k).clone()
     free = int((tokens[0] == mask_id).sum())
     confidence = torch.where(tokens == mask_id, 0.0, 1.0).to(device)
+    c = model.config.codebook_size
+    locked = tokens != mask_id
+    committed = torch.zeros(s, k, c, device=device)
+    committed[locked] = torch.nn.functional.one_hot(tokens[locked], c).float()
     for it in range(settings.iterations):
         out = model(cond.tokens, tokens)
         if not bool(torch.isfinite(out.logits).all()):
@@ -120,6 +140,7 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
             score = torch.where(masked, score, torch.full_like(score, float("inf")))  # never re-mask kept tokens
             lowest = score.argsort(dim=-1)[:, :n_keep_masked]
             remask.scatter_(1, lowest, True)
+        committed = torch.where((masked & ~remask)[..., None], probs, committed)
         tokens = torch.where(remask, torch.full_like(candidate, mask_id), candidate)
         confidence = torch.where(remask, torch.zeros_like(cand_conf), cand_conf)
         record = IterationRecord(
@@ -129,17 +150,17 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
             remasked=remask.cpu().numpy(),
             masked_after=(tokens == mask_id).cpu().numpy(),
         )
-        yield record, tokens, out
+        yield SamplingStep(record, tokens, out, committed)
 
 
 @torch.no_grad()
 def sample(model: MaskedPoseTransformer, condition: ConditionBatch, settings: SamplingSettings = SamplingSettings()
            ) -> SamplingResult:
     records: list[IterationRecord] = []
-    tokens = None
-    for record, tokens, _ in iterate(model, condition, settings):
-        records.append(record)
+    step = None
+    for step in iterate(model, condition, settings):
+        records.append(step.record)
     cond = condition.repeat(settings.hypotheses) if condition.tokens.shape[0] == 1 else condition
-    final = model(cond.tokens, tokens)  # orientation/shape/camera given the complete token set
+    final = model(cond.tokens, step.tokens)  # orientation/shape/camera given the complete token set
     conf = torch.as_tensor(records[-1].confidence)
-    return SamplingResult(tokens, conf, torch.log(conf.clamp_min(1e-12)).sum(-1), final, records)
+    return SamplingResult(step.tokens, conf, torch.log(conf.clamp_min(1e-12)).sum(-1), final, step.committed, records)

@@ -31,11 +31,11 @@ from genhmr_app.body.model import load_body_model
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project, translation_to_weak_perspective, weak_perspective_to_translation
 from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer, load_generator, save_generator
-from genhmr_app.mocap.augment import mirror
+from genhmr_app.mocap.augment import JointLimits
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
 from genhmr_app.tokens.data import load_pose_splits
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
-from genhmr_app.tokens.train import seed_everything
+from genhmr_app.tokens.train import TrainConfig, augment_batch, augment_kinds, seed_everything
 from genhmr_app.training.loop import optimisation_step, restore_training_state, save_training_state
 from genhmr_app.training.synthesis import SynthBatch, Synthesizer
 
@@ -164,7 +164,7 @@ def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
           width: int, layers: int, command: str, threads: int | None = None, detector_data: Path | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
-          lr: float = 5e-4) -> dict:
+          lr: float = 5e-4, augment: str = "mirror") -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -175,6 +175,10 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     body = SparseBody(load_body_model())
     synth = Synthesizer(body)
     poses = load_pose_splits()["train"]
+    # The synthesised share's poses go through the tokenizer's augmentations (mocap/augment.py): wider
+    # limbs and folded legs reach poses the motion capture lacks; the real-detector share is as rendered.
+    pose_aug = TrainConfig(augment=augment)
+    limits = JointLimits.from_data(poses) if "perturb" in augment_kinds(augment) else None
     real = DetectorSamples(detector_data, synth.noise.landmark_z_scale) if detector_data else None
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
                           width=width, layers=layers, mode=mode)
@@ -202,9 +206,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     model.train()
     while step < steps:
         idx = torch.randint(0, len(poses), (batch_size,), generator=gen)
-        pose = poses[idx]
-        flip = torch.rand(batch_size, generator=gen) < 0.5
-        pose = torch.where(flip[:, None, None, None], mirror(pose), pose)
+        pose = augment_batch(poses[idx], pose_aug, limits, gen)
         batch = synth(pose, gen)
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
@@ -231,6 +233,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "steps_planned": steps, "batch": batch_size, "seed": seed, "train_time_s": round(time.time() - start, 1),
             "tokenizer": tokenizer_path.name, "tokenizer_sha256": file_sha(tokenizer_path),
             "initialised_from": str(init) if init is not None else None, "lr": lr,
+            "augment": augment,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -257,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokenizer", type=Path, default=TOKENIZER_PATH)
     p.add_argument("--init", type=Path, default=None, help="fine-tune: start from these generator weights")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (one-cycle)")
+    p.add_argument("--augment", default="mirror",
+                   help="pose augmentations of the synthesised share, as train-tokenizer's (e.g. mirror,mix,fold:0.1,wide:0.3)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
@@ -268,9 +273,12 @@ def main(argv: list[str] | None = None) -> int:
                                                   + (f"-from-{args.init.stem}" if args.init else "")
                                                   + (f"-real{args.real_share:g}-{args.detector_data.name}"
                                                      if args.detector_data else "")
-                                                  + (f"-{args.steps}steps" if args.init else ""))
+                                                  + (f"-{args.steps}steps" if args.init else "")
+                                                  + (f"-{args.augment.replace(',', '+').replace(':', '')}"
+                                                     if args.augment != "mirror" else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
-                 command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr)
+                 command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
+                 args.augment)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
