@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -99,3 +101,31 @@ def test_occluders_over_any_body_box_from_tiny_to_whole_image():
         assert np.array_equal(image, np.full((240, 320, 3), 128, np.uint8))  # the input is not drawn on
         if seed % 2 == 0:
             assert (out != 128).any()  # a whole-image box always gets a visible occluder
+
+
+def test_poses_beyond_the_clips_get_their_own_dataset_and_older_data_keeps_its_folder():
+    plain = dd.DetectorDataConfig()
+    # The key of a dataset made before fold/wide shares existed (asdict without them).
+    old = {k: v for k, v in asdict(plain).items() if k not in ("fold_share", "wide_share")}
+    assert plain.key == hashlib.sha1(json.dumps(old, sort_keys=True).encode()).hexdigest()[:10]
+    assert dd.DetectorDataConfig(fold_share=0.15).key != plain.key != dd.DetectorDataConfig(wide_share=0.3).key
+
+
+def test_training_reads_several_detector_datasets_as_one(tmp_path):
+    from genhmr_app.training.train_generator import DetectorSamples
+
+    for name, n in (("a", 3), ("b", 2)):
+        rows = _rows(n, [True] * n)
+        rows["truth_px"][:] = np.linspace(0, 300, 33)[None, :, None]  # a body 300 px tall
+        rows["det_px"][:] = rows["truth_px"]
+        rows["visibility"][:] = 1.0
+        rows["focal"][:] = 500.0
+        rows["image_wh"][:] = (640, 480)
+        rows["betas"][:, 0] = {"a": 1.0, "b": 2.0}[name]
+        (tmp_path / name).mkdir()
+        dd.write_chunk(tmp_path / name, 0, rows, {"samples": n})
+    samples = DetectorSamples([tmp_path / "a", tmp_path / "b"], z_scale=2.0)
+    assert len(samples) == 5
+    assert sorted(samples.betas[:, 0].tolist()) == [1.0, 1.0, 1.0, 2.0, 2.0]
+    batch = samples.sample(4, torch.Generator().manual_seed(0))
+    assert batch.condition.shape[0] == 4 and torch.isfinite(batch.condition).all()

@@ -56,10 +56,19 @@ class DetectorDataConfig:
     min_box_fraction: float = 0.3
     max_box_fraction: float = 0.95
     seed: int = 0
+    # Poses the motion capture lacks (mocap/augment.py): legs folded (sitting, kneeling, squatting) and
+    # limbs drawn anywhere inside the joint limits, each for this share of the poses.
+    fold_share: float = 0.0
+    wide_share: float = 0.0
 
     @property
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        # Settings at their off value stay out of the key, so data made before they existed keeps its folder.
+        settings = {k: v for k, v in asdict(self).items() if not (k in _ADDED_LATER and v == 0.0)}
+        return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
+
+_ADDED_LATER = ("fold_share", "wide_share")
 
 
 def default_out_dir(cfg: DetectorDataConfig) -> Path:
@@ -267,7 +276,7 @@ class ChunkMaker:
         """Mirroring, part recombination and joint-limit perturbation reach poses the clips lack."""
         import torch
 
-        from genhmr_app.mocap.augment import mirror, mix_parts
+        from genhmr_app.mocap.augment import fold_legs, mirror, mix_parts, wide_limbs
 
         if torch.rand(1, generator=gen) < 0.5:
             pose = mirror(pose)
@@ -275,6 +284,11 @@ class ChunkMaker:
             pose = mix_parts(pose, gen)
         if torch.rand(1, generator=gen) < 0.3:
             pose = self.limits.perturb(pose, generator=gen)
+        # Only drawn when asked for, so that older datasets' random streams stay as they were.
+        if self.cfg.fold_share > 0 and torch.rand(1, generator=gen) < self.cfg.fold_share:
+            pose = fold_legs(pose, gen)
+        if self.cfg.wide_share > 0 and torch.rand(1, generator=gen) < self.cfg.wide_share:
+            pose = wide_limbs(pose, gen)
         return pose
 
     def make(self, index: int) -> tuple[dict[str, np.ndarray], dict]:
@@ -503,9 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=DetectorDataConfig.seed)
     p.add_argument("--chunk-size", type=int, default=DetectorDataConfig.chunk_size)
     p.add_argument("--out", type=Path, default=None, help="chunk folder (default: the user cache)")
+    p.add_argument("--fold-share", type=float, default=DetectorDataConfig.fold_share,
+                   help="share of poses with folded legs (sitting, kneeling, squatting)")
+    p.add_argument("--wide-share", type=float, default=DetectorDataConfig.wide_share,
+                   help="share of poses with limbs drawn anywhere inside the joint limits")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = DetectorDataConfig(chunk_size=args.chunk_size, seed=args.seed)
+    cfg = DetectorDataConfig(chunk_size=args.chunk_size, seed=args.seed, fold_share=args.fold_share,
+                             wide_share=args.wide_share)
     out = args.out or default_out_dir(cfg)
     summary = generate(cfg, args.samples, args.workers, out)
     print(json.dumps(summary, indent=2))

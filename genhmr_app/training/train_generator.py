@@ -109,12 +109,15 @@ class DetectorSamples:
     """Training samples from the real detector (generate-detector-data): what MediaPipe reported on
     a render, paired with the pose, shape and camera it was rendered from, as SynthBatch rows."""
 
-    def __init__(self, folder: Path, z_scale: float) -> None:
+    def __init__(self, folders: list[Path], z_scale: float) -> None:
         from genhmr_app.conditioning.camera import crop_from_points
         from genhmr_app.conditioning.features import build_condition_tokens
+        import numpy as np
+
         from genhmr_app.training.detector_data import load_detector_data
 
-        d = load_detector_data(folder)
+        parts = [load_detector_data(f) for f in folders]
+        d = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         keep = self.same_person(d["det_px"], d["truth_px"])
         log.info("real-detector samples: %d of %d kept (the rest locked onto something else)", int(keep.sum()), len(keep))
         d = {k: v[keep] for k, v in d.items()}
@@ -162,7 +165,7 @@ def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
 
 
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
-          width: int, layers: int, command: str, threads: int | None = None, detector_data: Path | None = None,
+          width: int, layers: int, command: str, threads: int | None = None, detector_data: list[Path] | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror") -> dict:
     seed_everything(seed)
@@ -254,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--detector-data", type=Path, default=None,
-                   help="folder of generate-detector-data chunks: mix real-detector samples into every batch")
+    p.add_argument("--detector-data", type=Path, nargs="+", default=None,
+                   help="folders of generate-detector-data chunks: mix real-detector samples into every batch")
     p.add_argument("--real-share", type=float, default=0.5, help="share of each batch from --detector-data")
     p.add_argument("--tokenizer", type=Path, default=TOKENIZER_PATH)
     p.add_argument("--init", type=Path, default=None, help="fine-tune: start from these generator weights")
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     # must not resume another's checkpoint.
     run_dir = REPO_ROOT / "runs" / "generator" / (f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
                                                   + (f"-from-{args.init.stem}" if args.init else "")
-                                                  + (f"-real{args.real_share:g}-{args.detector_data.name}"
+                                                  + (f"-real{args.real_share:g}-{'+'.join(f.name for f in args.detector_data)}"
                                                      if args.detector_data else "")
                                                   + (f"-{args.steps}steps" if args.init else "")
                                                   + (f"-{args.augment.replace(',', '+').replace(':', '')}"
