@@ -64,3 +64,20 @@ def test_fine_tuning_starts_from_the_given_weights_and_refuses_another_make(tmp_
     with pytest.raises(SystemExit, match="not the"):
         train("generate", steps=1, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "c",
               out_path=tmp_path / "x.pt", width=64, layers=1, command="test", threads=1, init=first)
+
+
+def test_the_generator_can_train_on_its_own_draws_and_augmented_poses(tmp_path):
+    """--own-share: unmasked tokens drawn from the model itself (exposure bias); --augment: the
+    synthesised poses widened as the tokenizer's are. Both are recorded in the card."""
+    from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
+    from genhmr_app.training.train_generator import own_samples, train
+
+    model = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=32, layers=1, heads=2)).eval()
+    cond = torch.randn(64, 34, 8)
+    a = own_samples(model, cond, torch.Generator().manual_seed(0))
+    b = own_samples(model, cond, torch.Generator().manual_seed(0))
+    assert a.shape == (64, 8) and torch.equal(a, b) and int(a.max()) < 32 and len(a.unique()) > 1
+    card = train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "run",
+                 out_path=tmp_path / "g.pt", width=32, layers=1, command="test", threads=1, own_share=1.0,
+                 augment="mirror,mix,fold:0.5,wide:0.5")
+    assert card["steps_done"] == 2 and card["own_share"] == 1.0 and card["augment"] == "mirror,mix,fold:0.5,wide:0.5"

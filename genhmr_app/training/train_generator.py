@@ -58,8 +58,22 @@ def random_mask(b: int, k: int, gen: torch.Generator) -> torch.Tensor:
     return ranks < n[:, None]
 
 
+def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, K) codes drawn from the model's own prediction with every token masked: what the sampler
+    commits at run time, right or wrong."""
+    with torch.no_grad():
+        b, k = condition.shape[0], model.config.num_tokens
+        logits = model(condition, torch.full((b, k), model.mask_id, dtype=torch.long)).logits
+        probs = torch.softmax(logits.float(), -1).reshape(b * k, -1)
+        return torch.multinomial(probs, 1, generator=gen).reshape(b, k)
+
+
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
-                     gen: torch.Generator) -> dict[str, torch.Tensor]:
+                     gen: torch.Generator, own_share: float = 0.0) -> dict[str, torch.Tensor]:
+    """`own_share`: the share of samples whose unmasked tokens are the model's own draws instead of the
+    true codes. Trained on true codes only, the model trusts whatever the sampler committed as if it
+    were the truth, so later iterations build on its mistakes (exposure bias); with its own draws in
+    view it learns how far to trust them."""
     b = batch.body_pose.shape[0]
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
@@ -67,7 +81,11 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         with torch.no_grad():
             target = tokenizer.encode(batch.body_pose)
         mask = random_mask(b, cfg.num_tokens, gen)
-        inputs = torch.where(mask, torch.full_like(target, model.mask_id), target)
+        given = target
+        if own_share > 0:
+            own = (torch.rand(b, generator=gen) < own_share)[:, None]
+            given = torch.where(own, own_samples(model, batch.condition, gen), target)
+        inputs = torch.where(mask, torch.full_like(target, model.mask_id), given)
         out = model(batch.condition, inputs)
         losses["ce"] = F.cross_entropy(out.logits[mask], target[mask], label_smoothing=0.1)
         with torch.no_grad():
@@ -78,7 +96,7 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         # batch is enough signal for the auxiliary losses.
         a = max(1, b // 4)
         soft = torch.softmax(out.logits[:a], -1)
-        onehot = F.one_hot(target[:a], cfg.codebook_size).float()
+        onehot = F.one_hot(given[:a], cfg.codebook_size).float()  # the pose is what was in view plus the predictions
         weights = torch.where(mask[:a, ..., None], soft, onehot)
         pose = tokenizer.decode_soft(weights)
     else:
@@ -167,7 +185,7 @@ def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
           width: int, layers: int, command: str, threads: int | None = None, detector_data: list[Path] | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
-          lr: float = 5e-4, augment: str = "mirror") -> dict:
+          lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -213,7 +231,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         batch = synth(pose, gen)
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
-        losses = generator_losses(model, tokenizer, body, batch, gen)
+        losses = generator_losses(model, tokenizer, body, batch, gen, own_share)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
@@ -236,7 +254,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "steps_planned": steps, "batch": batch_size, "seed": seed, "train_time_s": round(time.time() - start, 1),
             "tokenizer": tokenizer_path.name, "tokenizer_sha256": file_sha(tokenizer_path),
             "initialised_from": str(init) if init is not None else None, "lr": lr,
-            "augment": augment,
+            "augment": augment, "own_share": own_share,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -265,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (one-cycle)")
     p.add_argument("--augment", default="mirror",
                    help="pose augmentations of the synthesised share, as train-tokenizer's (e.g. mirror,mix,fold:0.1,wide:0.3)")
+    p.add_argument("--own-share", type=float, default=0.0,
+                   help="share of samples that see the model's own draws as their unmasked tokens (generate mode)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
@@ -278,10 +298,11 @@ def main(argv: list[str] | None = None) -> int:
                                                      if args.detector_data else "")
                                                   + (f"-{args.steps}steps" if args.init else "")
                                                   + (f"-{args.augment.replace(',', '+').replace(':', '')}"
-                                                     if args.augment != "mirror" else ""))
+                                                     if args.augment != "mirror" else "")
+                                                  + (f"-own{args.own_share:g}" if args.own_share else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
-                 args.augment)
+                 args.augment, args.own_share)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
