@@ -36,10 +36,12 @@ from genhmr_app.pipeline.reconstructor import ReconstructionSettings
 
 log = logging.getLogger(__name__)
 
-# The default smoothing window: a Gaussian of 0.1 s, whatever the frame rate. On the rendered walk
-# (15 fps) 0.1 s (1.5 frames) lowered the acceleration error 67% and MPJPE 55.9 → 53.6 mm; 0.13 s
-# (2 frames, the old default) raised MPJPE to 57.3 mm once the per-frame fits had become better.
-SMOOTH_S = 0.1
+# The default smoothing window: a Gaussian of 1/15 s, whatever the frame rate. The better the
+# per-frame fits, the less smoothing pays. On the rendered walk (15 fps), with the ninth session's
+# models (per-frame MPJPE 37.8 mm), sigma 1 frame lowered the acceleration error 54% and MPJPE to
+# 36.8 mm; 1.5 frames (0.1 s, the default until then) 56% but MPJPE 40.3; 0.75 frames only 46%.
+# Before them (55.9 mm per frame) 1.5 frames had lowered it to 53.6 and 2 frames raised it to 57.3.
+SMOOTH_S = 1 / 15
 MAX_UNREADABLE_RUN = 10  # more unreadable frames in a row than this: the file ends early
 
 
@@ -402,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("video", type=Path)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--smooth", type=float, default=d.smooth,
-                    help=f"smoothing strength: Gaussian sigma in frames (0: off; default {SMOOTH_S} s of frames)")
+                    help=f"smoothing strength: Gaussian sigma in frames (0: off; default {SMOOTH_S:.3g} s of frames)")
     ap.add_argument("--up", choices=["y", "z"], default=d.up, help="up axis of the exported files")
     ap.add_argument("--max-people", type=int, default=d.max_people, help="most people tracked at once")
     ap.add_argument("--no-foot-lock", action="store_true", help="do not lock the feet during contacts")
