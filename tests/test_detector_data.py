@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +135,36 @@ def test_training_reads_several_detector_datasets_as_one(tmp_path):
     assert sorted(samples.betas[:, 0].tolist()) == [1.0, 1.0, 1.0, 2.0, 2.0]
     batch = samples.sample(4, torch.Generator().manual_seed(0))
     assert batch.condition.shape[0] == 4 and torch.isfinite(batch.condition).all()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_stops_when_its_parent_is_killed():
+    """A killed generate-detector-data left its render workers running (found using a core for an
+    hour): they now die with their parent."""
+    child_code = ("from genhmr_app.training.detector_data import die_with_parent; die_with_parent(); "
+                  "print('ready', flush=True); import time; time.sleep(60)")
+    parent_code = ("import subprocess, sys, time\n"
+                   f"c = subprocess.Popen([sys.executable, '-c', {child_code!r}], stdout=subprocess.PIPE, text=True)\n"
+                   "assert c.stdout.readline().strip() == 'ready'\n"
+                   "print(c.pid, flush=True)\n"
+                   "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    child_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def alive() -> bool:
+        try:
+            state = Path(f"/proc/{child_pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "\nState:\tZ" not in state
+
+    deadline = time.time() + 10
+    while alive() and time.time() < deadline:
+        time.sleep(0.1)
+    still = alive()
+    if still:
+        os.kill(child_pid, signal.SIGKILL)
+    assert not still, "the worker outlived its killed parent"

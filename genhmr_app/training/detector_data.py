@@ -27,6 +27,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -439,13 +440,32 @@ def _load_poses(poses_file: Path | None) -> tuple[np.ndarray, np.ndarray]:
         return z["poses"].astype(np.float32), z["starts"]
 
 
+def die_with_parent() -> None:
+    """Have this process stopped when its parent dies. Workers are daemons, which only helps when the
+    parent exits on its own: a parent killed (by a signal, by `kill`) left them rendering on. Linux
+    delivers SIGTERM on the parent's death (prctl PR_SET_PDEATHSIG); elsewhere the workers check their
+    parent between chunks."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def _worker(worker: int, workers: int, cfg: DetectorDataConfig, chunks: int, out_dir: Path, queue,
             poses_file: Path | None = None) -> None:
+    parent = os.getppid()
+    die_with_parent()
     logging.basicConfig(level=logging.WARNING)
     poses, starts = _load_poses(poses_file)
     maker = ChunkMaker(cfg, poses, starts)
     try:
         for i in range(worker, chunks, workers):
+            if os.getppid() != parent:  # orphaned: whoever started us is gone
+                return
             if chunk_is_complete(out_dir, i):
                 continue
             rows, stats = maker.make(i)
