@@ -81,3 +81,11 @@ def test_the_generator_can_train_on_its_own_draws_and_augmented_poses(tmp_path):
                  out_path=tmp_path / "g.pt", width=32, layers=1, command="test", threads=1, own_share=1.0,
                  augment="mirror,mix,fold:0.5,wide:0.5")
     assert card["steps_done"] == 2 and card["own_share"] == 1.0 and card["augment"] == "mirror,mix,fold:0.5,wide:0.5"
+
+
+def test_own_draws_are_refused_for_the_regressor(capsys):
+    from genhmr_app.training.train_generator import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--mode", "regress", "--own-share", "0.5"])
+    assert stop.value.code == 2 and "--own-share is for --mode generate" in capsys.readouterr().err

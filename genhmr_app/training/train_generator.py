@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -130,8 +131,6 @@ class DetectorSamples:
     def __init__(self, folders: list[Path], z_scale: float) -> None:
         from genhmr_app.conditioning.camera import crop_from_points
         from genhmr_app.conditioning.features import build_condition_tokens
-        import numpy as np
-
         from genhmr_app.training.detector_data import load_detector_data
 
         parts = [load_detector_data(f) for f in folders]
@@ -156,8 +155,6 @@ class DetectorSamples:
     def same_person(det_px, truth_px, limit: float = 0.15):
         """(N,) bool: the detection is this body (median landmark error under `limit` of its height,
         with or without a left/right swap, which is a detector error the model should learn)."""
-        import numpy as np
-
         from genhmr_app.training.synthesis import _FLIP
 
         box = np.ptp(truth_px[:, :, 1], axis=1).clip(min=1.0)
@@ -286,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--own-share", type=float, default=0.0,
                    help="share of samples that see the model's own draws as their unmasked tokens (generate mode)")
     args = p.parse_args(argv)
+    if args.own_share and args.mode != "generate":
+        p.error("--own-share is for --mode generate: the regressor has no tokens in view")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
     # One folder per configuration, so runs on different tokenizers keep their own checkpoint and log.
