@@ -56,3 +56,17 @@ def test_a_warm_start_that_is_already_right_stays_right():
     fit = fit_joints(body, decoded, orient, betas, transl, target, torch.ones(1, 33), torch.full((1,), 300.0),
                      focal, wh, JointFitSettings(iterations=0), start_offsets=offsets)
     assert fit.errors[0] < 1e-2 and torch.allclose(fit.body_pose, pose, atol=1e-4)
+
+
+def test_a_per_joint_prior_holds_the_joints_it_is_firm_on():
+    body, orient, pose, betas, transl, target, focal, wh = _problem(s=1)
+    start = pose @ roma.rotvec_to_rotmat(torch.randn(1, 23, 3) * 0.2)
+    weights = torch.full((1, 23), 1e-4)
+    firm = [17, 19]  # right elbow and wrist (body joints 18, 20 less the root)
+    weights[0, firm] = 1e4
+    fit = fit_joints(body, start, orient, betas, transl, target, torch.ones(1, 33), torch.full((1,), 300.0), focal,
+                     wh, JointFitSettings(iterations=6), pose_prior=weights)
+    moved = roma.rotmat_geodesic_distance(fit.body_pose[0], start[0])
+    loose = [j for j in range(23) if j not in firm]
+    assert float(moved[firm].max()) < 1e-3 < float(moved[loose].max()), moved
+    assert fit.errors[-1] < 0.5 * fit.errors[0]

@@ -49,6 +49,20 @@ def test_photo_to_body_with_timings(recon, photo_path):
     assert result.timing_ms["total"] >= result.timing_ms["detect"] > 0
 
 
+def test_the_uncertainty_prior_reaches_the_joint_fit(recon, photo_path, monkeypatch):
+    import genhmr_app.pipeline.reconstructor as reconstructor
+
+    seen = []
+    real_fit = reconstructor.fit_joints
+    monkeypatch.setattr(reconstructor, "fit_joints", lambda *a, **k: seen.append(k.get("pose_prior")) or real_fit(*a, **k))
+    detection = recon.detector("image").detect(load_image(photo_path).rgb)
+    on = recon.reconstruct_detection(detection, ReconstructionSettings(iterations=2, refine_steps=1, hypotheses=2))
+    off = recon.reconstruct_detection(detection, ReconstructionSettings(iterations=2, refine_steps=1, hypotheses=2,
+                                                                        uncertainty_prior=False))
+    assert seen[0].shape == (2, 23) and bool(torch.isfinite(seen[0]).all()) and seen[1] is None
+    assert not np.allclose(on.people[0].vertices, off.people[0].vertices)
+
+
 def test_no_person_gives_empty_result(recon):
     rgb = np.full((300, 400, 3), 128, dtype=np.uint8)
     assert recon.run(rgb).people == []

@@ -29,6 +29,7 @@ from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, l
 from genhmr_app.paths import WEIGHTS_DIR
 from genhmr_app.refinement.joint_fit import JointFitSettings, fit_joints
 from genhmr_app.refinement.refine import RefinementSettings, refine
+from genhmr_app.refinement.uncertainty import joint_prior_weights
 from genhmr_app.sampling.maskgit import IterationRecord, NonFiniteOutputError, SamplingSettings, iterate
 from genhmr_app.settings import DEFAULT_ITERATIONS, DEFAULT_REFINE_STEPS
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
@@ -61,6 +62,9 @@ class ReconstructionSettings:
     # Levenberg-Marquardt iterations of the joint-space stage after the latent steps (refinement/joint_fit.py).
     # On rendered validation scenes it took PA-MPJPE 72.3 → 56.4 mm and the 2D error 19.2 → 8.2 px in ~25 ms.
     joint_fit_iterations: int = JointFitSettings.iterations
+    # The joint fit holds each joint as firmly as the generator is sure of it (refinement/uncertainty.py);
+    # False: one constant prior for every joint (JointFitSettings.pose_prior), as the regressor gets.
+    uncertainty_prior: bool = True
 
     def sampling(self) -> SamplingSettings:
         return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed)
@@ -238,8 +242,10 @@ class Reconstructor:
             latents = self.tokenizer.soft_latents(committed)
         else:
             latents = self.tokenizer.latents(tokens)
+        pose_prior = (joint_prior_weights(self.tokenizer, committed, latents, seed=settings.seed)
+                      if settings.uncertainty_prior and settings.refine_steps > 0 else None)
         return self._refine_and_package(person, cond, out, latents, tokens, conf, records, settings, timing, t1,
-                                        fallback)
+                                        fallback, pose_prior=pose_prior)
 
     def _regress_person(self, person: DetectedPerson, cond: ConditionBatch, settings: ReconstructionSettings,
                         timing: dict[str, float]) -> PersonReconstruction:
@@ -257,7 +263,8 @@ class Reconstructor:
                                         direct_pose=direct_pose)
 
     def _refine_and_package(self, person, cond, out, latents, tokens, conf, records, settings, timing, t1, fallback,
-                            direct_pose: torch.Tensor | None = None) -> PersonReconstruction:
+                            direct_pose: torch.Tensor | None = None, pose_prior: torch.Tensor | None = None
+                            ) -> PersonReconstruction:
         s = latents.shape[0]
         cond_s = cond.repeat(s)
         transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
@@ -278,7 +285,7 @@ class Reconstructor:
             fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
                              vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
                              JointFitSettings(iterations=settings.joint_fit_iterations),
-                             keypoint_fn=self.detector_like_keypoints)
+                             keypoint_fn=self.detector_like_keypoints, pose_prior=pose_prior)
             if _finite(fit.body_pose, fit.global_orient, fit.transl):
                 result.body_pose, result.global_orient, result.transl = fit.body_pose, fit.global_orient, fit.transl
                 result.error_after = fit.error_px

@@ -55,22 +55,26 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
                transl: torch.Tensor, target_px: torch.Tensor, visibility: torch.Tensor, crop_size: torch.Tensor,
                focal: torch.Tensor, image_wh: torch.Tensor, settings: JointFitSettings = JointFitSettings(),
                keypoint_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-               start_offsets: torch.Tensor | None = None) -> JointFitResult:
+               start_offsets: torch.Tensor | None = None, pose_prior: torch.Tensor | None = None) -> JointFitResult:
     """All batched over S hypotheses: body_pose (S, 23, 3, 3), global_orient (S, 3, 3), betas (S, B),
     transl (S, 3), target_px / visibility (S, 33, 2) / (S, 33) MediaPipe landmarks, crop_size / focal
     (S,), image_wh (S, 2). `keypoint_fn(mediapipe33, global_orient)` maps the body's keypoints to where
     the detector would put them. A step is only taken when it lowers the (reweighted) objective.
     `start_offsets` (S, 24, 3): start from R0_j exp(d_j) instead of R0 (live tracking: the last frame's
-    solution expressed against this frame's decoded pose); the prior still pulls towards R0."""
+    solution expressed against this frame's decoded pose); the prior still pulls towards R0.
+    `pose_prior` (S, 23): a prior weight per body joint instead of `settings.pose_prior` for all
+    (refinement/uncertainty.py: firm where the generator is sure, loose where it is not)."""
     s, n = body_pose.shape[0], NUM_UNKNOWNS
     dtype = body_pose.dtype
     weights = keypoint_weights(visibility, settings.min_visibility)
     weight_sum = weights.sum(-1, keepdim=True).clamp_min(1e-6)
     rot0 = torch.cat([global_orient.reshape(s, 1, 3, 3), body_pose], 1).detach()
-    prior = torch.full((NUM_JOINTS,), settings.pose_prior, dtype=dtype)
-    prior[0] = settings.orient_prior
-    prior_sqrt = prior.sqrt().repeat_interleave(3)
-    prior_jac = torch.cat([torch.diag(prior_sqrt), torch.zeros(72, 3, dtype=dtype)], 1)  # (72, n)
+    prior = torch.full((s, NUM_JOINTS), settings.pose_prior, dtype=dtype)
+    if pose_prior is not None:
+        prior[:, 1:] = pose_prior.to(dtype)
+    prior[:, 0] = settings.orient_prior
+    prior_sqrt = prior.sqrt().repeat_interleave(3, dim=1)  # (S, 72)
+    prior_jac = torch.cat([torch.diag_embed(prior_sqrt), torch.zeros(s, 72, 3, dtype=dtype)], 2)  # (S, 72, n)
     scale = crop_size.reshape(s, 1, 1)
 
     def evaluate(x: torch.Tensor, jacobian: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -113,7 +117,7 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
             r2 = ((px - target_px) / scale).pow(2).sum(-1)
             root_weights = (weights * sigma2 / (r2 + sigma2).pow(2) / weight_sum).sqrt()
             data_jac = px_jac * (root_weights[..., None, None] / scale[..., None])
-            jac = torch.cat([data_jac.reshape(s, 66, n), prior_jac.expand(s, -1, -1)], 1)
+            jac = torch.cat([data_jac.reshape(s, 66, n), prior_jac], 1)
             r0 = residuals(px, x, root_weights)
             jtj = jac.transpose(1, 2) @ jac
             grad = (jac.transpose(1, 2) @ r0[..., None])[..., 0]
