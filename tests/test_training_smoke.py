@@ -79,8 +79,9 @@ def test_the_generator_can_train_on_its_own_draws_and_augmented_poses(tmp_path):
     assert a.shape == (64, 8) and torch.equal(a, b) and int(a.max()) < 32 and len(a.unique()) > 1
     card = train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "run",
                  out_path=tmp_path / "g.pt", width=32, layers=1, command="test", threads=1, own_share=1.0,
-                 augment="mirror,mix,fold:0.5,wide:0.5")
+                 augment="mirror,mix,fold:0.5,wide:0.5", blind_share=0.5)
     assert card["steps_done"] == 2 and card["own_share"] == 1.0 and card["augment"] == "mirror,mix,fold:0.5,wide:0.5"
+    assert card["blind_share"] == 0.5
 
 
 def test_own_draws_are_refused_for_the_regressor(capsys):
@@ -89,3 +90,6 @@ def test_own_draws_are_refused_for_the_regressor(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--mode", "regress", "--own-share", "0.5"])
     assert stop.value.code == 2 and "--own-share is for --mode generate" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--mode", "regress", "--blind-share", "0.5"])
+    assert stop.value.code == 2 and "--blind-share is for --mode generate" in capsys.readouterr().err

@@ -70,11 +70,14 @@ def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torc
 
 
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
-                     gen: torch.Generator, own_share: float = 0.0) -> dict[str, torch.Tensor]:
+                     gen: torch.Generator, own_share: float = 0.0, blind_share: float = 0.0) -> dict[str, torch.Tensor]:
     """`own_share`: the share of samples whose unmasked tokens are the model's own draws instead of the
     true codes. Trained on true codes only, the model trusts whatever the sampler committed as if it
     were the truth, so later iterations build on its mistakes (exposure bias); with its own draws in
-    view it learns how far to trust them."""
+    view it learns how far to trust them.
+    `blind_share`: the share of the auxiliary pose loss's samples whose pose is decoded from a forward
+    with every token masked (all tokens soft), the way the first sampling iteration sees a person and
+    refinement starts from it; otherwise the random mask's mix of soft and given codes is decoded."""
     b = batch.body_pose.shape[0]
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
@@ -99,6 +102,11 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         soft = torch.softmax(out.logits[:a], -1)
         onehot = F.one_hot(given[:a], cfg.codebook_size).float()  # the pose is what was in view plus the predictions
         weights = torch.where(mask[:a, ..., None], soft, onehot)
+        if blind_share > 0:
+            blind = torch.rand(a, generator=gen) < blind_share
+            masked_all = torch.full((a, cfg.num_tokens), model.mask_id, dtype=torch.long)
+            blind_soft = torch.softmax(model(batch.condition[:a], masked_all).logits, -1)
+            weights = torch.where(blind[:, None, None], blind_soft, weights)
         pose = tokenizer.decode_soft(weights)
     else:
         out = model(batch.condition)
@@ -182,7 +190,7 @@ def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
           width: int, layers: int, command: str, threads: int | None = None, detector_data: list[Path] | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
-          lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0) -> dict:
+          lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -228,7 +236,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         batch = synth(pose, gen)
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
-        losses = generator_losses(model, tokenizer, body, batch, gen, own_share)
+        losses = generator_losses(model, tokenizer, body, batch, gen, own_share, blind_share)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
@@ -251,7 +259,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "steps_planned": steps, "batch": batch_size, "seed": seed, "train_time_s": round(time.time() - start, 1),
             "tokenizer": tokenizer_path.name, "tokenizer_sha256": file_sha(tokenizer_path),
             "initialised_from": str(init) if init is not None else None, "lr": lr,
-            "augment": augment, "own_share": own_share,
+            "augment": augment, "own_share": own_share, "blind_share": blind_share,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -282,9 +290,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="pose augmentations of the synthesised share, as train-tokenizer's (e.g. mirror,mix,fold:0.1,wide:0.3)")
     p.add_argument("--own-share", type=float, default=0.0,
                    help="share of samples that see the model's own draws as their unmasked tokens (generate mode)")
+    p.add_argument("--blind-share", type=float, default=0.0,
+                   help="share of the auxiliary pose loss decoded from a forward with every token masked (generate mode)")
     args = p.parse_args(argv)
-    if args.own_share and args.mode != "generate":
-        p.error("--own-share is for --mode generate: the regressor has no tokens in view")
+    for flag, value in (("--own-share", args.own_share), ("--blind-share", args.blind_share)):
+        if value and args.mode != "generate":
+            p.error(f"{flag} is for --mode generate: the regressor has no tokens in view")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or (GENERATOR_PATH if args.mode == "generate" else REGRESSOR_PATH)
     # One folder per configuration, so runs on different tokenizers keep their own checkpoint and log.
@@ -298,10 +309,11 @@ def main(argv: list[str] | None = None) -> int:
                                                   + (f"-{args.steps}steps" if args.init else "")
                                                   + (f"-{args.augment.replace(',', '+').replace(':', '')}"
                                                      if args.augment != "mirror" else "")
-                                                  + (f"-own{args.own_share:g}" if args.own_share else ""))
+                                                  + (f"-own{args.own_share:g}" if args.own_share else "")
+                                                  + (f"-blind{args.blind_share:g}" if args.blind_share else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
-                 args.augment, args.own_share)
+                 args.augment, args.own_share, args.blind_share)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
