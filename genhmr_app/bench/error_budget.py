@@ -5,7 +5,8 @@ stage (12 COCO limb joints; MPJPE mid-hip aligned, PA-MPJPE similarity aligned; 
 - tokenizer round trip of the true pose, with the true orientation and shape: the floor the tokens allow;
 - generator + refinement from perfect detector output (noise-free simulation of the true keypoints);
 - from simulated detector output (the calibrated noise model);
-- from the real detector's output (what users get), with and without refinement;
+- from the real detector's output (what users get), without refinement, with refinement whose joint
+  prior is one constant for every joint, and as the app runs (the prior from the generator's uncertainty);
 - that last result with the true global orientation, then also the true shape: what orientation and
   shape/scale contribute to MPJPE (PA-MPJPE removes both by construction).
 """
@@ -72,14 +73,15 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
     """Mean errors per budget row over the scenes where the real detector found the person."""
     rows: dict[str, list[dict]] = {k: [] for k in (
         "tokenizer round trip of the true pose (floor)", "perfect detector output", "simulated detector output",
-        "real detector output, no refinement (P=0)", "real detector output", "  … with the true global orientation",
-        "  … and the true shape")}
+        "real detector output, no refinement (P=0)", "real detector output, one constant joint prior",
+        "real detector output", "  … with the true global orientation", "  … and the true shape")}
     names = list(rows)
     gen = torch.Generator().manual_seed(seed)
     perfect = Synthesizer(recon.sparse, _perfect_noise(recon.noise))
     noisy = Synthesizer(recon.sparse, recon.noise)
     z_scale = recon.noise.landmark_z_scale
     no_refine = replace(settings, refine_steps=0)
+    constant_prior = replace(settings, uncertainty_prior=False)
     for scene, detection in zip(scenes, detections):
         if detection is None:
             continue
@@ -95,7 +97,7 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
             person = simulated_person(synth, scene, gen, z_scale)
             p = recon.reconstruct_person(person, w, h, scene.focal, settings, timing)
             rows[name].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
-        for name, s in ((names[3], no_refine), (names[4], settings)):
+        for name, s in ((names[3], no_refine), (names[4], constant_prior), (names[5], settings)):
             r = recon.reconstruct_detection(detection, s)
             if r.people:
                 p = r.people[0]
@@ -104,8 +106,8 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
             best = r.people[0].best
             pose = roma.rotvec_to_rotmat(torch.as_tensor(best.body_pose, dtype=torch.float32).reshape(1, 23, 3))
             pred_betas = torch.as_tensor(best.betas, dtype=torch.float32)[None]
-            rows[names[5]].append(_errors(_coco(recon, orient, pose, pred_betas), scene))
-            rows[names[6]].append(_errors(_coco(recon, orient, pose, betas), scene))
+            rows[names[6]].append(_errors(_coco(recon, orient, pose, pred_betas), scene))
+            rows[names[7]].append(_errors(_coco(recon, orient, pose, betas), scene))
     return {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} | {"n": len(v)} for k, v in rows.items() if v}
 
 
