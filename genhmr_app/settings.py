@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LIVE_SMOOTHING = 0.3  # the live One-Euro filter's strength (motion/live_smoothing.py)
 DEFAULT_ITERATIONS = 5  # MaskGIT sampling iterations N
-# Latent refinement steps P (refinement/refine.py); the joint-space fit (refinement/joint_fit.py) follows
-# whenever P > 0. With that fit, on rendered validation scenes P=1 gave PA-MPJPE 55.7 mm, P=2 55.3, P=10
-# 54.4 at 2.5x P=2's cost: P=1 keeps the whole pipeline near 3x the detector's time.
+# Refinement steps P: 0 is none; P >= 1 runs the joint-space fit (refinement/joint_fit.py) after P - 1
+# latent steps (refinement/refine.py). Tenth session: with the uncertainty-guided joint fit the latent
+# steps no longer moved the validation scenes' error (bench cost table: P=1..10 within 2 mm), so P=1,
+# the joint fit alone, keeps the whole pipeline well under 3x the detector's time.
 DEFAULT_REFINE_STEPS = 1
 
 

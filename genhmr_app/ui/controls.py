@@ -43,7 +43,7 @@ class InferenceControls(QGroupBox):
         self.temperature.setSingleStep(0.05)
         self.temperature.setDecimals(2)
         self.temperature.setToolTip("Sampling temperature; 0 = greedy (always the most probable code)")
-        self.refine_steps = self._int_slider(0, 50, "Steps of 2D-keypoint-guided refinement (0 = off)")
+        self.refine_steps = self._int_slider(0, 50, "Steps of 2D-keypoint-guided refinement (0 = off; 1 = the joint fit alone; more add latent steps before it)")
         self.hypotheses = self._int_slider(1, 8, "How many poses to sample; they are ranked by 2D agreement")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
