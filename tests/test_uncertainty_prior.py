@@ -19,10 +19,10 @@ def tokenizer():
 def test_certain_tokens_give_no_spread_and_the_firmest_prior(tokenizer):
     codes = torch.randint(0, 64, (2, 8), generator=torch.Generator().manual_seed(1))
     certain = torch.nn.functional.one_hot(codes, 64).float()
-    spread = joint_spread(tokenizer, certain, tokenizer.latents(codes), 16, torch.Generator().manual_seed(0))
+    spread = joint_spread(tokenizer, certain, tokenizer.decode(codes), 16, torch.Generator().manual_seed(0))
     assert spread.shape == (2, 23) and float(spread.max()) < 1e-8
     s = UncertaintyPriorSettings()
-    weights = joint_prior_weights(tokenizer, certain, tokenizer.latents(codes), s)
+    weights = joint_prior_weights(tokenizer, certain, tokenizer.decode(codes), s)
     assert torch.allclose(weights, torch.full((2, 23), s.scale / s.floor_rad2))
 
 
@@ -30,9 +30,9 @@ def test_spread_tokens_loosen_the_prior_and_the_result_is_seeded(tokenizer):
     g = torch.Generator().manual_seed(2)
     sharp = torch.softmax(torch.randn(1, 8, 64, generator=g) * 8, -1)
     flat = torch.full((1, 8, 64), 1 / 64)
-    start = tokenizer.soft_latents(sharp)
+    start = tokenizer.decode_soft(sharp)
     w_sharp = joint_prior_weights(tokenizer, sharp, start)
-    w_flat = joint_prior_weights(tokenizer, flat, tokenizer.soft_latents(flat))
+    w_flat = joint_prior_weights(tokenizer, flat, tokenizer.decode_soft(flat))
     assert float(w_flat.mean()) < float(w_sharp.mean())
     assert torch.equal(w_sharp, joint_prior_weights(tokenizer, sharp, start))  # same seed, same weights
     s = UncertaintyPriorSettings()

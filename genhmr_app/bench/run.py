@@ -261,9 +261,10 @@ def main(argv: list[str] | None = None) -> int:
               *budget_lines(budget), "",
               "Rows: the tokenizer's round trip of the true pose (with the true orientation and shape) is the floor; "
               "then GenHMR (a) from a noise-free simulation of the detector, from the calibrated noise model, and from "
-              "the real detector (without refinement; with refinement whose joint fit holds every joint with one constant "
-              "prior; as the app runs, each joint held as firmly as the generator is sure of it); the last two rows put the true global orientation, then also the true shape, under "
-              "(a)'s pose to show what those contribute to MPJPE."]
+              "the real detector (without refinement; with refinement whose joint fit holds every joint with one "
+              "constant prior; as the app runs, each joint held as firmly as the generator is sure of it); the last two "
+              "rows put the true global orientation, then also the true shape, under (a)'s pose to show what those "
+              "contribute to MPJPE."]
 
     lines += ["", f"## Latency of (a) N={N}, P={P}, one person (ms, over {len(total_ms)} images)", "",
               "| stage | median | p90 |", "|---|---|---|"]

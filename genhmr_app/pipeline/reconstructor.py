@@ -245,10 +245,8 @@ class Reconstructor:
             latents = self.tokenizer.soft_latents(committed)
         else:
             latents = self.tokenizer.latents(tokens)
-        pose_prior = (joint_prior_weights(self.tokenizer, committed, latents, seed=settings.seed)
-                      if settings.uncertainty_prior and settings.refine_steps > 0 else None)
         return self._refine_and_package(person, cond, out, latents, tokens, conf, records, settings, timing, t1,
-                                        fallback, pose_prior=pose_prior)
+                                        fallback, committed=committed)
 
     def _regress_person(self, person: DetectedPerson, cond: ConditionBatch, settings: ReconstructionSettings,
                         timing: dict[str, float]) -> PersonReconstruction:
@@ -266,8 +264,10 @@ class Reconstructor:
                                         direct_pose=direct_pose)
 
     def _refine_and_package(self, person, cond, out, latents, tokens, conf, records, settings, timing, t1, fallback,
-                            direct_pose: torch.Tensor | None = None, pose_prior: torch.Tensor | None = None
+                            direct_pose: torch.Tensor | None = None, committed: torch.Tensor | None = None
                             ) -> PersonReconstruction:
+        """`committed` (S, K, C): the distributions the tokens were committed under; with
+        `settings.uncertainty_prior` they set how firmly the joint fit holds each joint."""
         s = latents.shape[0]
         cond_s = cond.repeat(s)
         transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
@@ -286,6 +286,9 @@ class Reconstructor:
         if direct_pose is not None:
             result.body_pose = direct_pose
         elif settings.joint_fit_iterations > 0 and settings.refine_steps > 0:
+            # The spread is measured around the pose the joint fit starts from and pulls towards.
+            pose_prior = (joint_prior_weights(self.tokenizer, committed, result.body_pose, seed=settings.seed)
+                          if settings.uncertainty_prior and committed is not None else None)
             fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
                              vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
                              JointFitSettings(iterations=settings.joint_fit_iterations),

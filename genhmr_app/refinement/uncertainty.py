@@ -9,7 +9,8 @@ itself gets wrong, so even a certain joint can still move a little.
 
 Measured on rendered validation scenes (not the benchmark's), with the joint fit's constant prior 0.05 as
 the reference: N=1 MPJPE 108.8 → 106.7 mm, PA-MPJPE 89.4 → 88.2 mm, 2D 17.5 → 16.6 px; a lower constant
-(0.02-0.03) gave only 108.0-108.2 mm (ninth session's generator; 32 draws). A deterministic regressor has no such distribution to draw from.
+(0.02-0.03) gave only 108.0-108.2 mm (ninth session's generator; 32 draws). A deterministic regressor
+has no such distribution to draw from.
 """
 
 from __future__ import annotations
@@ -33,25 +34,24 @@ class UncertaintyPriorSettings:
     max_weight: float = 1.0
 
 
-def joint_spread(tokenizer: PoseTokenizer, committed: torch.Tensor, start_latents: torch.Tensor, samples: int,
+def joint_spread(tokenizer: PoseTokenizer, committed: torch.Tensor, start_pose: torch.Tensor, samples: int,
                  generator: torch.Generator) -> torch.Tensor:
-    """committed (S, K, C) per-token distributions, start_latents (S, slots, D) the latents refinement
-    starts from → (S, 23) mean squared rotation angle (rad²) of each joint of `samples` decoded draws
-    away from the decoded start pose."""
+    """committed (S, K, C) per-token distributions, start_pose (S, 23, 3, 3) the pose the joint fit starts
+    from and holds to → (S, 23) mean squared rotation angle (rad²) of each joint of `samples` decoded
+    draws away from it."""
     s, k, c = committed.shape
     with torch.no_grad():
         probs = committed.clamp_min(0).reshape(s * k, c) + 1e-12
         draws = torch.multinomial(probs, samples, replacement=True, generator=generator)  # (S*K, M)
         draws = draws.reshape(s, k, samples).permute(0, 2, 1).reshape(s * samples, k)
         poses = tokenizer.decode(draws).reshape(s, samples, 23, 3, 3)
-        start = tokenizer.decode_latents(start_latents)[:, None]
-        offsets = roma.rotmat_to_rotvec(start.transpose(-1, -2) @ poses)  # (S, M, 23, 3)
+        offsets = roma.rotmat_to_rotvec(start_pose.detach()[:, None].transpose(-1, -2) @ poses)  # (S, M, 23, 3)
         return offsets.pow(2).sum(-1).mean(1)
 
 
-def joint_prior_weights(tokenizer: PoseTokenizer, committed: torch.Tensor, start_latents: torch.Tensor,
+def joint_prior_weights(tokenizer: PoseTokenizer, committed: torch.Tensor, start_pose: torch.Tensor,
                         settings: UncertaintyPriorSettings = UncertaintyPriorSettings(), seed: int = 0) -> torch.Tensor:
     """(S, 23) per-joint prior weights for refinement/joint_fit.fit_joints(pose_prior=...)."""
     generator = torch.Generator(device=committed.device).manual_seed(seed)
-    spread = joint_spread(tokenizer, committed, start_latents, settings.samples, generator)
+    spread = joint_spread(tokenizer, committed, start_pose, settings.samples, generator)
     return (settings.scale / (spread + settings.floor_rad2)).clamp(settings.min_weight, settings.max_weight)
