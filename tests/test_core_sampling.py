@@ -150,3 +150,53 @@ def test_the_traced_generator_gives_the_eager_ones_outputs():
     regressor = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=64, layers=2, heads=2,
                                                       mode="regress"))
     assert for_cpu_inference(regressor) is regressor  # only the generative model is traced
+
+
+def test_a_self_conditioned_generator_sees_the_last_iterations_beliefs_of_the_tokens_it_remasked():
+    """Self-conditioning: iteration 1 sees nothing extra; every later iteration gets, for each token
+    still masked, the distribution the previous iteration predicted for it (rows sum to 1), and zero
+    rows for the committed tokens. The new input starts at zero, so a model fine-tuned into it begins
+    exactly as it was; the traced copy takes the same third input."""
+    from genhmr_app.generator.frozen import FrozenGenerator
+
+    torch.manual_seed(0)
+    model = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=64, layers=2, heads=2,
+                                                  self_condition=True)).eval()
+    cond = _condition()
+    beliefs = torch.softmax(torch.randn(1, 8, 32), -1)
+    tokens = torch.full((1, 8), model.mask_id)
+    with torch.no_grad():
+        assert torch.equal(model(cond.tokens, tokens, beliefs).logits, model(cond.tokens, tokens).logits)
+        torch.nn.init.normal_(model.previous_embed.weight, std=0.5)
+        seen = model(cond.tokens, tokens, beliefs).logits
+        assert not torch.allclose(seen, model(cond.tokens, tokens).logits)
+        assert torch.allclose(FrozenGenerator(model)(cond.tokens, tokens, beliefs).logits, seen, atol=1e-4)
+
+    calls = []
+    forward = model.forward
+
+    def spy(condition, tokens=None, previous=None):
+        calls.append((tokens.clone(), None if previous is None else previous.clone()))
+        return forward(condition, tokens, previous)
+
+    model.forward = spy
+    with torch.no_grad():
+        list(iterate(model, cond, SamplingSettings(iterations=4, hypotheses=2)))
+    assert calls[0][1] is None
+    for tokens, previous in calls[1:]:
+        masked = tokens == model.mask_id
+        assert torch.allclose(previous[masked].sum(-1), torch.ones(int(masked.sum())))
+        assert not previous[~masked].any()
+
+
+def test_a_generator_without_self_conditioning_is_called_as_before(nets):
+    _, gen = nets
+    calls = []
+    forward = gen.forward
+    gen.forward = lambda condition, tokens=None, *rest: calls.append(len(rest)) or forward(condition, tokens, *rest)
+    try:
+        with torch.no_grad():
+            list(iterate(gen, _condition(), SamplingSettings(iterations=3)))
+    finally:
+        del gen.forward
+    assert calls == [0, 0, 0]

@@ -84,6 +84,24 @@ def test_the_generator_can_train_on_its_own_draws_and_augmented_poses(tmp_path):
     assert card["blind_share"] == 0.5
 
 
+def test_a_model_fine_tuned_into_self_conditioning_starts_from_its_weights(tmp_path):
+    """--self-condition: the fine-tuned model gains the input for the last iteration's beliefs (starting
+    at zero) and keeps every other weight; the card records the share."""
+    from genhmr_app.generator.model import load_generator
+    from genhmr_app.training.train_generator import train
+
+    first = tmp_path / "first.pt"
+    train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "a", out_path=first,
+          width=32, layers=1, command="test", threads=1)
+    tuned = tmp_path / "tuned.pt"
+    card = train("generate", steps=2, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "b", out_path=tuned,
+                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0)
+    assert card["self_condition_share"] == 1.0 and card["config"]["self_condition"] is True
+    a, b = load_generator(first).state_dict(), load_generator(tuned)
+    assert b.config.self_condition and b.previous_embed.weight.abs().max() < 1e-3
+    assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
+
+
 def test_own_draws_are_refused_for_the_regressor(capsys):
     from genhmr_app.training.train_generator import main
 
@@ -93,3 +111,6 @@ def test_own_draws_are_refused_for_the_regressor(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--mode", "regress", "--blind-share", "0.5"])
     assert stop.value.code == 2 and "--blind-share is for --mode generate" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--mode", "regress", "--self-condition", "0.5"])
+    assert stop.value.code == 2 and "--self-condition is for --mode generate" in capsys.readouterr().err

@@ -26,8 +26,8 @@ class _Outputs(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, condition: torch.Tensor, tokens: torch.Tensor):
-        out = self.model(condition, tokens)
+    def forward(self, condition: torch.Tensor, tokens: torch.Tensor, previous: torch.Tensor | None = None):
+        out = self.model(condition, tokens, previous)
         return out.logits, out.global_orient, out.betas, out.cam
 
 
@@ -41,17 +41,25 @@ class FrozenGenerator(nn.Module):
         c = model.config
         example = (torch.zeros(1, c.condition_tokens, c.condition_dim),
                    torch.full((1, c.num_tokens), model.mask_id, dtype=torch.long))
+        if c.self_condition:  # traced with the previous distributions as a third input (zeros: none yet)
+            example = example + (torch.zeros(1, c.num_tokens, c.codebook_size),)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on the transformer's fast-path checks
             traced = torch.jit.trace(_Outputs(model.eval()), example, check_trace=False)
             self._frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
             self._frozen(*example)  # the first call optimises the graph further: pay it now
 
-    def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None) -> GeneratorOutput:
+    def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None,
+                previous: torch.Tensor | None = None) -> GeneratorOutput:
+        b, c = condition.shape[0], self.config
         if tokens is None:
-            tokens = torch.full((condition.shape[0], self.config.num_tokens), self.mask_id, dtype=torch.long,
-                                device=condition.device)
-        logits, orient, betas, cam = self._frozen(condition, tokens)
+            tokens = torch.full((b, c.num_tokens), self.mask_id, dtype=torch.long, device=condition.device)
+        inputs = (condition, tokens)
+        if c.self_condition:
+            if previous is None:
+                previous = torch.zeros(b, c.num_tokens, c.codebook_size, device=condition.device)
+            inputs = inputs + (previous,)
+        logits, orient, betas, cam = self._frozen(*inputs)
         return GeneratorOutput(logits, None, orient, betas, cam)
 
 

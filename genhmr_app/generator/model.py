@@ -43,6 +43,10 @@ class GeneratorConfig:
     condition_tokens: int = NUM_CONDITION_TOKENS
     condition_dim: int = FEATURE_DIM
     condition_slots: int = 8  # M tokens the condition is mixed into
+    # Self-conditioning (Chen et al. 2022, "Analog Bits"): from the second sampling iteration on, every
+    # still-masked token also sees the distribution the previous iteration predicted for it, so each
+    # iteration can correct the last one's estimate instead of starting from [MASK] again.
+    self_condition: bool = False
 
 
 @dataclass
@@ -67,6 +71,10 @@ class MaskedPoseTransformer(nn.Module):
         n_pose = c.num_tokens if c.mode == "generate" else 0
         self.token_embed = nn.Embedding(c.codebook_size + 1, c.width) if n_pose else None
         self.pose_pos = nn.Parameter(torch.zeros(1, n_pose, c.width)) if n_pose else None
+        # Zero at the start: a model fine-tuned into self-conditioning begins exactly as it was.
+        self.previous_embed = nn.Linear(c.codebook_size, c.width, bias=False) if n_pose and c.self_condition else None
+        if self.previous_embed is not None:
+            nn.init.zeros_(self.previous_embed.weight)
         layer = nn.TransformerEncoderLayer(c.width, c.heads, 4 * c.width, c.dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.trunk = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
@@ -87,15 +95,21 @@ class MaskedPoseTransformer(nn.Module):
         with torch.no_grad():
             self.cam_head.bias.copy_(torch.tensor([0.9, 0.0, 0.0]))
 
-    def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None) -> GeneratorOutput:
-        """condition (B, 34, 8); tokens (B, K) long with `mask_id` at masked positions (generate mode)."""
+    def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None,
+                previous: torch.Tensor | None = None) -> GeneratorOutput:
+        """condition (B, 34, 8); tokens (B, K) long with `mask_id` at masked positions (generate mode);
+        previous (B, K, C): the last iteration's distribution for each masked token, zero rows elsewhere
+        (used only by a self-conditioned model; None is the first iteration, all zeros)."""
         b = condition.shape[0]
         cond = self.cond_in(condition.reshape(b, -1)).reshape(b, self.config.condition_slots, -1)
         parts = [cond + self.cond_pos, self.global_token.expand(b, -1, -1)]
         if self.token_embed is not None:
             if tokens is None:
                 tokens = torch.full((b, self.config.num_tokens), self.mask_id, dtype=torch.long, device=condition.device)
-            parts.append(self.token_embed(tokens) + self.pose_pos)
+            pose = self.token_embed(tokens) + self.pose_pos
+            if self.previous_embed is not None and previous is not None:
+                pose = pose + self.previous_embed(previous.to(pose.dtype))
+            parts.append(pose)
         h = self.norm(self.trunk(torch.cat(parts, dim=1)))
         g = h[:, self.config.condition_slots]
         logits = body_pose = None

@@ -119,8 +119,10 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
     locked = tokens != mask_id
     committed = torch.zeros(s, k, c, device=device)
     committed[locked] = torch.nn.functional.one_hot(tokens[locked], c).float()
+    self_conditioned = getattr(model.config, "self_condition", False)
+    previous = None
     for it in range(settings.iterations):
-        out = model(cond.tokens, tokens)
+        out = model(cond.tokens, tokens, previous) if self_conditioned else model(cond.tokens, tokens)
         if not bool(torch.isfinite(out.logits).all()):
             raise NonFiniteOutputError(f"non-finite logits at sampling iteration {it + 1}")
         probs = torch.softmax(out.logits.float(), dim=-1)
@@ -141,6 +143,8 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
             lowest = score.argsort(dim=-1)[:, :n_keep_masked]
             remask.scatter_(1, lowest, True)
         committed = torch.where((masked & ~remask)[..., None], probs, committed)
+        if self_conditioned:  # what this iteration thought of each token it sends back to [MASK]
+            previous = torch.where(remask[..., None], probs, torch.zeros_like(probs))
         tokens = torch.where(remask, torch.full_like(candidate, mask_id), candidate)
         confidence = torch.where(remask, torch.zeros_like(cand_conf), cand_conf)
         record = IterationRecord(

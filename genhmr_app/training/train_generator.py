@@ -20,7 +20,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,14 +70,18 @@ def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torc
 
 
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
-                     gen: torch.Generator, own_share: float = 0.0, blind_share: float = 0.0) -> dict[str, torch.Tensor]:
+                     gen: torch.Generator, own_share: float = 0.0, blind_share: float = 0.0,
+                     self_condition_share: float = 0.0) -> dict[str, torch.Tensor]:
     """`own_share`: the share of samples whose unmasked tokens are the model's own draws instead of the
     true codes. Trained on true codes only, the model trusts whatever the sampler committed as if it
     were the truth, so later iterations build on its mistakes (exposure bias); with its own draws in
     view it learns how far to trust them.
     `blind_share`: the share of the auxiliary pose loss's samples whose pose is decoded from a forward
     with every token masked (all tokens soft), the way the first sampling iteration sees a person and
-    refinement starts from it; otherwise the random mask's mix of soft and given codes is decoded."""
+    refinement starts from it; otherwise the random mask's mix of soft and given codes is decoded.
+    `self_condition_share` (a self-conditioned model): the share of samples whose masked tokens also see
+    the distribution a first forward of the same input predicted for them (no gradient through it), as
+    every sampling iteration after the first sees the last one's."""
     b = batch.body_pose.shape[0]
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
@@ -90,7 +94,13 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
             own = (torch.rand(b, generator=gen) < own_share)[:, None]
             given = torch.where(own, own_samples(model, batch.condition, gen), target)
         inputs = torch.where(mask, torch.full_like(target, model.mask_id), given)
-        out = model(batch.condition, inputs)
+        previous = None
+        if self_condition_share > 0 and cfg.self_condition:
+            with torch.no_grad():
+                first = torch.softmax(model(batch.condition, inputs).logits.float(), -1)
+            rows = (torch.rand(b, generator=gen) < self_condition_share)[:, None, None]
+            previous = torch.where(rows & mask[..., None], first, torch.zeros_like(first))
+        out = model(batch.condition, inputs, previous)
         losses["ce"] = F.cross_entropy(out.logits[mask], target[mask], label_smoothing=0.1)
         with torch.no_grad():
             losses["acc"] = (out.logits[mask].argmax(-1) == target[mask]).float().mean()
@@ -190,7 +200,8 @@ def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
           width: int, layers: int, command: str, threads: int | None = None, detector_data: list[Path] | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
-          lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0) -> dict:
+          lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
+          self_condition_share: float = 0.0) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -207,13 +218,16 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     limits = JointLimits.from_data(poses) if "perturb" in augment_kinds(augment) else None
     real = DetectorSamples(detector_data, synth.noise.landmark_z_scale) if detector_data else None
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
-                          width=width, layers=layers, mode=mode)
+                          width=width, layers=layers, mode=mode, self_condition=self_condition_share > 0)
     model = MaskedPoseTransformer(cfg)
     if init is not None:  # fine-tuning: start from trained weights of the same make and tokenizer
         start_from = load_generator(init, tokenizer.config, file_sha(tokenizer_path))
-        if asdict(start_from.config) != asdict(cfg):
+        if asdict(replace(start_from.config, self_condition=cfg.self_condition)) != asdict(cfg):
             raise SystemExit(f"{init} is a {start_from.config}, not the {cfg} asked for")
-        model.load_state_dict(start_from.state_dict())
+        # A model gaining self-conditioning keeps everything else; its new input starts at zero.
+        missing, unexpected = model.load_state_dict(start_from.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("previous_embed") for k in missing):
+            raise SystemExit(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
@@ -236,7 +250,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         batch = synth(pose, gen)
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
-        losses = generator_losses(model, tokenizer, body, batch, gen, own_share, blind_share)
+        losses = generator_losses(model, tokenizer, body, batch, gen, own_share, blind_share, self_condition_share)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
@@ -260,6 +274,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "tokenizer": tokenizer_path.name, "tokenizer_sha256": file_sha(tokenizer_path),
             "initialised_from": str(init) if init is not None else None, "lr": lr,
             "augment": augment, "own_share": own_share, "blind_share": blind_share,
+            "self_condition_share": self_condition_share,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -292,8 +307,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of samples that see the model's own draws as their unmasked tokens (generate mode)")
     p.add_argument("--blind-share", type=float, default=0.0,
                    help="share of the auxiliary pose loss decoded from a forward with every token masked (generate mode)")
+    p.add_argument("--self-condition", type=float, default=0.0, metavar="SHARE",
+                   help="make the model self-conditioned; this share of samples sees a first forward's "
+                        "distributions for its masked tokens (generate mode)")
     args = p.parse_args(argv)
-    for flag, value in (("--own-share", args.own_share), ("--blind-share", args.blind_share)):
+    for flag, value in (("--own-share", args.own_share), ("--blind-share", args.blind_share),
+                        ("--self-condition", args.self_condition)):
         if value and args.mode != "generate":
             p.error(f"{flag} is for --mode generate: the regressor has no tokens in view")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -310,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
                                                   + (f"-{args.augment.replace(',', '+').replace(':', '')}"
                                                      if args.augment != "mirror" else "")
                                                   + (f"-own{args.own_share:g}" if args.own_share else "")
-                                                  + (f"-blind{args.blind_share:g}" if args.blind_share else ""))
+                                                  + (f"-blind{args.blind_share:g}" if args.blind_share else "")
+                                                  + (f"-self{args.self_condition:g}" if args.self_condition else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
-                 args.augment, args.own_share, args.blind_share)
+                 args.augment, args.own_share, args.blind_share, args.self_condition)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
