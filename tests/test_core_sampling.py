@@ -152,11 +152,12 @@ def test_the_traced_generator_gives_the_eager_ones_outputs():
     assert for_cpu_inference(regressor) is regressor  # only the generative model is traced
 
 
-def test_a_self_conditioned_generator_sees_the_last_iterations_beliefs_of_the_tokens_it_remasked():
-    """Self-conditioning: iteration 1 sees nothing extra; every later iteration gets, for each token
-    still masked, the distribution the previous iteration predicted for it (rows sum to 1), and zero
-    rows for the committed tokens. The new input starts at zero, so a model fine-tuned into it begins
-    exactly as it was; the traced copy takes the same third input."""
+def test_a_self_conditioned_generator_sees_its_beliefs_instead_of_its_draws():
+    """Self-conditioning with soft commits: iteration 1 sees every free token masked and nothing else;
+    every later iteration again sees them masked, each with its belief: the distribution it was
+    committed under, or the last iteration's prediction while it is still free (rows sum to 1). Only a
+    person's locked tokens are fed as codes (and get no belief). The new input starts at zero, so a
+    model fine-tuned into it begins exactly as it was; the traced copy takes the same third input."""
     from genhmr_app.generator.frozen import FrozenGenerator
 
     torch.manual_seed(0)
@@ -167,7 +168,7 @@ def test_a_self_conditioned_generator_sees_the_last_iterations_beliefs_of_the_to
     tokens = torch.full((1, 8), model.mask_id)
     with torch.no_grad():
         assert torch.equal(model(cond.tokens, tokens, beliefs).logits, model(cond.tokens, tokens).logits)
-        torch.nn.init.normal_(model.previous_embed.weight, std=0.5)
+        torch.nn.init.normal_(model.previous_proj.weight, std=0.5)
         seen = model(cond.tokens, tokens, beliefs).logits
         assert not torch.allclose(seen, model(cond.tokens, tokens).logits)
         assert torch.allclose(FrozenGenerator(model)(cond.tokens, tokens, beliefs).logits, seen, atol=1e-4)
@@ -180,13 +181,21 @@ def test_a_self_conditioned_generator_sees_the_last_iterations_beliefs_of_the_to
         return forward(condition, tokens, previous)
 
     model.forward = spy
+    start = torch.full((8,), model.mask_id)
+    start[[1, 6]] = torch.tensor([3, 7])
     with torch.no_grad():
-        list(iterate(model, cond, SamplingSettings(iterations=4, hypotheses=2)))
+        steps = list(iterate(model, cond, SamplingSettings(iterations=4, hypotheses=2), start_tokens=start))
+    locked = torch.zeros(8, dtype=torch.bool)
+    locked[[1, 6]] = True
     assert calls[0][1] is None
-    for tokens, previous in calls[1:]:
-        masked = tokens == model.mask_id
-        assert torch.allclose(previous[masked].sum(-1), torch.ones(int(masked.sum())))
-        assert not previous[~masked].any()
+    for tokens, previous in calls:
+        assert torch.equal(tokens[:, locked], start[locked].expand(2, -1))
+        assert (tokens[:, ~locked] == model.mask_id).all()
+    for _, previous in calls[1:]:
+        assert torch.allclose(previous[:, ~locked].sum(-1), torch.ones(2, 6))
+        assert not previous[:, locked].any()
+    final = steps[-1]
+    assert torch.equal(final.tokens[:, locked], start[locked].expand(2, -1)) and (final.tokens != model.mask_id).all()
 
 
 def test_a_generator_without_self_conditioning_is_called_as_before(nets):

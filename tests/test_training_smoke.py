@@ -98,7 +98,7 @@ def test_a_model_fine_tuned_into_self_conditioning_starts_from_its_weights(tmp_p
                  width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0)
     assert card["self_condition_share"] == 1.0 and card["config"]["self_condition"] is True
     a, b = load_generator(first).state_dict(), load_generator(tuned)
-    assert b.config.self_condition and b.previous_embed.weight.abs().max() < 1e-3
+    assert b.config.self_condition and b.previous_proj.weight.abs().max() < 1e-3
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
 
 

@@ -71,10 +71,12 @@ class MaskedPoseTransformer(nn.Module):
         n_pose = c.num_tokens if c.mode == "generate" else 0
         self.token_embed = nn.Embedding(c.codebook_size + 1, c.width) if n_pose else None
         self.pose_pos = nn.Parameter(torch.zeros(1, n_pose, c.width)) if n_pose else None
-        # Zero at the start: a model fine-tuned into self-conditioning begins exactly as it was.
-        self.previous_embed = nn.Linear(c.codebook_size, c.width, bias=False) if n_pose and c.self_condition else None
-        if self.previous_embed is not None:
-            nn.init.zeros_(self.previous_embed.weight)
+        # The previous beliefs enter as their expected code embedding (the learned table's scale, so the
+        # projection learns quickly) through a projection that is zero at the start: a model fine-tuned
+        # into self-conditioning begins exactly as it was.
+        self.previous_proj = nn.Linear(c.width, c.width, bias=False) if n_pose and c.self_condition else None
+        if self.previous_proj is not None:
+            nn.init.zeros_(self.previous_proj.weight)
         layer = nn.TransformerEncoderLayer(c.width, c.heads, 4 * c.width, c.dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.trunk = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
@@ -107,8 +109,9 @@ class MaskedPoseTransformer(nn.Module):
             if tokens is None:
                 tokens = torch.full((b, self.config.num_tokens), self.mask_id, dtype=torch.long, device=condition.device)
             pose = self.token_embed(tokens) + self.pose_pos
-            if self.previous_embed is not None and previous is not None:
-                pose = pose + self.previous_embed(previous.to(pose.dtype))
+            if self.previous_proj is not None and previous is not None:
+                expected = previous.to(pose.dtype) @ self.token_embed.weight[: self.config.codebook_size]
+                pose = pose + self.previous_proj(expected)
             parts.append(pose)
         h = self.norm(self.trunk(torch.cat(parts, dim=1)))
         g = h[:, self.config.condition_slots]

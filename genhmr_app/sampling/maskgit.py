@@ -122,7 +122,13 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
     self_conditioned = getattr(model.config, "self_condition", False)
     previous = None
     for it in range(settings.iterations):
-        out = model(cond.tokens, tokens, previous) if self_conditioned else model(cond.tokens, tokens)
+        if self_conditioned:
+            # Soft commits: the sampler's own commitments are seen as beliefs, not as drawn codes (a draw
+            # would add its spread to every later prediction); only a person's locked tokens are hard.
+            inputs = torch.where(locked, tokens, torch.full_like(tokens, mask_id))
+            out = model(cond.tokens, inputs, previous)
+        else:
+            out = model(cond.tokens, tokens)
         if not bool(torch.isfinite(out.logits).all()):
             raise NonFiniteOutputError(f"non-finite logits at sampling iteration {it + 1}")
         probs = torch.softmax(out.logits.float(), dim=-1)
@@ -143,8 +149,9 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
             lowest = score.argsort(dim=-1)[:, :n_keep_masked]
             remask.scatter_(1, lowest, True)
         committed = torch.where((masked & ~remask)[..., None], probs, committed)
-        if self_conditioned:  # what this iteration thought of each token it sends back to [MASK]
-            previous = torch.where(remask[..., None], probs, torch.zeros_like(probs))
+        if self_conditioned:  # each free token's belief: as committed, or this iteration's prediction
+            previous = torch.where(locked[..., None], torch.zeros_like(probs),
+                                   torch.where(remask[..., None], probs, committed))
         tokens = torch.where(remask, torch.full_like(candidate, mask_id), candidate)
         confidence = torch.where(remask, torch.zeros_like(cand_conf), cand_conf)
         record = IterationRecord(

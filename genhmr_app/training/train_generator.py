@@ -79,9 +79,9 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     `blind_share`: the share of the auxiliary pose loss's samples whose pose is decoded from a forward
     with every token masked (all tokens soft), the way the first sampling iteration sees a person and
     refinement starts from it; otherwise the random mask's mix of soft and given codes is decoded.
-    `self_condition_share` (a self-conditioned model): the share of samples whose masked tokens also see
-    the distribution a first forward of the same input predicted for them (no gradient through it), as
-    every sampling iteration after the first sees the last one's."""
+    `self_condition_share` (a self-conditioned model): the share of samples seen as a second sampling
+    iteration sees a person: every token masked, each with the distribution the first, all-masked
+    forward predicted for it (no gradient through that forward)."""
     b = batch.body_pose.shape[0]
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
@@ -93,13 +93,14 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         if own_share > 0:
             own = (torch.rand(b, generator=gen) < own_share)[:, None]
             given = torch.where(own, own_samples(model, batch.condition, gen), target)
-        inputs = torch.where(mask, torch.full_like(target, model.mask_id), given)
         previous = None
         if self_condition_share > 0 and cfg.self_condition:
             with torch.no_grad():
-                first = torch.softmax(model(batch.condition, inputs).logits.float(), -1)
-            rows = (torch.rand(b, generator=gen) < self_condition_share)[:, None, None]
-            previous = torch.where(rows & mask[..., None], first, torch.zeros_like(first))
+                first = torch.softmax(model(batch.condition).logits.float(), -1)
+            rows = (torch.rand(b, generator=gen) < self_condition_share)[:, None]
+            mask = mask | rows
+            previous = torch.where(rows[..., None], first, torch.zeros_like(first))
+        inputs = torch.where(mask, torch.full_like(target, model.mask_id), given)
         out = model(batch.condition, inputs, previous)
         losses["ce"] = F.cross_entropy(out.logits[mask], target[mask], label_smoothing=0.1)
         with torch.no_grad():
@@ -226,10 +227,16 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             raise SystemExit(f"{init} is a {start_from.config}, not the {cfg} asked for")
         # A model gaining self-conditioning keeps everything else; its new input starts at zero.
         missing, unexpected = model.load_state_dict(start_from.state_dict(), strict=False)
-        if unexpected or any(not k.startswith("previous_embed") for k in missing):
+        if unexpected or any(not k.startswith("previous_proj") for k in missing):
             raise SystemExit(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    # The self-conditioning input starts at zero inside a trained model: at the model's learning rate it
+    # grew to only ~5% of a token embedding's size in 1,000 fine-tuning steps, so it learns 10x faster.
+    fresh = [p for n, p in model.named_parameters() if n.startswith("previous_proj")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("previous_proj")]
+    groups = [{"params": rest, "lr": lr}] + ([{"params": fresh, "lr": 10 * lr}] if fresh else [])
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps,
+                                                pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
     ckpt = run_dir / "checkpoint.pt"
     step, elapsed_before = 0, 0.0
