@@ -16,6 +16,11 @@ Besides the codes, each token keeps the distribution it was committed under. The
 from the expected code under those distributions (the posterior mean, `expected` in
 ReconstructionSettings) instead of the sampled code: the transformer's auxiliary pose loss is taken
 through exactly that mixture, so it decodes closer to the truth than one draw from it.
+
+A self-conditioned generator (GeneratorConfig.self_condition) is sampled with soft commits: every free
+token is fed as [MASK] together with its belief (the distribution it was committed under, or the last
+iteration's prediction), so the spread of a draw never reaches later predictions; only tokens a person
+locked are fed as codes. The drawn codes are still what the records show and the app locks.
 """
 
 from __future__ import annotations
