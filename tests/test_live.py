@@ -98,8 +98,9 @@ def test_uncertain_tokens_are_predicted_again_and_confident_ones_kept(session, d
     tracker = LiveTracker(session.reconstructor(), LiveSettings(remask_below=0.0, rotate_share=1 / 16))
     before = _step(tracker, detections[0])[0].best.tokens
     after = _step(tracker, detections[1])[0].best.tokens
-    # remask_below 0 re-masks nothing by confidence; one token in turn is predicted again.
-    assert (before != after).sum() <= 1
+    # remask_below 0 re-masks nothing by confidence; only the tokens whose turn it is (K/16 of them,
+    # at least one) are predicted again, and only they may change.
+    assert (before != after).sum() <= max(1, round(len(before) / 16))
 
 
 def test_the_generator_runs_on_every_nth_tracked_frame_and_its_tokens_hold_between(session, detections):
