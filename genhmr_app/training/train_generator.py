@@ -59,14 +59,20 @@ def random_mask(b: int, k: int, gen: torch.Generator) -> torch.Tensor:
     return ranks < n[:, None]
 
 
-def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """(B, K) codes drawn from the model's own prediction with every token masked: what the sampler
-    commits at run time, right or wrong."""
+def first_pass(model: MaskedPoseTransformer, condition: torch.Tensor) -> torch.Tensor:
+    """(B, K, C) the model's distributions with every token masked (no gradient): what the first
+    sampling iteration sees."""
     with torch.no_grad():
-        b, k = condition.shape[0], model.config.num_tokens
-        logits = model(condition, torch.full((b, k), model.mask_id, dtype=torch.long)).logits
-        probs = torch.softmax(logits.float(), -1).reshape(b * k, -1)
-        return torch.multinomial(probs, 1, generator=gen).reshape(b, k)
+        return torch.softmax(model(condition).logits.float(), -1)
+
+
+def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torch.Generator,
+                probs: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, K) codes drawn from the model's own prediction with every token masked: what the sampler
+    commits at run time, right or wrong. `probs`: that prediction, when already made (first_pass)."""
+    probs = first_pass(model, condition) if probs is None else probs
+    b, k, c = probs.shape
+    return torch.multinomial(probs.reshape(b * k, c), 1, generator=gen).reshape(b, k)
 
 
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
@@ -90,13 +96,14 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
             target = tokenizer.encode(batch.body_pose)
         mask = random_mask(b, cfg.num_tokens, gen)
         given = target
+        self_conditioning = self_condition_share > 0 and cfg.self_condition
+        # Own draws and self-conditioning both start from the all-masked forward: it is made once.
+        first = first_pass(model, batch.condition) if own_share > 0 or self_conditioning else None
         if own_share > 0:
             own = (torch.rand(b, generator=gen) < own_share)[:, None]
-            given = torch.where(own, own_samples(model, batch.condition, gen), target)
+            given = torch.where(own, own_samples(model, batch.condition, gen, first), target)
         previous = None
-        if self_condition_share > 0 and cfg.self_condition:
-            with torch.no_grad():
-                first = torch.softmax(model(batch.condition).logits.float(), -1)
+        if self_conditioning:
             rows = (torch.rand(b, generator=gen) < self_condition_share)[:, None]
             mask = mask | rows
             previous = torch.where(rows[..., None], first, torch.zeros_like(first))
