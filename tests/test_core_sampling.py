@@ -209,3 +209,81 @@ def test_a_generator_without_self_conditioning_is_called_as_before(nets):
     finally:
         del gen.forward
     assert calls == [0, 0, 0]
+
+
+def test_a_feedback_generator_sees_how_its_estimate_misses_the_keypoints():
+    """Reprojection feedback: from the second iteration on, the model also gets the residuals of the
+    estimate so far (`feedback_fn` of its beliefs, locked codes as one-hot rows, and the iteration's
+    output); none on the first, and no call after the last. The input starts at zero (a fine-tuned
+    model begins as it was) and the traced copy takes it as a fourth input."""
+    from genhmr_app.generator.frozen import FrozenGenerator
+
+    torch.manual_seed(0)
+    model = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=64, layers=2, heads=2,
+                                                  self_condition=True, feedback=True)).eval()
+    cond = _condition()
+    beliefs = torch.softmax(torch.randn(1, 8, 32), -1)
+    residuals = torch.randn(1, 33, 2) * 0.2
+    tokens = torch.full((1, 8), model.mask_id)
+    with torch.no_grad():
+        assert torch.equal(model(cond.tokens, tokens, beliefs, residuals).logits, model(cond.tokens, tokens, beliefs).logits)
+        torch.nn.init.normal_(model.feedback_in[2].weight, std=0.5)
+        seen = model(cond.tokens, tokens, beliefs, residuals)
+        assert not torch.allclose(seen.logits, model(cond.tokens, tokens, beliefs).logits)
+        assert not torch.allclose(seen.betas, model(cond.tokens, tokens, beliefs).betas)  # the global token sees it too
+        # zero residuals add nothing: a perfect fit, or no estimate yet
+        assert torch.equal(model(cond.tokens, tokens, beliefs, torch.zeros(1, 33, 2)).logits,
+                           model(cond.tokens, tokens, beliefs).logits)
+        assert torch.allclose(FrozenGenerator(model)(cond.tokens, tokens, beliefs, residuals).logits, seen.logits, atol=1e-4)
+
+    seen_by_model, asked = [], []
+    forward = model.forward
+
+    def spy(condition, tokens=None, previous=None, feedback=None):
+        seen_by_model.append(None if feedback is None else feedback.clone())
+        return forward(condition, tokens, previous, feedback)
+
+    def feedback_fn(estimate, output, condition):
+        asked.append(estimate.clone())
+        return torch.full((estimate.shape[0], 33, 2), 0.1 * len(asked))
+
+    model.forward = spy
+    start = torch.full((8,), model.mask_id)
+    start[2] = 5
+    with torch.no_grad():
+        list(iterate(model, cond, SamplingSettings(iterations=4, hypotheses=2), start_tokens=start, feedback_fn=feedback_fn))
+    assert seen_by_model[0] is None and len(asked) == 3
+    for i, feedback in enumerate(seen_by_model[1:], 1):
+        assert torch.allclose(feedback, torch.full((2, 33, 2), 0.1 * i))
+    for estimate in asked:
+        assert torch.allclose(estimate.sum(-1), torch.ones(2, 8))
+        assert torch.equal(estimate[:, 2], torch.nn.functional.one_hot(torch.tensor(5), 32).float().expand(2, -1))
+
+
+def test_reprojection_feedback_is_zero_where_the_estimate_meets_the_keypoints(nets):
+    """The residuals are detected minus projected landmarks in crop half-sizes: zero when the
+    condition's landmarks are the estimate's own projection, and a shift of the detections by a tenth
+    of the crop shows as 0.2 everywhere."""
+    from genhmr_app.generator.model import GeneratorOutput
+    from genhmr_app.refinement.feedback import reprojection_feedback
+
+    tok, _ = nets
+    body = SparseBody(load_body_model())
+    beliefs = torch.softmax(torch.randn(1, 8, 64), -1)
+    orient = torch.diag(torch.tensor([1.0, -1.0, -1.0]))[None]
+    output = GeneratorOutput(None, None, orient, torch.zeros(1, 10), torch.tensor([[0.9, 0.0, 0.05]]))
+    cond = _condition()
+    keep = lambda points, global_orient: points  # noqa: E731
+    with torch.no_grad():
+        from genhmr_app.conditioning.camera import weak_perspective_to_translation
+
+        transl = weak_perspective_to_translation(output.cam, cond.crop, cond.focal, cond.image_wh)
+        px = project(body.mediapipe33(orient, tok.decode_soft(beliefs), output.betas, transl), cond.focal, cond.image_wh)
+        tokens = cond.tokens.clone()
+        tokens[:, :33, :2] = (px - cond.crop[:, None, :2]) / (cond.crop[:, 2] / 2)
+        met = ConditionBatch(tokens, cond.crop, cond.focal, cond.image_wh)
+        assert reprojection_feedback(tok, body, beliefs, output, met, keep).abs().max() < 1e-4
+        tokens[:, :33, 0] += 0.2
+        shifted = reprojection_feedback(tok, body, beliefs, output, met, keep)
+        assert torch.allclose(shifted[..., 0], torch.full((1, 33), 0.2), atol=1e-4)
+        assert shifted[..., 1].abs().max() < 1e-4

@@ -95,10 +95,31 @@ def test_a_model_fine_tuned_into_self_conditioning_starts_from_its_weights(tmp_p
           width=32, layers=1, command="test", threads=1)
     tuned = tmp_path / "tuned.pt"
     card = train("generate", steps=2, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "b", out_path=tuned,
-                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0)
+                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0,
+                 unroll_share=0.5)
     assert card["self_condition_share"] == 1.0 and card["config"]["self_condition"] is True
+    assert card["unroll_share"] == 0.5
     a, b = load_generator(first).state_dict(), load_generator(tuned)
     assert b.config.self_condition and b.previous_proj.weight.abs().max() < 1e-3
+    assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
+
+
+def test_a_model_fine_tuned_into_feedback_starts_from_its_weights(tmp_path):
+    """--feedback: a self-conditioned model gains the reprojection-residual input (its output layer at
+    zero) and keeps every other weight; training runs the unrolled, fed-back forwards; the card says so."""
+    from genhmr_app.generator.model import load_generator
+    from genhmr_app.training.train_generator import train
+
+    first = tmp_path / "first.pt"
+    train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "a", out_path=first,
+          width=32, layers=1, command="test", threads=1, self_condition_share=1.0)
+    tuned = tmp_path / "tuned.pt"
+    card = train("generate", steps=2, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "b", out_path=tuned,
+                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0,
+                 unroll_share=0.5, feedback=True)
+    assert card["feedback"] is True and card["config"]["feedback"] is True
+    a, b = load_generator(first).state_dict(), load_generator(tuned)
+    assert b.feedback_in[2].weight.abs().max() < 1e-3
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
 
 
@@ -114,3 +135,9 @@ def test_own_draws_are_refused_for_the_regressor(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--mode", "regress", "--self-condition", "0.5"])
     assert stop.value.code == 2 and "--self-condition is for --mode generate" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--unroll", "0.5"])
+    assert stop.value.code == 2 and "--unroll needs --self-condition" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--feedback"])
+    assert stop.value.code == 2 and "--feedback needs --self-condition" in capsys.readouterr().err

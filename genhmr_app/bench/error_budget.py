@@ -9,6 +9,9 @@ stage (12 COCO limb joints; MPJPE mid-hip aligned, PA-MPJPE similarity aligned; 
   prior is one constant for every joint, and as the app runs (the prior from the generator's uncertainty);
 - that last result with the true global orientation, then also the true shape: what orientation and
   shape/scale contribute to MPJPE (PA-MPJPE removes both by construction).
+Each MPJPE is also split into its in-plane part (the camera's x, y) and its depth part (z): the
+refinement can only fit what the image plane shows, so the depth column is what it has to leave to
+the generator.
 """
 
 from __future__ import annotations
@@ -55,7 +58,10 @@ def _errors(pred: np.ndarray, scene, pred2d: np.ndarray | None = None) -> dict:
 
     true = scene.joints_coco
     mid_p, mid_t = pred[[11, 12]].mean(0), true[[11, 12]].mean(0)
-    out = {"mpjpe": float(np.linalg.norm((pred[LIMBS] - mid_p) - (true[LIMBS] - mid_t), axis=-1).mean()) * 1000,
+    diff = (pred[LIMBS] - mid_p) - (true[LIMBS] - mid_t)  # camera frame, mid-hip aligned
+    out = {"mpjpe": float(np.linalg.norm(diff, axis=-1).mean()) * 1000,
+           "in_plane": float(np.linalg.norm(diff[:, :2], axis=-1).mean()) * 1000,
+           "depth": float(np.abs(diff[:, 2]).mean()) * 1000,
            "pa_mpjpe": procrustes_error(pred[LIMBS], true[LIMBS]) * 1000}
     if pred2d is not None:
         out["err2d_px"] = float(np.linalg.norm(pred2d[LIMBS] - scene.kp2d[LIMBS], axis=-1).mean())
@@ -112,8 +118,9 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
 
 
 def budget_lines(budget: dict[str, dict]) -> list[str]:
-    lines = ["| input to the pipeline | MPJPE | PA-MPJPE | 2D px | n |", "|---|---|---|---|---|"]
+    lines = ["| input to the pipeline | MPJPE | in-plane | depth | PA-MPJPE | 2D px | n |", "|---|---|---|---|---|---|---|"]
     for name, m in budget.items():
         e2d = f"{m['err2d_px']:.1f}" if "err2d_px" in m else "–"
-        lines.append(f"| {name} | {m['mpjpe']:.1f} | {m['pa_mpjpe']:.1f} | {e2d} | {m['n']} |")
+        lines.append(f"| {name} | {m['mpjpe']:.1f} | {m['in_plane']:.1f} | {m['depth']:.1f} | {m['pa_mpjpe']:.1f} "
+                     f"| {e2d} | {m['n']} |")
     return lines

@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
               "the real detector (without refinement; with refinement whose joint fit holds every joint with one "
               "constant prior; as the app runs, each joint held as firmly as the generator is sure of it); the last two "
               "rows put the true global orientation, then also the true shape, under (a)'s pose to show what those "
-              "contribute to MPJPE."]
+              "contribute to MPJPE. In-plane and depth: the mean in-plane (camera x, y) and depth (z) parts of each "
+              "joint's error after mid-hip alignment; the refinement fits the image plane, the depth is the generator's."]
 
     lines += ["", f"## Latency of (a) N={N}, P={P}, one person (ms, over {len(total_ms)} images)", "",
               "| stage | median | p90 |", "|---|---|---|"]

@@ -76,3 +76,9 @@ def mediapipe_like_hips(points: torch.Tensor, global_orient: torch.Tensor, body_
     for hip in (_L_HIP, _R_HIP):
         points[:, hip] = mid + (points[:, hip] - mid) * nm.hip_width_factor + body_up * nm.hip_offset_up * body_height[:, None]
     return points
+
+
+def detector_like_keypoints(mediapipe33: torch.Tensor, global_orient: torch.Tensor, nm: NoiseModel) -> torch.Tensor:
+    """The body's 33 keypoints (B, 33, 3) where MediaPipe would put them (its hips sit differently)."""
+    height = (mediapipe33[..., 1].amax(1) - mediapipe33[..., 1].amin(1)).clamp_min(0.5)
+    return mediapipe_like_hips(mediapipe33, global_orient, height, nm)

@@ -14,7 +14,7 @@ import warnings
 import torch
 from torch import nn
 
-from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer
+from genhmr_app.generator.model import NUM_FEEDBACK_LANDMARKS, GeneratorOutput, MaskedPoseTransformer
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,9 @@ class _Outputs(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, condition: torch.Tensor, tokens: torch.Tensor, previous: torch.Tensor | None = None):
-        out = self.model(condition, tokens, previous)
+    def forward(self, condition: torch.Tensor, tokens: torch.Tensor, previous: torch.Tensor | None = None,
+                feedback: torch.Tensor | None = None):
+        out = self.model(condition, tokens, previous, feedback)
         return out.logits, out.global_orient, out.betas, out.cam
 
 
@@ -43,6 +44,8 @@ class FrozenGenerator(nn.Module):
                    torch.full((1, c.num_tokens), model.mask_id, dtype=torch.long))
         if c.self_condition:  # traced with the previous distributions as a third input (zeros: none yet)
             example = example + (torch.zeros(1, c.num_tokens, c.codebook_size),)
+        if c.feedback:  # and the reprojection residuals as a fourth (zeros: nothing to correct)
+            example = example + (torch.zeros(1, NUM_FEEDBACK_LANDMARKS, 2),)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on the transformer's fast-path checks
             traced = torch.jit.trace(_Outputs(model.eval()), example, check_trace=False)
@@ -50,7 +53,7 @@ class FrozenGenerator(nn.Module):
             self._frozen(*example)  # the first call optimises the graph further: pay it now
 
     def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None,
-                previous: torch.Tensor | None = None) -> GeneratorOutput:
+                previous: torch.Tensor | None = None, feedback: torch.Tensor | None = None) -> GeneratorOutput:
         b, c = condition.shape[0], self.config
         if tokens is None:
             tokens = torch.full((b, c.num_tokens), self.mask_id, dtype=torch.long, device=condition.device)
@@ -59,6 +62,10 @@ class FrozenGenerator(nn.Module):
             if previous is None:
                 previous = torch.zeros(b, c.num_tokens, c.codebook_size, device=condition.device)
             inputs = inputs + (previous,)
+        if c.feedback:
+            if feedback is None:
+                feedback = torch.zeros(b, NUM_FEEDBACK_LANDMARKS, 2, device=condition.device)
+            inputs = inputs + (feedback,)
         logits, orient, betas, cam = self._frozen(*inputs)
         return GeneratorOutput(logits, None, orient, betas, cam)
 

@@ -25,6 +25,7 @@ from genhmr_app.conditioning.features import FEATURE_DIM, NUM_CONDITION_TOKENS
 from genhmr_app.tokens.rotation6d import sixd_to_rotmat
 
 NUM_BETAS = 10
+NUM_FEEDBACK_LANDMARKS = 33  # MediaPipe's landmarks, the ones the condition holds
 
 
 class GeneratorCheckpointError(Exception):
@@ -48,6 +49,11 @@ class GeneratorConfig:
     # the last one's estimate instead of starting from [MASK] again. Eleventh session: a 3,000-step
     # fine-tune into it measured within noise of the shipped generator; not shipped.
     self_condition: bool = False
+    # Reprojection feedback (twelfth session; needs self_condition): from the second iteration on, the
+    # model also sees where its current estimate's keypoints project against the detected ones (the
+    # residual per landmark, in crop units), as iterative error feedback (Carreira et al. 2016; HMR).
+    # An iteration then sees how its estimate misses the image, which a single forward cannot.
+    feedback: bool = False
 
 
 @dataclass
@@ -78,6 +84,16 @@ class MaskedPoseTransformer(nn.Module):
         self.previous_proj = nn.Linear(c.width, c.width, bias=False) if n_pose and c.self_condition else None
         if self.previous_proj is not None:
             nn.init.zeros_(self.previous_proj.weight)
+        if c.feedback and not (n_pose and c.self_condition):
+            raise ValueError("reprojection feedback needs a self-conditioned generate-mode model")
+        # Residuals (33 landmarks x 2) into the condition slots and the global token. No biases: a zero
+        # residual (no estimate yet, or a perfect fit) adds nothing; the output layer starts at zero, so
+        # a model fine-tuned into feedback begins exactly as it was.
+        self.feedback_in = nn.Sequential(
+            nn.Linear(NUM_FEEDBACK_LANDMARKS * 2, 2 * c.width, bias=False), nn.GELU(),
+            nn.Linear(2 * c.width, (c.condition_slots + 1) * c.width, bias=False)) if c.feedback else None
+        if self.feedback_in is not None:
+            nn.init.zeros_(self.feedback_in[2].weight)
         layer = nn.TransformerEncoderLayer(c.width, c.heads, 4 * c.width, c.dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.trunk = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
@@ -99,14 +115,18 @@ class MaskedPoseTransformer(nn.Module):
             self.cam_head.bias.copy_(torch.tensor([0.9, 0.0, 0.0]))
 
     def forward(self, condition: torch.Tensor, tokens: torch.Tensor | None = None,
-                previous: torch.Tensor | None = None) -> GeneratorOutput:
+                previous: torch.Tensor | None = None, feedback: torch.Tensor | None = None) -> GeneratorOutput:
         """condition (B, 34, 8); tokens (B, K) long with `mask_id` at masked positions (generate mode);
         previous (B, K, C): each free token's belief (the distribution it was committed under, or the
         last iteration's prediction), zero rows for tokens fed as codes; used only by a self-conditioned
-        model (None: the first iteration, no beliefs yet)."""
+        model (None: the first iteration, no beliefs yet). feedback (B, 33, 2): the detected landmarks minus
+        the current estimate's, in crop units (refinement/feedback.py); used only by a feedback model."""
         b = condition.shape[0]
         cond = self.cond_in(condition.reshape(b, -1)).reshape(b, self.config.condition_slots, -1)
         parts = [cond + self.cond_pos, self.global_token.expand(b, -1, -1)]
+        if self.feedback_in is not None and feedback is not None:
+            added = self.feedback_in(feedback.reshape(b, -1).to(cond.dtype)).reshape(b, self.config.condition_slots + 1, -1)
+            parts = [parts[0] + added[:, :-1], parts[1] + added[:, -1:]]
         if self.token_embed is not None:
             if tokens is None:
                 tokens = torch.full((b, self.config.num_tokens), self.mask_id, dtype=torch.long, device=condition.device)

@@ -22,11 +22,12 @@ from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_fov, project, weak_perspective_to_translation
 from genhmr_app.conditioning.features import ConditionBatch, MediaPipeConditionEncoder
 from genhmr_app.detection import DetectedPerson, DetectionResult, PoseDetector
-from genhmr_app.detection.error_model import NoiseModel, mediapipe_like_hips
+from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
 from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
 from genhmr_app.paths import WEIGHTS_DIR
+from genhmr_app.refinement.feedback import reprojection_feedback
 from genhmr_app.refinement.joint_fit import JointFitSettings, fit_joints
 from genhmr_app.refinement.refine import RefinementSettings, refine
 from genhmr_app.refinement.uncertainty import joint_prior_weights
@@ -333,8 +334,11 @@ class Reconstructor:
 
     def detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
         """The body's 33 keypoints where MediaPipe would put them (its hips sit differently)."""
-        height = (mediapipe33[..., 1].amax(1) - mediapipe33[..., 1].amin(1)).clamp_min(0.5)
-        return mediapipe_like_hips(mediapipe33, global_orient, height, self.noise)
+        return detector_like_keypoints(mediapipe33, global_orient, self.noise)
+
+    def reprojection_feedback(self, beliefs: torch.Tensor, output: GeneratorOutput, cond: ConditionBatch) -> torch.Tensor:
+        """What a feedback generator's next iteration sees (refinement/feedback.py)."""
+        return reprojection_feedback(self.tokenizer, self.sparse, beliefs, output, cond, self.detector_like_keypoints)
 
     @torch.inference_mode()
     def _sample(self, cond: ConditionBatch, sampling: SamplingSettings,
@@ -342,7 +346,7 @@ class Reconstructor:
         records: list[IterationRecord] = []
         step = None
         try:
-            for step in iterate(self.generator, cond, sampling):
+            for step in iterate(self.generator, cond, sampling, feedback_fn=self.reprojection_feedback):
                 records.append(step.record)
                 if on_iteration is not None:
                     on_iteration(step.record)

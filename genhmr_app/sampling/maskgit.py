@@ -26,7 +26,7 @@ locked are fed as codes. The drawn codes are still what the records show and the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -100,14 +100,19 @@ def _sample_codes(probs: torch.Tensor, temperature: float, gens: list[torch.Gene
     return torch.stack([torch.multinomial(tempered[s], 1, generator=g).squeeze(-1) for s, g in enumerate(gens)])
 
 
+FeedbackFn = Callable[[torch.Tensor, GeneratorOutput, ConditionBatch], torch.Tensor]
+
+
 def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: SamplingSettings,
-            start_tokens: torch.Tensor | None = None) -> Iterator[SamplingStep]:
+            start_tokens: torch.Tensor | None = None, feedback_fn: FeedbackFn | None = None) -> Iterator[SamplingStep]:
     """Yield a SamplingStep after every iteration. The app shows partial results from these; `sample`
     runs it to the end.
 
     `start_tokens` (K,) or (S, K): tokens a person locked, with `model.mask_id` at the free positions.
     Only the free positions are sampled (the schedule counts them alone); locked tokens are never
-    re-masked, so they come out identical."""
+    re-masked, so they come out identical.
+    `feedback_fn(beliefs (S, K, C), output, condition) → (S, 33, 2)`: the reprojection residuals of the
+    estimate so far, for a feedback generator (others ignore it; without it such a model sees none)."""
     if settings.iterations < 1 or settings.hypotheses < 1:
         raise ValueError("iterations and hypotheses must be at least 1")
     device = condition.tokens.device
@@ -128,9 +133,15 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
     # Soft commits: the sampler's own commitments are seen as beliefs, not as drawn codes (a draw would
     # add its spread to every later prediction); only a person's locked tokens are fed as codes.
     soft_inputs = torch.where(locked, tokens, torch.full_like(tokens, mask_id)) if self_conditioned else None
-    previous = None
+    previous = feedback = None
+    with_feedback = feedback_fn is not None and getattr(model.config, "feedback", False)
     for it in range(settings.iterations):
-        out = model(cond.tokens, soft_inputs, previous) if self_conditioned else model(cond.tokens, tokens)
+        if not self_conditioned:
+            out = model(cond.tokens, tokens)
+        elif feedback is None:
+            out = model(cond.tokens, soft_inputs, previous)
+        else:
+            out = model(cond.tokens, soft_inputs, previous, feedback)
         if not bool(torch.isfinite(out.logits).all()):
             raise NonFiniteOutputError(f"non-finite logits at sampling iteration {it + 1}")
         probs = torch.softmax(out.logits.float(), dim=-1)
@@ -154,6 +165,8 @@ def iterate(model: MaskedPoseTransformer, condition: ConditionBatch, settings: S
         if self_conditioned:  # each free token's belief: as committed, or this iteration's prediction
             previous = torch.where(locked[..., None], torch.zeros_like(probs),
                                    torch.where(remask[..., None], probs, committed))
+            if with_feedback and it + 1 < settings.iterations:  # the estimate so far: beliefs and locked codes
+                feedback = feedback_fn(torch.where(locked[..., None], committed, previous), out, cond)
         tokens = torch.where(remask, torch.full_like(candidate, mask_id), candidate)
         confidence = torch.where(remask, torch.zeros_like(cand_conf), cand_conf)
         record = IterationRecord(

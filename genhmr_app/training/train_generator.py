@@ -31,9 +31,14 @@ from tqdm import tqdm
 from genhmr_app.body.model import load_body_model
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project, translation_to_weak_perspective, weak_perspective_to_translation
-from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer, load_generator, save_generator
+from genhmr_app.conditioning.features import ConditionBatch
+from genhmr_app.detection.error_model import detector_like_keypoints
+from genhmr_app.generator.model import (GeneratorConfig, GeneratorOutput, MaskedPoseTransformer, load_generator,
+                                        save_generator)
 from genhmr_app.mocap.augment import JointLimits
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
+from genhmr_app.refinement.feedback import reprojection_feedback
+from genhmr_app.sampling.maskgit import FeedbackFn
 from genhmr_app.tokens.data import load_pose_splits
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
 from genhmr_app.tokens.train import TrainConfig, augment_batch, augment_kinds, seed_everything
@@ -45,6 +50,10 @@ log = logging.getLogger(__name__)
 TOKENIZER_PATH = WEIGHTS_DIR / "tokenizer" / "pose_tokenizer.pt"
 GENERATOR_PATH = WEIGHTS_DIR / "genhmr" / "generator.pt"
 REGRESSOR_PATH = WEIGHTS_DIR / "genhmr" / "regressor.pt"
+
+
+# Inputs a fine-tune may add to a trained model; they start at zero and learn 10x faster (see train()).
+FRESH_INPUTS = ("previous_proj", "feedback_in")
 
 
 def file_sha(path: Path) -> str:
@@ -59,11 +68,17 @@ def random_mask(b: int, k: int, gen: torch.Generator) -> torch.Tensor:
     return ranks < n[:, None]
 
 
-def first_pass(model: MaskedPoseTransformer, condition: torch.Tensor) -> torch.Tensor:
-    """(B, K, C) the model's distributions with every token masked (no gradient): what the first
-    sampling iteration sees."""
+def first_forward(model: MaskedPoseTransformer, condition: torch.Tensor) -> tuple[torch.Tensor, GeneratorOutput]:
+    """(B, K, C) the model's distributions with every token masked (no gradient), and the forward's
+    output: what the first sampling iteration sees."""
     with torch.no_grad():
-        return torch.softmax(model(condition).logits.float(), -1)
+        out = model(condition)
+        return torch.softmax(out.logits.float(), -1), out
+
+
+def first_pass(model: MaskedPoseTransformer, condition: torch.Tensor) -> torch.Tensor:
+    """(B, K, C) the first sampling iteration's distributions (first_forward's)."""
+    return first_forward(model, condition)[0]
 
 
 def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torch.Generator,
@@ -77,7 +92,8 @@ def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torc
 
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
                      gen: torch.Generator, own_share: float = 0.0, blind_share: float = 0.0,
-                     self_condition_share: float = 0.0) -> dict[str, torch.Tensor]:
+                     self_condition_share: float = 0.0, unroll_share: float = 0.0,
+                     feedback_fn: FeedbackFn | None = None) -> dict[str, torch.Tensor]:
     """`own_share`: the share of samples whose unmasked tokens are the model's own draws instead of the
     true codes. Trained on true codes only, the model trusts whatever the sampler committed as if it
     were the truth, so later iterations build on its mistakes (exposure bias); with its own draws in
@@ -87,7 +103,11 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     refinement starts from it; otherwise the random mask's mix of soft and given codes is decoded.
     `self_condition_share` (a self-conditioned model): the share of samples seen as a second sampling
     iteration sees a person: every token masked, each with the distribution the first, all-masked
-    forward predicted for it (no gradient through that forward)."""
+    forward predicted for it (no gradient through that forward).
+    `unroll_share`: the share of those samples seen as a third or later iteration sees a person: their
+    beliefs come from a second forward that itself saw the first one's (no gradient through either).
+    `feedback_fn` (a feedback model): the self-conditioned samples also see the reprojection residuals of
+    the estimate their beliefs decode to, as the sampler gives them (refinement/feedback.py)."""
     b = batch.body_pose.shape[0]
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
@@ -98,17 +118,31 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         given = target
         self_conditioning = self_condition_share > 0 and cfg.self_condition
         # Own draws and self-conditioning both start from the all-masked forward: it is made once.
-        first = first_pass(model, batch.condition) if own_share > 0 or self_conditioning else None
+        first, first_out = first_forward(model, batch.condition) if own_share > 0 or self_conditioning else (None, None)
         if own_share > 0:
             own = (torch.rand(b, generator=gen) < own_share)[:, None]
             given = torch.where(own, own_samples(model, batch.condition, gen, first), target)
-        previous = None
+        previous = feedback = None
         if self_conditioning:
             rows = (torch.rand(b, generator=gen) < self_condition_share)[:, None]
             mask = mask | rows
-            previous = torch.where(rows[..., None], first, torch.zeros_like(first))
+            cond_batch = ConditionBatch(batch.condition, batch.crop, batch.focal, batch.image_wh)
+            beliefs, residuals = first, None
+            with torch.no_grad():
+                if feedback_fn is not None:
+                    residuals = feedback_fn(first, first_out, cond_batch)
+                if unroll_share > 0:
+                    deeper = (torch.rand(b, generator=gen) < unroll_share)[:, None, None]
+                    second_out = model(batch.condition, torch.full_like(target, model.mask_id), first, residuals)
+                    second = torch.softmax(second_out.logits.float(), -1)
+                    beliefs = torch.where(deeper, second, first)
+                    if residuals is not None:
+                        residuals = torch.where(deeper, feedback_fn(second, second_out, cond_batch), residuals)
+            previous = torch.where(rows[..., None], beliefs, torch.zeros_like(beliefs))
+            if residuals is not None:  # zero residuals add nothing: the other samples see none
+                feedback = torch.where(rows[..., None], residuals, torch.zeros_like(residuals))
         inputs = torch.where(mask, torch.full_like(target, model.mask_id), given)
-        out = model(batch.condition, inputs, previous)
+        out = model(batch.condition, inputs, previous, feedback)
         losses["ce"] = F.cross_entropy(out.logits[mask], target[mask], label_smoothing=0.1)
         with torch.no_grad():
             losses["acc"] = (out.logits[mask].argmax(-1) == target[mask]).float().mean()
@@ -209,7 +243,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
           width: int, layers: int, command: str, threads: int | None = None, detector_data: list[Path] | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
-          self_condition_share: float = 0.0) -> dict:
+          self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -226,25 +260,31 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     limits = JointLimits.from_data(poses) if "perturb" in augment_kinds(augment) else None
     real = DetectorSamples(detector_data, synth.noise.landmark_z_scale) if detector_data else None
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
-                          width=width, layers=layers, mode=mode, self_condition=self_condition_share > 0)
+                          width=width, layers=layers, mode=mode, self_condition=self_condition_share > 0,
+                          feedback=feedback)
     model = MaskedPoseTransformer(cfg)
     if init is not None:  # fine-tuning: start from trained weights of the same make and tokenizer
         start_from = load_generator(init, tokenizer.config, file_sha(tokenizer_path))
-        if asdict(replace(start_from.config, self_condition=cfg.self_condition)) != asdict(cfg):
+        if asdict(replace(start_from.config, self_condition=cfg.self_condition, feedback=cfg.feedback)) != asdict(cfg):
             raise SystemExit(f"{init} is a {start_from.config}, not the {cfg} asked for")
-        # A model gaining self-conditioning keeps everything else; its new input starts at zero.
+        # A model gaining self-conditioning or feedback keeps everything else; its new inputs start at zero.
         missing, unexpected = model.load_state_dict(start_from.state_dict(), strict=False)
-        if unexpected or any(not k.startswith("previous_proj") for k in missing):
+        if unexpected or any(not k.startswith(FRESH_INPUTS) for k in missing):
             raise SystemExit(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
     # The self-conditioning input starts at zero inside a trained model: at the model's learning rate it
     # grew to only ~5% of a token embedding's size in 1,000 fine-tuning steps, so it learns 10x faster.
-    fresh = [p for n, p in model.named_parameters() if n.startswith("previous_proj")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("previous_proj")]
+    fresh = [p for n, p in model.named_parameters() if n.startswith(FRESH_INPUTS)]
+    rest = [p for n, p in model.named_parameters() if not n.startswith(FRESH_INPUTS)]
     groups = [{"params": rest, "lr": lr}] + ([{"params": fresh, "lr": 10 * lr}] if fresh else [])
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps,
                                                 pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
+    feedback_fn = None
+    if cfg.feedback:  # the residuals as the sampler computes them, with the noise model's detector-like hips
+        def feedback_fn(beliefs, out, cond):
+            return reprojection_feedback(tokenizer, body, beliefs, out, cond,
+                                         lambda points, orient: detector_like_keypoints(points, orient, synth.noise))
     ckpt = run_dir / "checkpoint.pt"
     step, elapsed_before = 0, 0.0
     if ckpt.exists():
@@ -264,7 +304,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         batch = synth(pose, gen)
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
-        losses = generator_losses(model, tokenizer, body, batch, gen, own_share, blind_share, self_condition_share)
+        losses = generator_losses(model, tokenizer, body, batch, gen, own_share, blind_share, self_condition_share,
+                                  unroll_share, feedback_fn)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
@@ -288,7 +329,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "tokenizer": tokenizer_path.name, "tokenizer_sha256": file_sha(tokenizer_path),
             "initialised_from": str(init) if init is not None else None, "lr": lr,
             "augment": augment, "own_share": own_share, "blind_share": blind_share,
-            "self_condition_share": self_condition_share,
+            "self_condition_share": self_condition_share, "unroll_share": unroll_share, "feedback": feedback,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -324,7 +365,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--self-condition", type=float, default=0.0, metavar="SHARE",
                    help="make the model self-conditioned; this share of samples sees a first forward's "
                         "distributions for its masked tokens (generate mode)")
+    p.add_argument("--unroll", type=float, default=0.0, metavar="SHARE",
+                   help="with --self-condition: this share of the self-conditioned samples sees the beliefs of a "
+                        "second forward, as the third and later sampling iterations do")
+    p.add_argument("--feedback", action="store_true",
+                   help="with --self-condition: the self-conditioned samples also see how their estimate's keypoints "
+                        "miss the detected ones (reprojection feedback)")
     args = p.parse_args(argv)
+    if args.unroll and not args.self_condition:
+        p.error("--unroll needs --self-condition: it deepens the self-conditioned samples")
+    if args.feedback and not args.self_condition:
+        p.error("--feedback needs --self-condition: the residuals come with the beliefs")
     for flag, value in (("--own-share", args.own_share), ("--blind-share", args.blind_share),
                         ("--self-condition", args.self_condition)):
         if value and args.mode != "generate":
@@ -344,10 +395,12 @@ def main(argv: list[str] | None = None) -> int:
                                                      if args.augment != "mirror" else "")
                                                   + (f"-own{args.own_share:g}" if args.own_share else "")
                                                   + (f"-blind{args.blind_share:g}" if args.blind_share else "")
-                                                  + (f"-self{args.self_condition:g}" if args.self_condition else ""))
+                                                  + (f"-self{args.self_condition:g}" if args.self_condition else "")
+                                                  + (f"-unroll{args.unroll:g}" if args.unroll else "")
+                                                  + ("-feedback" if args.feedback else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
-                 args.augment, args.own_share, args.blind_share, args.self_condition)
+                 args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
