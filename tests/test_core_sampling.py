@@ -287,3 +287,27 @@ def test_reprojection_feedback_is_zero_where_the_estimate_meets_the_keypoints(ne
         shifted = reprojection_feedback(tok, body, beliefs, output, met, keep)
         assert torch.allclose(shifted[..., 0], torch.full((1, 33), 0.2), atol=1e-4)
         assert shifted[..., 1].abs().max() < 1e-4
+
+
+def test_the_frozen_decoder_decodes_as_the_tokenizer_and_lets_gradients_through(nets):
+    """FrozenDecoder (inference's decodes): the same poses as the tokenizer at every batch size, one
+    graph per size; latents that need gradients (refinement's latent steps) are decoded eagerly, so
+    the gradient still reaches them; everything else is the tokenizer's."""
+    from genhmr_app.tokens.frozen import FrozenDecoder
+
+    tok, _ = nets
+    decoder = FrozenDecoder(tok)
+    assert decoder.config is tok.config
+    for batch in (1, 3, 1):
+        latents = torch.randn(batch, tok.config.slots, tok.config.code_dim)
+        with torch.no_grad():
+            assert torch.allclose(decoder.decode_latents(latents), tok.decode_latents(latents), atol=1e-5)
+    assert sorted(decoder._graphs) == [1, 3]
+    codes = torch.randint(0, 64, (2, 8))
+    weights = torch.softmax(torch.randn(2, 8, 64), -1)
+    with torch.inference_mode():
+        assert torch.allclose(decoder.decode(codes), tok.decode(codes), atol=1e-5)
+        assert torch.allclose(decoder.decode_soft(weights), tok.decode_soft(weights), atol=1e-5)
+    z = torch.randn(1, tok.config.slots, tok.config.code_dim, requires_grad=True)
+    decoder.decode_latents(z).sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0

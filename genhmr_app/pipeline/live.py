@@ -229,7 +229,7 @@ class LiveTracker:
                 code_latents = recon.tokenizer.latents(tokens).detach()
                 track.latents = torch.where(changed[..., None], code_latents, track.latents)
                 with torch.no_grad():
-                    track.decoded = recon.tokenizer.decode_latents(track.latents)  # (1, 23, 3, 3)
+                    track.decoded = recon.decoder.decode_latents(track.latents)  # (1, 23, 3, 3)
             track.since_resample = 0
         else:  # the generator's frame off: its last tokens and decoded pose hold
             tokens, confidence, betas_seen = track.tokens, track.confidence, None

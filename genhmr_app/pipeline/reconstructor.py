@@ -33,6 +33,7 @@ from genhmr_app.refinement.refine import RefinementSettings, refine
 from genhmr_app.refinement.uncertainty import joint_prior_weights
 from genhmr_app.sampling.maskgit import IterationRecord, NonFiniteOutputError, SamplingSettings, iterate
 from genhmr_app.settings import DEFAULT_ITERATIONS, DEFAULT_REFINE_STEPS
+from genhmr_app.tokens.frozen import FrozenDecoder
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class Reconstructor:
         for p in list(self.tokenizer.parameters()) + list(self.generator.parameters()):
             p.requires_grad_(False)
         self.generator = for_cpu_inference(self.generator)  # traced and frozen on a CPU: ~40% faster
+        self.decoder = FrozenDecoder(self.tokenizer)  # inference's decodes, frozen on a CPU (tokens/frozen.py)
         self.sparse = SparseBody(self.body).to(self.device)
         self._preview_body: SparseBody | None = None  # preview_body()
         self.noise = NoiseModel.load()
@@ -274,21 +276,21 @@ class Reconstructor:
         transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
         target = torch.as_tensor(person.landmarks_px, dtype=torch.float32, device=self.device)[None].expand(s, -1, -1)
         vis = torch.as_tensor(person.visibility, dtype=torch.float32, device=self.device)[None].expand(s, -1)
-        result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
+        result = refine(self.decoder, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
                         cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
                         RefinementSettings(steps=max(settings.refine_steps - 1, 0)),
                         keypoint_fn=self.detector_like_keypoints)
         if not _finite(result.body_pose, result.global_orient, result.betas, result.transl):
             fallback = (fallback or "") + " non-finite refinement; kept the sampled pose"
             log.warning(fallback)
-            result = refine(self.tokenizer, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
+            result = refine(self.decoder, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
                             cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh, RefinementSettings(steps=0),
                             keypoint_fn=self.detector_like_keypoints)
         if direct_pose is not None:
             result.body_pose = direct_pose
         elif settings.joint_fit_iterations > 0 and settings.refine_steps > 0:
             # The spread is measured around the pose the joint fit starts from and pulls towards.
-            pose_prior = (joint_prior_weights(self.tokenizer, committed, result.body_pose, seed=settings.seed)
+            pose_prior = (joint_prior_weights(self.decoder, committed, result.body_pose, seed=settings.seed)
                           if settings.uncertainty_prior and committed is not None else None)
             fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
                              vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
@@ -338,7 +340,7 @@ class Reconstructor:
 
     def reprojection_feedback(self, beliefs: torch.Tensor, output: GeneratorOutput, cond: ConditionBatch) -> torch.Tensor:
         """What a feedback generator's next iteration sees (refinement/feedback.py)."""
-        return reprojection_feedback(self.tokenizer, self.sparse, beliefs, output, cond, self.detector_like_keypoints)
+        return reprojection_feedback(self.decoder, self.sparse, beliefs, output, cond, self.detector_like_keypoints)
 
     @torch.inference_mode()
     def _sample(self, cond: ConditionBatch, sampling: SamplingSettings,

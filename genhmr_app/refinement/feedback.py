@@ -17,13 +17,14 @@ from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project, weak_perspective_to_translation
 from genhmr_app.conditioning.features import NUM_LANDMARKS, ConditionBatch
 from genhmr_app.generator.model import GeneratorOutput
+from genhmr_app.tokens.frozen import FrozenDecoder
 from genhmr_app.tokens.model import PoseTokenizer
 
 KeypointFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def reprojection_feedback(tokenizer: PoseTokenizer, body: SparseBody, beliefs: torch.Tensor, output: GeneratorOutput,
-                          condition: ConditionBatch, keypoint_fn: KeypointFn) -> torch.Tensor:
+def reprojection_feedback(tokenizer: PoseTokenizer | FrozenDecoder, body: SparseBody, beliefs: torch.Tensor,
+                          output: GeneratorOutput, condition: ConditionBatch, keypoint_fn: KeypointFn) -> torch.Tensor:
     """beliefs (S, K, C) rows summing to 1 (one-hot for a code); `output` the forward they came with;
     `condition` S rows → (S, 33, 2) detected minus projected landmarks in crop half-sizes, clamped to
     ±1 (a landmark off by more than half the box says only "far off"). `keypoint_fn(mediapipe33,

@@ -20,6 +20,7 @@ import torch
 
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project
+from genhmr_app.tokens.frozen import FrozenDecoder
 from genhmr_app.tokens.model import PoseTokenizer
 from genhmr_app.tokens.rotation6d import rotmat_to_6d, sixd_to_rotmat
 
@@ -59,9 +60,9 @@ def reprojection_error_px(pred_px: torch.Tensor, target_px: torch.Tensor, weight
     return (dist * weights).sum(-1) / weights.sum(-1).clamp_min(1e-6)
 
 
-def refine(tokenizer: PoseTokenizer, body: SparseBody, latents: torch.Tensor, global_orient: torch.Tensor,
-           betas: torch.Tensor, transl: torch.Tensor, target_px: torch.Tensor, visibility: torch.Tensor,
-           crop_size: torch.Tensor, focal: torch.Tensor, image_wh: torch.Tensor,
+def refine(tokenizer: PoseTokenizer | FrozenDecoder, body: SparseBody, latents: torch.Tensor,
+           global_orient: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor, target_px: torch.Tensor,
+           visibility: torch.Tensor, crop_size: torch.Tensor, focal: torch.Tensor, image_wh: torch.Tensor,
            settings: RefinementSettings = RefinementSettings(),
            keypoint_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
            prior_latents: torch.Tensor | None = None) -> RefinementResult:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import roma
 import torch
 
+from genhmr_app.tokens.frozen import FrozenDecoder
 from genhmr_app.tokens.model import PoseTokenizer
 
 
@@ -34,8 +35,8 @@ class UncertaintyPriorSettings:
     max_weight: float = 1.0
 
 
-def joint_spread(tokenizer: PoseTokenizer, committed: torch.Tensor, start_pose: torch.Tensor, samples: int,
-                 generator: torch.Generator) -> torch.Tensor:
+def joint_spread(tokenizer: PoseTokenizer | FrozenDecoder, committed: torch.Tensor, start_pose: torch.Tensor,
+                 samples: int, generator: torch.Generator) -> torch.Tensor:
     """committed (S, K, C) per-token distributions, start_pose (S, 23, 3, 3) the pose the joint fit starts
     from and holds to → (S, 23) mean squared rotation angle (rad²) of each joint of `samples` decoded
     draws away from it."""
@@ -49,8 +50,9 @@ def joint_spread(tokenizer: PoseTokenizer, committed: torch.Tensor, start_pose: 
         return offsets.pow(2).sum(-1).mean(1)
 
 
-def joint_prior_weights(tokenizer: PoseTokenizer, committed: torch.Tensor, start_pose: torch.Tensor,
-                        settings: UncertaintyPriorSettings = UncertaintyPriorSettings(), seed: int = 0) -> torch.Tensor:
+def joint_prior_weights(tokenizer: PoseTokenizer | FrozenDecoder, committed: torch.Tensor,
+                        start_pose: torch.Tensor, settings: UncertaintyPriorSettings = UncertaintyPriorSettings(),
+                        seed: int = 0) -> torch.Tensor:
     """(S, 23) per-joint prior weights for refinement/joint_fit.fit_joints(pose_prior=...)."""
     generator = torch.Generator(device=committed.device).manual_seed(seed)
     spread = joint_spread(tokenizer, committed, start_pose, settings.samples, generator)
