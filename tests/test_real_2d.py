@@ -28,3 +28,18 @@ def test_people_in_the_annotated_photos_are_matched_and_scored(shared_images):
     table = joint_table(result)
     assert len([line for line in table if line.startswith("| left") or line.startswith("| right")]) == 12
     assert joint_table({"joints": {}}) == []
+
+
+def test_the_benchmarks_paired_margin_pairs_scenes_and_widens_with_their_spread():
+    from genhmr_app.bench.run import paired_margin
+
+    reference = {i: 100.0 + 10 * (i % 3) for i in range(40)}  # scenes of very different difficulty
+    ours = {i: v - 2.0 for i, v in reference.items()} | {99: 0.0}  # scene 99 has no reference: left out
+    mean, low, high = paired_margin(ours, reference)
+    assert (mean, low, high) == (-2.0, -2.0, -2.0)  # the shared difficulty cancels: no spread at all
+    noisy = {i: v + (3.0 if i % 2 else -3.0) for i, v in ours.items() if i != 99}
+    mean, low, high = paired_margin(noisy, reference)
+    assert abs(mean + 2.0) < 1e-9 and low < -2.5 and high > -1.5 and np.isclose(high - mean, mean - low)
+    # A factor: ours against 0.85 x the reference.
+    assert np.isclose(paired_margin(reference, reference, 0.85)[0], 0.15 * np.mean(list(reference.values())))
+    assert paired_margin({0: 1.0}, {0: 2.0}) is None
