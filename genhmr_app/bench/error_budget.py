@@ -8,7 +8,9 @@ stage (12 COCO limb joints; MPJPE mid-hip aligned, PA-MPJPE similarity aligned; 
 - from the real detector's output (what users get), without refinement, with refinement whose joint
   prior is one constant for every joint, and as the app runs (the prior from the generator's uncertainty);
 - that last result with the true global orientation, then also the true shape: what orientation and
-  shape/scale contribute to MPJPE (PA-MPJPE removes both by construction).
+  shape/scale contribute to MPJPE (PA-MPJPE removes both by construction);
+- with a regressor, both models without refinement from the same perfect, simulated and real inputs: how
+  much of the generator's error is its token prediction rather than what the inputs leave open.
 Each MPJPE is also split into its in-plane part (the camera's x, y) and its depth part (z): the
 refinement can only fit what the image plane shows, so the depth column is what it has to leave to
 the generator.
@@ -74,14 +76,22 @@ def _coco(recon: Reconstructor, orient: torch.Tensor, pose: torch.Tensor, betas:
     return out.keypoints_coco17[0].numpy()
 
 
+PAIRED = ("perfect detector output", "simulated detector output", "real detector output")
+
+
 def error_budget(recon: Reconstructor, scenes: list, detections: list, settings: ReconstructionSettings,
-                 seed: int = 0) -> dict[str, dict]:
-    """Mean errors per budget row over the scenes where the real detector found the person."""
+                 seed: int = 0, regressor: Reconstructor | None = None) -> dict[str, dict]:
+    """Mean errors per budget row over the scenes where the real detector found the person. With a
+    `regressor` (a Reconstructor in regress mode), also both models at P=0 from the same three inputs."""
     rows: dict[str, list[dict]] = {k: [] for k in (
         "tokenizer round trip of the true pose (floor)", "perfect detector output", "simulated detector output",
         "real detector output, no refinement (P=0)", "real detector output, one constant joint prior",
         "real detector output", "  … with the true global orientation", "  … and the true shape")}
     names = list(rows)
+    if regressor is not None:
+        for source in PAIRED:
+            rows[f"P=0 from {source}: generator"] = []
+            rows[f"P=0 from {source}: regressor"] = []
     gen = torch.Generator().manual_seed(seed)
     perfect = Synthesizer(recon.sparse, _perfect_noise(recon.noise))
     noisy = Synthesizer(recon.sparse, recon.noise)
@@ -99,10 +109,18 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
         rows[names[0]].append(_errors(_coco(recon, orient, round_trip, betas), scene))
         w, h = scene.image.shape[1], scene.image.shape[0]
         timing: dict[str, float] = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
-        for name, synth in ((names[1], perfect), (names[2], noisy)):
-            person = simulated_person(synth, scene, gen, z_scale)
+        inputs = {}
+        for name, synth, source in ((names[1], perfect, PAIRED[0]), (names[2], noisy, PAIRED[1])):
+            person = inputs[source] = simulated_person(synth, scene, gen, z_scale)
             p = recon.reconstruct_person(person, w, h, scene.focal, settings, timing)
             rows[name].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
+        if regressor is not None:
+            for label, model in (("generator", recon), ("regressor", regressor)):
+                # Simulated inputs come with the true focal length; the real detector's go as the app runs them.
+                found = [model.reconstruct_person(person, w, h, scene.focal, no_refine, timing)
+                         for person in inputs.values()] + model.reconstruct_detection(detection, no_refine).people[:1]
+                for source, p in zip(PAIRED, found):
+                    rows[f"P=0 from {source}: {label}"].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
         for name, s in ((names[3], no_refine), (names[4], constant_prior), (names[5], settings)):
             r = recon.reconstruct_detection(detection, s)
             if r.people:

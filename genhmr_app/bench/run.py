@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from genhmr_app.bench.error_budget import budget_lines, error_budget
 
-    budget = error_budget(recon, scenes, detections, variants[A][1], seed=args.seed)
+    budget = error_budget(recon, scenes, detections, variants[A][1], seed=args.seed, regressor=regress)
     lines += ["", "## Error budget: the same scenes with ever less perfect inputs (12 limb joints, mm)", "",
               *budget_lines(budget), "",
               "Rows: the tokenizer's round trip of the true pose (with the true orientation and shape) is the floor; "
@@ -278,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
               "constant prior; as the app runs, each joint held as firmly as the generator is sure of it); the last two "
               "rows put the true global orientation, then also the true shape, under (a)'s pose to show what those "
               "contribute to MPJPE. In-plane and depth: the mean in-plane (camera x, y) and depth (z) parts of each "
-              "joint's error after mid-hip alignment; the refinement fits the image plane, the depth is the generator's."]
+              "joint's error after mid-hip alignment; the refinement fits the image plane, the depth is the generator's. "
+              "The P=0 rows give the generator and the regressor (e) the same perfect, simulated and real inputs, "
+              "without refinement: where the generator is behind on clean inputs, its token prediction, not the "
+              "information in the inputs, is what it lacks."]
 
     lines += ["", f"## Latency of (a) N={N}, P={P}, one person (ms, over {len(total_ms)} images)", "",
               "| stage | median | p90 |", "|---|---|---|"]

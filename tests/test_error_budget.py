@@ -1,0 +1,41 @@
+"""The error budget `main.py bench` prints (bench/error_budget.py): every row is scored on the same scenes,
+and with a regressor both models see the very same perfect, simulated and real inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genhmr_app.bench.error_budget import PAIRED, budget_lines, error_budget
+from genhmr_app.bench.run import build_scenes, detection_matches
+from genhmr_app.generator.model import load_generator
+from genhmr_app.paths import WEIGHTS_DIR
+from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+from genhmr_app.tokens.data import load_pose_splits
+
+
+def test_the_error_budget_compares_generator_and_regressor_on_the_same_inputs():
+    recon = Reconstructor(device="cpu")
+    regressor = Reconstructor(body=recon.body, tokenizer=recon.tokenizer,
+                              generator=load_generator(WEIGHTS_DIR / "genhmr" / "regressor.pt"), device="cpu")
+    scenes = build_scenes(recon.body, load_pose_splits(), 3, seed=5)
+    detector = recon.detector("image")
+    detections = [d if detection_matches(d, s) else None for s in scenes for d in [detector.detect(s.image)]]
+    found = sum(d is not None for d in detections)
+    assert found >= 2
+    settings = ReconstructionSettings(iterations=2)
+    budget = error_budget(recon, scenes, detections, settings, seed=1, regressor=regressor)
+    for source in PAIRED:
+        for model in ("generator", "regressor"):
+            row = budget[f"P=0 from {source}: {model}"]
+            assert row["n"] == found and np.isfinite([row["mpjpe"], row["depth"], row["in_plane"]]).all()
+    # The generator's P=0 row from the real detector is the budget's own no-refinement row: same inputs.
+    assert np.isclose(budget["P=0 from real detector output: generator"]["mpjpe"],
+                      budget["real detector output, no refinement (P=0)"]["mpjpe"])
+    # Perfect inputs are no harder than simulated ones for the regressor either (same scenes, same draws).
+    assert budget["P=0 from perfect detector output: regressor"]["mpjpe"] < \
+        budget["P=0 from simulated detector output: regressor"]["mpjpe"] + 20
+    # Without a regressor the budget keeps its own rows only; the table prints every row it has.
+    plain = error_budget(recon, scenes, detections, settings, seed=1)
+    assert not any(k.startswith("P=0 from") for k in plain)
+    assert np.isclose(plain["perfect detector output"]["mpjpe"], budget["perfect detector output"]["mpjpe"])
+    assert len(budget_lines(budget)) == 2 + len(budget)
