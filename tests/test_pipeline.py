@@ -63,6 +63,47 @@ def test_the_uncertainty_prior_reaches_the_joint_fit(recon, photo_path, monkeypa
     assert not np.allclose(on.people[0].vertices, off.people[0].vertices)
 
 
+def test_a_generators_latent_offset_moves_the_start_pose_and_the_spread_follows_it(tiny_nets, photo_path):
+    """GeneratorConfig.latent_offset_dim: refinement starts from the tokens' latents plus the generator's
+    continuous offset; a head at zero changes nothing, and the uncertainty prior's draws get the same
+    offset (a sure token then has no spread around the start)."""
+    from dataclasses import replace
+
+    from genhmr_app.generator.frozen import FrozenGenerator
+    from genhmr_app.refinement.uncertainty import joint_spread
+
+    tok, gen = tiny_nets
+    with_head = MaskedPoseTransformer(replace(GEN_CFG, latent_offset_dim=TOK_CFG.code_dim, latent_slots=tok.config.slots))
+    missing, _ = with_head.load_state_dict(gen.state_dict(), strict=False)
+    assert sorted(missing) == ["latent_head.bias", "latent_head.weight"]
+    with_head.eval()
+    detection = Reconstructor(tokenizer=tok, generator=gen, device="cpu").detector("image").detect(load_image(photo_path).rgb)
+    settings = ReconstructionSettings(iterations=2, refine_steps=0)
+    plain = Reconstructor(tokenizer=tok, generator=gen, device="cpu").reconstruct_detection(detection, settings)
+    zero = Reconstructor(tokenizer=tok, generator=with_head, device="cpu").reconstruct_detection(detection, settings)
+    assert np.allclose(plain.people[0].vertices, zero.people[0].vertices, atol=1e-5)
+    with torch.no_grad():
+        torch.nn.init.normal_(with_head.latent_head.bias, std=0.5)
+        cond = torch.randn(2, 34, 8)
+        out = with_head(cond)
+        assert out.latent_offset.shape == (2, tok.config.slots, TOK_CFG.code_dim)
+        # each slot's levels summed (the weights are still zero, so each position gives the bias); the
+        # traced copy returns the same
+        assert torch.allclose(out.latent_offset, (tok.config.levels * with_head.latent_head.bias).expand(2, tok.config.slots, -1))
+        assert torch.allclose(FrozenGenerator(with_head)(cond[:1], None, torch.zeros(1, 8, 64)).latent_offset,
+                              with_head(cond[:1], None, torch.zeros(1, 8, 64)).latent_offset, atol=1e-5)
+    moved = Reconstructor(tokenizer=tok, generator=with_head, device="cpu").reconstruct_detection(detection, settings)
+    assert not np.allclose(plain.people[0].vertices, moved.people[0].vertices, atol=1e-3)
+    codes = torch.randint(0, 64, (1, 8))
+    offset = torch.randn(1, tok.config.slots, TOK_CFG.code_dim)
+    sure = torch.nn.functional.one_hot(codes, 64).float()
+    with torch.no_grad():
+        start = tok.decode_latents(tok.latents(codes) + offset)
+    g = torch.Generator().manual_seed(0)
+    assert joint_spread(tok, sure, start, 4, g, offset).max() < 1e-6
+    assert joint_spread(tok, sure, start, 4, g).max() > 1e-4
+
+
 def test_no_person_gives_empty_result(recon):
     rgb = np.full((300, 400, 3), 128, dtype=np.uint8)
     assert recon.run(rgb).people == []

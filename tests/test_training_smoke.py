@@ -123,6 +123,31 @@ def test_a_model_fine_tuned_into_feedback_starts_from_its_weights(tmp_path):
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
 
 
+def test_a_model_fine_tuned_into_a_latent_offset_starts_from_its_weights_and_learns_it(tmp_path):
+    """--latent-offset: the model gains a continuous latent head (at zero) beside its tokens and keeps
+    every other weight; trained, the head moves (the pose losses reach it through the decoder), and the
+    card and config say so."""
+    from genhmr_app.generator.model import load_generator
+    from genhmr_app.training.train_generator import train
+
+    first = tmp_path / "first.pt"
+    train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "a", out_path=first,
+          width=32, layers=1, command="test", threads=1, self_condition_share=1.0)
+    frozen = tmp_path / "frozen.pt"
+    card = train("generate", steps=2, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "b", out_path=frozen,
+                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0,
+                 latent_offset=True)
+    assert card["latent_offset"] is True and card["config"]["latent_offset_dim"] > 0
+    a, b = load_generator(first).state_dict(), load_generator(frozen)
+    assert b.latent_head.weight.abs().max() < 1e-3
+    assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
+    moved = tmp_path / "moved.pt"
+    train("generate", steps=3, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "c", out_path=moved,
+          width=32, layers=1, command="test", threads=1, init=first, lr=1e-3, self_condition_share=1.0,
+          latent_offset=True)
+    assert load_generator(moved).latent_head.weight.abs().max() > 1e-4
+
+
 def test_own_draws_are_refused_for_the_regressor(capsys):
     from genhmr_app.training.train_generator import main
 
@@ -141,3 +166,6 @@ def test_own_draws_are_refused_for_the_regressor(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--feedback"])
     assert stop.value.code == 2 and "--feedback needs --self-condition" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--mode", "regress", "--latent-offset"])
+    assert stop.value.code == 2 and "--latent-offset is for --mode generate" in capsys.readouterr().err

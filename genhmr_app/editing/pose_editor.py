@@ -143,6 +143,8 @@ class PoseEditor:
         for s in range(hypotheses):
             with torch.no_grad():
                 latents = self.recon.tokenizer.latents(tokens[s:s + 1])
+                if step.output.latent_offset is not None:  # the generator's continuous detail
+                    latents = latents + step.output.latent_offset[s:s + 1]
                 body_pose = roma.rotmat_to_rotvec(self.recon.tokenizer.decode_latents(latents)[0]).reshape(-1)
             start_pose = replace(pose, body_pose=body_pose.double().cpu().numpy(), latents=latents[0].cpu().numpy(),
                                  tokens=tokens[s].cpu().numpy(), token_confidence=confidence[s])

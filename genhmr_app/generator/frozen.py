@@ -29,6 +29,8 @@ class _Outputs(nn.Module):
     def forward(self, condition: torch.Tensor, tokens: torch.Tensor, previous: torch.Tensor | None = None,
                 feedback: torch.Tensor | None = None):
         out = self.model(condition, tokens, previous, feedback)
+        if out.latent_offset is not None:
+            return out.logits, out.global_orient, out.betas, out.cam, out.latent_offset
         return out.logits, out.global_orient, out.betas, out.cam
 
 
@@ -66,8 +68,8 @@ class FrozenGenerator(nn.Module):
             if feedback is None:
                 feedback = torch.zeros(b, NUM_FEEDBACK_LANDMARKS, 2, device=condition.device)
             inputs = inputs + (feedback,)
-        logits, orient, betas, cam = self._frozen(*inputs)
-        return GeneratorOutput(logits, None, orient, betas, cam)
+        logits, orient, betas, cam, *offset = self._frozen(*inputs)
+        return GeneratorOutput(logits, None, orient, betas, cam, offset[0] if offset else None)
 
 
 def for_cpu_inference(model: MaskedPoseTransformer) -> nn.Module:

@@ -208,7 +208,8 @@ class LiveTracker:
             chosen = probs.argmax(-1)
             tokens = torch.where(remask, chosen, track.tokens)
             confidence = torch.where(remask, probs.gather(-1, chosen[..., None]).squeeze(-1), track.confidence)
-        return tokens.clone(), confidence.clone(), out.betas.clone()
+        offset = None if out.latent_offset is None else out.latent_offset.clone()
+        return tokens.clone(), confidence.clone(), out.betas.clone(), offset
 
     def _warm_step(self, person: DetectedPerson, width: int, height: int, focal: float,
                    settings: ReconstructionSettings, timing: dict[str, float], t_s: float | None
@@ -222,11 +223,13 @@ class LiveTracker:
             if resampled is None:  # non-finite logits: decode this frame from scratch
                 self.reset()
                 return self.step(person, width, height, focal, settings, timing, t_s)
-            tokens, confidence, betas_seen = resampled
+            tokens, confidence, betas_seen, offset = resampled
             levels, slots = recon.tokenizer.config.levels, recon.tokenizer.config.slots
             changed = (tokens != track.tokens).reshape(1, levels, slots).any(1)
             if bool(changed.any()) or track.decoded is None:
                 code_latents = recon.tokenizer.latents(tokens).detach()
+                if offset is not None:  # the generator's continuous detail (generator/model.py)
+                    code_latents = code_latents + offset
                 track.latents = torch.where(changed[..., None], code_latents, track.latents)
                 with torch.no_grad():
                     track.decoded = recon.decoder.decode_latents(track.latents)  # (1, 23, 3, 3)

@@ -248,6 +248,8 @@ class Reconstructor:
             latents = self.tokenizer.soft_latents(committed)
         else:
             latents = self.tokenizer.latents(tokens)
+        if out.latent_offset is not None:  # the generator's continuous detail (generator/model.py)
+            latents = latents + out.latent_offset
         return self._refine_and_package(person, cond, out, latents, tokens, conf, records, settings, timing, t1,
                                         fallback, committed=committed)
 
@@ -290,7 +292,8 @@ class Reconstructor:
             result.body_pose = direct_pose
         elif settings.joint_fit_iterations > 0 and settings.refine_steps > 0:
             # The spread is measured around the pose the joint fit starts from and pulls towards.
-            pose_prior = (joint_prior_weights(self.decoder, committed, result.body_pose, seed=settings.seed)
+            pose_prior = (joint_prior_weights(self.decoder, committed, result.body_pose, seed=settings.seed,
+                                              latent_offset=out.latent_offset)
                           if settings.uncertainty_prior and committed is not None else None)
             fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
                              vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
@@ -370,4 +373,4 @@ def _outside_inference_mode(tokens: torch.Tensor, conf: torch.Tensor, out: Gener
     """Inference-mode tensors cannot enter autograd; refinement differentiates through these."""
     c = lambda t: None if t is None else t.clone()  # noqa: E731
     return (c(tokens), c(conf), GeneratorOutput(c(out.logits), c(out.body_pose), c(out.global_orient), c(out.betas),
-                                                c(out.cam)), c(committed))
+                                                c(out.cam), c(out.latent_offset)), c(committed))

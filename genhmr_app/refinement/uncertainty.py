@@ -36,24 +36,28 @@ class UncertaintyPriorSettings:
 
 
 def joint_spread(tokenizer: PoseTokenizer | FrozenDecoder, committed: torch.Tensor, start_pose: torch.Tensor,
-                 samples: int, generator: torch.Generator) -> torch.Tensor:
+                 samples: int, generator: torch.Generator, latent_offset: torch.Tensor | None = None) -> torch.Tensor:
     """committed (S, K, C) per-token distributions, start_pose (S, 23, 3, 3) the pose the joint fit starts
     from and holds to → (S, 23) mean squared rotation angle (rad²) of each joint of `samples` decoded
-    draws away from it."""
+    draws away from it. `latent_offset` (S, slots, D): the generator's continuous offset, added to every
+    draw's latents as it was to the start pose's."""
     s, k, c = committed.shape
     with torch.no_grad():
         probs = committed.clamp_min(0).reshape(s * k, c) + 1e-12
         draws = torch.multinomial(probs, samples, replacement=True, generator=generator)  # (S*K, M)
         draws = draws.reshape(s, k, samples).permute(0, 2, 1).reshape(s * samples, k)
-        poses = tokenizer.decode(draws).reshape(s, samples, 23, 3, 3)
+        latents = tokenizer.latents(draws)
+        if latent_offset is not None:
+            latents = latents + latent_offset.detach().repeat_interleave(samples, 0)
+        poses = tokenizer.decode_latents(latents).reshape(s, samples, 23, 3, 3)
         offsets = roma.rotmat_to_rotvec(start_pose.detach()[:, None].transpose(-1, -2) @ poses)  # (S, M, 23, 3)
         return offsets.pow(2).sum(-1).mean(1)
 
 
 def joint_prior_weights(tokenizer: PoseTokenizer | FrozenDecoder, committed: torch.Tensor,
                         start_pose: torch.Tensor, settings: UncertaintyPriorSettings = UncertaintyPriorSettings(),
-                        seed: int = 0) -> torch.Tensor:
+                        seed: int = 0, latent_offset: torch.Tensor | None = None) -> torch.Tensor:
     """(S, 23) per-joint prior weights for refinement/joint_fit.fit_joints(pose_prior=...)."""
     generator = torch.Generator(device=committed.device).manual_seed(seed)
-    spread = joint_spread(tokenizer, committed, start_pose, settings.samples, generator)
+    spread = joint_spread(tokenizer, committed, start_pose, settings.samples, generator, latent_offset)
     return (settings.scale / (spread + settings.floor_rad2)).clamp(settings.min_weight, settings.max_weight)

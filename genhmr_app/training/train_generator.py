@@ -53,7 +53,7 @@ REGRESSOR_PATH = WEIGHTS_DIR / "genhmr" / "regressor.pt"
 
 
 # Inputs a fine-tune may add to a trained model; they start at zero and learn 10x faster (see train()).
-FRESH_INPUTS = ("previous_proj", "feedback_in")
+FRESH_INPUTS = ("previous_proj", "feedback_in", "latent_head")
 
 
 def file_sha(path: Path) -> str:
@@ -159,7 +159,10 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
             masked_all = torch.full((a, cfg.num_tokens), model.mask_id, dtype=torch.long)
             blind_soft = torch.softmax(model(batch.condition[:a], masked_all).logits, -1)
             weights = torch.where(blind[:, None, None], blind_soft, weights)
-        pose = tokenizer.decode_soft(weights)
+        latents = tokenizer.soft_latents(weights)
+        if out.latent_offset is not None:  # the continuous detail, trained by the pose losses alone
+            latents = latents + out.latent_offset[:a]
+        pose = tokenizer.decode_latents(latents)
     else:
         out = model(batch.condition)
         a = b
@@ -243,7 +246,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
           width: int, layers: int, command: str, threads: int | None = None, detector_data: list[Path] | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
-          self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False) -> dict:
+          self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False,
+          latent_offset: bool = False) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -261,13 +265,16 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     real = DetectorSamples(detector_data, synth.noise.landmark_z_scale) if detector_data else None
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
                           width=width, layers=layers, mode=mode, self_condition=self_condition_share > 0,
-                          feedback=feedback)
+                          feedback=feedback, latent_offset_dim=tokenizer.config.code_dim if latent_offset else 0,
+                          latent_slots=tokenizer.config.slots if latent_offset else 0)
     model = MaskedPoseTransformer(cfg)
     if init is not None:  # fine-tuning: start from trained weights of the same make and tokenizer
         start_from = load_generator(init, tokenizer.config, file_sha(tokenizer_path))
-        if asdict(replace(start_from.config, self_condition=cfg.self_condition, feedback=cfg.feedback)) != asdict(cfg):
+        if asdict(replace(start_from.config, self_condition=cfg.self_condition, feedback=cfg.feedback,
+                          latent_offset_dim=cfg.latent_offset_dim, latent_slots=cfg.latent_slots)) != asdict(cfg):
             raise SystemExit(f"{init} is a {start_from.config}, not the {cfg} asked for")
-        # A model gaining self-conditioning or feedback keeps everything else; its new inputs start at zero.
+        # A model gaining self-conditioning, feedback or a latent offset keeps everything else; its new
+        # inputs and heads start at zero.
         missing, unexpected = model.load_state_dict(start_from.state_dict(), strict=False)
         if unexpected or any(not k.startswith(FRESH_INPUTS) for k in missing):
             raise SystemExit(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
@@ -330,6 +337,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "initialised_from": str(init) if init is not None else None, "lr": lr,
             "augment": augment, "own_share": own_share, "blind_share": blind_share,
             "self_condition_share": self_condition_share, "unroll_share": unroll_share, "feedback": feedback,
+            "latent_offset": latent_offset,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -371,7 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feedback", action="store_true",
                    help="with --self-condition: the self-conditioned samples also see how their estimate's keypoints "
                         "miss the detected ones (reprojection feedback)")
+    p.add_argument("--latent-offset", action="store_true",
+                   help="a continuous latent offset head beside the tokens (generate mode; see GeneratorConfig)")
     args = p.parse_args(argv)
+    if args.latent_offset and args.mode != "generate":
+        p.error("--latent-offset is for --mode generate: the regressor predicts the pose directly")
     if args.unroll and not args.self_condition:
         p.error("--unroll needs --self-condition: it deepens the self-conditioned samples")
     if args.feedback and not args.self_condition:
@@ -397,10 +409,12 @@ def main(argv: list[str] | None = None) -> int:
                                                   + (f"-blind{args.blind_share:g}" if args.blind_share else "")
                                                   + (f"-self{args.self_condition:g}" if args.self_condition else "")
                                                   + (f"-unroll{args.unroll:g}" if args.unroll else "")
-                                                  + ("-feedback" if args.feedback else ""))
+                                                  + ("-feedback" if args.feedback else "")
+                                                  + ("-offset" if args.latent_offset else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
-                 args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback)
+                 args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback,
+                 args.latent_offset)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
