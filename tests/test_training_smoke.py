@@ -104,21 +104,28 @@ def test_a_model_fine_tuned_into_self_conditioning_starts_from_its_weights(tmp_p
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
 
 
-def test_a_model_fine_tuned_into_feedback_starts_from_its_weights(tmp_path):
-    """--feedback: a self-conditioned model gains the reprojection-residual input (its output layer at
-    zero) and keeps every other weight; training runs the unrolled, fed-back forwards; the card says so."""
+def _fine_tuned_into(tmp_path, lr=1e-9, steps=2, **new_part):
+    """A small self-conditioned model, then the same fine-tuned into `new_part` (feedback=True,
+    latent_offset=True, ...): (the first model's weights, the fine-tune's card and model)."""
     from genhmr_app.generator.model import load_generator
     from genhmr_app.training.train_generator import train
 
     first = tmp_path / "first.pt"
-    train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "a", out_path=first,
-          width=32, layers=1, command="test", threads=1, self_condition_share=1.0)
-    tuned = tmp_path / "tuned.pt"
-    card = train("generate", steps=2, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "b", out_path=tuned,
-                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0,
-                 unroll_share=0.5, feedback=True)
+    if not first.exists():
+        train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "a", out_path=first,
+              width=32, layers=1, command="test", threads=1, self_condition_share=1.0)
+    tuned = tmp_path / f"tuned-{lr:g}.pt"
+    card = train("generate", steps=steps, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / f"b-{lr:g}",
+                 out_path=tuned, width=32, layers=1, command="test", threads=1, init=first, lr=lr,
+                 self_condition_share=1.0, **new_part)
+    return load_generator(first).state_dict(), card, load_generator(tuned)
+
+
+def test_a_model_fine_tuned_into_feedback_starts_from_its_weights(tmp_path):
+    """--feedback: a self-conditioned model gains the reprojection-residual input (its output layer at
+    zero) and keeps every other weight; training runs the unrolled, fed-back forwards; the card says so."""
+    a, card, b = _fine_tuned_into(tmp_path, unroll_share=0.5, feedback=True)
     assert card["feedback"] is True and card["config"]["feedback"] is True
-    a, b = load_generator(first).state_dict(), load_generator(tuned)
     assert b.feedback_in[2].weight.abs().max() < 1e-3
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
 
@@ -127,25 +134,12 @@ def test_a_model_fine_tuned_into_a_latent_offset_starts_from_its_weights_and_lea
     """--latent-offset: the model gains a continuous latent head (at zero) beside its tokens and keeps
     every other weight; trained, the head moves (the pose losses reach it through the decoder), and the
     card and config say so."""
-    from genhmr_app.generator.model import load_generator
-    from genhmr_app.training.train_generator import train
-
-    first = tmp_path / "first.pt"
-    train("generate", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "a", out_path=first,
-          width=32, layers=1, command="test", threads=1, self_condition_share=1.0)
-    frozen = tmp_path / "frozen.pt"
-    card = train("generate", steps=2, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "b", out_path=frozen,
-                 width=32, layers=1, command="test", threads=1, init=first, lr=1e-9, self_condition_share=1.0,
-                 latent_offset=True)
+    a, card, b = _fine_tuned_into(tmp_path, latent_offset=True)
     assert card["latent_offset"] is True and card["config"]["latent_offset_dim"] > 0
-    a, b = load_generator(first).state_dict(), load_generator(frozen)
     assert b.latent_head.weight.abs().max() < 1e-3
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
-    moved = tmp_path / "moved.pt"
-    train("generate", steps=3, minutes=None, batch_size=8, seed=1, run_dir=tmp_path / "c", out_path=moved,
-          width=32, layers=1, command="test", threads=1, init=first, lr=1e-3, self_condition_share=1.0,
-          latent_offset=True)
-    assert load_generator(moved).latent_head.weight.abs().max() > 1e-4
+    _, _, moved = _fine_tuned_into(tmp_path, lr=1e-3, steps=3, latent_offset=True)
+    assert moved.latent_head.weight.abs().max() > 1e-4
 
 
 def test_own_draws_are_refused_for_the_regressor(capsys):
