@@ -77,16 +77,32 @@ def test_locked_tokens_survive_resampling(edited_scene):
         "at temperature 1 some unlocked token should change"
 
 
-def test_resampled_proposals_wear_their_new_tokens(edited_scene):
+def test_resampled_proposals_wear_their_new_tokens(edited_scene, monkeypatch):
+    import roma
+
+    import genhmr_app.editing.pose_editor as pose_editor
+
     editor, pose = edited_scene
     if editor.recon.generator.config.mode != "generate":
         pytest.skip("the shipped model is the regressor")
-    proposals = editor.resample(pose, set(), KeypointEdits(), temperature=1.5, hypotheses=2, refine_steps=0)
-    for p in proposals:  # with no refit steps the pose is exactly what the new tokens decode to
-        with torch.no_grad():
-            decoded = editor.recon.tokenizer.decode(torch.as_tensor(p.tokens)[None])[0]
-        import roma
+    last = {}
+    real_iterate = pose_editor.iterate
 
+    def recording_iterate(*args, **kwargs):
+        for step in real_iterate(*args, **kwargs):
+            last["step"] = step
+            yield step
+
+    monkeypatch.setattr(pose_editor, "iterate", recording_iterate)
+    proposals = editor.resample(pose, set(), KeypointEdits(), temperature=1.5, hypotheses=2, refine_steps=0)
+    step = last["step"]
+    for p in proposals:  # with no refit steps the pose is exactly what the new tokens decode to
+        s = [i for i in range(2) if np.array_equal(step.tokens[i].numpy(), p.tokens)][0]
+        with torch.no_grad():
+            latents = editor.recon.tokenizer.latents(torch.as_tensor(p.tokens)[None])
+            if step.output.latent_offset is not None:  # plus the generator's continuous offset
+                latents = latents + step.output.latent_offset[s:s + 1]
+            decoded = editor.recon.tokenizer.decode_latents(latents)[0]
         assert np.allclose(roma.rotvec_to_rotmat(torch.as_tensor(p.body_pose).reshape(23, 3)).numpy(),
                            decoded.double().numpy(), atol=1e-4)
 
