@@ -132,14 +132,15 @@ def test_a_model_fine_tuned_into_feedback_starts_from_its_weights(tmp_path):
 
 def test_a_model_fine_tuned_into_a_latent_offset_starts_from_its_weights_and_learns_it(tmp_path):
     """--latent-offset: the model gains a continuous latent head (at zero) beside its tokens and keeps
-    every other weight; trained, the head moves (the pose losses reach it through the decoder), and the
-    card and config say so."""
+    every other weight; trained, the head moves (the pose losses reach it through the decoder, here
+    with the whole batch decoded: --aux-share 1), and the card and config say so."""
     a, card, b = _fine_tuned_into(tmp_path, latent_offset=True)
     assert card["latent_offset"] is True and card["config"]["latent_offset_dim"] > 0
     assert b.latent_head.weight.abs().max() < 1e-3
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
-    _, _, moved = _fine_tuned_into(tmp_path, lr=1e-3, steps=3, latent_offset=True)
-    assert moved.latent_head.weight.abs().max() > 1e-4
+    assert card["aux_share"] == 0.25
+    _, card, moved = _fine_tuned_into(tmp_path, lr=1e-3, steps=3, latent_offset=True, aux_share=1.0)
+    assert card["aux_share"] == 1.0 and moved.latent_head.weight.abs().max() > 1e-4
 
 
 def test_own_draws_are_refused_for_the_regressor(capsys):
@@ -154,6 +155,9 @@ def test_own_draws_are_refused_for_the_regressor(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--mode", "regress", "--self-condition", "0.5"])
     assert stop.value.code == 2 and "--self-condition is for --mode generate" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--aux-share", "0"])
+    assert stop.value.code == 2 and "--aux-share must be in (0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
         main(["--unroll", "0.5"])
     assert stop.value.code == 2 and "--unroll needs --self-condition" in capsys.readouterr().err

@@ -93,7 +93,7 @@ def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torc
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
                      gen: torch.Generator, own_share: float = 0.0, blind_share: float = 0.0,
                      self_condition_share: float = 0.0, unroll_share: float = 0.0,
-                     feedback_fn: FeedbackFn | None = None) -> dict[str, torch.Tensor]:
+                     feedback_fn: FeedbackFn | None = None, aux_share: float = 0.25) -> dict[str, torch.Tensor]:
     """`own_share`: the share of samples whose unmasked tokens are the model's own draws instead of the
     true codes. Trained on true codes only, the model trusts whatever the sampler committed as if it
     were the truth, so later iterations build on its mistakes (exposure bias); with its own draws in
@@ -107,7 +107,9 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     `unroll_share`: the share of those samples seen as a third or later iteration sees a person: their
     beliefs come from a second forward that itself saw the first one's (no gradient through either).
     `feedback_fn` (a feedback model): the self-conditioned samples also see the reprojection residuals of
-    the estimate their beliefs decode to, as the sampler gives them (refinement/feedback.py)."""
+    the estimate their beliefs decode to, as the sampler gives them (refinement/feedback.py).
+    `aux_share`: the share of the batch whose pose is decoded for the auxiliary pose losses, the only
+    losses that train a latent offset head."""
     b = batch.body_pose.shape[0]
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
@@ -149,8 +151,8 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         # Auxiliary pose loss through the decoder: the expected code under the predicted distribution
         # at masked positions, the given code elsewhere.
         # Decoding through the tokenizer costs as much as the transformer itself: a quarter of the
-        # batch is enough signal for the auxiliary losses.
-        a = max(1, b // 4)
+        # batch is enough signal for the auxiliary losses of a tokens-only model.
+        a = max(1, round(b * aux_share))
         soft = torch.softmax(out.logits[:a], -1)
         onehot = F.one_hot(given[:a], cfg.codebook_size).float()  # the pose is what was in view plus the predictions
         weights = torch.where(mask[:a, ..., None], soft, onehot)
@@ -247,7 +249,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
           self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False,
-          latent_offset: bool = False) -> dict:
+          latent_offset: bool = False, aux_share: float = 0.25) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -312,7 +314,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
         losses = generator_losses(model, tokenizer, body, batch, gen, own_share, blind_share, self_condition_share,
-                                  unroll_share, feedback_fn)
+                                  unroll_share, feedback_fn, aux_share)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
@@ -337,7 +339,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "initialised_from": str(init) if init is not None else None, "lr": lr,
             "augment": augment, "own_share": own_share, "blind_share": blind_share,
             "self_condition_share": self_condition_share, "unroll_share": unroll_share, "feedback": feedback,
-            "latent_offset": latent_offset,
+            "latent_offset": latent_offset, "aux_share": aux_share,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -381,7 +383,12 @@ def main(argv: list[str] | None = None) -> int:
                         "miss the detected ones (reprojection feedback)")
     p.add_argument("--latent-offset", action="store_true",
                    help="a continuous latent offset head beside the tokens (generate mode; see GeneratorConfig)")
+    p.add_argument("--aux-share", type=float, default=0.25,
+                   help="share of each batch decoded for the auxiliary pose losses (generate mode; these alone "
+                        "train the latent offset head)")
     args = p.parse_args(argv)
+    if not 0 < args.aux_share <= 1:
+        p.error("--aux-share must be in (0, 1]")
     if args.latent_offset and args.mode != "generate":
         p.error("--latent-offset is for --mode generate: the regressor predicts the pose directly")
     if args.unroll and not args.self_condition:
@@ -410,11 +417,12 @@ def main(argv: list[str] | None = None) -> int:
                                                   + (f"-self{args.self_condition:g}" if args.self_condition else "")
                                                   + (f"-unroll{args.unroll:g}" if args.unroll else "")
                                                   + ("-feedback" if args.feedback else "")
-                                                  + ("-offset" if args.latent_offset else ""))
+                                                  + ("-offset" if args.latent_offset else "")
+                                                  + (f"-aux{args.aux_share:g}" if args.aux_share != 0.25 else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
                  args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback,
-                 args.latent_offset)
+                 args.latent_offset, args.aux_share)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
