@@ -90,10 +90,15 @@ def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torc
     return torch.multinomial(probs.reshape(b * k, c), 1, generator=gen).reshape(b, k)
 
 
+# Share of each batch decoded for the auxiliary pose losses. Decoding costs as much as the transformer;
+# a quarter is enough for a tokens-only model, a latent offset head may want more (--aux-share).
+AUX_SHARE = 0.25
+
+
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
                      gen: torch.Generator, own_share: float = 0.0, blind_share: float = 0.0,
                      self_condition_share: float = 0.0, unroll_share: float = 0.0,
-                     feedback_fn: FeedbackFn | None = None, aux_share: float = 0.25) -> dict[str, torch.Tensor]:
+                     feedback_fn: FeedbackFn | None = None, aux_share: float = AUX_SHARE) -> dict[str, torch.Tensor]:
     """`own_share`: the share of samples whose unmasked tokens are the model's own draws instead of the
     true codes. Trained on true codes only, the model trusts whatever the sampler committed as if it
     were the truth, so later iterations build on its mistakes (exposure bias); with its own draws in
@@ -150,9 +155,7 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
             losses["acc"] = (out.logits[mask].argmax(-1) == target[mask]).float().mean()
         # Auxiliary pose loss through the decoder: the expected code under the predicted distribution
         # at masked positions, the given code elsewhere.
-        # Decoding through the tokenizer costs as much as the transformer itself: a quarter of the
-        # batch is enough signal for the auxiliary losses of a tokens-only model.
-        a = max(1, round(b * aux_share))
+        a = max(1, int(b * aux_share))
         soft = torch.softmax(out.logits[:a], -1)
         onehot = F.one_hot(given[:a], cfg.codebook_size).float()  # the pose is what was in view plus the predictions
         weights = torch.where(mask[:a, ..., None], soft, onehot)
@@ -249,7 +252,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
           self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False,
-          latent_offset: bool = False, aux_share: float = 0.25) -> dict:
+          latent_offset: bool = False, aux_share: float = AUX_SHARE) -> dict:
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                         "miss the detected ones (reprojection feedback)")
     p.add_argument("--latent-offset", action="store_true",
                    help="a continuous latent offset head beside the tokens (generate mode; see GeneratorConfig)")
-    p.add_argument("--aux-share", type=float, default=0.25,
+    p.add_argument("--aux-share", type=float, default=AUX_SHARE,
                    help="share of each batch decoded for the auxiliary pose losses (generate mode; these alone "
                         "train the latent offset head)")
     args = p.parse_args(argv)
@@ -418,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   + (f"-unroll{args.unroll:g}" if args.unroll else "")
                                                   + ("-feedback" if args.feedback else "")
                                                   + ("-offset" if args.latent_offset else "")
-                                                  + (f"-aux{args.aux_share:g}" if args.aux_share != 0.25 else ""))
+                                                  + (f"-aux{args.aux_share:g}" if args.aux_share != AUX_SHARE else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
