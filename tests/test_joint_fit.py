@@ -70,3 +70,24 @@ def test_a_per_joint_prior_holds_the_joints_it_is_firm_on():
     loose = [j for j in range(23) if j not in firm]
     assert float(moved[firm].max()) < 1e-3 < float(moved[loose].max()), moved
     assert fit.errors[-1] < 0.5 * fit.errors[0]
+
+
+def test_the_hand_points_pull_by_their_share_and_are_still_reported_in_full():
+    from genhmr_app.refinement.joint_fit import HAND_LANDMARKS
+
+    body, orient, pose, betas, transl, target, focal, wh = _problem(s=1)
+    moved = target.clone()
+    moved[:, list(HAND_LANDMARKS)] += 40.0  # the detector's hand points, off by 40 px each way
+    crop, vis = torch.full((1,), 300.0), torch.ones(1, 33)
+    fit = lambda w, v=vis: fit_joints(body, pose, orient, betas, transl, moved, v, crop, focal, wh,  # noqa: E731
+                                      JointFitSettings(iterations=4, hand_weight=w))
+    hidden = vis.clone()
+    hidden[:, list(HAND_LANDMARKS)] = 0.0
+    # Weight 0: the hand points pull as if the detector had not seen them...
+    assert torch.allclose(fit(0.0).body_pose, fit(1.0, hidden).body_pose, atol=1e-5)
+    # ... and the shipped share pulls less than full weight: the wrists stay nearer the true pose.
+    wrists = [19, 20]  # body joints 20, 21 (the wrists) less the root
+    off = lambda w: float(roma.rotmat_geodesic_distance(fit(w).body_pose[0, wrists], pose[0, wrists]).max())  # noqa: E731
+    assert off(0.0) < off(JointFitSettings().hand_weight) < off(1.0)
+    # The reported 2D error still counts the hand points with their visibility: 40 px off shows.
+    assert float(fit(0.0).error_px[0]) > 5.0
