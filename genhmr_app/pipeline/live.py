@@ -52,10 +52,7 @@ class LiveSettings:
     # Levenberg-Marquardt iterations of the joint fit per frame (refinement/joint_fit.py), started from
     # the last frame's solution; a still image takes ReconstructionSettings.joint_fit_iterations from
     # the decoded pose.
-    # 1 measured 1.15x the still path's PA-MPJPE on the rendered walk, 2: 1.04x (third session). Fifteenth
-    # session, when the still path's fit weighted the hand points down (JointFitSettings.hand_weight):
-    # 2: live 38.9 mm (1.057x the still path over 60 frames, 39.2 mm over 150), 3: 38.3 (1.041x; 38.8).
-    fit_iterations: int = 3
+    fit_iterations: int = 2  # 1 measured 1.15x the still path's PA-MPJPE on the rendered walk, 2: 1.04x (third session)
     # Re-masked each time the generator runs: the tokens it gave less than `remask_below` probability,
     # and `rotate_share` of the others in turn. With the generator on every second frame
     # (`resample_every`), PA-MPJPE over 150 frames of the rendered walk (bench/live_accuracy.py) was,
