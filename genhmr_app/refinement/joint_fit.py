@@ -41,8 +41,8 @@ class JointFitSettings:
     pose_prior: float = 0.05  # per joint, on |d_j|^2 (rad^2); 0.03-0.1 measured within 0.6 mm of each other
     orient_prior: float = 0.5
     # Geman-McClure scale, in crop-size units (5% of the person's box). Its IRLS weight near zero residual
-    # is 1 / sigma^2, so it also sets the keypoints' pull against the pose prior. Fifteenth session, with
-    # the hand weight below: 0.1 gave 91.3 instead of 92.9 mm on 590 rendered validation scenes (seed 10;
+    # is 1 / sigma^2, so it also sets the keypoints' pull against the pose prior. Fifteenth session, at
+    # hand_weight 0.25: 0.1 gave 91.3 instead of 92.9 mm on 590 rendered validation scenes (seed 10;
     # not the bench's), where the generator's pose is the better guess, but on the real photos the fit
     # then sat further from MediaPipe's limb points (1.7 → 2.3% of the height) and from the annotation
     # (7.18 → 7.53%): kept at 0.05, because renders cannot show the body-model mismatch real people have.
@@ -85,7 +85,7 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
     s, n = body_pose.shape[0], NUM_UNKNOWNS
     dtype = body_pose.dtype
     weights = keypoint_weights(visibility, settings.min_visibility)  # for the reported 2D errors
-    fit_weights = weights.clone()  # for the objective: the hand points count less
+    fit_weights = weights.clone()  # for the objective: the hand points by their share
     fit_weights[..., list(HAND_LANDMARKS)] *= settings.hand_weight
     weight_sum = fit_weights.sum(-1, keepdim=True).clamp_min(1e-6)
     rot0 = torch.cat([global_orient.reshape(s, 1, 3, 3), body_pose], 1).detach()
