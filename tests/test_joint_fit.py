@@ -8,7 +8,7 @@ import torch
 from genhmr_app.body.model import load_body_model
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project
-from genhmr_app.refinement.joint_fit import JointFitSettings, fit_joints
+from genhmr_app.refinement.joint_fit import HAND_LANDMARKS, JointFitSettings, fit_joints
 
 
 def _problem(s: int = 2, seed: int = 0):
@@ -73,8 +73,6 @@ def test_a_per_joint_prior_holds_the_joints_it_is_firm_on():
 
 
 def test_the_hand_points_pull_by_their_share_and_are_still_reported_in_full():
-    from genhmr_app.refinement.joint_fit import HAND_LANDMARKS
-
     body, orient, pose, betas, transl, target, focal, wh = _problem(s=1)
     moved = target.clone()
     moved[:, list(HAND_LANDMARKS)] += 40.0  # the detector's hand points, off by 40 px each way
