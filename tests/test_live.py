@@ -13,6 +13,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_fov
 from genhmr_app.image.sources import ScriptedCapture
@@ -119,6 +120,29 @@ def test_the_generator_runs_on_every_nth_tracked_frame_and_its_tokens_hold_betwe
     assert len(calls) - after_restart == 3, calls
     assert all((tokens[i] == tokens[i + 1]).all() for i in (0, 2, 4)), "tokens hold on the frames between"
     assert tracker.restarts == 1
+
+
+def test_tracked_frames_hold_each_joint_as_firmly_as_the_generator_is_sure_of_it(session, detections, monkeypatch):
+    """The live joint fit gets the still path's uncertainty-guided prior, from the distributions of the
+    frame the generator last ran on; with `uncertainty_prior=False`, one constant prior."""
+    import genhmr_app.pipeline.live as live
+
+    priors = []
+    original = live.fit_joints
+    monkeypatch.setattr(live, "fit_joints", lambda *a, **k: priors.append(k.get("pose_prior")) or original(*a, **k))
+    tracker = LiveTracker(session.reconstructor(), LiveSettings(resample_every=2))
+    for d in detections[:5]:
+        _step(tracker, d)
+    assert len(priors) == 4 and all(p is not None and p.shape == (1, 23) for p in priors)
+    assert priors[1] is priors[0] and priors[3] is priors[2], "frames between keep the last frame's prior"
+    weights = torch.cat(priors)
+    assert float(weights.min()) >= 0.005 - 1e-6 and float(weights.max()) <= 1.0 + 1e-6
+    assert float(weights.max() / weights.min()) > 2, "sure and unsure joints are held differently"
+    priors.clear()
+    plain = LiveTracker(session.reconstructor(), LiveSettings(uncertainty_prior=False))
+    for d in detections[:3]:
+        _step(plain, d)
+    assert priors == [None, None]
 
 
 def test_person_leaving_and_coming_back_restarts_the_track(session, detections):
