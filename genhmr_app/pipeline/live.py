@@ -77,6 +77,7 @@ class LiveSettings:
     # smoothing), with less jitter (mean joint acceleration 20.0 → 19.0 mm/frame²); ~2 ms on the frames
     # the generator runs.
     uncertainty_prior: bool = True
+    prior_every: int = 2  # ... measured again on every n-th run of the generator (the beliefs change slowly)
 
 
 @dataclass
@@ -94,7 +95,8 @@ class _Track:
     betas_sum: torch.Tensor | None = None  # while the shape settles: the sum of the estimates so far
     turn: int = 0  # where the rotating re-mask continues
     decoded: torch.Tensor | None = None  # (1, 23, 3, 3) `latents` decoded, while they stay
-    pose_prior: torch.Tensor | None = None  # (1, 23) the joint fit's prior per joint from the last re-sample; None: constant
+    pose_prior: torch.Tensor | None = None  # (1, 23) the joint fit's prior per joint from a re-sample; None: constant
+    resamples: int = 0  # times the generator ran on this track
     since_resample: int = 0  # tracked frames since the generator last ran
 
 
@@ -242,7 +244,10 @@ class LiveTracker:
                 track.latents = torch.where(changed[..., None], code_latents, track.latents)
                 with torch.no_grad():
                     track.decoded = recon.decoder.decode_latents(track.latents)  # (1, 23, 3, 3)
-            if self.settings.uncertainty_prior:  # the spread of this frame's beliefs around the decoded pose
+            track.resamples += 1
+            if self.settings.uncertainty_prior and (track.pose_prior is None
+                                                    or track.resamples % self.settings.prior_every == 0):
+                # The spread of this frame's beliefs around the decoded pose.
                 track.pose_prior = joint_prior_weights(recon.decoder, probs, track.decoded, latent_offset=offset)
             track.since_resample = 0
         else:  # the generator's frame off: its last tokens and decoded pose hold
