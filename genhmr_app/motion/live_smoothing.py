@@ -141,7 +141,8 @@ class LiveSmoother:
         st.rotations = predicted @ roma.rotvec_to_rotmat(innovation * a[:, None])
         # Translation: the One-Euro filter per coordinate, with the same prediction.
         speed = (transl - st.transl) / dt
-        predicted_t = st.transl + st.transl_speed * _motion_share(st.transl_speed[:, None], PREDICT_FROM_M_S)[:, 0] * dt
+        share_t = _motion_share(st.transl_speed[:, None], PREDICT_FROM_M_S)[:, 0]  # per coordinate
+        predicted_t = st.transl + st.transl_speed * share_t * dt
         st.transl_speed = st.transl_speed + a_d * (speed - st.transl_speed)
         a_t = _alpha(f_min + BETA_TRANSLATION * st.transl_speed.abs(), dt)
         st.transl = predicted_t + a_t * (transl - predicted_t)

@@ -53,7 +53,7 @@ class JointFitSettings:
     # 1 on rendered validation scenes (not the bench's): seed 10 (590) MPJPE 93.6 → 92.9 mm, seed 8 (118)
     # 102.8 → 101.7, seed 7 (57) 102.2 → 101.7; bench 84.0 → 83.8, MPI-INF-3DHP 114.1 → 110.1, real photos'
     # 2D 7.22 → 7.18%. Shipped in the sixteenth, once the live path kept up (pipeline/live.py: its own
-    # uncertainty-guided prior and a predicting filter; live accuracy 1.056x → 1.035x the still path).
+    # uncertainty-guided prior and a predicting filter; live accuracy 1.056x → 1.041x the still path).
     hand_weight: float = 0.25
     initial_damping: float = 1e-2
 
