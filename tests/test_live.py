@@ -133,8 +133,11 @@ def test_tracked_frames_hold_each_joint_as_firmly_as_the_generator_is_sure_of_it
     tracker = LiveTracker(session.reconstructor(), LiveSettings(resample_every=2))
     for d in detections[:5]:
         _step(tracker, d)
-    assert len(priors) == 4 and all(p is not None and p.shape == (1, 23) for p in priors)
-    assert priors[1] is priors[0] and priors[3] is priors[2], "frames between keep the last frame's prior"
+    # A frame the generator ran on fits from two starts (LiveSettings.restart_from_decoded), held alike.
+    assert len(priors) == 4 and all(p is not None and p.shape[1:] == (23,) for p in priors)
+    assert [len(p) for p in priors] == [2, 1, 2, 1] and all(torch.equal(p[0], p[-1]) for p in priors)
+    assert torch.equal(priors[1][0], priors[0][0]) and torch.equal(priors[3][0], priors[2][0]), \
+        "frames between keep the last frame's prior"
     weights = torch.cat(priors)
     assert float(weights.min()) >= 0.005 - 1e-6 and float(weights.max()) <= 1.0 + 1e-6
     assert float(weights.max() / weights.min()) > 2, "sure and unsure joints are held differently"
@@ -143,6 +146,34 @@ def test_tracked_frames_hold_each_joint_as_firmly_as_the_generator_is_sure_of_it
     for d in detections[:3]:
         _step(plain, d)
     assert priors == [None, None]
+
+
+def test_a_limb_carried_to_the_wrong_side_comes_back_when_the_generator_runs(session, detections):
+    """The live fit starts from the last frame's solution; a limb that ended on the wrong side in depth
+    (both sides meet the keypoints) would stay there. When the generator runs, the fit also starts from
+    its decoded pose, and the start with the lower robust objective wins."""
+    import roma
+
+    from genhmr_app.body.keypoints import J
+
+    def arm_after_corruption(restart: bool) -> np.ndarray:
+        tracker = LiveTracker(session.reconstructor(), LiveSettings(resample_every=2, restart_from_decoded=restart))
+        for d in detections[:3]:  # cold start, generator frame, frame between: the generator runs next
+            _step(tracker, d)
+        track = tracker._track
+        turn = roma.rotvec_to_rotmat(torch.tensor([0.0, 2.5, 0.0]))  # the upper arm swung through the body
+        track.rotations = track.rotations.clone()
+        track.rotations[0, J["r_shoulder"]] = track.rotations[0, J["r_shoulder"]] @ turn
+        out, _ = _step(tracker, detections[3])
+        return out.joints[[J["r_elbow"], J["r_wrist"]]]
+
+    reference = LiveTracker(session.reconstructor(), LiveSettings(resample_every=2))
+    for d in detections[:4]:
+        clean, _ = _step(reference, d)
+    clean = clean.joints[[J["r_elbow"], J["r_wrist"]]]
+    with_restart = np.linalg.norm(arm_after_corruption(True) - clean, axis=-1).max()
+    without = np.linalg.norm(arm_after_corruption(False) - clean, axis=-1).max()
+    assert with_restart < 0.05 < without, (with_restart, without)
 
 
 def test_person_leaving_and_coming_back_restarts_the_track(session, detections):

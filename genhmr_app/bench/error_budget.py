@@ -24,6 +24,7 @@ import numpy as np
 import roma
 import torch
 
+from genhmr_app.body.sparse import SparseBody
 from genhmr_app.detection.detector import DetectedPerson
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 from genhmr_app.training.synthesis import NoiseModel, Synthesizer
@@ -37,9 +38,23 @@ def _perfect_noise(nm: NoiseModel) -> NoiseModel:
                    visibility_occluded=(1.0, 0.0))
 
 
-def simulated_person(synth: Synthesizer, scene, gen: torch.Generator, depth_scale: float) -> DetectedPerson:
-    """What the (simulated) detector reports for this scene's body, as a DetectedPerson."""
-    pts = torch.as_tensor(scene.mp33, dtype=torch.float32)[None]
+def detector_placed(recon: Reconstructor, scene) -> np.ndarray:
+    """(33, 3) the scene's keypoints where the detector puts them (the landmark placement, which the
+    fit expects; detection/placement.py), or the body's own without one (the simulation shifts the hips)."""
+    if recon.placement is None:
+        return scene.mp33
+    args = [torch.as_tensor(a, dtype=torch.float32)[None] for a in (scene.orient, scene.body_pose, scene.betas)]
+    zero = torch.zeros(1, 3)
+    with torch.no_grad():
+        shift = recon.sparse.mediapipe33(*args, zero) - SparseBody(recon.body).mediapipe33(*args, zero)
+    return scene.mp33 + shift[0].numpy()
+
+
+def simulated_person(synth: Synthesizer, scene, gen: torch.Generator, depth_scale: float,
+                     points: np.ndarray | None = None) -> DetectedPerson:
+    """What the (simulated) detector reports for this scene's body (its keypoints `points`, default the
+    body's own), as a DetectedPerson."""
+    pts = torch.as_tensor(scene.mp33 if points is None else points, dtype=torch.float32)[None]
     orient = torch.as_tensor(scene.orient, dtype=torch.float32)[None]
     extent = torch.tensor([float(np.ptp(scene.mp33[:, 1]))])
     wh = torch.tensor([[float(scene.image.shape[1]), float(scene.image.shape[0])]])
@@ -93,8 +108,11 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
             rows[f"P=0 from {source}: generator"] = []
             rows[f"P=0 from {source}: regressor"] = []
     gen = torch.Generator().manual_seed(seed)
-    perfect = Synthesizer(recon.sparse, _perfect_noise(recon.noise))
-    noisy = Synthesizer(recon.sparse, recon.noise)
+    noise = recon.noise
+    if recon.placement is not None:  # the placement has the hips; the simulation must not shift them again
+        noise = replace(noise, hip_width_factor=1.0, hip_offset_up=0.0)
+    perfect = Synthesizer(recon.sparse, _perfect_noise(noise))
+    noisy = Synthesizer(recon.sparse, noise)
     z_scale = recon.noise.landmark_z_scale
     no_refine = replace(settings, refine_steps=0)
     constant_prior = replace(settings, uncertainty_prior=False)
@@ -110,8 +128,9 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
         w, h = scene.image.shape[1], scene.image.shape[0]
         timing: dict[str, float] = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
         inputs = {}
+        placed = detector_placed(recon, scene)
         for name, synth, source in ((names[1], perfect, PAIRED[0]), (names[2], noisy, PAIRED[1])):
-            person = inputs[source] = simulated_person(synth, scene, gen, z_scale)
+            person = inputs[source] = simulated_person(synth, scene, gen, z_scale, placed)
             p = recon.reconstruct_person(person, w, h, scene.focal, settings, timing)
             rows[name].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
         if regressor is not None:

@@ -29,11 +29,18 @@ class SparseBodyOutput:
 
 class SparseBody(nn.Module):
     def __init__(self, body: BodyModel, extra_vertices: int = 0, seed: int = 0, all_vertices: bool = False,
-                 vertex_ids=None) -> None:
+                 vertex_ids=None, landmark_offsets: torch.Tensor | None = None,
+                 landmark_view_offsets: torch.Tensor | None = None) -> None:
         """`extra_vertices`: that many random vertices besides the keypoints' (training losses);
         `all_vertices`: every vertex, in mesh order (a cheap full mesh for a body without pose
         correctives, whose result is then exact); `vertex_ids`: these vertices, in this order (a
-        reduced mesh, body/lod.py)."""
+        reduced mesh, body/lod.py); `landmark_offsets` (33, 24, 3): each MediaPipe keypoint moved by
+        these rest-frame vectors of the joints (detection/placement.py: where the detector puts it);
+        `landmark_view_offsets` (33, 24, 3, 3): and by these matrices times the direction from joint j
+        to the camera in j's frame (the detector's habit depends on which side of the limb it sees).
+        The view term needs camera-frame bodies (a translation given); the keypoints' Jacobian treats
+        the view direction as fixed (up to ~10% off for the joint above a wrist; the joint fit accepts a
+        step only when the true cost falls, so it slows convergence at most)."""
         super().__init__()
         smpl = body.smpl
         with torch.no_grad():
@@ -73,6 +80,9 @@ class SparseBody(nn.Module):
             self.register_buffer(f"{name}_skin", mix)
             self.register_buffer(f"{name}_rest", torch.einsum("ks,ksj,ksc->kjc", vw, weights[vid], v_template[vid]))
             self.register_buffer(f"{name}_rest_dirs", torch.einsum("ks,ksj,kscb->kjcb", vw, weights[vid], shapedirs[vid]))
+        if landmark_offsets is not None:
+            self.mp_rest += landmark_offsets.to(self.mp_rest)  # turns with joint j: G_j @ offset
+        self.register_buffer("mp_view", None if landmark_view_offsets is None else landmark_view_offsets.float().clone())
         self.register_buffer("v_template", v_template[extra])
         self.register_buffer("v_dirs", shapedirs[extra])
         self.register_buffer("weights", weights[extra])
@@ -101,7 +111,7 @@ class SparseBody(nn.Module):
         return SparseBodyOutput(
             joints=joints,
             coco17=self._keypoints(joints, transforms, betas, "coco"),
-            mediapipe33=self._keypoints(joints, transforms, betas, "mp"),
+            mediapipe33=self._keypoints(joints, transforms, betas, "mp", joints if transl is not None else None),
             vertices=verts,
         )
 
@@ -112,7 +122,7 @@ class SparseBody(nn.Module):
         joints_rest = self.j_template + torch.einsum("jcb,nb->njc", self.j_dirs[..., : betas.shape[-1]], betas)
         rot = torch.cat([global_orient.reshape(b, 1, 3, 3), body_pose], dim=1)
         joints, transforms = batch_rigid_transform(rot, joints_rest, self.parents)
-        return self._keypoints(joints, transforms, betas, "mp") + transl[:, None]
+        return self._keypoints(joints, transforms, betas, "mp", joints + transl[:, None]) + transl[:, None]
 
     def mediapipe33_jacobian(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
                              transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,6 +138,8 @@ class SparseBody(nn.Module):
         joints = joints + transl[:, None]
         g_rot, g_t = transforms[..., :3, :3], transforms[..., :3, 3] + transl[:, None]
         rest = self.mp_rest + torch.einsum("kjcd,bd->bkjc", self.mp_rest_dirs[..., : betas.shape[-1]], betas)
+        if self.mp_view is not None:
+            rest = rest + self._view_rest(g_rot, joints)
         # Each keypoint's share per joint (B, K, 24, 3) and its weight (K, 24).
         share = self.mp_jw[None, :, :, None] * joints[:, None] + torch.einsum("bjcd,bkjd->bkjc", g_rot, rest) \
             + self.mp_skin[None, :, :, None] * g_t[:, None]
@@ -143,14 +155,25 @@ class SparseBody(nn.Module):
         jac = -(skew @ g_rot[:, None])  # (B, K, 24, 3, 3)
         return keypoints, jac.permute(0, 1, 3, 2, 4)
 
+    def _view_rest(self, g_rot: torch.Tensor, joints_camera: torch.Tensor) -> torch.Tensor:
+        """(B, 33, 24, 3): the view-dependent part of the MediaPipe keypoints' rest vectors, from the
+        joints' world rotations g_rot (B, 24, 3, 3) and camera-frame positions (B, 24, 3)."""
+        ray = joints_camera / joints_camera.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        to_camera = -(g_rot.transpose(-1, -2) @ ray[..., None])[..., 0]  # (B, 24, 3) in each joint's frame
+        return torch.einsum("kjcd,bjd->bkjc", self.mp_view, to_camera)
+
     def _keypoints(self, joints: torch.Tensor, transforms: torch.Tensor, betas: torch.Tensor | None,
-                   name: str) -> torch.Tensor:
-        """(B, K, 3): the joints' share plus the skinned vertices' share, folded per joint (see __init__)."""
+                   name: str, joints_camera: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, K, 3): the joints' share plus the skinned vertices' share, folded per joint (see __init__).
+        `joints_camera`: the joints in the camera frame, for the MediaPipe keypoints' view term."""
         rest = getattr(self, f"{name}_rest")  # (K, 24, 3)
         out = torch.einsum("kj,bjc->bkc", getattr(self, f"{name}_jw"), joints)
         out = out + torch.einsum("kj,bjc->bkc", getattr(self, f"{name}_skin"), transforms[..., :3, 3])
         if betas is not None and betas.shape[-1]:
             dirs = getattr(self, f"{name}_rest_dirs")[..., : betas.shape[-1]]
             rest = rest + torch.einsum("kjcd,bd->bkjc", dirs, betas)
+        if name == "mp" and self.mp_view is not None and joints_camera is not None:
+            rest = rest + self._view_rest(transforms[..., :3, :3], joints_camera)
+        if rest.dim() == 4:
             return out + torch.einsum("bjcd,bkjd->bkc", transforms[..., :3, :3], rest)
         return out + torch.einsum("bjcd,kjd->bkc", transforms[..., :3, :3], rest)

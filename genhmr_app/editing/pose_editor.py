@@ -330,9 +330,7 @@ def _dense_body(recon):
         return None
     dense = getattr(recon, "_dense_body", None)
     if dense is None:
-        from genhmr_app.body.sparse import SparseBody
-
-        dense = recon._dense_body = SparseBody(recon.body, all_vertices=True).to(recon.device)
+        dense = recon._dense_body = recon.keypoint_body(all_vertices=True)
     return dense
 
 

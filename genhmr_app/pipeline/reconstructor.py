@@ -23,6 +23,7 @@ from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_
 from genhmr_app.conditioning.features import ConditionBatch, MediaPipeConditionEncoder
 from genhmr_app.detection import DetectedPerson, DetectionResult, PoseDetector
 from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
+from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
@@ -155,7 +156,10 @@ class Reconstructor:
             p.requires_grad_(False)
         self.generator = for_cpu_inference(self.generator)  # traced and frozen on a CPU: ~40% faster
         self.decoder = FrozenDecoder(self.tokenizer)  # inference's decodes, frozen on a CPU (tokens/frozen.py)
-        self.sparse = SparseBody(self.body).to(self.device)
+        # Where MediaPipe puts its landmarks on a body; every body the app compares with detections
+        # carries it (keypoint_body), so the fits leave the joints where they belong.
+        self.placement = LandmarkPlacement.load()
+        self.sparse = self.keypoint_body()
         self._preview_body: SparseBody | None = None  # preview_body()
         self.noise = NoiseModel.load()
         self.encoder = MediaPipeConditionEncoder(depth_scale=self.noise.landmark_z_scale)
@@ -334,11 +338,23 @@ class Reconstructor:
             from genhmr_app.body.lod import preview_mesh
 
             ids = preview_mesh(self.body).vertex_ids
-            self._preview_body = SparseBody(self.body, vertex_ids=ids).to(self.device)
+            self._preview_body = self.keypoint_body(vertex_ids=ids)
         return self._preview_body
 
+    def keypoint_body(self, **kwargs) -> SparseBody:
+        """A SparseBody of this body (SparseBody's options) whose MediaPipe keypoints sit where the
+        detector puts them (the landmark placement, when there is one)."""
+        if self.placement is None:
+            return SparseBody(self.body, **kwargs).to(self.device)
+        joints = len(self.body.parents)
+        return SparseBody(self.body, landmark_offsets=self.placement.rest_offsets(joints),
+                          landmark_view_offsets=self.placement.view_offsets(joints), **kwargs).to(self.device)
+
     def detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
-        """The body's 33 keypoints where MediaPipe would put them (its hips sit differently)."""
+        """The keypoints of a keypoint_body() where MediaPipe would put them: as they are when the
+        landmark placement (which includes the hips) is loaded, else with the hips shifted."""
+        if self.placement is not None:
+            return mediapipe33
         return detector_like_keypoints(mediapipe33, global_orient, self.noise)
 
     def reprojection_feedback(self, beliefs: torch.Tensor, output: GeneratorOutput, cond: ConditionBatch) -> torch.Tensor:

@@ -66,6 +66,8 @@ class JointFitResult:
     error_px: torch.Tensor  # (S,) visibility-weighted mean 2D error in px of the result
     errors: list[float]  # mean 2D error after each iteration (iteration 0 = the start)
     offsets: torch.Tensor  # (S, 24, 3) the rotation vectors d_j found
+    objective: torch.Tensor  # (S,) the robust objective at the result (Geman-McClure data + prior): fits from
+    # different starts compare by it
 
 
 def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.Tensor, betas: torch.Tensor,
@@ -156,5 +158,8 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
                     break
             errors.append(float(reprojection_error_px(px, target_px, weights).mean()))
         rot = rot0 @ roma.rotvec_to_rotmat(x[:, :72].reshape(s, NUM_JOINTS, 3))
+        r2 = ((px - target_px) / scale).pow(2).sum(-1)
+        objective = (fit_weights * sigma2 * r2 / (r2 + sigma2)).sum(-1) / weight_sum[:, 0] \
+            + (prior_sqrt * x[:, :72]).pow(2).sum(-1)
     return JointFitResult(rot[:, 1:], rot[:, 0], x[:, 72:].clone(), reprojection_error_px(px, target_px, weights),
-                          errors, x[:, :72].reshape(s, NUM_JOINTS, 3).clone())
+                          errors, x[:, :72].reshape(s, NUM_JOINTS, 3).clone(), objective)
