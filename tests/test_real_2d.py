@@ -18,12 +18,16 @@ def test_people_in_the_annotated_photos_are_matched_and_scored(shared_images):
         # Matched to the right person: MediaPipe's own landmarks sit on them (well under half their height).
         assert r["mediapipe_share"] < 0.25 and np.isfinite(r["ours_share"])
     assert np.isclose(result["ours_share"], np.mean([r["ours_share"] for r in found]))
+    # The same keypoints placed where the detector puts them (what the fit matched) are scored too.
+    assert all(np.isfinite(r["placed_share"]) for r in found)
+    assert np.isclose(result["placed_share"], np.mean([r["placed_share"] for r in found]))
     # Per joint: the 12 limb joints, each labelled somewhere; the mean over joints and people agrees
     # with the per-person figures' scale, and the fit's distance to MediaPipe's own points is finite.
     joints = result["joints"]
     assert len(joints) == 12 and {"left knee", "right ankle"} <= set(joints)
     for j in joints.values():
         assert 0 <= j["mediapipe_share"] < 0.5 and np.isfinite(j["ours_share"]) and j["ours_to_mediapipe_share"] >= 0
+        assert np.isfinite(j["placed_share"])
     assert abs(np.mean([j["mediapipe_share"] for j in joints.values()]) - result["mediapipe_share"]) < 0.05
     table = joint_table(result)
     assert len([line for line in table if line.startswith("| left") or line.startswith("| right")]) == 12
