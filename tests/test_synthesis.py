@@ -39,3 +39,35 @@ def test_synthesised_batch_is_sane():
     # Same generator seed, same batch.
     again = synth(pose, torch.Generator().manual_seed(0))
     assert torch.equal(again.condition, b.condition)
+
+
+def test_with_the_landmark_placement_the_simulated_detector_puts_its_points_where_mediapipe_does():
+    """Training's simulated detections (detector_body) carry the same placement as the real detector's;
+    the clean targets stay the body's own keypoints, as the real detector data's truth is."""
+    from dataclasses import replace
+
+    from genhmr_app.detection.placement import LandmarkPlacement
+
+    placement = LandmarkPlacement.load()
+    model = load_body_model()
+    body = SparseBody(model)
+    placed = SparseBody(model, landmark_offsets=placement.rest_offsets(), landmark_view_offsets=placement.view_offsets())
+    noiseless = replace(NoiseModel(), sigma_visible=[0.0] * 33, outlier_rate=0.0, swap_rate_front=0.0, swap_rate_back=0.0)
+    pose = roma.rotvec_to_rotmat(torch.randn(16, 23, 3, generator=torch.Generator().manual_seed(1)) * 0.15)
+    plain = Synthesizer(body, noiseless)(pose, torch.Generator().manual_seed(3))
+    with_placement = Synthesizer(body, noiseless, detector_body=placed)(pose, torch.Generator().manual_seed(3))
+    # The same people and cameras; the clean keypoints are the body's own in both.
+    assert torch.equal(plain.transl, with_placement.transl)
+    from genhmr_app.conditioning.camera import project
+
+    with torch.no_grad():
+        out = body(with_placement.global_orient, pose, with_placement.betas, with_placement.transl)
+        where = placed(with_placement.global_orient, pose, with_placement.betas, with_placement.transl)
+    own = project(out.mediapipe33, with_placement.focal, with_placement.image_wh)
+    assert torch.allclose(with_placement.keypoints_2d, own, atol=1e-3)
+    # The noise-free detections are the placed keypoints (no hip shift on top), a few px off the body's own.
+    seen = project(where.mediapipe33, with_placement.focal, with_placement.image_wh)
+    assert torch.allclose(with_placement.detected_2d, seen, atol=1e-3)
+    height = own[..., 1].amax(1) - own[..., 1].amin(1)
+    moved = ((with_placement.detected_2d - own).norm(dim=-1) / height[:, None]).mean()
+    assert 0.003 < float(moved) < 0.05

@@ -15,7 +15,7 @@ against MediaPipe on rendered bodies by `python main.py calibrate-noise`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import roma
 import torch
@@ -128,9 +128,15 @@ def _torso_occlusion(points: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
 
 
 class Synthesizer:
-    def __init__(self, body: SparseBody, noise: NoiseModel | None = None) -> None:
+    def __init__(self, body: SparseBody, noise: NoiseModel | None = None, detector_body: SparseBody | None = None) -> None:
+        """`detector_body`: the same body with the landmark placement (detection/placement.py): the
+        simulated detector then puts its landmarks where MediaPipe does (its hips included, so the noise
+        model's hip shift is not applied again); the clean keypoints stay the body's own."""
         self.body = body
         self.noise = noise or NoiseModel.load()
+        self.detector_body = detector_body
+        if detector_body is not None:
+            self.noise = replace(self.noise, hip_width_factor=1.0, hip_offset_up=0.0)
         self.sigma = torch.tensor(self.noise.sigma_visible)
 
     @torch.no_grad()
@@ -156,7 +162,8 @@ class Synthesizer:
         target = torch.cat([(uv - image_wh / 2) / focal[:, None] * depth[:, None], depth[:, None]], dim=-1)
         transl = target - centre
         out = self.body(orient, body_pose, betas, transl)
-        sim = self.simulate(out.mediapipe33, orient, extent, focal, image_wh, gen)
+        seen = out if self.detector_body is None else self.detector_body(orient, body_pose, betas, transl)
+        sim = self.simulate(seen.mediapipe33, orient, extent, focal, image_wh, gen)
         detected, visibility = sim.detected, sim.visibility
 
         # The crop comes from the detections, as at run time, with some jitter.
@@ -167,7 +174,9 @@ class Synthesizer:
         crops[:, 2] *= 1 + torch.randn(b, generator=gen) * 0.05
         crops[:, :2] += torch.randn(b, 2, generator=gen) * 0.03 * crops[:, 2:3]
         condition = build_condition_tokens(detected, sim.rel_depth, visibility, sim.presence, sim.world, crops, focal, image_wh)
-        return SynthBatch(condition, crops, focal, image_wh, body_pose, orient, betas, transl, sim.clean_px, detected, visibility)
+        # The clean targets are the body's own keypoints (as the real detector data's truth is).
+        clean = sim.clean_px if self.detector_body is None else project(out.mediapipe33, focal, image_wh)
+        return SynthBatch(condition, crops, focal, image_wh, body_pose, orient, betas, transl, clean, detected, visibility)
 
     @torch.no_grad()
     def simulate(self, points: torch.Tensor, orient: torch.Tensor, extent: torch.Tensor, focal: torch.Tensor,

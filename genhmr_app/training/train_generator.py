@@ -33,6 +33,7 @@ from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project, translation_to_weak_perspective, weak_perspective_to_translation
 from genhmr_app.conditioning.features import ConditionBatch
 from genhmr_app.detection.error_model import detector_like_keypoints
+from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.generator.model import (GeneratorConfig, GeneratorOutput, MaskedPoseTransformer, load_generator,
                                         save_generator)
 from genhmr_app.mocap.augment import JointLimits
@@ -252,7 +253,9 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
           self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False,
-          latent_offset: bool = False, aux_share: float = AUX_SHARE) -> dict:
+          latent_offset: bool = False, aux_share: float = AUX_SHARE, placement: Path | None = None) -> dict:
+    """`placement`: a landmark-placement file (detection/placement.py): the synthesised detections put
+    their landmarks where MediaPipe does, as the real detector's (the detector data) do."""
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -260,8 +263,12 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     tokenizer = load_tokenizer(tokenizer_path)
     for p in tokenizer.parameters():
         p.requires_grad_(False)
-    body = SparseBody(load_body_model())
-    synth = Synthesizer(body)
+    body_model = load_body_model()
+    body = SparseBody(body_model)
+    placed = LandmarkPlacement.load(placement) if placement is not None else None
+    detector_body = None if placed is None else SparseBody(
+        body_model, landmark_offsets=placed.rest_offsets(), landmark_view_offsets=placed.view_offsets())
+    synth = Synthesizer(body, detector_body=detector_body)
     poses = load_pose_splits()["train"]
     # The synthesised share's poses go through the tokenizer's augmentations (mocap/augment.py): wider
     # limbs and folded legs reach poses the motion capture lacks; the real-detector share is as rendered.
@@ -343,6 +350,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "augment": augment, "own_share": own_share, "blind_share": blind_share,
             "self_condition_share": self_condition_share, "unroll_share": unroll_share, "feedback": feedback,
             "latent_offset": latent_offset, "aux_share": aux_share,
+            "placement": str(placement) if placed is not None else None,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
@@ -389,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--aux-share", type=float, default=AUX_SHARE,
                    help="share of each batch decoded for the auxiliary pose losses (generate mode; these alone "
                         "train the latent offset head)")
+    p.add_argument("--placement", type=Path, default=None,
+                   help="landmark-placement file (weights/detector/landmark_placement.json): simulate detections "
+                        "that put their landmarks where MediaPipe does")
     args = p.parse_args(argv)
     if not 0 < args.aux_share <= 1:
         p.error("--aux-share must be in (0, 1]")
@@ -421,11 +432,12 @@ def main(argv: list[str] | None = None) -> int:
                                                   + (f"-unroll{args.unroll:g}" if args.unroll else "")
                                                   + ("-feedback" if args.feedback else "")
                                                   + ("-offset" if args.latent_offset else "")
-                                                  + (f"-aux{args.aux_share:g}" if args.aux_share != AUX_SHARE else ""))
+                                                  + (f"-aux{args.aux_share:g}" if args.aux_share != AUX_SHARE else "")
+                                                  + ("-placed" if args.placement else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
                  args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback,
-                 args.latent_offset, args.aux_share)
+                 args.latent_offset, args.aux_share, args.placement)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
