@@ -69,25 +69,22 @@ class LandmarkPlacement:
     def rest_offsets(self, num_joints: int = len(SMPL_JOINT_NAMES)) -> torch.Tensor:
         """(33, num_joints, 3): offset of landmark k in the rest frame of joint j (body/sparse.py folds it
         into the keypoints' per-joint rest vectors, so keypoints and their Jacobian both carry it)."""
-        out = torch.zeros(len(MP33_NAMES), num_joints, 3)
-        for k, name in enumerate(MP33_NAMES):
-            entry = self.landmarks.get(name)
-            if entry is None:
-                continue
-            out[k, _JOINT[entry.joint]] += torch.tensor(entry.offset_m)
-            out[k, _JOINT[entry.parent]] += torch.tensor(entry.parent_offset_m)
-        return out
+        return self._per_joint(num_joints, "offset_m", "parent_offset_m", (3,))
 
     def view_offsets(self, num_joints: int = len(SMPL_JOINT_NAMES)) -> torch.Tensor | None:
         """(33, num_joints, 3, 3): the view-dependent offsets' matrices per joint frame; None when all are zero."""
-        out = torch.zeros(len(MP33_NAMES), num_joints, 3, 3)
+        out = self._per_joint(num_joints, "view_m", "parent_view_m", (3, 3))
+        return out if bool(out.any()) else None
+
+    def _per_joint(self, num_joints: int, own: str, parent: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """(33, num_joints, *shape): each landmark's `own` field at its joint, its `parent` field at the parent."""
+        out = torch.zeros(len(MP33_NAMES), num_joints, *shape)
         for k, name in enumerate(MP33_NAMES):
             entry = self.landmarks.get(name)
-            if entry is None:
-                continue
-            out[k, _JOINT[entry.joint]] += torch.tensor(entry.view_m)
-            out[k, _JOINT[entry.parent]] += torch.tensor(entry.parent_view_m)
-        return out if bool(out.any()) else None
+            if entry is not None:
+                out[k, _JOINT[entry.joint]] += torch.tensor(getattr(entry, own))
+                out[k, _JOINT[entry.parent]] += torch.tensor(getattr(entry, parent))
+        return out
 
     def to_json(self) -> dict:
         def rounded(values) -> list:
