@@ -166,3 +166,19 @@ def test_the_shipped_placement_brings_the_body_keypoints_onto_the_detectors(body
             for k in errors:
                 errors[k].append(np.linalg.norm(seen - points[k][LIMB_LANDMARKS], axis=-1).mean())
     assert np.mean(errors["placed"]) < 0.9 * np.mean(errors["raw"]), errors
+
+
+def test_a_reconstructor_with_a_broken_placement_still_fits_and_says_why(tmp_path, caplog):
+    from genhmr_app.pipeline.reconstructor import Reconstructor
+
+    broken = tmp_path / "landmark_placement.json"
+    broken.write_text('{"format": "genhmr-landmark-placement/1", "landmarks": {"nose": {"joint": "tail"}}}')
+    with caplog.at_level(logging.WARNING):
+        recon = Reconstructor(device="cpu", placement_path=broken)
+    assert recon.placement is None and recon.placement_warning
+    assert "nose" in recon.placement_warning and "own keypoints" in recon.placement_warning
+    assert recon.placement_warning in caplog.text
+    # Without the placement the fit's keypoints are the body's own (and the hips shifted, as before).
+    assert recon.sparse.mp_view is None
+    plain = SparseBody(recon.body)
+    assert torch.equal(recon.sparse.mp_rest, plain.mp_rest)

@@ -38,7 +38,7 @@ PLACEMENT_PATH = WEIGHTS_DIR / "detector" / "landmark_placement.json"
 _JOINT = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
 
-class PlacementError(Exception):
+class PlacementError(ValueError):
     """A landmark-placement file that cannot be used (unreadable, wrong format, unknown names)."""
 
 

@@ -23,7 +23,7 @@ from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_
 from genhmr_app.conditioning.features import ConditionBatch, MediaPipeConditionEncoder
 from genhmr_app.detection import DetectedPerson, DetectionResult, PoseDetector
 from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
-from genhmr_app.detection.placement import LandmarkPlacement
+from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkPlacement, PlacementError
 from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
@@ -129,7 +129,7 @@ class Reconstructor:
     def __init__(self, body: BodyModel | None = None, tokenizer: PoseTokenizer | None = None,
                  generator: MaskedPoseTransformer | None = None, device: str = "auto",
                  tokenizer_path: Path = TOKENIZER_PATH, generator_path: Path = GENERATOR_PATH,
-                 time_budgets: bool = True) -> None:
+                 time_budgets: bool = True, placement_path: Path = PLACEMENT_PATH) -> None:
         # The detector's extra searches on hard images stop at a time budget, which keeps the window
         # responsive but makes a result depend on the machine's speed; batch runs turn the budgets off
         # so that a result is the same on every worker (see pipeline/batch.py).
@@ -158,7 +158,13 @@ class Reconstructor:
         self.decoder = FrozenDecoder(self.tokenizer)  # inference's decodes, frozen on a CPU (tokens/frozen.py)
         # Where MediaPipe puts its landmarks on a body; every body the app compares with detections
         # carries it (keypoint_body), so the fits leave the joints where they belong.
-        self.placement = LandmarkPlacement.load()
+        self.placement_warning: str | None = None
+        try:
+            self.placement = LandmarkPlacement.load(placement_path)
+        except PlacementError as exc:  # the fit still works without it, a little less exactly
+            self.placement = None
+            self.placement_warning = f"{exc}; fitting the body's own keypoints instead"
+            log.warning(self.placement_warning)
         self.sparse = self.keypoint_body()
         self._preview_body: SparseBody | None = None  # preview_body()
         self.noise = NoiseModel.load()
