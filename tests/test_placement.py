@@ -47,7 +47,7 @@ def _random_bodies(n: int, seed: int):
 
 def test_the_placement_moves_the_keypoints_with_the_bones_and_the_view(body, shipped):
     raw = SparseBody(body)
-    placed = SparseBody(body, landmark_offsets=shipped.rest_offsets(), landmark_view_offsets=shipped.view_offsets())
+    placed = shipped.keypoint_body(body)
     orient, pose, betas, transl = _random_bodies(4, seed=1)
     with torch.no_grad():
         moved = placed.mediapipe33(orient, pose, betas, transl) - raw.mediapipe33(orient, pose, betas, transl)
@@ -80,7 +80,7 @@ def test_the_calibration_recovers_a_known_placement(body, shipped):
     from genhmr_app.training.calibrate_placement import errors_pct, fit_offsets, landmark_frames, linear_system
 
     raw = SparseBody(body)
-    placed = SparseBody(body, landmark_offsets=shipped.rest_offsets(), landmark_view_offsets=shipped.view_offsets())
+    placed = shipped.keypoint_body(body)
     orient, pose, betas, transl = _random_bodies(600, seed=2)
     focal, wh = torch.full((600,), 500.0), torch.tensor([[640, 480]]).expand(600, 2)
     with torch.no_grad():
@@ -140,7 +140,7 @@ def test_the_shipped_placement_brings_the_body_keypoints_onto_the_detectors(body
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     raw = SparseBody(body)
-    placed = SparseBody(body, landmark_offsets=shipped.rest_offsets(), landmark_view_offsets=shipped.view_offsets())
+    placed = shipped.keypoint_body(body)
     wh = (480, 480)
     focal = focal_from_fov(wh[1], 55.0)
     rng = np.random.default_rng(0)

@@ -51,7 +51,7 @@ def test_with_the_landmark_placement_the_simulated_detector_puts_its_points_wher
     placement = LandmarkPlacement.load()
     model = load_body_model()
     body = SparseBody(model)
-    placed = SparseBody(model, landmark_offsets=placement.rest_offsets(), landmark_view_offsets=placement.view_offsets())
+    placed = placement.keypoint_body(model)
     noiseless = replace(NoiseModel(), sigma_visible=[0.0] * 33, outlier_rate=0.0, swap_rate_front=0.0, swap_rate_back=0.0)
     pose = roma.rotvec_to_rotmat(torch.randn(16, 23, 3, generator=torch.Generator().manual_seed(1)) * 0.15)
     plain = Synthesizer(body, noiseless)(pose, torch.Generator().manual_seed(3))

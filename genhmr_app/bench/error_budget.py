@@ -38,15 +38,15 @@ def _perfect_noise(nm: NoiseModel) -> NoiseModel:
                    visibility_occluded=(1.0, 0.0))
 
 
-def detector_placed(recon: Reconstructor, scene) -> np.ndarray:
-    """(33, 3) the scene's keypoints where the detector puts them (the landmark placement, which the
-    fit expects; detection/placement.py), or the body's own without one (the simulation shifts the hips)."""
-    if recon.placement is None:
+def detector_placed(synth: Synthesizer, scene) -> np.ndarray:
+    """(33, 3) the scene's keypoints where `synth`'s detector puts them: moved by the landmark placement
+    its detector_body carries (detection/placement.py; what the fit expects), else the body's own."""
+    if synth.detector_body is None:
         return scene.mp33
     args = [torch.as_tensor(a, dtype=torch.float32)[None] for a in (scene.orient, scene.body_pose, scene.betas)]
     zero = torch.zeros(1, 3)
     with torch.no_grad():
-        shift = recon.sparse.mediapipe33(*args, zero) - SparseBody(recon.body).mediapipe33(*args, zero)
+        shift = synth.detector_body.mediapipe33(*args, zero) - synth.body.mediapipe33(*args, zero)
     return scene.mp33 + shift[0].numpy()
 
 
@@ -108,11 +108,10 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
             rows[f"P=0 from {source}: generator"] = []
             rows[f"P=0 from {source}: regressor"] = []
     gen = torch.Generator().manual_seed(seed)
-    noise = recon.noise
-    if recon.placement is not None:  # the placement has the hips; the simulation must not shift them again
-        noise = replace(noise, hip_width_factor=1.0, hip_offset_up=0.0)
-    perfect = Synthesizer(recon.sparse, _perfect_noise(noise))
-    noisy = Synthesizer(recon.sparse, noise)
+    # With a landmark placement the simulated detector puts its points where the real one does.
+    own, placed_body = (SparseBody(recon.body), recon.sparse) if recon.placement is not None else (recon.sparse, None)
+    perfect = Synthesizer(own, _perfect_noise(recon.noise), detector_body=placed_body)
+    noisy = Synthesizer(own, recon.noise, detector_body=placed_body)
     z_scale = recon.noise.landmark_z_scale
     no_refine = replace(settings, refine_steps=0)
     constant_prior = replace(settings, uncertainty_prior=False)
@@ -128,7 +127,7 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
         w, h = scene.image.shape[1], scene.image.shape[0]
         timing: dict[str, float] = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
         inputs = {}
-        placed = detector_placed(recon, scene)
+        placed = detector_placed(noisy, scene)
         for name, synth, source in ((names[1], perfect, PAIRED[0]), (names[2], noisy, PAIRED[1])):
             person = inputs[source] = simulated_person(synth, scene, gen, z_scale, placed)
             p = recon.reconstruct_person(person, w, h, scene.focal, settings, timing)

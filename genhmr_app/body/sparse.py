@@ -27,6 +27,13 @@ class SparseBodyOutput:
     vertices: torch.Tensor  # (B, V', 3) the chosen vertex subset (may be empty)
 
 
+def directions_to_camera(g_rot: torch.Tensor, joints_camera: torch.Tensor) -> torch.Tensor:
+    """(B, J, 3): the unit direction from each joint to the camera, in that joint's own frame, from the
+    joints' world rotations g_rot (B, J, 3, 3) and camera-frame positions (B, J, 3)."""
+    ray = joints_camera / joints_camera.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    return -(g_rot.transpose(-1, -2) @ ray[..., None])[..., 0]
+
+
 class SparseBody(nn.Module):
     def __init__(self, body: BodyModel, extra_vertices: int = 0, seed: int = 0, all_vertices: bool = False,
                  vertex_ids=None, landmark_offsets: torch.Tensor | None = None,
@@ -158,9 +165,7 @@ class SparseBody(nn.Module):
     def _view_rest(self, g_rot: torch.Tensor, joints_camera: torch.Tensor) -> torch.Tensor:
         """(B, 33, 24, 3): the view-dependent part of the MediaPipe keypoints' rest vectors, from the
         joints' world rotations g_rot (B, 24, 3, 3) and camera-frame positions (B, 24, 3)."""
-        ray = joints_camera / joints_camera.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        to_camera = -(g_rot.transpose(-1, -2) @ ray[..., None])[..., 0]  # (B, 24, 3) in each joint's frame
-        return torch.einsum("kjcd,bjd->bkjc", self.mp_view, to_camera)
+        return torch.einsum("kjcd,bjd->bkjc", self.mp_view, directions_to_camera(g_rot, joints_camera))
 
     def _keypoints(self, joints: torch.Tensor, transforms: torch.Tensor, betas: torch.Tensor | None,
                    name: str, joints_camera: torch.Tensor | None = None) -> torch.Tensor:

@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 
 from genhmr_app.body.keypoints import SMPL_JOINT_NAMES
+from genhmr_app.body.model import BodyModel
+from genhmr_app.body.sparse import SparseBody
 from genhmr_app.detection.landmarks import MP33_NAMES
 from genhmr_app.paths import WEIGHTS_DIR
 
@@ -70,6 +72,12 @@ class LandmarkPlacement:
         """(33, num_joints, 3): offset of landmark k in the rest frame of joint j (body/sparse.py folds it
         into the keypoints' per-joint rest vectors, so keypoints and their Jacobian both carry it)."""
         return self._per_joint(num_joints, "offset_m", "parent_offset_m", (3,))
+
+    def keypoint_body(self, body: BodyModel, **kwargs) -> SparseBody:
+        """A SparseBody of `body` (SparseBody's options) whose MediaPipe keypoints carry this placement."""
+        joints = len(body.parents)
+        return SparseBody(body, landmark_offsets=self.rest_offsets(joints), landmark_view_offsets=self.view_offsets(joints),
+                          **kwargs)
 
     def view_offsets(self, num_joints: int = len(SMPL_JOINT_NAMES)) -> torch.Tensor | None:
         """(33, num_joints, 3, 3): the view-dependent offsets' matrices per joint frame; None when all are zero."""

@@ -352,9 +352,7 @@ class Reconstructor:
         detector puts them (the landmark placement, when there is one)."""
         if self.placement is None:
             return SparseBody(self.body, **kwargs).to(self.device)
-        joints = len(self.body.parents)
-        return SparseBody(self.body, landmark_offsets=self.placement.rest_offsets(joints),
-                          landmark_view_offsets=self.placement.view_offsets(joints), **kwargs).to(self.device)
+        return self.placement.keypoint_body(self.body, **kwargs).to(self.device)
 
     def detector_like_keypoints(self, mediapipe33: torch.Tensor, global_orient: torch.Tensor) -> torch.Tensor:
         """The keypoints of a keypoint_body() where MediaPipe would put them: as they are when the

@@ -31,7 +31,7 @@ from smplx.lbs import batch_rigid_transform
 
 from genhmr_app.body.keypoints import SMPL_JOINT_NAMES
 from genhmr_app.body.model import load_body_model
-from genhmr_app.body.sparse import SparseBody
+from genhmr_app.body.sparse import SparseBody, directions_to_camera
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmarks import MP33_INDEX, MP33_NAMES
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkOffset, LandmarkPlacement
@@ -71,9 +71,7 @@ def linear_system(sparse: SparseBody, data: dict[str, torch.Tensor], owner: torc
         rot = torch.cat([d["global_orient"].reshape(b, 1, 3, 3), d["body_pose"]], 1)
         joints, transforms = batch_rigid_transform(rot, joints_rest, sparse.parents)
         g = transforms[..., :3, :3]
-        joints = joints + d["transl"][:, None]
-        ray = joints / joints.norm(dim=-1, keepdim=True)
-        to_camera = -(g.transpose(-1, -2) @ ray[..., None])[..., 0]  # (b, 24, 3), as SparseBody._view_rest
+        to_camera = directions_to_camera(g, joints + d["transl"][:, None])  # (b, 24, 3)
         points = sparse.mediapipe33(d["global_orient"], d["body_pose"], d["betas"], d["transl"])
         px = project(points, d["focal"], d["image_wh"].float())
         f, z = d["focal"][:, None], points[..., 2].clamp_min(1e-3)

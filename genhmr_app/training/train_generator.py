@@ -266,8 +266,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     body_model = load_body_model()
     body = SparseBody(body_model)
     placed = LandmarkPlacement.load(placement) if placement is not None else None
-    detector_body = None if placed is None else SparseBody(
-        body_model, landmark_offsets=placed.rest_offsets(), landmark_view_offsets=placed.view_offsets())
+    detector_body = None if placed is None else placed.keypoint_body(body_model)
     synth = Synthesizer(body, detector_body=detector_body)
     poses = load_pose_splits()["train"]
     # The synthesised share's poses go through the tokenizer's augmentations (mocap/augment.py): wider
