@@ -42,6 +42,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "annotate": ("genhmr_app.ui.annotator", "review and correct poses of a folder or video (an autosaved project)"),
     "export-project": ("genhmr_app.annotation.dataset", "an annotation project → a dataset npz with a JSON description"),
     "bench": ("genhmr_app.bench.run", "benchmark accuracy and latency on rendered and real data"),
+    "validate": ("genhmr_app.bench.validate", "compare inference settings on rendered validation scenes (where settings are chosen)"),
     "bench-cluster": ("genhmr_app.bench.cluster_bench", "benchmark batch inference: one process vs a local Ray cluster"),
     "bench-annotate": ("genhmr_app.bench.annotate_bench", "benchmark the annotator: drag → mesh update latency"),
     "bench-app": ("genhmr_app.bench.app_bench", "benchmark the app: live video FPS, slider latency, memory"),

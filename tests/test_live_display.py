@@ -207,3 +207,21 @@ def test_bench_app_reads_each_target_from_its_run():
     assert targets["mesh updates/s"]["met"] and targets["latency p90 ms"]["met"]
     assert not targets["longest event-loop stall ms"]["met"]
     assert "memory growth %" not in targets  # not run
+
+
+def test_bench_app_counts_cpu_time_per_process():
+    """bench-app's CPU-per-mesh figures read a process's user + system time from /proc: it grows with
+    work done, and a process it cannot see reads NaN instead of failing the run."""
+    import math
+    import sys
+
+    import pytest
+
+    from genhmr_app.bench.app_bench import cpu_seconds
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc is Linux's")
+    before = cpu_seconds()
+    sum(i * i for i in range(3_000_000))  # ~0.2 s of CPU
+    assert cpu_seconds() - before > 0.05
+    assert math.isnan(cpu_seconds("none")) and math.isnan(cpu_seconds(2 ** 30))

@@ -49,6 +49,16 @@ def rss_mb(pid: int | str = "self") -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """CPU time (user + system, every thread) a process has used so far; NaN where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -139,6 +149,7 @@ class Bench:
             start, stop, running = (lambda: w.start_camera(0)), w.stop_camera, (lambda: w.camera_live)
             feed_fps = float(self.camera_fps)
         n_shown, n_render = len(self.shown_times), len(self.render_ends)
+        cpu_before = cpu_seconds(), cpu_seconds(self.model_process_pid())
         meter = StallMeter(10)
         meter.start()
         t0 = time.perf_counter()
@@ -147,6 +158,7 @@ class Bench:
         self.wait(lambda: not running() or time.perf_counter() - t0 > self.args.seconds, self.args.seconds + 30,
                   check_ms=20)
         elapsed = time.perf_counter() - t0
+        cpu_used = cpu_seconds() - cpu_before[0], cpu_seconds(self.model_process_pid()) - cpu_before[1]
         meter.stop()
         stop()
         self.idle()
@@ -175,7 +187,13 @@ class Bench:
                 "latency_p90_ms": round(_percentile(latencies, 90), 1) if latencies else None,
                 "median_stage_ms": {k: round(v, 1) for k, v in timings.items()},
                 "max_event_loop_stall_ms": round(meter.max_gap_ms, 1),
-                "p99_event_loop_stall_ms": round(meter.percentile(99), 1), **stream_stats}
+                "p99_event_loop_stall_ms": round(meter.percentile(99), 1),
+                # Where the CPU goes (two cores: 2000 ms a second in all): the window's process (its
+                # thread, capture, MediaPipe, the software GL) and the live model process, per mesh shown.
+                "cpu_ms_per_mesh": {"window_process": round(cpu_used[0] * 1000 / max(len(meshes), 1), 1),
+                                    "model_process": round(cpu_used[1] * 1000 / max(len(meshes), 1), 1)},
+                "cpu_cores_busy": round((cpu_used[0] + (cpu_used[1] if cpu_used[1] == cpu_used[1] else 0)) / elapsed, 2),
+                **stream_stats}
 
     def mediapipe_alone(self, indices: list[int], feed: str) -> tuple[float, float]:
         """The detector on the same frames, same mode (VIDEO), decoding excluded."""
@@ -270,6 +288,10 @@ class Bench:
                 "results_per_s": round((w.results_received - start) / elapsed, 2),
                 "max_event_loop_stall_ms": round(longest, 1)}
 
+    def model_process_pid(self) -> int | str:
+        proc = self.session._live_process
+        return proc._process.pid if proc is not None and proc.ready else "none"
+
     def model_process_rss_mb(self) -> float:
         proc = self.session._live_process
         if proc is None or not proc.ready:
@@ -345,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"the feed's own {p['feed_fps']:g} fps bounds this at {p['feed_bound_ratio']}x); "
                   f"frame-to-screen latency median {p['latency_median_ms']} ms, p90 {p['latency_p90_ms']} ms; "
                   f"longest event-loop stall {p['max_event_loop_stall_ms']} ms (p99 {p['p99_event_loop_stall_ms']}); "
-                  f"median stages {p['median_stage_ms']}")
+                  f"median stages {p['median_stage_ms']}; CPU per mesh (ms) {p['cpu_ms_per_mesh']}, "
+                  f"{p['cpu_cores_busy']} cores busy; detections never modelled "
+                  f"{p.get('detected_not_modelled', '?')} of {p.get('frames_detected', '?')}")
         if "slider" not in args.skip:
             figures["slider"] = s = bench.slider_latency()
             print(f"slider    : release → updated mesh median {s['median_ms']} ms, p90 {s['p90_ms']} ms "

@@ -31,7 +31,7 @@ from genhmr_app.paths import WEIGHTS_DIR
 from genhmr_app.refinement.feedback import reprojection_feedback
 from genhmr_app.refinement.joint_fit import JointFitSettings, fit_joints
 from genhmr_app.refinement.refine import RefinementSettings, refine
-from genhmr_app.refinement.uncertainty import joint_prior_weights
+from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings, joint_prior_weights
 from genhmr_app.sampling.maskgit import IterationRecord, NonFiniteOutputError, SamplingSettings, iterate
 from genhmr_app.settings import DEFAULT_ITERATIONS, DEFAULT_REFINE_STEPS
 from genhmr_app.tokens.frozen import FrozenDecoder
@@ -156,6 +156,10 @@ class Reconstructor:
             p.requires_grad_(False)
         self.generator = for_cpu_inference(self.generator)  # traced and frozen on a CPU: ~40% faster
         self.decoder = FrozenDecoder(self.tokenizer)  # inference's decodes, frozen on a CPU (tokens/frozen.py)
+        # The refinement's settings (refinement/joint_fit.py, refinement/uncertainty.py): the defaults,
+        # unless a caller measures others (`main.py validate`); ReconstructionSettings sets the iterations.
+        self.joint_fit = JointFitSettings()
+        self.uncertainty = UncertaintyPriorSettings()
         # Where MediaPipe puts its landmarks on a body; every body the app compares with detections
         # carries it (keypoint_body), so the fits leave the joints where they belong.
         self.placement_warning: str | None = None
@@ -302,12 +306,12 @@ class Reconstructor:
             result.body_pose = direct_pose
         elif settings.joint_fit_iterations > 0 and settings.refine_steps > 0:
             # The spread is measured around the pose the joint fit starts from and pulls towards.
-            pose_prior = (joint_prior_weights(self.decoder, committed, result.body_pose, seed=settings.seed,
-                                              latent_offset=out.latent_offset)
+            pose_prior = (joint_prior_weights(self.decoder, committed, result.body_pose, self.uncertainty,
+                                              seed=settings.seed, latent_offset=out.latent_offset)
                           if settings.uncertainty_prior and committed is not None else None)
             fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
                              vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
-                             JointFitSettings(iterations=settings.joint_fit_iterations),
+                             replace(self.joint_fit, iterations=settings.joint_fit_iterations),
                              keypoint_fn=self.detector_like_keypoints, pose_prior=pose_prior)
             if _finite(fit.body_pose, fit.global_orient, fit.transl):
                 result.body_pose, result.global_orient, result.transl = fit.body_pose, fit.global_orient, fit.transl

@@ -1,0 +1,61 @@
+"""`main.py validate` (bench/validate.py): settings are compared on rendered validation scenes, paired,
+from a cache that is made once; a variant names the settings it changes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genhmr_app.bench import validate
+from genhmr_app.paths import shared_data_dir
+from genhmr_app.pipeline.reconstructor import ReconstructionSettings
+from genhmr_app.refinement.joint_fit import JointFitSettings
+from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings
+
+
+def test_a_variant_names_the_settings_it_changes():
+    v = validate.parse_variant("tight=iterations=1,fit.orient_prior=0.1,prior.scale=0.01,uncertainty_prior=false")
+    assert v.name == "tight"
+    assert v.settings == ReconstructionSettings(iterations=1, uncertainty_prior=False)
+    assert v.joint_fit == JointFitSettings(orient_prior=0.1)
+    assert v.uncertainty == UncertaintyPriorSettings(scale=0.01)
+    assert isinstance(v.settings.iterations, int) and isinstance(v.joint_fit.orient_prior, float)
+    defaults = validate.parse_variant("shipped=")
+    assert (defaults.settings, defaults.joint_fit, defaults.uncertainty) == (
+        ReconstructionSettings(), JointFitSettings(), UncertaintyPriorSettings())
+    with pytest.raises(ValueError, match="no field 'orient'"):
+        validate.parse_variant("bad=fit.orient=0.1")
+    with pytest.raises(ValueError, match="NAME=KEY=VALUE"):
+        validate.parse_variant("no-equals-sign")
+    with pytest.raises(ValueError, match="joint_fit_iterations"):
+        validate.parse_variant("bad=fit.iterations=0")
+    with pytest.raises(ValueError, match="true or false"):
+        validate.parse_variant("bad=uncertainty_prior=maybe")
+
+
+def test_validation_scores_variants_on_the_same_cached_scenes(tmp_path, monkeypatch, capsys):
+    if not (shared_data_dir() / "mocap").is_dir():
+        pytest.skip("the validation poses come from ../shared/data/mocap")
+    cache = tmp_path / "val.pkl"
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images: cache)
+    out = tmp_path / "out.json"
+    args = ["--images", "2", "--seed", "3", "--variant", "shipped=", "--variant", "no-fit=joint_fit_iterations=0",
+            "--variant", "firm=prior.scale=0.5",
+            "--json", str(out)]
+    assert validate.main(args) == 0
+    figures = json.loads(out.read_text())
+    assert figures["found"] >= 1 and cache.exists()
+    shipped, no_fit = figures["means"]["shipped"], figures["means"]["no-fit"]
+    # Without the joint fit the body no longer sits on the keypoints: another result, same scenes.
+    assert no_fit["err2d_px"] > shipped["err2d_px"]
+    # The Reconstructor's own refinement settings are what a `prior.` variant changes.
+    assert figures["means"]["firm"]["mpjpe"] != shipped["mpjpe"]
+    assert any(line.startswith("| no-fit |") and "to" in line for line in figures["table"])
+
+    # A second run reads the scenes from the cache: nothing is rendered again.
+    import genhmr_app.bench.run as bench_run
+
+    monkeypatch.setattr(bench_run, "build_scenes", lambda *a, **k: pytest.fail("rendered again"))
+    assert validate.main(args[:4]) == 0
+    assert "| shipped |" in capsys.readouterr().out
