@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import statistics
 import sys
@@ -190,9 +191,9 @@ class Bench:
                 "p99_event_loop_stall_ms": round(meter.percentile(99), 1),
                 # Where the CPU goes (two cores: 2000 ms a second in all): the window's process (its
                 # thread, capture, MediaPipe, the software GL) and the live model process, per mesh shown.
-                "cpu_ms_per_mesh": {"window_process": round(cpu_used[0] * 1000 / max(len(meshes), 1), 1),
-                                    "model_process": round(cpu_used[1] * 1000 / max(len(meshes), 1), 1)},
-                "cpu_cores_busy": round((cpu_used[0] + (cpu_used[1] if cpu_used[1] == cpu_used[1] else 0)) / elapsed, 2),
+                "cpu_ms_per_mesh": {name: None if math.isnan(used) else round(used * 1000 / max(len(meshes), 1), 1)
+                                    for name, used in zip(("window_process", "model_process"), cpu_used)},
+                "cpu_cores_busy": round(float(np.nansum(cpu_used)) / elapsed, 2),
                 **stream_stats}
 
     def mediapipe_alone(self, indices: list[int], feed: str) -> tuple[float, float]:
