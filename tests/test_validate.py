@@ -28,6 +28,12 @@ def test_a_variant_names_the_settings_it_changes():
         validate.parse_variant("bad=fit.orient=0.1")
     with pytest.raises(ValueError, match="NAME=KEY=VALUE"):
         validate.parse_variant("no-equals-sign")
+    with pytest.raises(ValueError, match="fit.FIELD or prior.FIELD"):
+        validate.parse_variant("bad=fitting.orient_prior=0.1")
+    with pytest.raises(ValueError, match="no field 'fit'"):
+        validate.parse_variant("bad=fit=0.1")
+    with pytest.raises(ValueError, match="iterations takes a int"):
+        validate.parse_variant("bad=iterations=five")
     with pytest.raises(ValueError, match="joint_fit_iterations"):
         validate.parse_variant("bad=fit.iterations=0")
     with pytest.raises(ValueError, match="true or false"):

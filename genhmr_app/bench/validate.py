@@ -60,9 +60,11 @@ def _typed(cls, key: str, text: str):
         if text.lower() not in ("1", "0", "true", "false"):
             raise ValueError(f"{key} takes true or false, not {text!r}")
         return text.lower() in ("1", "true")
-    if default is None:  # optional numbers (focal_px)
-        return float(text)
-    return type(default)(text)
+    kind = float if default is None else type(default)  # None: an optional number (focal_px)
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{key} takes a {kind.__name__}, not {text!r}") from None
 
 
 def parse_variant(spec: str) -> Variant:
@@ -75,8 +77,11 @@ def parse_variant(spec: str) -> Variant:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"{item!r} in variant {name!r} is not KEY=VALUE")
-        cls = {"fit": JointFitSettings, "prior": UncertaintyPriorSettings}.get(key.split(".")[0], ReconstructionSettings)
-        field_name = key.split(".", 1)[1] if cls is not ReconstructionSettings else key
+        prefix, dot, field_name = key.partition(".")
+        cls = {"fit": JointFitSettings, "prior": UncertaintyPriorSettings}.get(prefix) if dot else ReconstructionSettings
+        if cls is None:
+            raise ValueError(f"{key!r} in variant {name!r}: a prefixed key is fit.FIELD or prior.FIELD")
+        field_name = field_name if dot else key
         if cls is JointFitSettings and field_name == "iterations":  # one source: the Reconstructor takes it from there
             raise ValueError("the joint fit's iterations are ReconstructionSettings.joint_fit_iterations: "
                              "use joint_fit_iterations=N")
