@@ -32,7 +32,7 @@ def test_a_variant_names_the_settings_it_changes():
         validate.parse_variant("bad=fitting.orient_prior=0.1")
     with pytest.raises(ValueError, match="no field 'fit'"):
         validate.parse_variant("bad=fit=0.1")
-    with pytest.raises(ValueError, match="iterations takes a int"):
+    with pytest.raises(ValueError, match="iterations must be int"):
         validate.parse_variant("bad=iterations=five")
     with pytest.raises(ValueError, match="joint_fit_iterations"):
         validate.parse_variant("bad=fit.iterations=0")

@@ -64,7 +64,7 @@ def _typed(cls, key: str, text: str):
     try:
         return kind(text)
     except ValueError:
-        raise ValueError(f"{key} takes a {kind.__name__}, not {text!r}") from None
+        raise ValueError(f"{key} must be {kind.__name__}, not {text!r}") from None
 
 
 def parse_variant(spec: str) -> Variant:
