@@ -24,20 +24,13 @@ def test_a_variant_names_the_settings_it_changes():
     defaults = validate.parse_variant("shipped=")
     assert (defaults.settings, defaults.joint_fit, defaults.uncertainty) == (
         ReconstructionSettings(), JointFitSettings(), UncertaintyPriorSettings())
-    with pytest.raises(ValueError, match="no field 'orient'"):
-        validate.parse_variant("bad=fit.orient=0.1")
-    with pytest.raises(ValueError, match="NAME=KEY=VALUE"):
-        validate.parse_variant("no-equals-sign")
-    with pytest.raises(ValueError, match="fit.FIELD or prior.FIELD"):
-        validate.parse_variant("bad=fitting.orient_prior=0.1")
-    with pytest.raises(ValueError, match="no field 'fit'"):
-        validate.parse_variant("bad=fit=0.1")
-    with pytest.raises(ValueError, match="iterations must be int"):
-        validate.parse_variant("bad=iterations=five")
-    with pytest.raises(ValueError, match="joint_fit_iterations"):
-        validate.parse_variant("bad=fit.iterations=0")
-    with pytest.raises(ValueError, match="true or false"):
-        validate.parse_variant("bad=uncertainty_prior=maybe")
+    bad = {"bad=fit.orient=0.1": "no field 'orient'", "no-equals-sign": "NAME=KEY=VALUE",
+           "bad=fitting.orient_prior=0.1": "fit.FIELD or prior.FIELD", "bad=fit=0.1": "no field 'fit'",
+           "bad=iterations=five": "iterations must be int", "bad=fit.iterations=0": "joint_fit_iterations",
+           "bad=uncertainty_prior=maybe": "true or false"}
+    for spec, message in bad.items():
+        with pytest.raises(ValueError, match=message):
+            validate.parse_variant(spec)
 
 
 def test_validation_scores_variants_on_the_same_cached_scenes(tmp_path, monkeypatch, capsys):
