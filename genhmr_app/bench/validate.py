@@ -16,7 +16,9 @@ refinement/uncertainty.UncertaintyPriorSettings. For example
         --variant n1=iterations=1 --seed 10 --images 600
 
 The rendered scenes are not real people: a setting that helps here should still be checked on the
-real images (`main.py bench` prints MPI-INF-3DHP and the annotated photos) before it is shipped.
+real images before it is shipped. `--real` scores every variant on them as well (the MPI-INF-3DHP
+frames' PA-MPJPE and the annotated photos' 2D error, as `main.py bench` measures them; few images, so
+read them as a guard against a setting that only suits renders, not as a measurement).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import dataclasses
 import json
 import logging
 import pickle
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -123,21 +126,57 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int) -> list[tupl
     return pairs
 
 
-def evaluate(recon: Reconstructor, pairs: list[tuple], variant: Variant) -> dict[int, dict]:
-    """{scene number: metrics} for one variant (the Reconstructor's refinement settings restored after)."""
-    from genhmr_app.bench.run import person_metrics
-
+@contextmanager
+def applied(recon: Reconstructor, variant: Variant):
+    """The variant's refinement settings on the Reconstructor, restored after."""
     kept = recon.joint_fit, recon.uncertainty
     recon.joint_fit, recon.uncertainty = variant.joint_fit, variant.uncertainty
     try:
-        out = {}
+        yield
+    finally:
+        recon.joint_fit, recon.uncertainty = kept
+
+
+def evaluate(recon: Reconstructor, pairs: list[tuple], variant: Variant) -> dict[int, dict]:
+    """{scene number: metrics} for one variant."""
+    from genhmr_app.bench.run import person_metrics
+
+    out = {}
+    with applied(recon, variant):
         for i, (scene, detection) in enumerate(tqdm(pairs, desc=variant.name, leave=False)):
             metrics = person_metrics(recon.reconstruct_detection(detection, variant.settings), scene)
             if metrics is not None:
                 out[i] = metrics
-        return out
-    finally:
-        recon.joint_fit, recon.uncertainty = kept
+    return out
+
+
+def evaluate_real(recon: Reconstructor, variant: Variant) -> dict[str, float]:
+    """The real images' figures for one variant: MPI-INF-3DHP PA-MPJPE (mm, ours and MediaPipe's world
+    landmarks) and the annotated photos' 2D error of the placed keypoints (% of the height, ours and
+    MediaPipe's own); NaN where the shared data is missing."""
+    from genhmr_app.bench.real_2d import run_real_2d
+    from genhmr_app.bench.run import run_mpi_inf_3dhp
+    from genhmr_app.paths import shared_data_dir
+
+    kp2d = shared_data_dir() / "images" / "kp2d"
+    with applied(recon, variant):
+        mpi = [r for r in run_mpi_inf_3dhp(recon, variant.settings) if r["found"]]
+        photos = run_real_2d(recon, variant.settings, kp2d) if kp2d.is_dir() else {}
+    mean = lambda rows, key: float(np.mean([r[key] for r in rows])) if rows else float("nan")  # noqa: E731
+    return {"mpi_pa_mpjpe": mean(mpi, "pa_mpjpe_mm"), "mpi_mediapipe": mean(mpi, "mediapipe_pa_mpjpe_mm"),
+            "mpi_found": len(mpi), "photos_placed_pct": 100 * photos.get("placed_share", float("nan")),
+            "photos_mediapipe_pct": 100 * photos.get("mediapipe_share", float("nan")),
+            "photos_matched": photos.get("matched", 0)}
+
+
+def real_report(real: dict[str, dict[str, float]]) -> list[str]:
+    lines = ["", "Real images (few: a guard, not a measurement):", "",
+             "| variant | MPI-INF-3DHP PA-MPJPE (MediaPipe) | frames | photos 2D placed, % height (MediaPipe) | people |",
+             "|---|---|---|---|---|"]
+    for name, r in real.items():
+        lines.append(f"| {name} | {r['mpi_pa_mpjpe']:.1f} ({r['mpi_mediapipe']:.1f}) | {r['mpi_found']} "
+                     f"| {r['photos_placed_pct']:.2f} ({r['photos_mediapipe_pct']:.2f}) | {r['photos_matched']} |")
+    return lines
 
 
 def report(results: dict[str, dict[int, dict]]) -> list[str]:
@@ -164,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--images", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--real", action="store_true", help="also score every variant on the shared real images")
     ap.add_argument("--json", type=Path, help="also write the per-variant means and margins here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -178,11 +218,15 @@ def main(argv: list[str] | None = None) -> int:
           f"(cache {cache_path(args.seed, args.images)})")
     results = {v.name: evaluate(recon, pairs, v) for v in variants}
     lines = report(results)
+    real = {v.name: evaluate_real(recon, v) for v in variants} if args.real else {}
+    if real:
+        lines += real_report(real)
     print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps({"seed": args.seed, "images": args.images, "found": len(pairs), "table": lines,
                                          "means": {n: {m: float(np.mean([r[m] for r in rows.values()]))
-                                                       for m in METRICS} for n, rows in results.items() if rows}},
+                                                       for m in METRICS} for n, rows in results.items() if rows},
+                                         "real": real},
                                         indent=2))
     return 0
 
