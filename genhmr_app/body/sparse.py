@@ -10,6 +10,8 @@ embedded model and only move SMPL's surface by millimetres.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +19,10 @@ from smplx.lbs import batch_rigid_transform
 from torch import nn
 
 from genhmr_app.body.model import BodyModel
+
+
+log = logging.getLogger(__name__)
+MAX_TRACES = 8  # frozen traces kept per SparseBody (one per batch size, dtype and device seen)
 
 
 @dataclass
@@ -93,6 +99,8 @@ class SparseBody(nn.Module):
         self.register_buffer("v_template", v_template[extra])
         self.register_buffer("v_dirs", shapedirs[extra])
         self.register_buffer("weights", weights[extra])
+        self._traces: dict[tuple, torch.jit.ScriptModule | None] = {}
+        self._trace_lock = threading.Lock()
         self.to(body.device)
 
     def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor | None = None,
@@ -135,9 +143,38 @@ class SparseBody(nn.Module):
                              transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The 33 keypoints (B, 33, 3) and their derivatives (B, 33, 3, 24, 3) with respect to a rotation
         vector d_j applied on the right of each joint's rotation (R_j exp(d_j); joint 0 = the global
-        orientation). Analytic: such a rotation turns everything below joint j about the joint's
-        position c_j by w = G_j d_j (G_j its world rotation), so dp = w x (p - c_j) for each share of a
-        keypoint that hangs below j. (The derivative by the translation is the identity.)"""
+        orientation). See `_mediapipe33_jacobian` for the maths.
+
+        Outside autograd this runs a frozen TorchScript trace of it, made once per batch size, dtype and
+        device: the joint fit calls it every iteration, and the trace (the kinematic chain unrolled, the
+        constants folded) takes ~0.75 instead of ~1.2 ms for one body here, with identical results."""
+        args = (global_orient, body_pose, betas, transl)
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or any(a.requires_grad for a in args):
+            return self._mediapipe33_jacobian(*args)
+        traced = self._trace_for(args)
+        return self._mediapipe33_jacobian(*args) if traced is None else traced._mediapipe33_jacobian(*args)
+
+    def _trace_for(self, args: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule | None:
+        """The frozen trace for inputs like `args` (None when tracing failed once: eager from then on)."""
+        key = (tuple(a.shape for a in args), args[0].dtype, args[0].device, self.j_template.device)
+        with self._trace_lock:
+            if key not in self._traces:
+                if len(self._traces) >= MAX_TRACES:
+                    self._traces.pop(next(iter(self._traces)))
+                try:
+                    with torch.no_grad():
+                        traced = torch.jit.trace_module(self, {"_mediapipe33_jacobian": args}, check_trace=False)
+                        self._traces[key] = torch.jit.freeze(traced.eval(), preserved_attrs=["_mediapipe33_jacobian"])
+                except Exception as exc:  # noqa: BLE001 - an optimisation only: the eager maths is the same
+                    log.warning("keypoint Jacobian not traced (%s); running it eagerly", exc)
+                    self._traces[key] = None
+            return self._traces[key]
+
+    def _mediapipe33_jacobian(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+                              transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Analytic: a rotation d_j at joint j turns everything below it about the joint's position c_j
+        by w = G_j d_j (G_j its world rotation), so dp = w x (p - c_j) for each share of a keypoint that
+        hangs below j. (The derivative by the translation is the identity.)"""
         b = body_pose.shape[0]
         joints_rest = self.j_template + torch.einsum("jcb,nb->njc", self.j_dirs[..., : betas.shape[-1]], betas)
         rot = torch.cat([global_orient.reshape(b, 1, 3, 3), body_pose], dim=1)
