@@ -294,10 +294,8 @@ class Bench:
         return proc._process.pid if proc is not None and proc.ready else "none"
 
     def model_process_rss_mb(self) -> float:
-        proc = self.session._live_process
-        if proc is None or not proc.ready:
-            return 0.0
-        return rss_mb(proc._process.pid)
+        pid = self.model_process_pid()
+        return 0.0 if pid == "none" else rss_mb(pid)
 
     def close(self) -> None:
         self.window.close()

@@ -10,8 +10,6 @@ embedded model and only move SMPL's surface by millimetres.
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
 
 import torch
@@ -19,10 +17,7 @@ from smplx.lbs import batch_rigid_transform
 from torch import nn
 
 from genhmr_app.body.model import BodyModel
-
-
-log = logging.getLogger(__name__)
-MAX_TRACES = 8  # frozen traces kept per SparseBody (one per batch size, dtype and device seen)
+from genhmr_app.frozen_graphs import FrozenGraphs
 
 
 @dataclass
@@ -99,8 +94,7 @@ class SparseBody(nn.Module):
         self.register_buffer("v_template", v_template[extra])
         self.register_buffer("v_dirs", shapedirs[extra])
         self.register_buffer("weights", weights[extra])
-        self._traces: dict[tuple, torch.jit.ScriptModule | None] = {}
-        self._trace_lock = threading.Lock()
+        self._jacobian_graphs = FrozenGraphs(_KeypointJacobian(self))
         self.to(body.device)
 
     def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor | None = None,
@@ -151,24 +145,13 @@ class SparseBody(nn.Module):
         args = (global_orient, body_pose, betas, transl)
         if torch.is_grad_enabled() or torch.jit.is_tracing() or any(a.requires_grad for a in args):
             return self._mediapipe33_jacobian(*args)
-        traced = self._trace_for(args)
-        return self._mediapipe33_jacobian(*args) if traced is None else traced._mediapipe33_jacobian(*args)
+        key = tuple((a.shape, a.dtype, a.device) for a in args)
+        return self._jacobian_graphs.run(key, *args)
 
-    def _trace_for(self, args: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule | None:
-        """The frozen trace for inputs like `args` (None when tracing failed once: eager from then on)."""
-        key = (tuple(a.shape for a in args), args[0].dtype, args[0].device, self.j_template.device)
-        with self._trace_lock:
-            if key not in self._traces:
-                if len(self._traces) >= MAX_TRACES:
-                    self._traces.pop(next(iter(self._traces)))
-                try:
-                    with torch.no_grad():
-                        traced = torch.jit.trace_module(self, {"_mediapipe33_jacobian": args}, check_trace=False)
-                        self._traces[key] = torch.jit.freeze(traced.eval(), preserved_attrs=["_mediapipe33_jacobian"])
-                except Exception as exc:  # noqa: BLE001 - an optimisation only: the eager maths is the same
-                    log.warning("keypoint Jacobian not traced (%s); running it eagerly", exc)
-                    self._traces[key] = None
-            return self._traces[key]
+    @property
+    def _traces(self) -> dict:
+        """The frozen graphs made so far, by input signature."""
+        return self._jacobian_graphs.graphs
 
     def _mediapipe33_jacobian(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
                               transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,3 +202,15 @@ class SparseBody(nn.Module):
         if rest.dim() == 4:
             return out + torch.einsum("bjcd,bkjd->bkc", transforms[..., :3, :3], rest)
         return out + torch.einsum("bjcd,kjd->bkc", transforms[..., :3, :3], rest)
+
+
+class _KeypointJacobian(nn.Module):
+    """SparseBody._mediapipe33_jacobian as a module's forward, for tracing (frozen_graphs.py)."""
+
+    def __init__(self, body: SparseBody) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+                transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.body._mediapipe33_jacobian(global_orient, body_pose, betas, transl)

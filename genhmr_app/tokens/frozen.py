@@ -9,15 +9,11 @@ Anything that needs gradients (the refinement's latent steps) and anything off t
 
 from __future__ import annotations
 
-import logging
-import warnings
-
 import torch
 from torch import nn
 
+from genhmr_app.frozen_graphs import FrozenGraphs
 from genhmr_app.tokens.model import PoseTokenizer
-
-log = logging.getLogger(__name__)
 
 
 class _Decode(nn.Module):
@@ -36,38 +32,23 @@ class FrozenDecoder:
 
     def __init__(self, tokenizer: PoseTokenizer) -> None:
         self.tokenizer = tokenizer
-        self._graphs: dict[int, torch.jit.ScriptModule] = {}
+        self._frozen = FrozenGraphs(_Decode(tokenizer), self.MAX_GRAPHS)
         self._traceable = next(tokenizer.parameters()).device.type == "cpu"
         if self._traceable:  # batch 1 (a live frame, a hypothesis) is traced now, with the models' loading
-            self._graph(1)
+            self._frozen.graph(1, (torch.zeros(1, tokenizer.config.slots, tokenizer.config.code_dim),))
+
+    @property
+    def _graphs(self) -> dict:
+        return self._frozen.graphs
 
     def __getattr__(self, name: str):  # config, latents, soft_latents, encode, ...: the tokenizer's own
         return getattr(self.tokenizer, name)
-
-    def _graph(self, batch: int):
-        if batch not in self._graphs:
-            if len(self._graphs) >= self.MAX_GRAPHS:
-                return None
-            example = torch.zeros(batch, self.tokenizer.config.slots, self.tokenizer.config.code_dim)
-            try:
-                with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-                    warnings.simplefilter("ignore")
-                    traced = torch.jit.trace(_Decode(self.tokenizer).eval(), (example,), check_trace=False)
-                    graph = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
-                    graph(example)
-            except Exception as exc:  # noqa: BLE001 - eager decoding is correct, only slower
-                log.info("decoder not traced (%s); decoding eagerly", exc)
-                self._traceable = False
-                return None
-            self._graphs[batch] = graph
-        return self._graphs[batch]
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, slots, D) → (B, 23, 3, 3), as PoseTokenizer.decode_latents."""
         if not self._traceable or (torch.is_grad_enabled() and latents.requires_grad) or latents.device.type != "cpu":
             return self.tokenizer.decode_latents(latents)
-        graph = self._graph(latents.shape[0])
-        return self.tokenizer.decode_latents(latents) if graph is None else graph(latents)
+        return self._frozen.run(latents.shape[0], latents)
 
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         return self.decode_latents(self.tokenizer.latents(indices))
