@@ -79,3 +79,29 @@ def test_real_images_are_scored_per_variant_on_request(tmp_path, monkeypatch):
     assert shipped["photos_mediapipe_pct"] == no_fit["photos_mediapipe_pct"]
     assert no_fit["photos_placed_pct"] > shipped["photos_placed_pct"]
     assert any(line.startswith("| no-fit |") for line in figures["table"][-2:])
+
+
+def test_a_variant_can_name_candidate_weights(tmp_path, monkeypatch, capsys):
+    """`weights=PATH`: candidate generator or regressor weights, scored on the same scenes; a missing
+    file is refused when the variant is read, weights that do not load get a message, not a traceback."""
+    from genhmr_app.paths import WEIGHTS_DIR
+
+    regressor = WEIGHTS_DIR / "genhmr" / "regressor.pt"
+    v = validate.parse_variant(f"reg=weights={regressor},refine_steps=0")
+    assert v.weights == regressor and v.settings == ReconstructionSettings(refine_steps=0)
+    assert validate.parse_variant("shipped=").weights is None
+    with pytest.raises(ValueError, match="does not exist"):
+        validate.parse_variant(f"bad=weights={tmp_path / 'none.pt'}")
+    if not (shared_data_dir() / "mocap").is_dir():
+        pytest.skip("the validation poses come from ../shared/data/mocap")
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images: tmp_path / "val.pkl")
+    out = tmp_path / "out.json"
+    assert validate.main(["--images", "2", "--seed", "3", "--variant", "shipped=", "--variant",
+                          f"reg=weights={regressor},refine_steps=0", "--json", str(out)]) == 0
+    means = json.loads(out.read_text())["means"]
+    # Another model on the same detections: another result (the regressor predicts the pose directly).
+    assert means["reg"]["mpjpe"] != means["shipped"]["mpjpe"]
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert validate.main(["--images", "2", "--seed", "3", "--variant", f"broken=weights={broken}"]) == 1
+    assert "error:" in capsys.readouterr().out

@@ -9,11 +9,13 @@ variant's per-scene difference to the first one and its 95% interval: seed 10 wi
 differences of about 0.2-0.3 mm of MPJPE.
 
 A variant is `NAME=KEY=VALUE,KEY=VALUE` (or `NAME=` for the defaults): keys are ReconstructionSettings
-fields, `fit.FIELD` for refinement/joint_fit.JointFitSettings and `prior.FIELD` for
-refinement/uncertainty.UncertaintyPriorSettings. For example
+fields, `fit.FIELD` for refinement/joint_fit.JointFitSettings, `prior.FIELD` for
+refinement/uncertainty.UncertaintyPriorSettings and `weights=PATH` for candidate generator (or
+regressor) weights in place of the shipped generator. For example
 
     python main.py validate --variant shipped= --variant orient=fit.orient_prior=0.1 \
-        --variant n1=iterations=1 --seed 10 --images 600
+        --variant n1=iterations=1 --variant regressor=weights=weights/genhmr/regressor.pt,refine_steps=0 \
+        --seed 10 --images 600
 
 The rendered scenes are not real people: a setting that helps here should still be checked on the
 real images before it is shipped. `--real` scores every variant on them as well (the MPI-INF-3DHP
@@ -36,6 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genhmr_app.generator.model import GeneratorCheckpointError, load_generator
 from genhmr_app.paths import user_cache_dir
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 from genhmr_app.refinement.joint_fit import JointFitSettings
@@ -52,6 +55,7 @@ class Variant:
     settings: ReconstructionSettings
     joint_fit: JointFitSettings
     uncertainty: UncertaintyPriorSettings
+    weights: Path | None = None  # candidate generator/regressor weights; None: the shipped generator
 
 
 def _typed(cls, key: str, text: str):
@@ -76,10 +80,16 @@ def parse_variant(spec: str) -> Variant:
     if not sep or not name:
         raise ValueError(f"a variant is NAME=KEY=VALUE,... (or NAME= for the defaults), not {spec!r}")
     picked: dict[type, dict] = {ReconstructionSettings: {}, JointFitSettings: {}, UncertaintyPriorSettings: {}}
+    weights = None
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"{item!r} in variant {name!r} is not KEY=VALUE")
+        if key == "weights":
+            weights = Path(value).expanduser()
+            if not weights.is_file():
+                raise ValueError(f"weights file {value!r} in variant {name!r} does not exist")
+            continue
         prefix, dot, field_name = key.partition(".")
         cls = {"fit": JointFitSettings, "prior": UncertaintyPriorSettings}.get(prefix) if dot else ReconstructionSettings
         if cls is None:
@@ -90,7 +100,26 @@ def parse_variant(spec: str) -> Variant:
                              "use joint_fit_iterations=N")
         picked[cls][field_name] = _typed(cls, field_name, value)
     return Variant(name, ReconstructionSettings(**picked[ReconstructionSettings]),
-                   JointFitSettings(**picked[JointFitSettings]), UncertaintyPriorSettings(**picked[UncertaintyPriorSettings]))
+                   JointFitSettings(**picked[JointFitSettings]), UncertaintyPriorSettings(**picked[UncertaintyPriorSettings]),
+                   weights)
+
+
+class Reconstructors:
+    """One Reconstructor per weights file, sharing the shipped one's body model and tokenizer."""
+
+    def __init__(self, shipped: Reconstructor) -> None:
+        self.shipped = shipped
+        self._by_path: dict[Path, Reconstructor] = {}
+
+    def for_variant(self, variant: Variant) -> Reconstructor:
+        if variant.weights is None:
+            return self.shipped
+        key = variant.weights.resolve()
+        if key not in self._by_path:
+            base = self.shipped  # load_generator checks the weights against the tokenizer they must match
+            self._by_path[key] = Reconstructor(body=base.body, tokenizer=base.tokenizer, device=str(base.device),
+                                               generator=load_generator(key, base.tokenizer.config))
+        return self._by_path[key]
 
 
 def cache_path(seed: int, images: int) -> Path:
@@ -212,13 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     torch.set_num_threads(args.threads)
-    recon = Reconstructor(device="cpu")
-    pairs = validation_scenes(recon, args.seed, args.images)
+    recons = Reconstructors(Reconstructor(device="cpu"))
+    pairs = validation_scenes(recons.shipped, args.seed, args.images)
     print(f"validation scenes: seed {args.seed}, {len(pairs)} of {args.images} found by the detector "
           f"(cache {cache_path(args.seed, args.images)})")
-    results = {v.name: evaluate(recon, pairs, v) for v in variants}
+    try:
+        results = {v.name: evaluate(recons.for_variant(v), pairs, v) for v in variants}
+        real = {v.name: evaluate_real(recons.for_variant(v), v) for v in variants} if args.real else {}
+    except GeneratorCheckpointError as exc:  # weights that do not load or do not fit the tokenizer
+        print(f"error: {exc}")
+        return 1
     lines = report(results)
-    real = {v.name: evaluate_real(recon, v) for v in variants} if args.real else {}
     if real:
         lines += real_report(real)
     print("\n".join(lines))
