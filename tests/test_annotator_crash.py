@@ -131,6 +131,10 @@ def _lane(folder, lane: int, kills: int, env) -> tuple[int, int]:
 def test_the_app_killed_at_random_loses_no_autosaved_edit(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
+    import pyvista.plotting  # noqa: F401  the lanes render their photos at once: pyvista's lazy first import
+    # of its plotting module is not thread-safe ("module 'pyvista' has no attribute 'Plotter'" when this
+    # test ran alone), so it is imported here, before the threads.
+
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONUNBUFFERED="1")
     # Two projects side by side (an app start is mostly one core's work), KILLS kills in all.
     with ThreadPoolExecutor(LANES) as pool:
