@@ -9,23 +9,26 @@ import pytest
 
 from genhmr_app.bench import validate
 from genhmr_app.paths import shared_data_dir
+from genhmr_app.detection.landmark_correction import CorrectionSettings
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings
 from genhmr_app.refinement.joint_fit import JointFitSettings
 from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings
 
 
 def test_a_variant_names_the_settings_it_changes():
-    v = validate.parse_variant("tight=iterations=1,fit.orient_prior=0.1,prior.scale=0.01,uncertainty_prior=false")
+    v = validate.parse_variant("tight=iterations=1,fit.orient_prior=0.1,prior.scale=0.01,uncertainty_prior=false,"
+                               "correction.spread_power=1")
     assert v.name == "tight"
     assert v.settings == ReconstructionSettings(iterations=1, uncertainty_prior=False)
     assert v.joint_fit == JointFitSettings(orient_prior=0.1)
     assert v.uncertainty == UncertaintyPriorSettings(scale=0.01)
+    assert v.correction == CorrectionSettings(spread_power=1.0)
     assert isinstance(v.settings.iterations, int) and isinstance(v.joint_fit.orient_prior, float)
     defaults = validate.parse_variant("shipped=")
     assert (defaults.settings, defaults.joint_fit, defaults.uncertainty) == (
         ReconstructionSettings(), JointFitSettings(), UncertaintyPriorSettings())
     bad = {"bad=fit.orient=0.1": "no field 'orient'", "no-equals-sign": "NAME=KEY=VALUE",
-           "bad=fitting.orient_prior=0.1": "fit.FIELD or prior.FIELD", "bad=fit=0.1": "no field 'fit'",
+           "bad=fitting.orient_prior=0.1": "fit.FIELD, prior.FIELD or correction.FIELD", "bad=fit=0.1": "no field 'fit'",
            "bad=iterations=five": "iterations must be int", "bad=fit.iterations=0": "joint_fit_iterations",
            "bad=uncertainty_prior=maybe": "true or false"}
     for spec, message in bad.items():

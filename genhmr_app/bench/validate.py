@@ -10,7 +10,8 @@ differences of about 0.2-0.3 mm of MPJPE.
 
 A variant is `NAME=KEY=VALUE,KEY=VALUE` (or `NAME=` for the defaults): keys are ReconstructionSettings
 fields, `fit.FIELD` for refinement/joint_fit.JointFitSettings, `prior.FIELD` for
-refinement/uncertainty.UncertaintyPriorSettings and `weights=PATH` for candidate generator (or
+refinement/uncertainty.UncertaintyPriorSettings, `correction.FIELD` for
+detection/landmark_correction.CorrectionSettings and `weights=PATH` for candidate generator (or
 regressor) weights in place of the shipped generator. For example
 
     python main.py validate --variant shipped= --variant orient=fit.orient_prior=0.1 \
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genhmr_app.detection.landmark_correction import CorrectionSettings
 from genhmr_app.generator.model import GeneratorCheckpointError, load_generator
 from genhmr_app.paths import user_cache_dir
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
@@ -55,6 +57,7 @@ class Variant:
     settings: ReconstructionSettings
     joint_fit: JointFitSettings
     uncertainty: UncertaintyPriorSettings
+    correction: CorrectionSettings = CorrectionSettings()
     weights: Path | None = None  # candidate generator/regressor weights; None: the shipped generator
 
 
@@ -79,7 +82,8 @@ def parse_variant(spec: str) -> Variant:
     name, sep, rest = spec.partition("=")
     if not sep or not name:
         raise ValueError(f"a variant is NAME=KEY=VALUE,... (or NAME= for the defaults), not {spec!r}")
-    picked: dict[type, dict] = {ReconstructionSettings: {}, JointFitSettings: {}, UncertaintyPriorSettings: {}}
+    picked: dict[type, dict] = {ReconstructionSettings: {}, JointFitSettings: {}, UncertaintyPriorSettings: {},
+                                CorrectionSettings: {}}
     weights = None
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, sep, value = item.partition("=")
@@ -91,9 +95,10 @@ def parse_variant(spec: str) -> Variant:
                 raise ValueError(f"weights file {value!r} in variant {name!r} does not exist")
             continue
         prefix, dot, field_name = key.partition(".")
-        cls = {"fit": JointFitSettings, "prior": UncertaintyPriorSettings}.get(prefix) if dot else ReconstructionSettings
+        cls = ({"fit": JointFitSettings, "prior": UncertaintyPriorSettings, "correction": CorrectionSettings}.get(prefix)
+               if dot else ReconstructionSettings)
         if cls is None:
-            raise ValueError(f"{key!r} in variant {name!r}: a prefixed key is fit.FIELD or prior.FIELD")
+            raise ValueError(f"{key!r} in variant {name!r}: a prefixed key is fit.FIELD, prior.FIELD or correction.FIELD")
         field_name = field_name if dot else key
         if cls is JointFitSettings and field_name == "iterations":  # one source: the Reconstructor takes it from there
             raise ValueError("the joint fit's iterations are ReconstructionSettings.joint_fit_iterations: "
@@ -101,7 +106,7 @@ def parse_variant(spec: str) -> Variant:
         picked[cls][field_name] = _typed(cls, field_name, value)
     return Variant(name, ReconstructionSettings(**picked[ReconstructionSettings]),
                    JointFitSettings(**picked[JointFitSettings]), UncertaintyPriorSettings(**picked[UncertaintyPriorSettings]),
-                   weights)
+                   CorrectionSettings(**picked[CorrectionSettings]), weights)
 
 
 class Reconstructors:
@@ -158,12 +163,12 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int) -> list[tupl
 @contextmanager
 def applied(recon: Reconstructor, variant: Variant):
     """The variant's refinement settings on the Reconstructor, restored after."""
-    kept = recon.joint_fit, recon.uncertainty
-    recon.joint_fit, recon.uncertainty = variant.joint_fit, variant.uncertainty
+    kept = recon.joint_fit, recon.uncertainty, recon.correction
+    recon.joint_fit, recon.uncertainty, recon.correction = variant.joint_fit, variant.uncertainty, variant.correction
     try:
         yield
     finally:
-        recon.joint_fit, recon.uncertainty = kept
+        recon.joint_fit, recon.uncertainty, recon.correction = kept
 
 
 def evaluate(recon: Reconstructor, pairs: list[tuple], variant: Variant) -> dict[int, dict]:

@@ -89,6 +89,10 @@ class LiveSettings:
     # on the five validation clips 62.4 → 61.1 mm (without the placement 61.3, still path 59.6). A
     # second start on every frame: the same on the clips (61.2), so only when the generator ran.
     restart_from_decoded: bool = True
+    # The fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py;
+    # ReconstructionSettings.landmark_correction for the still path). Trained with a quarter of its
+    # samples from VIDEO-mode sequences, so it has seen the tracker's errors.
+    landmark_correction: bool = True
 
 
 def _pick(fit: JointFitResult, i: int) -> JointFitResult:
@@ -278,8 +282,9 @@ class LiveTracker:
         # Step 2: the joint fit, started from where the last frame ended and held near this frame's
         # decoded pose (and near the last frame's orientation).
         mesh, posed = self._preview_body()
-        target = torch.as_tensor(person.landmarks_px, dtype=torch.float32, device=dev)[None]
-        vis = torch.as_tensor(person.visibility, dtype=torch.float32, device=dev)[None]
+        target_px, weights = recon.fit_targets(person, self.settings.landmark_correction)
+        target = torch.as_tensor(target_px, dtype=torch.float32, device=dev)[None]
+        vis = torch.as_tensor(weights, dtype=torch.float32, device=dev)[None]
         with torch.no_grad():
             start = torch.cat([torch.zeros(1, 1, 3, device=dev),
                                roma.rotmat_to_rotvec(decoded.transpose(-1, -2) @ track.rotations[:, 1:])], 1)

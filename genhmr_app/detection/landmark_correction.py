@@ -1,0 +1,192 @@
+"""A learned correction of MediaPipe's 2D landmarks, and how far to trust each one, for the joint fit.
+
+Why: the joint fit (refinement/joint_fit.py) pulls the body onto the detector's 2D landmarks, so their
+errors become the body's. The twentieth session's oracles on the rendered validation scenes (seed 10,
+597 people) put the 2D landmarks first among the pipeline's inputs: the fit given the true body's 2D
+keypoints instead of MediaPipe's gave 62.6 mm MPJPE against the shipped 72.1. Many of MediaPipe's errors
+are habits that the landmarks themselves give away: a foreshortened forearm's wrist drawn short, a hidden
+knee put on the visible one's line, a side view's far shoulder. A small network, given what MediaPipe
+reported for one person (2D in the person's box, its depth, visibility, presence and world landmarks),
+predicts where the detector would have put each landmark had it been right (the true body's keypoint with
+the landmark placement, detection/placement.py) and how far off the landmark is likely to be.
+
+The fit then gets the corrected landmarks, each weighted by MediaPipe's visibility times
+min(1, (reference / predicted spread)^power): a landmark the network expects to be far off counts less.
+Twenty-first session, seed-10 validation, 597 people: 72.08 mm → 68.94 with the correction alone and
+68.38 with the weights (power 2, reference 1% of the box); the generator's input stays MediaPipe's own
+landmarks (corrected ones there measured 69.4: the generator was trained on what MediaPipe reports).
+
+Trained on renders run through the real detector (training/train_landmark_corrector.py); the weights
+live in weights/detector/landmark_corrector.pt with their card beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from genhmr_app.detection.landmarks import MP33_FLIP_PAIRS, MP33_INDEX
+from genhmr_app.paths import WEIGHTS_DIR
+
+log = logging.getLogger(__name__)
+
+CORRECTOR_FORMAT = "genhmr-landmark-corrector/1"
+CORRECTOR_PATH = WEIGHTS_DIR / "detector" / "landmark_corrector.pt"
+NUM_LANDMARKS = 33
+# The person's frame: centred on the mean of both shoulders and hips, scaled by the larger side of the
+# landmarks' bounding box, so the same pose gives the same numbers at any size or place in the image.
+FRAME_LANDMARKS = tuple(MP33_INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+HIPS = (MP33_INDEX["left_hip"], MP33_INDEX["right_hip"])
+FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS * 3 + NUM_LANDMARKS * 3  # 2D, z / vis / presence, world
+MAX_SHIFT = 0.5  # of the person's box: a correction can never move a landmark further
+LOG_SPREAD_RANGE = (-6.0, 3.0)
+
+
+@dataclass(frozen=True)
+class CorrectorConfig:
+    width: int = 512
+    layers: int = 3
+
+
+@dataclass(frozen=True)
+class CorrectionSettings:
+    """How the predicted spread turns into the fit's weights (measured on validation scenes, see above)."""
+
+    # 0: MediaPipe's visibility alone. Seed-10 validation MPJPE (mm): 0 → 68.94, 1 → 68.51, 2 → 68.38.
+    spread_power: float = 2.0
+    # The spread (share of the person's box) below which a landmark keeps its whole visibility weight;
+    # about the median predicted spread of the limb landmarks (0.0085). 0.02: 68.71 at power 1 (0.01: 68.51).
+    reference_spread: float = 0.01
+
+
+@dataclass
+class CorrectedLandmarks:
+    landmarks_px: np.ndarray  # (33, 2) float32, where the detector would have put them on the true body
+    weights: np.ndarray  # (33,) float32, the fit's weight: visibility x trust in the corrected point
+    spread: np.ndarray  # (33,) float32, predicted error, share of the person's box
+
+
+class CorrectorError(ValueError):
+    """A landmark-corrector file that cannot be used."""
+
+
+def person_frame(landmarks_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """landmarks_px (B, 33, 2) → centre (B, 1, 2) and scale (B, 1, 1) of the person's frame (see FRAME_LANDMARKS)."""
+    centre = landmarks_px[:, list(FRAME_LANDMARKS)].mean(1, keepdims=True)
+    scale = (landmarks_px.max(1) - landmarks_px.min(1)).max(-1)[:, None, None]
+    return centre, np.maximum(scale, 1.0)
+
+
+def corrector_features(landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibility: np.ndarray,
+                       presence: np.ndarray, world: np.ndarray) -> np.ndarray:
+    """(B, FEATURES) float32 from what MediaPipe reported for B people: landmarks_px (B, 33, 2), landmarks_z /
+    visibility / presence (B, 33), world (B, 33, 3) metres."""
+    centre, scale = person_frame(landmarks_px)
+    b = len(landmarks_px)
+    world = world - world[:, list(HIPS)].mean(1, keepdims=True)
+    return np.concatenate([((landmarks_px - centre) / scale).reshape(b, -1), landmarks_z / scale[:, :, 0],
+                           visibility, presence, world.reshape(b, -1)], 1).astype(np.float32)
+
+
+def mirror_landmarks(values: np.ndarray) -> np.ndarray:
+    """(..., 33, C) → the same values with left and right landmarks swapped (an image's mirror image)."""
+    out = values.copy()
+    for a, b in MP33_FLIP_PAIRS:
+        out[..., a, :], out[..., b, :] = values[..., b, :], values[..., a, :]
+    return out
+
+
+class CorrectorNet(nn.Module):
+    """MLP: features (standardised inside) → shift (B, 33, 2) in person-box units and log spread (B, 33)."""
+
+    def __init__(self, config: CorrectorConfig = CorrectorConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.register_buffer("feature_mean", torch.zeros(FEATURES))
+        self.register_buffer("feature_std", torch.ones(FEATURES))
+        layers: list[nn.Module] = []
+        width_in = FEATURES
+        for _ in range(config.layers):
+            layers += [nn.Linear(width_in, config.width), nn.GELU()]
+            width_in = config.width
+        layers.append(nn.Linear(width_in, NUM_LANDMARKS * 3))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.mlp((features - self.feature_mean) / self.feature_std)
+        shift = out[:, : NUM_LANDMARKS * 2].reshape(-1, NUM_LANDMARKS, 2).clamp(-MAX_SHIFT, MAX_SHIFT)
+        return shift, out[:, NUM_LANDMARKS * 2:].clamp(*LOG_SPREAD_RANGE)
+
+
+class LandmarkCorrector:
+    def __init__(self, net: CorrectorNet, card: dict | None = None) -> None:
+        self.net = net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.card = card or {}
+
+    def correct(self, landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibility: np.ndarray,
+                presence: np.ndarray, world: np.ndarray,
+                settings: CorrectionSettings = CorrectionSettings()) -> CorrectedLandmarks:
+        """One person's MediaPipe output ((33, 2), (33,), (33,), (33,), (33, 3)) → the fit's landmarks and weights."""
+        px = np.asarray(landmarks_px, np.float32)[None]
+        features = corrector_features(px, np.asarray(landmarks_z, np.float32)[None], np.asarray(visibility, np.float32)[None],
+                                      np.asarray(presence, np.float32)[None], np.asarray(world, np.float32)[None])
+        if not np.isfinite(features).all():  # a detector glitch: keep MediaPipe's own points
+            return CorrectedLandmarks(px[0], np.asarray(visibility, np.float32), np.full(NUM_LANDMARKS, np.nan, np.float32))
+        with torch.no_grad():
+            shift, log_spread = self.net(torch.from_numpy(features))
+        _, scale = person_frame(px)
+        spread = np.exp(log_spread[0].numpy())
+        trust = np.minimum(1.0, (settings.reference_spread / spread) ** settings.spread_power) if settings.spread_power else 1.0
+        return CorrectedLandmarks((px + shift.numpy() * scale)[0].astype(np.float32),
+                                  (np.asarray(visibility, np.float32) * trust).astype(np.float32), spread.astype(np.float32))
+
+    def save(self, path: Path = CORRECTOR_PATH) -> None:
+        """The weights and, beside them, their card (`.json`); both written whole or not at all."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save({"format": CORRECTOR_FORMAT, "config": asdict(self.net.config), "state": self.net.state_dict()}, tmp)
+        tmp.replace(path)
+        card = path.with_suffix(".json")
+        tmp = card.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"format": CORRECTOR_FORMAT, **self.card}, indent=1))
+        tmp.replace(card)
+
+    @classmethod
+    def load(cls, path: Path = CORRECTOR_PATH) -> LandmarkCorrector:
+        path = Path(path)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+            raise CorrectorError(f"{path}: cannot be read as landmark-corrector weights ({exc})") from exc
+        if not isinstance(data, dict) or data.get("format") != CORRECTOR_FORMAT:
+            raise CorrectorError(f"{path}: not a {CORRECTOR_FORMAT} file")
+        try:
+            net = CorrectorNet(CorrectorConfig(**data["config"]))
+            net.load_state_dict(data["state"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise CorrectorError(f"{path}: weights do not fit the landmark corrector ({exc})") from exc
+        card_path = path.with_suffix(".json")
+        try:
+            card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            card = {}
+        return cls(net, card)
+
+
+def load_corrector(path: Path = CORRECTOR_PATH) -> tuple[LandmarkCorrector | None, str | None]:
+    """The corrector, or None with the reason (the fit then uses MediaPipe's landmarks as they are)."""
+    if not Path(path).exists():
+        return None, f"no landmark corrector at {path}: the fit uses MediaPipe's landmarks as they are"
+    try:
+        return LandmarkCorrector.load(path), None
+    except CorrectorError as exc:
+        return None, f"{exc}; the fit uses MediaPipe's landmarks as they are"

@@ -1,0 +1,169 @@
+"""The learned correction of MediaPipe's landmarks (detection/landmark_correction.py): training finds a
+detector's habit and removes it, the shipped weights load and move real detections by little, bad files
+and a diverging run get clear messages, and the pipeline works with the correction off or missing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from genhmr_app.body.model import load_body_model
+from genhmr_app.conditioning.camera import project
+from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector,
+                                                      corrector_features, load_corrector, mirror_landmarks)
+from genhmr_app.detection.landmarks import MP33_INDEX
+from genhmr_app.detection.placement import LandmarkPlacement
+from genhmr_app.training import detector_data as dd
+from genhmr_app.training import train_landmark_corrector as tlc
+
+KNEES = [MP33_INDEX["left_knee"], MP33_INDEX["right_knee"]]
+
+
+def _detector_data(folder, n: int, seed: int) -> None:
+    """n rendered-like samples whose 'detector' puts both knees 6% of the person's height too high
+    (a habit) and every landmark a little off at random (noise); the truth is exact."""
+    g = torch.Generator().manual_seed(seed)
+    yaw = torch.rand(n, generator=g) * 2 * np.pi
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+    orient = flip @ roma.rotvec_to_rotmat(torch.stack([torch.zeros(n), yaw, torch.zeros(n)], -1))
+    pose = roma.rotvec_to_rotmat(torch.randn(n, 23, 3, generator=g) * 0.2)
+    transl = torch.stack([torch.zeros(n), torch.zeros(n) + 0.2, 3 + torch.rand(n, generator=g)], -1)
+    focal, wh = torch.full((n,), 600.0), torch.tensor([[640.0, 640.0]]).expand(n, 2)
+    sparse = LandmarkPlacement.load().keypoint_body(load_body_model())
+    with torch.no_grad():
+        points = sparse.mediapipe33(orient, pose, torch.zeros(n, 10), transl)
+        truth = project(points, focal, wh).numpy()
+    height = np.ptp(truth[:, :, 1], axis=1)
+    det = truth + np.random.default_rng(seed).normal(0, 1.0, truth.shape)
+    det[:, KNEES, 1] -= 0.06 * height[:, None]
+    rows = {k: np.zeros((n, *shape), dtype) for k, (dtype, shape) in dd.FIELDS.items()}
+    rows.update(found=np.ones(n, bool), body_pose=pose.numpy(), global_orient=orient.numpy(), transl=transl.numpy(),
+                focal=focal.numpy(), image_wh=wh.numpy().astype(np.int32), truth_px=truth, det_px=det.astype(np.float32),
+                visibility=np.ones((n, 33), np.float32), presence=np.ones((n, 33), np.float32),
+                world=(points - points[:, [23, 24]].mean(1, keepdim=True)).numpy())
+    folder.mkdir(parents=True)
+    dd.write_chunk(folder, 0, {k: v.astype(dd.FIELDS[k][0]) for k, v in rows.items()}, {"samples": n})
+
+
+def test_training_learns_the_detectors_habit_and_writes_weights_with_a_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENHMR_CACHE_DIR", str(tmp_path / "cache"))
+    _detector_data(tmp_path / "data", 600, seed=3)
+    out, log = tmp_path / "corrector.pt", tmp_path / "log.jsonl"
+    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--log", str(log), "--epochs", "25", "--batch", "64",
+            "--width", "64", "--block", "60", "--threads", "1"]
+    assert tlc.main(args) == 0
+    corrector = LandmarkCorrector.load(out)
+    metrics = corrector.card["metrics"]
+    assert metrics["samples_held_out"] == 60 and metrics["samples_trained"] == 540
+    # The knees' 6% habit dominates the detector's error; the corrected points sit far closer to the truth.
+    assert metrics["held_out_limb_px_corrected_mean"] < 0.6 * metrics["held_out_limb_px_mediapipe_mean"]
+    assert corrector.card["command"].startswith("python main.py train-landmark-corrector")
+    assert len(log.read_text().splitlines()) == 25
+
+    # A rerun with the same settings resumes at the end: nothing is trained again, the same weights come out.
+    first = {k: v.clone() for k, v in corrector.net.state_dict().items()}
+    assert tlc.main(args) == 0
+    again = LandmarkCorrector.load(out).net.state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert len(log.read_text().splitlines()) == 25
+
+
+def test_a_diverging_run_stops_with_the_step_and_writes_no_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENHMR_CACHE_DIR", str(tmp_path / "cache"))
+    _detector_data(tmp_path / "data", 120, seed=4)
+    monkeypatch.setattr(tlc, "nll", lambda *a: torch.tensor(float("nan")))
+    out = tmp_path / "corrector.pt"
+    assert tlc.main(["--data", str(tmp_path / "data"), "--out", str(out), "--log", str(tmp_path / "log.jsonl"),
+                     "--epochs", "2", "--batch", "32", "--width", "16", "--block", "12", "--threads", "1"]) == 1
+    assert "non-finite loss at epoch 1, step 1" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_shipped_corrector_moves_landmarks_by_little_and_trusts_less_where_it_expects_error():
+    corrector, warning = load_corrector(CORRECTOR_PATH)
+    assert corrector is not None, warning
+    metrics = corrector.card["metrics"]
+    assert metrics["held_out_limb_px_corrected_mean"] < metrics["held_out_limb_px_mediapipe_mean"]
+    assert metrics["held_out_limb_px_corrected_median"] < metrics["held_out_limb_px_mediapipe_median"]
+    # A clean, plausible person: the correction may refine it, never throw it around.
+    sparse = LandmarkPlacement.load().keypoint_body(load_body_model())
+    orient = torch.diag(torch.tensor([1.0, -1.0, -1.0]))[None]
+    with torch.no_grad():
+        points = sparse.mediapipe33(orient, torch.eye(3).expand(1, 23, 3, 3), torch.zeros(1, 10), torch.tensor([[0, 0.2, 3.5]]))
+    px = project(points, torch.tensor([600.0]), torch.tensor([[640.0, 640.0]]))[0].numpy()
+    world = (points - points[:, [23, 24]].mean(1, keepdim=True))[0].numpy()
+    vis = np.full(33, 0.99, np.float32)
+    out = corrector.correct(px, np.zeros(33, np.float32), vis, vis, world)
+    height = np.ptp(px[:, 1])
+    assert np.isfinite(out.landmarks_px).all() and out.landmarks_px.shape == (33, 2)
+    assert np.linalg.norm(out.landmarks_px - px, axis=-1).max() < 0.1 * height
+    assert (out.weights <= vis + 1e-6).all() and (out.weights > 0).all()
+    # The weight follows the predicted spread: power 0 leaves MediaPipe's visibility as it is.
+    plain = corrector.correct(px, np.zeros(33, np.float32), vis, vis, world, CorrectionSettings(spread_power=0))
+    assert np.allclose(plain.weights, vis)
+    assert np.allclose(plain.landmarks_px, out.landmarks_px)
+
+
+def test_features_are_those_of_the_mirror_image_when_mirrored():
+    rng = np.random.default_rng(0)
+    px = rng.uniform(100, 500, (2, 33, 2)).astype(np.float32)
+    assert np.array_equal(mirror_landmarks(mirror_landmarks(px)), px)
+    left, right = MP33_INDEX["left_wrist"], MP33_INDEX["right_wrist"]
+    assert np.array_equal(mirror_landmarks(px)[:, left], px[:, right])
+    extra = [rng.uniform(0, 1, (2, 33)).astype(np.float32) for _ in range(3)]
+    world = rng.normal(0, 0.3, (2, 33, 3)).astype(np.float32)
+    features = corrector_features(px, *extra, world)
+    assert features.shape == (2, 33 * 8) and np.isfinite(features).all()
+    # The person's frame does not depend on where the person stands or how large they appear.
+    moved = corrector_features(px * 2 + 50, extra[0] * 2, *extra[1:], world)
+    assert np.allclose(moved[:, :66], features[:, :66], atol=1e-5)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a torch file", "json"])
+def test_an_unusable_corrector_file_is_reported_and_the_fit_uses_mediapipes_points(tmp_path, content):
+    path = tmp_path / "landmark_corrector.pt"
+    if content == "json":
+        torch.save({"format": "genhmr-landmark-corrector/1", "config": {"width": 8, "layers": 1}, "state": {}}, path)
+    else:
+        path.write_bytes(content)
+    corrector, warning = load_corrector(path)
+    assert corrector is None and str(path) in warning and "MediaPipe's landmarks as they are" in warning
+    missing, why = load_corrector(tmp_path / "absent.pt")
+    assert missing is None and "no landmark corrector" in why
+
+
+def test_the_pipeline_reconstructs_with_the_correction_missing_and_switched_off(tmp_path):
+    from genhmr_app.detection.detector import DetectedPerson
+    from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+
+    (tmp_path / "bad.pt").write_bytes(b"damaged")
+    recon = Reconstructor(device="cpu", corrector_path=tmp_path / "bad.pt")
+    assert recon.corrector is None and "bad.pt" in recon.corrector_warning
+    shipped = Reconstructor(body=recon.body, tokenizer=recon.tokenizer, device="cpu")
+    assert shipped.corrector is not None and shipped.corrector_warning is None
+
+    sparse = shipped.sparse
+    orient = torch.diag(torch.tensor([1.0, -1.0, -1.0]))[None]
+    with torch.no_grad():
+        points = sparse.mediapipe33(orient, torch.eye(3).expand(1, 23, 3, 3), torch.zeros(1, 10), torch.tensor([[0, 0.2, 3.5]]))
+    px = project(points, torch.tensor([600.0]), torch.tensor([[640.0, 640.0]]))[0].numpy().astype(np.float32)
+    world = (points - points[:, [23, 24]].mean(1, keepdim=True))[0].numpy()
+    person = DetectedPerson(px, np.zeros(33, np.float32), np.full(33, 0.95, np.float32), np.full(33, 0.99, np.float32),
+                            world, (float(px[:, 0].min()), float(px[:, 1].min()), float(px[:, 0].max()), float(px[:, 1].max())), 0.99)
+    on_px, on_w = shipped.fit_targets(person, True)
+    off_px, off_w = shipped.fit_targets(person, False)
+    assert np.array_equal(off_px, px) and np.array_equal(off_w, person.visibility)
+    assert not np.array_equal(on_px, px)
+    assert np.array_equal(*recon.fit_targets(person, True)[:1], px)  # no corrector: MediaPipe's points
+    for r, settings in ((recon, ReconstructionSettings()), (shipped, ReconstructionSettings(landmark_correction=False)),
+                        (shipped, ReconstructionSettings())):
+        out = r.reconstruct_person(person, 640, 640, 600.0, settings, {"detect": 0.0, "condition": 0.0, "sample": 0.0,
+                                                                          "refine": 0.0})
+        assert np.isfinite(out.vertices).all()
+        # The fitted body lands on the (clean) landmarks either way.
+        assert out.best.error_2d_px < 0.05 * np.ptp(px[:, 1])
+    json.dumps(shipped.corrector.card)  # the card is plain JSON
