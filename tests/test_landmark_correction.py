@@ -54,7 +54,7 @@ def test_training_learns_the_detectors_habit_and_writes_weights_with_a_card(tmp_
     _detector_data(tmp_path / "data", 600, seed=3)
     out, log = tmp_path / "corrector.pt", tmp_path / "log.jsonl"
     args = ["--data", str(tmp_path / "data"), "--out", str(out), "--log", str(log), "--epochs", "25", "--batch", "64",
-            "--width", "64", "--block", "60", "--threads", "1"]
+            "--width", "64", "--block", "60", "--threads", "1", "--members", "2"]
     assert tlc.main(args) == 0
     corrector = LandmarkCorrector.load(out)
     metrics = corrector.card["metrics"]
@@ -62,14 +62,16 @@ def test_training_learns_the_detectors_habit_and_writes_weights_with_a_card(tmp_
     # The knees' 6% habit dominates the detector's error; the corrected points sit far closer to the truth.
     assert metrics["held_out_limb_px_corrected_mean"] < 0.6 * metrics["held_out_limb_px_mediapipe_mean"]
     assert corrector.card["command"].startswith("python main.py train-landmark-corrector")
-    assert len(log.read_text().splitlines()) == 25
+    assert len(corrector.nets) == 2 and corrector.card["members"] == 2
+    assert len(log.read_text().splitlines()) == 50  # 25 epochs of each member
 
     # A rerun with the same settings resumes at the end: nothing is trained again, the same weights come out.
-    first = {k: v.clone() for k, v in corrector.net.state_dict().items()}
+    first = [{k: v.clone() for k, v in net.state_dict().items()} for net in corrector.nets]
     assert tlc.main(args) == 0
-    again = LandmarkCorrector.load(out).net.state_dict()
-    assert all(torch.equal(first[k], again[k]) for k in first)
-    assert len(log.read_text().splitlines()) == 25
+    again = [net.state_dict() for net in LandmarkCorrector.load(out).nets]
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(first, again) for k in a)
+    assert not torch.equal(first[0]["mlp.0.weight"], first[1]["mlp.0.weight"])  # two seeds, two members
+    assert len(log.read_text().splitlines()) == 50
 
 
 def test_a_diverging_run_stops_with_the_step_and_writes_no_weights(tmp_path, monkeypatch, capsys):
@@ -127,7 +129,7 @@ def test_features_are_those_of_the_mirror_image_when_mirrored():
 def test_an_unusable_corrector_file_is_reported_and_the_fit_uses_mediapipes_points(tmp_path, content):
     path = tmp_path / "landmark_corrector.pt"
     if content == "json":
-        torch.save({"format": "genhmr-landmark-corrector/1", "config": {"width": 8, "layers": 1}, "state": {}}, path)
+        torch.save({"format": "genhmr-landmark-corrector/1", "config": {"width": 8, "layers": 1}, "members": [{}]}, path)
     else:
         path.write_bytes(content)
     corrector, warning = load_corrector(path)

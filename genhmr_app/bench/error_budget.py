@@ -6,7 +6,10 @@ stage (12 COCO limb joints; MPJPE mid-hip aligned, PA-MPJPE similarity aligned; 
 - generator + refinement from perfect detector output (noise-free simulation of the true keypoints);
 - from simulated detector output (the calibrated noise model);
 - from the real detector's output (what users get), without refinement, with refinement whose joint
-  prior is one constant for every joint, and as the app runs (the prior from the generator's uncertainty);
+  prior is one constant for every joint, with the fit on MediaPipe's landmarks as they are (no learned
+  correction, detection/landmark_correction.py), and as the app runs (the prior from the generator's
+  uncertainty, the corrected landmarks); then as the app runs but with the fit given the true 2D keypoints
+  (where the detector puts them on the true body): what better 2D could still give;
 - that last result with the true global orientation, then also the true shape: what orientation and
   shape/scale contribute to MPJPE (PA-MPJPE removes both by construction);
 - with a regressor, both models without refinement from the same perfect, simulated and real inputs: how
@@ -18,6 +21,7 @@ the generator.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -25,6 +29,7 @@ import roma
 import torch
 
 from genhmr_app.body.sparse import SparseBody
+from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.detector import DetectedPerson
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 from genhmr_app.training.synthesis import NoiseModel, Synthesizer
@@ -101,7 +106,9 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
     rows: dict[str, list[dict]] = {k: [] for k in (
         "tokenizer round trip of the true pose (floor)", "perfect detector output", "simulated detector output",
         "real detector output, no refinement (P=0)", "real detector output, one constant joint prior",
-        "real detector output", "  … with the true global orientation", "  … and the true shape")}
+        "real detector output", "  … with the true global orientation", "  … and the true shape",
+        "real detector output, MediaPipe's landmarks for the fit (no correction)",
+        "real detector output, the fit given the true 2D keypoints")}
     names = list(rows)
     if regressor is not None:
         for source in PAIRED:
@@ -115,6 +122,9 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
     z_scale = recon.noise.landmark_z_scale
     no_refine = replace(settings, refine_steps=0)
     constant_prior = replace(settings, uncertainty_prior=False)
+    uncorrected = replace(settings, landmark_correction=False)
+    # The correction is trained on the real detector's mistakes; simulated detections have other ones.
+    simulated = uncorrected
     for scene, detection in zip(scenes, detections):
         if detection is None:
             continue
@@ -130,7 +140,7 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
         placed = detector_placed(noisy, scene)
         for name, synth, source in ((names[1], perfect, PAIRED[0]), (names[2], noisy, PAIRED[1])):
             person = inputs[source] = simulated_person(synth, scene, gen, z_scale, placed)
-            p = recon.reconstruct_person(person, w, h, scene.focal, settings, timing)
+            p = recon.reconstruct_person(person, w, h, scene.focal, simulated, timing)
             rows[name].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
         if regressor is not None:
             for label, model in (("generator", recon), ("regressor", regressor)):
@@ -150,7 +160,28 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
             pred_betas = torch.as_tensor(best.betas, dtype=torch.float32)[None]
             rows[names[6]].append(_errors(_coco(recon, orient, pose, pred_betas), scene))
             rows[names[7]].append(_errors(_coco(recon, orient, pose, betas), scene))
+        r = recon.reconstruct_detection(detection, uncorrected)
+        if r.people:
+            rows[names[8]].append(_errors(r.people[0].keypoints3d_coco17, scene, r.people[0].keypoints2d_coco17))
+        truth_px = project(torch.as_tensor(placed, dtype=torch.float32)[None], torch.tensor([float(scene.focal)]),
+                           torch.tensor([[float(w), float(h)]]))[0].numpy()
+        with fit_onto(recon, truth_px):
+            r = recon.reconstruct_detection(detection, settings)
+        if r.people:
+            rows[names[9]].append(_errors(r.people[0].keypoints3d_coco17, scene, r.people[0].keypoints2d_coco17))
     return {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} | {"n": len(v)} for k, v in rows.items() if v}
+
+
+@contextmanager
+def fit_onto(recon: Reconstructor, points_px: np.ndarray):
+    """The Reconstructor's fits pull the body onto `points_px` (33, 2) instead of the detector's (corrected)
+    landmarks, with MediaPipe's visibility as the weights; everything else (the generator's input, the
+    camera) stays the detector's. An oracle for the error budget, restored on leaving."""
+    recon.fit_targets = lambda person, corrected=True: (points_px, person.visibility)
+    try:
+        yield
+    finally:
+        del recon.fit_targets  # back to the class's method
 
 
 def budget_lines(budget: dict[str, dict]) -> list[str]:

@@ -7,7 +7,7 @@ keypoints instead of MediaPipe's gave 62.6 mm MPJPE against the shipped 72.1. Ma
 are habits that the landmarks themselves give away: a foreshortened forearm's wrist drawn short, a hidden
 knee put on the visible one's line, a side view's far shoulder. A small network, given what MediaPipe
 reported for one person (2D in the person's box, its depth, visibility, presence and world landmarks),
-predicts where the detector would have put each landmark had it been right (the true body's keypoint with
+(an ensemble of a few, averaged) predicts where the detector would have put each landmark had it been right (the true body's keypoint with
 the landmark placement, detection/placement.py) and how far off the landmark is likely to be.
 
 The fit then gets the corrected landmarks, each weighted by MediaPipe's visibility times
@@ -125,11 +125,21 @@ class CorrectorNet(nn.Module):
 
 
 class LandmarkCorrector:
-    def __init__(self, net: CorrectorNet, card: dict | None = None) -> None:
-        self.net = net.eval()
-        for p in self.net.parameters():
+    """One or more CorrectorNets (an ensemble: their shifts and log spreads are averaged)."""
+
+    def __init__(self, nets: list[CorrectorNet], card: dict | None = None) -> None:
+        if not nets:
+            raise CorrectorError("a landmark corrector needs at least one network")
+        self.nets = [net.eval() for net in nets]
+        for p in (p for net in self.nets for p in net.parameters()):
             p.requires_grad_(False)
         self.card = card or {}
+
+    def predict(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (B, FEATURES) → shift (B, 33, 2) in person-box units, log spread (B, 33): the members' mean."""
+        with torch.no_grad():
+            outs = [net(features) for net in self.nets]
+        return torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0)
 
     def correct(self, landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibility: np.ndarray,
                 presence: np.ndarray, world: np.ndarray,
@@ -140,8 +150,7 @@ class LandmarkCorrector:
                                       np.asarray(presence, np.float32)[None], np.asarray(world, np.float32)[None])
         if not np.isfinite(features).all():  # a detector glitch: keep MediaPipe's own points
             return CorrectedLandmarks(px[0], np.asarray(visibility, np.float32), np.full(NUM_LANDMARKS, np.nan, np.float32))
-        with torch.no_grad():
-            shift, log_spread = self.net(torch.from_numpy(features))
+        shift, log_spread = self.predict(torch.from_numpy(features))
         _, scale = person_frame(px)
         spread = np.exp(log_spread[0].numpy())
         trust = np.minimum(1.0, (settings.reference_spread / spread) ** settings.spread_power) if settings.spread_power else 1.0
@@ -153,7 +162,8 @@ class LandmarkCorrector:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".pt.tmp")
-        torch.save({"format": CORRECTOR_FORMAT, "config": asdict(self.net.config), "state": self.net.state_dict()}, tmp)
+        torch.save({"format": CORRECTOR_FORMAT, "config": asdict(self.nets[0].config),
+                    "members": [net.state_dict() for net in self.nets]}, tmp)
         tmp.replace(path)
         card = path.with_suffix(".json")
         tmp = card.with_suffix(".json.tmp")
@@ -170,16 +180,20 @@ class LandmarkCorrector:
         if not isinstance(data, dict) or data.get("format") != CORRECTOR_FORMAT:
             raise CorrectorError(f"{path}: not a {CORRECTOR_FORMAT} file")
         try:
-            net = CorrectorNet(CorrectorConfig(**data["config"]))
-            net.load_state_dict(data["state"])
-        except (KeyError, TypeError, RuntimeError) as exc:
+            nets = []
+            for state in data["members"]:
+                net = CorrectorNet(CorrectorConfig(**data["config"]))
+                net.load_state_dict(state)
+                nets.append(net)
+            corrector = cls(nets)
+        except (KeyError, TypeError, RuntimeError, CorrectorError) as exc:
             raise CorrectorError(f"{path}: weights do not fit the landmark corrector ({exc})") from exc
         card_path = path.with_suffix(".json")
         try:
-            card = json.loads(card_path.read_text()) if card_path.exists() else {}
+            corrector.card = json.loads(card_path.read_text()) if card_path.exists() else {}
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            card = {}
-        return cls(net, card)
+            corrector.card = {}
+        return corrector
 
 
 def load_corrector(path: Path = CORRECTOR_PATH) -> tuple[LandmarkCorrector | None, str | None]:

@@ -92,10 +92,12 @@ def mirrored(det_px, det_z, visibility, presence, world, target_px, image_wh):
     return flip_px(det_px), swap(det_z), swap(visibility), swap(presence), world, flip_px(target_px)
 
 
-def limb_errors_px(corrector_net: CorrectorNet, det, target) -> tuple[float, float, float, float]:
-    """Held-out limb landmarks: mean and median px error of MediaPipe's and of the corrected points."""
-    with torch.no_grad():
-        shift, _ = corrector_net(torch.from_numpy(corrector_features(*det)))
+def limb_errors_px(nets: list[CorrectorNet], det, target) -> tuple[float, float, float, float]:
+    """Held-out limb landmarks: mean and median px error of MediaPipe's and of the corrected points (the
+    nets' mean shift)."""
+    features = torch.from_numpy(corrector_features(*det))
+    with torch.no_grad():  # as LandmarkCorrector.predict, without freezing a net still in training
+        shift = torch.stack([net(features)[0] for net in nets]).mean(0)
     _, scale = person_frame(det[0])
     corrected = det[0] + shift.numpy() * scale
     before = np.linalg.norm(det[0] - target, axis=-1)[:, LIMBS]
@@ -109,17 +111,24 @@ def nll(shift: torch.Tensor, log_spread: torch.Tensor, target: torch.Tensor) -> 
     return (error * torch.exp(-log_spread) + 2 * log_spread).mean()
 
 
+KEYS = ("det_px", "det_z", "visibility", "presence", "world")
+
+
+def held_out(samples: int, block: int = BLOCK) -> np.ndarray:
+    """(samples,) bool: every HOLDOUT_EVERY-th block of `block` samples."""
+    return (np.arange(samples) // block) % HOLDOUT_EVERY == 0
+
+
 def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorConfig, epochs: int, batch: int,
-          lr: float, seed: int, checkpoint: Path, log_path: Path | None, block: int = BLOCK
-          ) -> tuple[CorrectorNet, dict]:
+          lr: float, seed: int, checkpoint: Path, log_path: Path | None, block: int = BLOCK) -> CorrectorNet:
+    """One member, trained from `seed` (resumed from `checkpoint` when it holds a part of this run)."""
     torch.manual_seed(seed)
-    keys = ("det_px", "det_z", "visibility", "presence", "world")
-    held = (np.arange(len(target_px)) // block) % HOLDOUT_EVERY == 0
-    fit = [data[k][~held] for k in keys] + [target_px[~held]]
+    held = held_out(len(target_px), block)
+    fit = [data[k][~held] for k in KEYS] + [target_px[~held]]
     x1, y1 = training_arrays(*fit)
     x2, y2 = training_arrays(*mirrored(*fit, data["image_wh"][~held]))
     x, y = torch.from_numpy(np.concatenate([x1, x2])), torch.from_numpy(np.concatenate([y1, y2]))
-    held_det = [data[k][held] for k in keys]
+    held_det = [data[k][held] for k in KEYS]
     net = CorrectorNet(config)
     net.feature_mean.copy_(x.mean(0))
     net.feature_std.copy_(x.std(0) + 1e-3)
@@ -152,9 +161,9 @@ def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorC
             sched.step()
             total += float(loss.detach())
         net.eval()
-        errors = limb_errors_px(net, held_det, target_px[held])
+        errors = limb_errors_px([net], held_det, target_px[held])
         net.train()
-        record = {"epoch": epoch + 1, "loss": round(total / steps_per_epoch, 4),
+        record = {"seed": seed, "epoch": epoch + 1, "loss": round(total / steps_per_epoch, 4),
                   "held_out_limb_px": {"mediapipe_mean": round(errors[0], 2), "corrected_mean": round(errors[1], 2),
                                        "mediapipe_median": round(errors[2], 2), "corrected_median": round(errors[3], 2)},
                   "seconds": round(time.perf_counter() - t0, 1)}
@@ -167,13 +176,16 @@ def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorC
                     "epoch": epoch + 1, "rng": torch.get_rng_state()}, tmp)
         tmp.replace(checkpoint)
         start = epoch + 1
-    net.eval()
-    errors = limb_errors_px(net, held_det, target_px[held])
-    metrics = {"samples_trained": int((~held).sum()), "samples_held_out": int(held.sum()),
+    return net.eval()
+
+
+def ensemble_metrics(nets: list[CorrectorNet], data: dict[str, np.ndarray], target_px: np.ndarray, block: int) -> dict:
+    held = held_out(len(target_px), block)
+    errors = limb_errors_px(nets, [data[k][held] for k in KEYS], target_px[held])
+    return {"samples_trained": int((~held).sum()), "samples_held_out": int(held.sum()),
                "held_out_limb_px_mediapipe_mean": round(errors[0], 2), "held_out_limb_px_corrected_mean": round(errors[1], 2),
                "held_out_limb_px_mediapipe_median": round(errors[2], 2),
                "held_out_limb_px_corrected_median": round(errors[3], 2)}
-    return net, metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--width", type=int, default=CorrectorConfig.width)
     parser.add_argument("--layers", type=int, default=CorrectorConfig.layers)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the first member's seed; member i trains from seed + i")
+    parser.add_argument("--members", type=int, default=3, help="networks in the ensemble (their outputs are averaged)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log", type=Path, default=DEFAULT_LOG)
     parser.add_argument("--block", type=int, default=BLOCK, help=f"samples per hold-out block (every {HOLDOUT_EVERY}th is held out)")
@@ -203,24 +216,28 @@ def main(argv: list[str] | None = None) -> int:
     placement = LandmarkPlacement.load()
     target_px = placed_truth_px(data, placement)
     config = CorrectorConfig(args.width, args.layers)
-    key = json.dumps([[str(f) for f in folders], len(target_px), asdict(config), args.epochs, args.batch, args.lr, args.seed,
-                      args.block])
-    checkpoint = user_cache_dir() / "landmark_corrector" / f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.ckpt"
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    try:
-        net, metrics = train(data, target_px, config, args.epochs, args.batch, args.lr, args.seed, checkpoint, args.log,
-                             args.block)
-    except TrainingStopped as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    card = {"model": "landmark corrector (MLP on MediaPipe's landmarks)", "config": asdict(config),
+    nets = []
+    for seed in range(args.seed, args.seed + args.members):
+        key = json.dumps([[str(f) for f in folders], len(target_px), asdict(config), args.epochs, args.batch, args.lr,
+                          seed, args.block])
+        checkpoint = user_cache_dir() / "landmark_corrector" / f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.ckpt"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            nets.append(train(data, target_px, config, args.epochs, args.batch, args.lr, seed, checkpoint, args.log,
+                              args.block))
+        except TrainingStopped as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    metrics = ensemble_metrics(nets, data, target_px, args.block)
+    card = {"model": f"landmark corrector (an ensemble of {args.members} MLPs on MediaPipe's landmarks)",
+            "config": asdict(config), "members": args.members,
             "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "command": command,
             "data": [f.name for f in folders], "target": "true body keypoints with the landmark placement, projected",
             "train_time_s": round(time.perf_counter() - t0, 1), "metrics": metrics}
-    LandmarkCorrector(net, card).save(args.out)
+    LandmarkCorrector(nets, card).save(args.out)
     print(json.dumps(metrics, indent=1))
     log.info("wrote %s", args.out)
     return 0
