@@ -6,10 +6,10 @@ stage (12 COCO limb joints; MPJPE mid-hip aligned, PA-MPJPE similarity aligned; 
 - generator + refinement from perfect detector output (noise-free simulation of the true keypoints);
 - from simulated detector output (the calibrated noise model);
 - from the real detector's output (what users get), without refinement, with refinement whose joint
-  prior is one constant for every joint, with the fit on MediaPipe's landmarks as they are (no learned
-  correction, detection/landmark_correction.py), and as the app runs (the prior from the generator's
-  uncertainty, the corrected landmarks); then as the app runs but with the fit given the true 2D keypoints
-  (where the detector puts them on the true body): what better 2D could still give;
+  prior is one constant for every joint, with and as the app runs (the prior from the generator's
+  uncertainty); then the fit on MediaPipe's landmarks as they are and on their learned correction
+  (detection/landmark_correction.py), whichever the default is, and with the fit given the true 2D
+  keypoints (where the detector puts them on the true body): what better 2D could still give;
 - that last result with the true global orientation, then also the true shape: what orientation and
   shape/scale contribute to MPJPE (PA-MPJPE removes both by construction);
 - with a regressor, both models without refinement from the same perfect, simulated and real inputs: how
@@ -107,7 +107,8 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
         "tokenizer round trip of the true pose (floor)", "perfect detector output", "simulated detector output",
         "real detector output, no refinement (P=0)", "real detector output, one constant joint prior",
         "real detector output", "  … with the true global orientation", "  … and the true shape",
-        "real detector output, MediaPipe's landmarks for the fit (no correction)",
+        "real detector output, the fit on MediaPipe's landmarks as they are",
+        "real detector output, the fit on the learned correction of them",
         "real detector output, the fit given the true 2D keypoints")}
     names = list(rows)
     if regressor is not None:
@@ -122,7 +123,7 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
     z_scale = recon.noise.landmark_z_scale
     no_refine = replace(settings, refine_steps=0)
     constant_prior = replace(settings, uncertainty_prior=False)
-    uncorrected = replace(settings, landmark_correction=False)
+    uncorrected, corrected = replace(settings, landmark_correction=False), replace(settings, landmark_correction=True)
     # The correction is trained on the real detector's mistakes; simulated detections have other ones.
     simulated = uncorrected
     for scene, detection in zip(scenes, detections):
@@ -160,15 +161,16 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
             pred_betas = torch.as_tensor(best.betas, dtype=torch.float32)[None]
             rows[names[6]].append(_errors(_coco(recon, orient, pose, pred_betas), scene))
             rows[names[7]].append(_errors(_coco(recon, orient, pose, betas), scene))
-        r = recon.reconstruct_detection(detection, uncorrected)
-        if r.people:
-            rows[names[8]].append(_errors(r.people[0].keypoints3d_coco17, scene, r.people[0].keypoints2d_coco17))
+        for name, s in ((names[8], uncorrected), (names[9], corrected)):
+            r = recon.reconstruct_detection(detection, s)
+            if r.people:
+                rows[name].append(_errors(r.people[0].keypoints3d_coco17, scene, r.people[0].keypoints2d_coco17))
         truth_px = project(torch.as_tensor(placed, dtype=torch.float32)[None], torch.tensor([float(scene.focal)]),
                            torch.tensor([[float(w), float(h)]]))[0].numpy()
         with fit_onto(recon, truth_px):
             r = recon.reconstruct_detection(detection, settings)
         if r.people:
-            rows[names[9]].append(_errors(r.people[0].keypoints3d_coco17, scene, r.people[0].keypoints2d_coco17))
+            rows[names[10]].append(_errors(r.people[0].keypoints3d_coco17, scene, r.people[0].keypoints2d_coco17))
     return {k: {m: float(np.mean([r[m] for r in v])) for m in v[0]} | {"n": len(v)} for k, v in rows.items() if v}
 
 

@@ -16,6 +16,13 @@ Twenty-first session, seed-10 validation, 597 people: 72.08 mm → 68.94 with th
 68.38 with the weights (power 2, reference 1% of the box); the generator's input stays MediaPipe's own
 landmarks (corrected ones there measured 69.4: the generator was trained on what MediaPipe reports).
 
+It is OFF by default (ReconstructionSettings.landmark_correction): on the real images it hurts. Same
+session, `main.py validate --real`: MPI-INF-3DHP PA-MPJPE 110.8 → 130.9 mm (4 frames; MediaPipe 125.1)
+and the annotated photos' 2D 7.13 → 7.46% of the height (MediaPipe 7.06); the shift alone 125.1 / 7.29,
+the weights alone 123.6 / 7.43, half the shift 125.8 / 7.35. The network learnt MediaPipe's habits on
+our renders, and real photos do not share all of them. Training on real detections with 2D truth, or
+renders closer to photos, is what would let it be switched on.
+
 Trained on renders run through the real detector (training/train_landmark_corrector.py); the weights
 live in weights/detector/landmark_corrector.pt with their card beside them.
 """
@@ -63,6 +70,8 @@ class CorrectionSettings:
     # The spread (share of the person's box) below which a landmark keeps its whole visibility weight;
     # about the median predicted spread of the limb landmarks (0.0085). 0.02: 68.71 at power 1 (0.01: 68.51).
     reference_spread: float = 0.01
+    # The share of the predicted shift applied (0: MediaPipe's points, only re-weighted).
+    shift_share: float = 1.0
 
 
 @dataclass
@@ -154,7 +163,7 @@ class LandmarkCorrector:
         _, scale = person_frame(px)
         spread = np.exp(log_spread[0].numpy())
         trust = np.minimum(1.0, (settings.reference_spread / spread) ** settings.spread_power) if settings.spread_power else 1.0
-        return CorrectedLandmarks((px + shift.numpy() * scale)[0].astype(np.float32),
+        return CorrectedLandmarks((px + settings.shift_share * shift.numpy() * scale)[0].astype(np.float32),
                                   (np.asarray(visibility, np.float32) * trust).astype(np.float32), spread.astype(np.float32))
 
     def save(self, path: Path = CORRECTOR_PATH) -> None:

@@ -89,10 +89,9 @@ class LiveSettings:
     # on the five validation clips 62.4 → 61.1 mm (without the placement 61.3, still path 59.6). A
     # second start on every frame: the same on the clips (61.2), so only when the generator ran.
     restart_from_decoded: bool = True
-    # The fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py;
-    # ReconstructionSettings.landmark_correction for the still path). Trained with a quarter of its
-    # samples from VIDEO-mode sequences, so it has seen the tracker's errors.
-    landmark_correction: bool = True
+    # True: the fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py;
+    # off by default for the reason ReconstructionSettings.landmark_correction gives).
+    landmark_correction: bool = False
 
 
 def _pick(fit: JointFitResult, i: int) -> JointFitResult:

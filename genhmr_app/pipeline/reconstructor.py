@@ -72,10 +72,12 @@ class ReconstructionSettings:
     # The joint fit holds each joint as firmly as the generator is sure of it (refinement/uncertainty.py);
     # False: one constant prior for every joint (JointFitSettings.pose_prior), as the regressor gets.
     uncertainty_prior: bool = True
-    # The joint fit matches the learned correction of MediaPipe's 2D landmarks, each weighted by how far
-    # off it is likely to be (detection/landmark_correction.py), when that model is loaded. Twenty-first
-    # session, seed-10 validation: 72.08 → 68.38 mm MPJPE. False: MediaPipe's landmarks as they are.
-    landmark_correction: bool = True
+    # True: the joint fit matches the learned correction of MediaPipe's 2D landmarks, each weighted by how
+    # far off it is likely to be (detection/landmark_correction.py). Off by default: twenty-first session,
+    # on rendered scenes it helps (seed-10 validation 72.08 → 68.15 mm; bench (a) 80.4 → 78.2), but on the
+    # real images it hurts (MPI-INF-3DHP PA-MPJPE 110.8 → 130.9 mm, one frame +66; annotated photos' 2D
+    # 7.13 → 7.46% of height): it learnt MediaPipe's habits on renders, which photos do not share.
+    landmark_correction: bool = False
 
     def sampling(self) -> SamplingSettings:
         return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed)
