@@ -35,8 +35,8 @@ from genhmr_app.body.sparse import SparseBody, directions_to_camera
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmarks import MP33_INDEX, MP33_NAMES
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkOffset, LandmarkPlacement
-from genhmr_app.paths import REPO_ROOT, user_cache_dir
-from genhmr_app.training.detector_data import load_detector_data
+from genhmr_app.paths import REPO_ROOT
+from genhmr_app.training.detector_data import DetectorDataError, load_detector_datasets
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     command = "python main.py calibrate-placement " + shlex.join(sys.argv[1:] if argv is None else argv)
-    folders = args.data if args.data else sorted(p for p in (user_cache_dir() / "detector_data").glob("*") if p.is_dir())
-    if not folders:
-        parser.error("no detector data; run `python main.py generate-detector-data` first")
     t0 = time.perf_counter()
-    parts = [load_detector_data(f) for f in folders]
-    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    try:
+        folders, data = load_detector_datasets(args.data)
+    except DetectorDataError as exc:
+        parser.error(str(exc))
     data = {k: v[~data["truncated"]] for k, v in data.items()}  # the border cuts what the detector could see
     tensors = _to_tensors(data)
     sparse = SparseBody(load_body_model())

@@ -152,6 +152,16 @@ def load_detector_data(out_dir: Path, found_only: bool = True) -> dict[str, np.n
     return data
 
 
+def load_detector_datasets(folders: list[Path] | None = None) -> tuple[list[Path], dict[str, np.ndarray]]:
+    """The named detector-data folders (default: every one under the user cache), read with
+    load_detector_data and concatenated; DetectorDataError when there are none."""
+    folders = list(folders) if folders else sorted(p for p in (user_cache_dir() / "detector_data").glob("*") if p.is_dir())
+    if not folders:
+        raise DetectorDataError("no detector data; run `python main.py generate-detector-data` first")
+    parts = [load_detector_data(f) for f in folders]
+    return folders, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 # --- scenes --------------------------------------------------------------------------------------------
 
 def _rot(axis: str, rad: float) -> np.ndarray:

@@ -41,7 +41,7 @@ from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, MAX_SHIFT,
 from genhmr_app.detection.landmarks import MP33_INDEX
 from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.paths import REPO_ROOT, user_cache_dir
-from genhmr_app.training.detector_data import load_detector_data
+from genhmr_app.training.detector_data import DetectorDataError, load_detector_datasets
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     command = "python main.py train-landmark-corrector " + shlex.join(sys.argv[1:] if argv is None else argv)
-    folders = args.data if args.data else sorted(p for p in (user_cache_dir() / "detector_data").glob("*") if p.is_dir())
-    if not folders:
-        parser.error("no detector data; run `python main.py generate-detector-data` first")
-    parts = [load_detector_data(f) for f in folders]
-    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    try:
+        folders, data = load_detector_datasets(args.data)
+    except DetectorDataError as exc:
+        parser.error(str(exc))
     placement = LandmarkPlacement.load()
     target_px = placed_truth_px(data, placement)
     config = CorrectorConfig(args.width, args.layers)
