@@ -170,3 +170,12 @@ def test_the_pipeline_reconstructs_with_the_correction_missing_and_switched_off(
         # The fitted body lands on the (clean) landmarks either way.
         assert out.best.error_2d_px < 0.05 * np.ptp(px[:, 1])
     json.dumps(shipped.corrector.card)  # the card is plain JSON
+
+
+def test_training_without_detector_data_says_how_to_make_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENHMR_CACHE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(SystemExit) as exit_info:
+        tlc.main(["--out", str(tmp_path / "c.pt"), "--log", str(tmp_path / "log.jsonl")])
+    assert exit_info.value.code == 2
+    assert "run `python main.py generate-detector-data` first" in capsys.readouterr().err
+    assert not (tmp_path / "c.pt").exists()
