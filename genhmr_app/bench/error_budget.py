@@ -6,7 +6,7 @@ stage (12 COCO limb joints; MPJPE mid-hip aligned, PA-MPJPE similarity aligned; 
 - generator + refinement from perfect detector output (noise-free simulation of the true keypoints);
 - from simulated detector output (the calibrated noise model);
 - from the real detector's output (what users get), without refinement, with refinement whose joint
-  prior is one constant for every joint, with and as the app runs (the prior from the generator's
+  prior is one constant for every joint, and as the app runs (the prior from the generator's
   uncertainty); then the fit on MediaPipe's landmarks as they are and on their learned correction
   (detection/landmark_correction.py), whichever the default is, and with the fit given the true 2D
   keypoints (where the detector puts them on the true body): what better 2D could still give;
@@ -123,9 +123,8 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
     z_scale = recon.noise.landmark_z_scale
     no_refine = replace(settings, refine_steps=0)
     constant_prior = replace(settings, uncertainty_prior=False)
-    uncorrected, corrected = replace(settings, landmark_correction=False), replace(settings, landmark_correction=True)
     # The correction is trained on the real detector's mistakes; simulated detections have other ones.
-    simulated = uncorrected
+    uncorrected, corrected = replace(settings, landmark_correction=False), replace(settings, landmark_correction=True)
     for scene, detection in zip(scenes, detections):
         if detection is None:
             continue
@@ -141,7 +140,7 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
         placed = detector_placed(noisy, scene)
         for name, synth, source in ((names[1], perfect, PAIRED[0]), (names[2], noisy, PAIRED[1])):
             person = inputs[source] = simulated_person(synth, scene, gen, z_scale, placed)
-            p = recon.reconstruct_person(person, w, h, scene.focal, simulated, timing)
+            p = recon.reconstruct_person(person, w, h, scene.focal, uncorrected, timing)
             rows[name].append(_errors(p.keypoints3d_coco17, scene, p.keypoints2d_coco17))
         if regressor is not None:
             for label, model in (("generator", recon), ("regressor", regressor)):

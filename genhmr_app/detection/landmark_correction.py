@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genhmr_app.detection.landmarks import MP33_FLIP_PAIRS, MP33_INDEX
+from genhmr_app.detection.landmarks import MP33_FLIP_INDEX, MP33_INDEX
 from genhmr_app.paths import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,7 @@ def corrector_features(landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibi
 
 def mirror_landmarks(values: np.ndarray) -> np.ndarray:
     """(..., 33, C) → the same values with left and right landmarks swapped (an image's mirror image)."""
-    out = values.copy()
-    for a, b in MP33_FLIP_PAIRS:
-        out[..., a, :], out[..., b, :] = values[..., b, :], values[..., a, :]
-    return out
+    return values[..., list(MP33_FLIP_INDEX), :]
 
 
 class CorrectorNet(nn.Module):

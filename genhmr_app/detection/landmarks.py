@@ -71,6 +71,17 @@ MP33_FLIP_PAIRS: tuple[tuple[int, int], ...] = tuple(
 ) + ((MP33_INDEX["mouth_left"], MP33_INDEX["mouth_right"]),)
 
 
+def _flip_index() -> tuple[int, ...]:
+    index = list(range(len(MP33_NAMES)))
+    for a, b in MP33_FLIP_PAIRS:
+        index[a], index[b] = b, a
+    return tuple(index)
+
+
+# The same as a permutation: points[..., MP33_FLIP_INDEX, :] are the mirrored image's landmarks.
+MP33_FLIP_INDEX: tuple[int, ...] = _flip_index()
+
+
 def mp33_to_coco17(points: np.ndarray) -> np.ndarray:
     """Select the COCO-17 subset of a (..., 33, C) array, keeping leading and trailing axes."""
     points = np.asarray(points)

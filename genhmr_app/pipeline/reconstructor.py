@@ -23,7 +23,7 @@ from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_
 from genhmr_app.conditioning.features import ConditionBatch, MediaPipeConditionEncoder
 from genhmr_app.detection import DetectedPerson, DetectionResult, PoseDetector
 from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
-from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, load_corrector
+from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector, load_corrector
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkPlacement, PlacementError
 from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
@@ -178,11 +178,11 @@ class Reconstructor:
             self.placement_warning = f"{exc}; fitting the body's own keypoints instead"
             log.warning(self.placement_warning)
         self.sparse = self.keypoint_body()
-        # The learned correction of the detector's 2D landmarks for the fit; without it (missing or
-        # unusable file) the fit takes MediaPipe's landmarks as they are, and the window says why.
-        self.corrector, self.corrector_warning = load_corrector(corrector_path)
-        if self.corrector_warning:
-            log.warning(self.corrector_warning)
+        # The learned correction of the detector's 2D landmarks for the fit, loaded when first used (it
+        # is off by default); without it (missing or unusable file) the fit takes MediaPipe's landmarks
+        # as they are, and the log says why.
+        self._corrector_path = Path(corrector_path)
+        self._corrector_loaded: tuple[LandmarkCorrector | None, str | None] | None = None
         self.correction = CorrectionSettings()
         self._preview_body: SparseBody | None = None  # preview_body()
         self.noise = NoiseModel.load()
@@ -356,14 +356,31 @@ class Reconstructor:
             keypoints3d_coco17=body.keypoints_coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
             fallback=fallback)
 
+    @property
+    def corrector(self) -> LandmarkCorrector | None:
+        """The landmark corrector, loaded on first use; None when its file is missing or unusable."""
+        return self._load_corrector()[0]
+
+    @property
+    def corrector_warning(self) -> str | None:
+        """Why there is no landmark corrector (None when it loaded)."""
+        return self._load_corrector()[1]
+
+    def _load_corrector(self) -> tuple[LandmarkCorrector | None, str | None]:
+        if self._corrector_loaded is None:
+            self._corrector_loaded = load_corrector(self._corrector_path)
+            if self._corrector_loaded[1]:
+                log.warning(self._corrector_loaded[1])
+        return self._corrector_loaded
+
     def fit_targets(self, person: DetectedPerson, corrected: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The 2D points (33, 2) px the fits pull the body onto and their weights (33,): the corrected
-        landmarks (detection/landmark_correction.py) when enabled and loaded, else MediaPipe's with its
-        visibility."""
+        landmarks (detection/landmark_correction.py) when `corrected` and the corrector loads, else
+        MediaPipe's with its visibility."""
         if corrected and self.corrector is not None:
-            corrected = self.corrector.correct(person.landmarks_px, person.landmarks_z, person.visibility,
-                                               person.presence, person.world_landmarks, self.correction)
-            return corrected.landmarks_px, corrected.weights
+            out = self.corrector.correct(person.landmarks_px, person.landmarks_z, person.visibility,
+                                         person.presence, person.world_landmarks, self.correction)
+            return out.landmarks_px, out.weights
         return person.landmarks_px, person.visibility
 
     def preview_body(self) -> SparseBody:

@@ -33,7 +33,7 @@ import torch
 
 from genhmr_app import paths
 from genhmr_app.conditioning.camera import project
-from genhmr_app.detection.landmarks import MP33_EDGES, MP33_FLIP_PAIRS, MP33_INDEX, MP33_NAMES
+from genhmr_app.detection.landmarks import MP33_EDGES, MP33_FLIP_INDEX, MP33_FLIP_PAIRS, MP33_INDEX, MP33_NAMES
 from genhmr_app.training import render as rnd
 from genhmr_app.detection.error_model import NOISE_MODEL_PATH
 from genhmr_app.training.synthesis import (
@@ -275,9 +275,7 @@ PROCEDURAL = ("gradient", "noise", "shapes", "stripes", "room")
 # Limb landmarks: well defined on both the body model and MediaPipe, used for matching and swaps.
 LIMBS = tuple(MP33_INDEX[f"{s}_{p}"] for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle") for s in ("left", "right"))
 PAIRS = tuple((MP33_INDEX[f"left_{p}"], MP33_INDEX[f"right_{p}"]) for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"))
-FLIP = np.arange(33)
-for _a, _b in MP33_FLIP_PAIRS:
-    FLIP[_a], FLIP[_b] = _b, _a
+FLIP = np.array(MP33_FLIP_INDEX)
 L_HIP, R_HIP = MP33_INDEX["left_hip"], MP33_INDEX["right_hip"]
 OUTLIER = 0.10  # an error beyond this share of the box height is an outlier
 MATCH = 0.15  # a detection whose median limb error exceeds this share of the box is another object

@@ -24,14 +24,11 @@ from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project
 from genhmr_app.conditioning.features import build_condition_tokens
 from genhmr_app.detection.error_model import NoiseModel, mediapipe_like_hips
-from genhmr_app.detection.landmarks import MP33_FLIP_PAIRS, MP33_INDEX
+from genhmr_app.detection.landmarks import MP33_FLIP_INDEX, MP33_INDEX
 
 _FACE = [i for i in range(11)]
 _L_HIP, _R_HIP = MP33_INDEX["left_hip"], MP33_INDEX["right_hip"]
 _L_SHO, _R_SHO = MP33_INDEX["left_shoulder"], MP33_INDEX["right_shoulder"]
-_FLIP = list(range(33))
-for _a, _b in MP33_FLIP_PAIRS:
-    _FLIP[_a], _FLIP[_b] = _b, _a
 
 
 @dataclass
@@ -224,6 +221,6 @@ class Synthesizer:
         swap_p = torch.where(back, nm.swap_rate_back, nm.swap_rate_front)
         swap = torch.rand(b, generator=gen) < swap_p
         for t in (detected, rel_depth, visibility, presence, world):
-            t[swap] = t[swap][:, _FLIP]
+            t[swap] = t[swap][:, list(MP33_FLIP_INDEX)]
         return SimulatedDetection(clean_px, detected, rel_depth, visibility, presence, world, occluded, outside, view,
                                   swap, box_h)

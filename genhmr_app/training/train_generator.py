@@ -224,11 +224,11 @@ class DetectorSamples:
     def same_person(det_px, truth_px, limit: float = 0.15):
         """(N,) bool: the detection is this body (median landmark error under `limit` of its height,
         with or without a left/right swap, which is a detector error the model should learn)."""
-        from genhmr_app.training.synthesis import _FLIP
+        from genhmr_app.detection.landmarks import MP33_FLIP_INDEX
 
         box = np.ptp(truth_px[:, :, 1], axis=1).clip(min=1.0)
         err = np.linalg.norm(det_px - truth_px, axis=-1)
-        err_swapped = np.linalg.norm(det_px[:, _FLIP] - truth_px, axis=-1)
+        err_swapped = np.linalg.norm(det_px[:, list(MP33_FLIP_INDEX)] - truth_px, axis=-1)
         return np.minimum(np.median(err, 1), np.median(err_swapped, 1)) < limit * box
 
     def sample(self, n: int, gen: torch.Generator) -> SynthBatch:
