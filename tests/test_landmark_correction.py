@@ -13,8 +13,9 @@ import torch
 
 from genhmr_app.body.model import load_body_model
 from genhmr_app.conditioning.camera import project
-from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector,
-                                                      corrector_features, load_corrector, mirror_landmarks)
+from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, CorrectionSettings, CorrectorConfig,
+                                                      CorrectorError, CorrectorNet, LandmarkCorrector, corrector_features, domain_share,
+                                                      load_corrector, mirror_landmarks)
 from genhmr_app.detection.landmarks import MP33_INDEX
 from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.training import detector_data as dd
@@ -179,3 +180,60 @@ def test_training_without_detector_data_says_how_to_make_it(tmp_path, monkeypatc
     assert exit_info.value.code == 2
     assert "run `python main.py generate-detector-data` first" in capsys.readouterr().err
     assert not (tmp_path / "c.pt").exists()
+
+
+def _disagreeing_pair(shift: float) -> LandmarkCorrector:
+    """Two members that agree on nothing but a constant: one shifts every landmark by (2 * shift, 0) of the
+    person's box, the other not at all; both predict a spread of 5% of the box."""
+    nets = []
+    for member_shift in (2 * shift, 0.0):
+        net = CorrectorNet()
+        last = net.mlp[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+            last.bias[: 33 * 2].view(33, 2)[:, 0] = member_shift
+            last.bias[33 * 2:] = float(np.log(0.05))
+        nets.append(net)
+    return LandmarkCorrector(nets)
+
+
+@pytest.mark.parametrize("shift, applied", [(0.005, 1.0), (0.02, 0.5), (0.05, 0.0)])
+def test_the_correction_fades_out_where_the_ensemble_disagrees(shift, applied):
+    """The domain check: members that disagree (people unlike the renders they learnt from) leave the fit
+    on MediaPipe's own points and visibility; agreement keeps the whole correction; in between it fades."""
+    rng = np.random.default_rng(1)
+    px = rng.uniform(100, 500, (33, 2)).astype(np.float32)
+    vis = rng.uniform(0.5, 1.0, 33).astype(np.float32)
+    world = rng.normal(0, 0.3, (33, 3)).astype(np.float32)
+    settings = CorrectionSettings(trusted_disagreement=0.01, untrusted_disagreement=0.03)
+    out = _disagreeing_pair(shift).correct(px, np.zeros(33, np.float32), vis, vis, world, settings)
+    assert out.disagreement == pytest.approx(shift, rel=1e-4)
+    assert out.applied_share == pytest.approx(applied, abs=1e-4)
+    box = float((px.max(0) - px.min(0)).max())
+    assert np.allclose(out.landmarks_px[:, 0] - px[:, 0], applied * shift * box, atol=1e-3)
+    assert np.allclose(out.landmarks_px[:, 1], px[:, 1])
+    assert np.allclose(out.weights, vis * (0.01 / 0.05) ** (2 * applied), rtol=1e-4)
+    # Without thresholds the whole correction is used, however much the members disagree.
+    unchecked = CorrectionSettings(trusted_disagreement=float("inf"), untrusted_disagreement=float("inf"))
+    whole = _disagreeing_pair(shift).correct(px, np.zeros(33, np.float32), vis, vis, world, unchecked)
+    assert whole.applied_share == 1.0
+    assert domain_share(float("nan"), settings) == 0.0
+
+
+def test_a_2d_only_corrector_ignores_depth_and_world_landmarks():
+    rng = np.random.default_rng(2)
+    px = rng.uniform(100, 500, (4, 33, 2)).astype(np.float32)
+    vis = rng.uniform(0, 1, (4, 33)).astype(np.float32)
+    world = rng.normal(0, 0.3, (4, 33, 3)).astype(np.float32)
+    z = rng.normal(0, 50, (4, 33)).astype(np.float32)
+    torch.manual_seed(0)
+    net = CorrectorNet(CorrectorConfig(width=32, layers=2, inputs="2d")).eval()
+    with torch.no_grad():
+        a = net(torch.from_numpy(corrector_features(px, z, vis, vis, world)))
+        b = net(torch.from_numpy(corrector_features(px, -z, vis, vis, world[::-1].copy())))
+        c = net(torch.from_numpy(corrector_features(px + rng.normal(0, 20, px.shape).astype(np.float32), z, vis, vis, world)))
+    assert torch.allclose(a[0], b[0]) and torch.allclose(a[1], b[1])
+    assert not torch.allclose(a[0], c[0])
+    with pytest.raises(CorrectorError, match="unknown corrector inputs"):
+        CorrectorNet(CorrectorConfig(inputs="colour"))

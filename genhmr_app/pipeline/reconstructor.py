@@ -76,7 +76,10 @@ class ReconstructionSettings:
     # far off it is likely to be (detection/landmark_correction.py). Off by default: twenty-first session,
     # on rendered scenes it helps (seed-10 validation 72.08 → 68.15 mm; bench (a) 80.4 → 78.2), but on the
     # real images it hurts (MPI-INF-3DHP PA-MPJPE 110.8 → 130.9 mm, one frame +66; annotated photos' 2D
-    # 7.13 → 7.46% of height): it learnt MediaPipe's habits on renders, which photos do not share.
+    # 7.13 → 7.46% of height): it learnt MediaPipe's habits on renders, which photos do not share. The
+    # twenty-second session's domain check (CorrectionSettings.trusted_disagreement) gives MPI-INF back
+    # (110.8) at no cost on the renders (68.19), but the photos stay worse (7.32%): the three photos it
+    # trusts fully all lost (+0.3 to +2.1 points), so it stays off.
     landmark_correction: bool = False
 
     def sampling(self) -> SamplingSettings:

@@ -35,10 +35,9 @@ import torch
 
 from genhmr_app.body.model import load_body_model
 from genhmr_app.conditioning.camera import project
-from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, MAX_SHIFT, CorrectorConfig, CorrectorNet,
-                                                      LandmarkCorrector, corrector_features, mirror_landmarks,
-                                                      person_frame)
-from genhmr_app.detection.landmarks import MP33_INDEX
+from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, LIMB_LANDMARKS, MAX_SHIFT, CorrectorConfig,
+                                                      CorrectorNet, INPUT_SETS, LandmarkCorrector, corrector_features,
+                                                      mirror_landmarks, person_frame)
 from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.paths import REPO_ROOT, user_cache_dir
 from genhmr_app.training.detector_data import DetectorDataError, load_detector_datasets
@@ -48,8 +47,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LOG = REPO_ROOT / "docs" / "training_logs" / "landmark_corrector.jsonl"
 BLOCK = 1000
 HOLDOUT_EVERY = 10
-LIMBS = [MP33_INDEX[f"{side}_{part}"] for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
-         for side in ("left", "right")]
+LIMBS = list(LIMB_LANDMARKS)
 
 
 class TrainingStopped(RuntimeError):
@@ -198,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--width", type=int, default=CorrectorConfig.width)
     parser.add_argument("--layers", type=int, default=CorrectorConfig.layers)
+    parser.add_argument("--inputs", choices=sorted(INPUT_SETS), default=CorrectorConfig.inputs,
+                        help="what the networks read: all of MediaPipe's output, or its 2D landmarks, visibility and presence")
     parser.add_argument("--seed", type=int, default=0, help="the first member's seed; member i trains from seed + i")
     parser.add_argument("--members", type=int, default=3, help="networks in the ensemble (their outputs are averaged)")
     parser.add_argument("--threads", type=int, default=2)
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     placement = LandmarkPlacement.load()
     target_px = placed_truth_px(data, placement)
-    config = CorrectorConfig(args.width, args.layers)
+    config = CorrectorConfig(args.width, args.layers, args.inputs)
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
