@@ -108,3 +108,36 @@ def test_a_variant_can_name_candidate_weights(tmp_path, monkeypatch, capsys):
     broken.write_bytes(b"not a checkpoint")
     assert validate.main(["--images", "2", "--seed", "3", "--variant", f"broken=weights={broken}"]) == 1
     assert "error:" in capsys.readouterr().out
+
+
+def test_a_variant_can_name_a_candidate_landmark_corrector(tmp_path, monkeypatch, capsys):
+    """`corrector=PATH`: a candidate landmark corrector in place of the shipped one, on the same scenes; a
+    missing file is refused when the variant is read, a damaged one gets a message, not a traceback."""
+    import torch
+
+    from genhmr_app.detection.landmark_correction import NUM_LANDMARKS, CorrectorNet, LandmarkCorrector
+
+    net = CorrectorNet()
+    with torch.no_grad():  # a corrector that moves every landmark right by 5% of the person's box
+        net.mlp[-1].weight.zero_()
+        net.mlp[-1].bias.zero_()
+        net.mlp[-1].bias[: NUM_LANDMARKS * 2].view(NUM_LANDMARKS, 2)[:, 0] = 0.05
+        net.mlp[-1].bias[NUM_LANDMARKS * 2:] = -4.6  # spread 1% of the box: full weight
+    candidate = tmp_path / "candidate.pt"
+    LandmarkCorrector([net]).save(candidate)
+    v = validate.parse_variant(f"cand=landmark_correction=true,corrector={candidate}")
+    assert v.corrector == candidate and v.weights is None and v.settings.landmark_correction
+    with pytest.raises(ValueError, match="corrector file .* does not exist"):
+        validate.parse_variant(f"bad=corrector={tmp_path / 'none.pt'}")
+    if not (shared_data_dir() / "mocap").is_dir():
+        pytest.skip("the validation poses come from ../shared/data/mocap")
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images: tmp_path / "val.pkl")
+    out = tmp_path / "out.json"
+    assert validate.main(["--images", "2", "--seed", "3", "--variant", "on=landmark_correction=true", "--variant",
+                          f"cand=landmark_correction=true,corrector={candidate}", "--json", str(out)]) == 0
+    means = json.loads(out.read_text())["means"]
+    assert means["cand"]["err2d_px"] != means["on"]["err2d_px"]  # the fit followed the moved landmarks
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert validate.main(["--images", "2", "--seed", "3", "--variant", f"broken=landmark_correction=true,corrector={broken}"]) == 1
+    assert "landmark-corrector" in capsys.readouterr().out

@@ -11,8 +11,9 @@ differences of about 0.2-0.3 mm of MPJPE.
 A variant is `NAME=KEY=VALUE,KEY=VALUE` (or `NAME=` for the defaults): keys are ReconstructionSettings
 fields, `fit.FIELD` for refinement/joint_fit.JointFitSettings, `prior.FIELD` for
 refinement/uncertainty.UncertaintyPriorSettings, `correction.FIELD` for
-detection/landmark_correction.CorrectionSettings and `weights=PATH` for candidate generator (or
-regressor) weights in place of the shipped generator. For example
+detection/landmark_correction.CorrectionSettings, `weights=PATH` for candidate generator (or
+regressor) weights in place of the shipped generator and `corrector=PATH` for a candidate landmark
+corrector in place of the shipped one (it acts only where `landmark_correction=true`). For example
 
     python main.py validate --variant shipped= --variant orient=fit.orient_prior=0.1 \
         --variant n1=iterations=1 --variant regressor=weights=weights/genhmr/regressor.pt,refine_steps=0 \
@@ -32,6 +33,7 @@ import json
 import logging
 import pickle
 from contextlib import contextmanager
+from copy import copy as shallow_copy
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,7 +41,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from genhmr_app.detection.landmark_correction import CorrectionSettings
+from genhmr_app.detection.landmark_correction import CorrectionSettings, CorrectorError, LandmarkCorrector
 from genhmr_app.generator.model import GeneratorCheckpointError, load_generator
 from genhmr_app.paths import user_cache_dir
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
@@ -59,6 +61,7 @@ class Variant:
     uncertainty: UncertaintyPriorSettings
     correction: CorrectionSettings = CorrectionSettings()
     weights: Path | None = None  # candidate generator/regressor weights; None: the shipped generator
+    corrector: Path | None = None  # candidate landmark-corrector weights; None: the shipped corrector
 
 
 def _typed(cls, key: str, text: str):
@@ -84,15 +87,15 @@ def parse_variant(spec: str) -> Variant:
         raise ValueError(f"a variant is NAME=KEY=VALUE,... (or NAME= for the defaults), not {spec!r}")
     picked: dict[type, dict] = {ReconstructionSettings: {}, JointFitSettings: {}, UncertaintyPriorSettings: {},
                                 CorrectionSettings: {}}
-    weights = None
+    files: dict[str, Path | None] = {"weights": None, "corrector": None}
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"{item!r} in variant {name!r} is not KEY=VALUE")
-        if key == "weights":
-            weights = Path(value).expanduser()
-            if not weights.is_file():
-                raise ValueError(f"weights file {value!r} in variant {name!r} does not exist")
+        if key in files:
+            files[key] = Path(value).expanduser()
+            if not files[key].is_file():
+                raise ValueError(f"{key} file {value!r} in variant {name!r} does not exist")
             continue
         prefix, dot, field_name = key.partition(".")
         cls = ({"fit": JointFitSettings, "prior": UncertaintyPriorSettings, "correction": CorrectionSettings}.get(prefix)
@@ -106,20 +109,33 @@ def parse_variant(spec: str) -> Variant:
         picked[cls][field_name] = _typed(cls, field_name, value)
     return Variant(name, ReconstructionSettings(**picked[ReconstructionSettings]),
                    JointFitSettings(**picked[JointFitSettings]), UncertaintyPriorSettings(**picked[UncertaintyPriorSettings]),
-                   CorrectionSettings(**picked[CorrectionSettings]), weights)
+                   CorrectionSettings(**picked[CorrectionSettings]), files["weights"], files["corrector"])
 
 
 class Reconstructors:
-    """One Reconstructor per weights file, sharing the shipped one's body model and tokenizer."""
+    """One Reconstructor per weights file, sharing the shipped one's body model and tokenizer; a candidate
+    corrector gets a copy of that Reconstructor that differs in its corrector alone."""
 
     def __init__(self, shipped: Reconstructor) -> None:
         self.shipped = shipped
         self._by_path: dict[Path, Reconstructor] = {}
+        self._by_corrector: dict[tuple[Path | None, Path], Reconstructor] = {}
 
     def for_variant(self, variant: Variant) -> Reconstructor:
-        if variant.weights is None:
+        recon = self._for_weights(variant.weights)
+        if variant.corrector is None:
+            return recon
+        key = (variant.weights.resolve() if variant.weights else None, variant.corrector.resolve())
+        if key not in self._by_corrector:
+            copy = shallow_copy(recon)
+            copy.use_corrector(LandmarkCorrector.load(variant.corrector))  # CorrectorError: a clear message
+            self._by_corrector[key] = copy
+        return self._by_corrector[key]
+
+    def _for_weights(self, weights: Path | None) -> Reconstructor:
+        if weights is None:
             return self.shipped
-        key = variant.weights.resolve()
+        key = weights.resolve()
         if key not in self._by_path:
             base = self.shipped  # load_generator checks the weights against the tokenizer they must match
             self._by_path[key] = Reconstructor(body=base.body, tokenizer=base.tokenizer, device=str(base.device),
@@ -253,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = {v.name: evaluate(recons.for_variant(v), pairs, v) for v in variants}
         real = {v.name: evaluate_real(recons.for_variant(v), v) for v in variants} if args.real else {}
-    except GeneratorCheckpointError as exc:  # weights that do not load or do not fit the tokenizer
+    except (GeneratorCheckpointError, CorrectorError) as exc:  # weights that do not load or do not fit
         print(f"error: {exc}")
         return 1
     lines = report(results)

@@ -369,6 +369,10 @@ class Reconstructor:
         """Why there is no landmark corrector (None when it loaded)."""
         return self._load_corrector()[1]
 
+    def use_corrector(self, corrector: LandmarkCorrector | None) -> None:
+        """Fit onto this corrector's landmarks from now on (None: MediaPipe's own), in place of the file's."""
+        self._corrector_loaded = (corrector, None if corrector is not None else "no landmark corrector given")
+
     def _load_corrector(self) -> tuple[LandmarkCorrector | None, str | None]:
         if self._corrector_loaded is None:
             self._corrector_loaded = load_corrector(self._corrector_path)
