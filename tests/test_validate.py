@@ -84,6 +84,19 @@ def test_real_images_are_scored_per_variant_on_request(tmp_path, monkeypatch):
     assert any(line.startswith("| no-fit |") for line in figures["table"][-2:])
 
 
+def _means_on_two_scenes(tmp_path, monkeypatch, *variants: str) -> dict:
+    """`main.py validate` on two seed-3 scenes (cached under tmp_path): each variant's mean metrics."""
+    if not (shared_data_dir() / "mocap").is_dir():
+        pytest.skip("the validation poses come from ../shared/data/mocap")
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images: tmp_path / "val.pkl")
+    out = tmp_path / "out.json"
+    args = ["--images", "2", "--seed", "3", "--json", str(out)]
+    for v in variants:
+        args += ["--variant", v]
+    assert validate.main(args) == 0
+    return json.loads(out.read_text())["means"]
+
+
 def test_a_variant_can_name_candidate_weights(tmp_path, monkeypatch, capsys):
     """`weights=PATH`: candidate generator or regressor weights, scored on the same scenes; a missing
     file is refused when the variant is read, weights that do not load get a message, not a traceback."""
@@ -95,13 +108,7 @@ def test_a_variant_can_name_candidate_weights(tmp_path, monkeypatch, capsys):
     assert validate.parse_variant("shipped=").weights is None
     with pytest.raises(ValueError, match="does not exist"):
         validate.parse_variant(f"bad=weights={tmp_path / 'none.pt'}")
-    if not (shared_data_dir() / "mocap").is_dir():
-        pytest.skip("the validation poses come from ../shared/data/mocap")
-    monkeypatch.setattr(validate, "cache_path", lambda seed, images: tmp_path / "val.pkl")
-    out = tmp_path / "out.json"
-    assert validate.main(["--images", "2", "--seed", "3", "--variant", "shipped=", "--variant",
-                          f"reg=weights={regressor},refine_steps=0", "--json", str(out)]) == 0
-    means = json.loads(out.read_text())["means"]
+    means = _means_on_two_scenes(tmp_path, monkeypatch, "shipped=", f"reg=weights={regressor},refine_steps=0")
     # Another model on the same detections: another result (the regressor predicts the pose directly).
     assert means["reg"]["mpjpe"] != means["shipped"]["mpjpe"]
     broken = tmp_path / "broken.pt"
@@ -129,13 +136,8 @@ def test_a_variant_can_name_a_candidate_landmark_corrector(tmp_path, monkeypatch
     assert v.corrector == candidate and v.weights is None and v.settings.landmark_correction
     with pytest.raises(ValueError, match="corrector file .* does not exist"):
         validate.parse_variant(f"bad=corrector={tmp_path / 'none.pt'}")
-    if not (shared_data_dir() / "mocap").is_dir():
-        pytest.skip("the validation poses come from ../shared/data/mocap")
-    monkeypatch.setattr(validate, "cache_path", lambda seed, images: tmp_path / "val.pkl")
-    out = tmp_path / "out.json"
-    assert validate.main(["--images", "2", "--seed", "3", "--variant", "on=landmark_correction=true", "--variant",
-                          f"cand=landmark_correction=true,corrector={candidate}", "--json", str(out)]) == 0
-    means = json.loads(out.read_text())["means"]
+    means = _means_on_two_scenes(tmp_path, monkeypatch, "on=landmark_correction=true",
+                                 f"cand=landmark_correction=true,corrector={candidate}")
     assert means["cand"]["err2d_px"] != means["on"]["err2d_px"]  # the fit followed the moved landmarks
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
