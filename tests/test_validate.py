@@ -40,7 +40,7 @@ def test_validation_scores_variants_on_the_same_cached_scenes(tmp_path, monkeypa
     if not (shared_data_dir() / "mocap").is_dir():
         pytest.skip("the validation poses come from ../shared/data/mocap")
     cache = tmp_path / "val.pkl"
-    monkeypatch.setattr(validate, "cache_path", lambda seed, images: cache)
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images, look="flat": cache)
     out = tmp_path / "out.json"
     args = ["--images", "2", "--seed", "3", "--variant", "shipped=", "--variant", "no-fit=joint_fit_iterations=0",
             "--variant", "firm=prior.scale=0.5",
@@ -69,7 +69,7 @@ def test_real_images_are_scored_per_variant_on_request(tmp_path, monkeypatch):
     if not (shared_data_dir() / "mocap").is_dir() or not (images / "kp3d" / "mpi_inf_3dhp").is_dir() \
             or not (images / "kp2d").is_dir():
         pytest.skip("needs ../shared/data (mocap, kp3d/mpi_inf_3dhp, kp2d)")
-    monkeypatch.setattr(validate, "cache_path", lambda seed, images: tmp_path / "val.pkl")
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images, look="flat": tmp_path / "val.pkl")
     out = tmp_path / "out.json"
     assert validate.main(["--images", "1", "--seed", "3", "--real", "--variant", "shipped=",
                           "--variant", "no-fit=joint_fit_iterations=0", "--json", str(out)]) == 0
@@ -88,7 +88,7 @@ def _means_on_two_scenes(tmp_path, monkeypatch, *variants: str) -> dict:
     """`main.py validate` on two seed-3 scenes (cached under tmp_path): each variant's mean metrics."""
     if not (shared_data_dir() / "mocap").is_dir():
         pytest.skip("the validation poses come from ../shared/data/mocap")
-    monkeypatch.setattr(validate, "cache_path", lambda seed, images: tmp_path / "val.pkl")
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images, look="flat": tmp_path / "val.pkl")
     out = tmp_path / "out.json"
     args = ["--images", "2", "--seed", "3", "--json", str(out)]
     for v in variants:
@@ -143,3 +143,22 @@ def test_a_variant_can_name_a_candidate_landmark_corrector(tmp_path, monkeypatch
     broken.write_bytes(b"not a checkpoint")
     assert validate.main(["--images", "2", "--seed", "3", "--variant", f"broken=landmark_correction=true,corrector={broken}"]) == 1
     assert "landmark-corrector" in capsys.readouterr().out
+
+
+def test_each_look_has_its_own_cache_and_the_flat_look_keeps_its_name():
+    flat = validate.cache_path(10, 600)
+    assert flat.name == f"val-v{validate.CACHE_FORMAT}-seed10-600.pkl"
+    assert validate.cache_path(10, 600, "dressed") != flat
+
+
+def test_dressed_validation_scenes_are_rendered_dressed(tmp_path, monkeypatch):
+    if not (shared_data_dir() / "mocap").is_dir():
+        pytest.skip("the validation poses come from ../shared/data/mocap")
+    import genhmr_app.bench.run as bench_run
+
+    looks = []
+    real_build = bench_run.build_scenes
+    monkeypatch.setattr(bench_run, "build_scenes", lambda *a, **k: looks.append(a[4]) or real_build(*a, **k))
+    monkeypatch.setattr(validate, "cache_path", lambda seed, images, look="flat": tmp_path / f"{look}.pkl")
+    assert validate.main(["--images", "1", "--seed", "3", "--look", "dressed"]) == 0
+    assert looks == ["dressed"] and (tmp_path / "dressed.pkl").exists()

@@ -34,6 +34,7 @@ from genhmr_app.generator.model import load_generator
 from genhmr_app.image.loading import load_image
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR, shared_data_dir
 from genhmr_app.pipeline.reconstructor import GENERATOR_PATH, Reconstruction, ReconstructionSettings, Reconstructor
+from genhmr_app.training.appearance import LOOKS, dress, dressed_appearance, rest_frame
 from genhmr_app.training.render import body_regions, make_background, random_lighting, random_outfit, shared_renderer
 from genhmr_app.training.synthesis import random_orientation
 
@@ -59,8 +60,13 @@ class Scene:
     betas: np.ndarray  # (10,) true shape
 
 
-def build_scenes(body: BodyModel, poses: dict[str, torch.Tensor], n: int, seed: int) -> list[Scene]:
+def build_scenes(body: BodyModel, poses: dict[str, torch.Tensor], n: int, seed: int, look: str = "flat") -> list[Scene]:
+    """`n` rendered people with their truth. `look` (training/appearance.py): "flat" garments, or
+    "dressed" (patterns, loose clothes, a face) for the same people, poses, cameras and backgrounds."""
+    if look not in LOOKS:
+        raise ValueError(f"look must be one of {LOOKS}, got {look!r}")
     rng = np.random.default_rng(seed)
+    dressed = rest_frame(body) if look == "dressed" else None
     gen = torch.Generator().manual_seed(seed)
     renderer = shared_renderer(body.faces, IMAGE_WH)
     regions = body_regions(body)
@@ -87,7 +93,13 @@ def build_scenes(body: BodyModel, poses: dict[str, torch.Tensor], n: int, seed: 
         kp2 = kp3[:, :2] / kp3[:, 2:] * focal + np.array([w, h]) / 2
         kind = ["grey", "gradient", "noise", "shapes", "stripes", "room"][i % 6]
         bg = make_background(kind, IMAGE_WH, rng)
-        img = renderer.render(verts, focal, regions.colours(random_outfit(rng)), bg, random_lighting(rng)).image
+        outfit = random_outfit(rng)
+        colours = regions.colours(outfit)
+        shown = verts
+        if dressed is not None:  # its own stream, so the scenes stay those of the flat look
+            appearance = dressed_appearance(regions, dressed, outfit, np.random.default_rng([seed, i]))
+            colours, shown = appearance.colours, dress(verts, dressed.faces, appearance.offsets)
+        img = renderer.render(shown, focal, colours, bg, random_lighting(rng)).image
         scenes.append(Scene(img, split, float(focal), kp3, verts, kp2, out.keypoints_mediapipe33[0].numpy(),
                             orient[0].numpy(), pose[0].numpy(), betas[0].numpy()))
     return scenes

@@ -47,6 +47,7 @@ from genhmr_app.paths import user_cache_dir
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 from genhmr_app.refinement.joint_fit import JointFitSettings
 from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings
+from genhmr_app.training.appearance import LOOKS
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1  # bump when the scenes' rendering or what is cached changes
@@ -143,14 +144,15 @@ class Reconstructors:
         return self._by_path[key]
 
 
-def cache_path(seed: int, images: int) -> Path:
-    return user_cache_dir() / "validation" / f"val-v{CACHE_FORMAT}-seed{seed}-{images}.pkl"
+def cache_path(seed: int, images: int, look: str = "flat") -> Path:
+    suffix = "" if look == "flat" else f"-{look}"  # the flat look's caches keep their names
+    return user_cache_dir() / "validation" / f"val-v{CACHE_FORMAT}-seed{seed}-{images}{suffix}.pkl"
 
 
-def validation_scenes(recon: Reconstructor, seed: int, images: int) -> list[tuple]:
+def validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = "flat") -> list[tuple]:
     """[(scene, detection)] for the validation poses the detector found (scene.image dropped): from the
     cache, else rendered, detected and cached."""
-    path = cache_path(seed, images)
+    path = cache_path(seed, images, look)
     if path.exists():
         try:
             with path.open("rb") as f:
@@ -161,7 +163,7 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int) -> list[tupl
     from genhmr_app.tokens.data import load_pose_splits
 
     val = load_pose_splits()["val"]
-    scenes = build_scenes(recon.body, {"test": val, "heldout": val}, images, seed)
+    scenes = build_scenes(recon.body, {"test": val, "heldout": val}, images, seed, look)
     detector = recon.detector("image")
     pairs = []
     for scene in tqdm(scenes, desc="detect"):
@@ -253,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--images", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--look", choices=LOOKS, default="flat",
+                    help="how the rendered people look: flat garments (the bench's), or dressed (patterns, loose clothes, a face)")
     ap.add_argument("--real", action="store_true", help="also score every variant on the shared real images")
     ap.add_argument("--json", type=Path, help="also write the per-variant means and margins here")
     args = ap.parse_args(argv)
@@ -263,9 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     torch.set_num_threads(args.threads)
     recons = Reconstructors(Reconstructor(device="cpu"))
-    pairs = validation_scenes(recons.shipped, args.seed, args.images)
-    print(f"validation scenes: seed {args.seed}, {len(pairs)} of {args.images} found by the detector "
-          f"(cache {cache_path(args.seed, args.images)})")
+    pairs = validation_scenes(recons.shipped, args.seed, args.images, args.look)
+    print(f"validation scenes: seed {args.seed}, {args.look} look, {len(pairs)} of {args.images} found by the detector "
+          f"(cache {cache_path(args.seed, args.images, args.look)})")
     try:
         results = {v.name: evaluate(recons.for_variant(v), pairs, v) for v in variants}
         real = {v.name: evaluate_real(recons.for_variant(v), v) for v in variants} if args.real else {}
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += real_report(real)
     print("\n".join(lines))
     if args.json:
-        args.json.write_text(json.dumps({"seed": args.seed, "images": args.images, "found": len(pairs), "table": lines,
+        args.json.write_text(json.dumps({"seed": args.seed, "images": args.images, "look": args.look, "found": len(pairs), "table": lines,
                                          "means": {n: {m: float(np.mean([r[m] for r in rows.values()]))
                                                        for m in METRICS} for n, rows in results.items() if rows},
                                          "real": real},

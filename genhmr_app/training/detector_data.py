@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from genhmr_app.paths import user_cache_dir
+from genhmr_app.training.appearance import LOOKS, dress, dressed_appearance, rest_frame
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,18 @@ class DetectorDataConfig:
     # limbs drawn anywhere inside the joint limits, each for this share of the poses.
     fold_share: float = 0.0
     wide_share: float = 0.0
+    # How the people look (training/appearance.py): "flat" garments on the bare body, or "dressed":
+    # patterned, loose clothes and a face. "mixed": each sample draws one of the two.
+    look: str = "flat"
 
     @property
     def key(self) -> str:
         # Settings at their off value stay out of the key, so data made before they existed keeps its folder.
-        settings = {k: v for k, v in asdict(self).items() if not (k in _ADDED_LATER and v == 0.0)}
+        settings = {k: v for k, v in asdict(self).items() if not (k in _ADDED_LATER and v in (0.0, "flat"))}
         return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
-_ADDED_LATER = ("fold_share", "wide_share")
+_ADDED_LATER = ("fold_share", "wide_share", "look")
 
 
 def default_out_dir(cfg: DetectorDataConfig) -> Path:
@@ -264,6 +268,7 @@ class ChunkMaker:
         self.limits = JointLimits.from_data(self.poses)
         self.body = load_body_model()
         self.regions = rnd.body_regions(self.body)
+        self.rest = rest_frame(self.body) if cfg.look != "flat" else None
         self._renderers: dict[tuple[int, int], object] = {}
         self._still_detector = None  # one IMAGE-mode landmarker for all stills (creating one costs ~0.1 s)
 
@@ -363,6 +368,11 @@ class ChunkMaker:
         occluded = rng.random() < cfg.occluder_share
         outfit = rnd.random_outfit(rng)
         colours = self.regions.colours(outfit)
+        offsets = None
+        # Drawn only for a look other than flat, so that flat datasets' random streams stay as they were.
+        if cfg.look == "dressed" or (cfg.look == "mixed" and rng.random() < 0.5):
+            appearance = dressed_appearance(self.regions, self.rest, outfit, rng)
+            colours, offsets = appearance.colours, appearance.offsets
         bg_kind = int(rng.integers(len(PROCEDURAL_BACKGROUNDS)))
         background = rnd.make_background(PROCEDURAL_BACKGROUNDS[bg_kind], wh, rng, grain=rnd.banked_grain)
         lighting = rnd.random_lighting(rng)
@@ -389,6 +399,8 @@ class ChunkMaker:
                 if v[:, 2].min() <= 0.05:
                     continue  # behind the camera: leave the row empty (found = False)
                 t = time.perf_counter()
+                if offsets is not None:
+                    v = dress(v, self.rest.faces, offsets)
                 res = self._renderer(wh).render(v, focal, colours, background, lighting, with_depth=False)
                 px = kp[:, :2] / kp[:, 2:3] * focal + np.array([wh[0] / 2, wh[1] / 2])
                 image = res.image
@@ -551,10 +563,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of poses with folded legs (sitting, kneeling, squatting)")
     p.add_argument("--wide-share", type=float, default=DetectorDataConfig.wide_share,
                    help="share of poses with limbs drawn anywhere inside the joint limits")
+    p.add_argument("--look", choices=LOOKS + ("mixed",), default=DetectorDataConfig.look,
+                   help="how the people look: flat garments, dressed (patterns, loose clothes, a face), or either")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = DetectorDataConfig(chunk_size=args.chunk_size, seed=args.seed, fold_share=args.fold_share,
-                             wide_share=args.wide_share)
+                             wide_share=args.wide_share, look=args.look)
     out = args.out or default_out_dir(cfg)
     summary = generate(cfg, args.samples, args.workers, out)
     print(json.dumps(summary, indent=2))
