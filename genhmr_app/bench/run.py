@@ -99,6 +99,8 @@ def build_scenes(body: BodyModel, poses: dict[str, torch.Tensor], n: int, seed: 
         if dressed is not None:  # its own stream, so the scenes stay those of the flat look
             appearance = dressed_appearance(regions, dressed, outfit, np.random.default_rng([seed, i]))
             colours, shown = appearance.colours, dress(verts, dressed.faces, appearance.offsets)
+            if shown[:, 2].min() <= 0.01:  # a body right at the lens: its clothes would reach behind it
+                shown = verts
         img = renderer.render(shown, focal, colours, bg, random_lighting(rng)).image
         scenes.append(Scene(img, split, float(focal), kp3, verts, kp2, out.keypoints_mediapipe33[0].numpy(),
                             orient[0].numpy(), pose[0].numpy(), betas[0].numpy()))

@@ -396,11 +396,11 @@ class ChunkMaker:
                 if transl is None:  # a sequence keeps the first frame's placement: the body moves in view
                     transl = place_in_image(v, focal, wh, box_fraction, centre)
                 v, kp = v + transl, kp + transl
+                if offsets is not None:
+                    v = dress(v, self.rest.faces, offsets)
                 if v[:, 2].min() <= 0.05:
                     continue  # behind the camera: leave the row empty (found = False)
                 t = time.perf_counter()
-                if offsets is not None:
-                    v = dress(v, self.rest.faces, offsets)
                 res = self._renderer(wh).render(v, focal, colours, background, lighting, with_depth=False)
                 px = kp[:, :2] / kp[:, 2:3] * focal + np.array([wh[0] / 2, wh[1] / 2])
                 image = res.image
