@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--cost-images", type=int, default=20, help="images for the N x P cost table")
+    ap.add_argument("--dressed-images", type=int, default=None,
+                    help="the test set's first images again with their people dressed (default: all; 0: none)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmark.md")
     ap.add_argument("--generator", type=Path, default=None, help="candidate generator weights (default: shipped)")
@@ -373,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     hp_ours = float(np.mean([r["pa_mpjpe_mm"] for r in found_hp])) if found_hp else float("nan")
     hp_mp = float(np.mean([r["mediapipe_pa_mpjpe_mm"] for r in found_hp])) if found_hp else float("nan")
     lines += ["", f"MediaPipe's own 2D error on the 12 limb joints of the same images: {mp_2d_px:.1f} px."]
+    dressed_images = args.images if args.dressed_images is None else args.dressed_images
+    dressed = None
+    if dressed_images:
+        from genhmr_app.bench.dressed import dressed_section
+
+        dressed_lines, dressed = dressed_section(recon, regress, dressed_images, args.seed)
+        lines += dressed_lines
     # The definition of done of the accuracy issue (issue 9), each as ours / reference.
     per_scene = lambda rows, key: {r["scene"]: r[key] for r in rows}  # noqa: E731
     mp_pa_scene, mp_2d_scene = dict(zip(mp_scene, mp_rows)), dict(zip(mp_scene, mp_2d))
@@ -422,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(text + "\n")
     (args.out.with_suffix(".json")).write_text(json.dumps({"table": table, "mediapipe_pa_mpjpe": mp_pa, "mediapipe_2d_px": mp_2d_px, "error_budget": budget, "people_found": crowd,
                                                            "latency_ms": {k: statistics.median(v) for k, v in stage.items() if v},
-                                                           "detect_alone_ms": med_det, "mpi_inf_3dhp": hp, "real_2d": real2d}, indent=1))
+                                                           "detect_alone_ms": med_det, "mpi_inf_3dhp": hp, "real_2d": real2d,
+                                                           "dressed": dressed}, indent=1))
     recon.close()
     return 0
