@@ -4,8 +4,9 @@
 
 Each sample is a posed body of the embedded model (a training-split motion-capture pose, widened by
 mirroring, part recombination and joint-limit perturbation; a random shape) rendered with random
-clothing colours, lighting, lens, framing (sometimes cut by the image border) and occluders on a
-procedural background, then run through the real MediaPipe landmarker. What it reports (2D,
+clothing colours (or, with `--look dressed`, patterned loose clothes and a face: appearance.py),
+lighting, lens, framing (sometimes cut by the image border) and occluders on a procedural background,
+then run through the real MediaPipe landmarker. What it reports (2D,
 visibility, presence, depth, world landmarks) is stored beside the true pose, shape and camera, so
 the generator learns the detector's structured errors (swaps, depth flips, offsets, missed limbs)
 instead of a noise model's idea of them. A share of the chunks are short sequences run in VIDEO mode,
