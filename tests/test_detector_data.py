@@ -169,3 +169,8 @@ def test_a_worker_stops_when_its_parent_is_killed():
     if still:
         os.kill(child_pid, signal.SIGKILL)
     assert not still, "the worker outlived its killed parent"
+
+
+def test_an_unknown_look_is_refused():
+    with pytest.raises(ValueError, match="look"):
+        dd.DetectorDataConfig(look="tuxedo")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from genhmr_app.training.render import HAIR, SHIRT, SHOES, SKIN, TROUSERS, BodyRegions, Outfit, _hsv
+from genhmr_app.training.render import HAIR, SHIRT, SHOES, TROUSERS, BodyRegions, Outfit, hsv_colour
 
 if TYPE_CHECKING:
     from genhmr_app.body.model import BodyModel
@@ -30,7 +30,7 @@ LOOKS = ("flat", "dressed")
 SHIRT_PATTERNS = ("plain", "stripes", "vertical stripes", "checks", "mottled", "print")
 TROUSER_PATTERNS = ("plain", "mottled", "stripes", "checks")
 # MediaPipe's face points on the body model (detection/landmarks.py order).
-_NOSE, _LEFT_EYE, _RIGHT_EYE, _MOUTH_LEFT, _MOUTH_RIGHT = 0, 2, 5, 9, 10
+_LEFT_EYE, _RIGHT_EYE, _MOUTH_LEFT, _MOUTH_RIGHT = 2, 5, 9, 10
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _second_colour(base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     elif kind < 0.55:
         other = np.full(3, rng.uniform(0.05, 0.2), np.float32)
     else:
-        other = np.asarray(_hsv(rng.random(), rng.uniform(0.2, 0.9), rng.uniform(0.2, 0.95)), np.float32)
+        other = np.asarray(hsv_colour(rng.random(), rng.uniform(0.2, 0.9), rng.uniform(0.2, 0.95)), np.float32)
     if np.abs(other - base).sum() < 0.3:
         other = 1.0 - base
     return other
@@ -121,11 +121,9 @@ def _pattern(kind: str, rest: np.ndarray, base: np.ndarray, rng: np.random.Gener
     return colours
 
 
-def _paint_near(colours: np.ndarray, rest: np.ndarray, centre: np.ndarray, radius: float, colour: np.ndarray,
-                front: bool = True) -> None:
-    near = np.linalg.norm(rest - centre, axis=1) < radius
-    if front:
-        near &= rest[:, 2] > centre[2] - radius  # the face, not the back of the head
+def _paint_near(colours: np.ndarray, rest: np.ndarray, centre: np.ndarray, radius: float, colour: np.ndarray) -> None:
+    """Paint the vertices within `radius` of a face point, on the face's side of the head only."""
+    near = (np.linalg.norm(rest - centre, axis=1) < radius) & (rest[:, 2] > centre[2] - radius)
     colours[near] = colour
 
 
@@ -160,8 +158,7 @@ def dressed_appearance(regions: BodyRegions, rest: RestFrame, outfit: Outfit, rn
         idx = np.flatnonzero(region == reg)
         if len(idx):
             amount = rng.uniform(0.0, top)
-            offsets[idx] = amount * (0.5 + _lattice_noise(v[idx], 0.1, rng))
-    offsets[region == SKIN] = 0.0
+            offsets[idx] = amount * (0.5 + _lattice_noise(v[idx], 0.1, rng))  # bare skin stays at 0
     return Appearance(np.clip(colours, 0, 1).astype(np.float32), offsets)
 
 

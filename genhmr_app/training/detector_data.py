@@ -67,6 +67,10 @@ class DetectorDataConfig:
     # patterned, loose clothes and a face. "mixed": each sample draws one of the two.
     look: str = "flat"
 
+    def __post_init__(self) -> None:
+        if self.look not in LOOKS + ("mixed",):
+            raise ValueError(f"look must be one of {LOOKS + ('mixed',)}, got {self.look!r}")
+
     @property
     def key(self) -> str:
         # Settings at their off value stay out of the key, so data made before they existed keeps its folder.

@@ -65,7 +65,7 @@ class Outfit:
         return np.asarray([self.skin, self.hair, self.shirt, self.trousers, self.shoes], np.float32)
 
 
-def _hsv(h: float, s: float, v: float) -> RGB:
+def hsv_colour(h: float, s: float, v: float) -> RGB:
     px = cv2.cvtColor(np.uint8([[[h * 180 % 180, s * 255, v * 255]]]), cv2.COLOR_HSV2RGB)[0, 0] / 255.0
     return (float(px[0]), float(px[1]), float(px[2]))
 
@@ -73,12 +73,12 @@ def _hsv(h: float, s: float, v: float) -> RGB:
 def random_outfit(rng: np.random.Generator) -> Outfit:
     # Garments: anything from saturated to dull; trousers mostly dark/denim like real ones. Shirt and
     # trousers are kept apart in brightness or hue so the waist is visible, as on most people.
-    shirt = _hsv(rng.random(), rng.uniform(0.1, 0.9), rng.uniform(0.25, 0.95))
+    shirt = hsv_colour(rng.random(), rng.uniform(0.1, 0.9), rng.uniform(0.25, 0.95))
     if rng.random() < 0.5:
-        trousers = _hsv(rng.uniform(0.58, 0.66), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.55))  # denim
+        trousers = hsv_colour(rng.uniform(0.58, 0.66), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.55))  # denim
     else:
-        trousers = _hsv(rng.random(), rng.uniform(0.0, 0.6), rng.uniform(0.1, 0.8))
-    shoes = _hsv(rng.random(), rng.uniform(0.0, 0.4), rng.choice([0.12, 0.3, 0.9]))
+        trousers = hsv_colour(rng.random(), rng.uniform(0.0, 0.6), rng.uniform(0.1, 0.8))
+    shoes = hsv_colour(rng.random(), rng.uniform(0.0, 0.4), rng.choice([0.12, 0.3, 0.9]))
     return Outfit(
         skin=_SKIN_TONES[rng.integers(len(_SKIN_TONES))],
         hair=_HAIR_TONES[rng.integers(len(_HAIR_TONES))],
@@ -350,7 +350,7 @@ BACKGROUND_KINDS = ("grey", "gradient", "noise", "shapes", "stripes", "room")
 
 def _random_colour(rng: np.random.Generator, sat: tuple[float, float] = (0.0, 0.7),
                    val: tuple[float, float] = (0.2, 0.95)) -> np.ndarray:
-    return np.asarray(_hsv(rng.random(), rng.uniform(*sat), rng.uniform(*val)), np.float32) * 255
+    return np.asarray(hsv_colour(rng.random(), rng.uniform(*sat), rng.uniform(*val)), np.float32) * 255
 
 
 def _gradient(wh: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
