@@ -3,9 +3,11 @@ and with a regressor both models see the very same perfect, simulated and real i
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from genhmr_app.bench.error_budget import PAIRED, budget_lines, error_budget
+from genhmr_app.bench.error_budget import PAIRED, TRUE_2D_GROUPS, budget_lines, error_budget, fit_onto
 from genhmr_app.bench.run import build_scenes, detection_matches
 from genhmr_app.generator.model import load_generator
 from genhmr_app.paths import WEIGHTS_DIR
@@ -44,4 +46,26 @@ def test_the_error_budget_compares_generator_and_regressor_on_the_same_inputs():
     assert oracle["n"] == shipped["n"] == found and oracle["err2d_px"] < shipped["err2d_px"]
     for row in ("the fit on MediaPipe's landmarks as they are", "the fit on the learned correction of them"):
         assert budget[f"real detector output, {row}"]["n"] == found
+    for group in TRUE_2D_GROUPS:  # one group of landmarks at a time given the truth, on the same scenes
+        row = budget[f"  … given the true 2D of {group} only"]
+        assert row["n"] == found and np.isfinite([row["mpjpe"], row["err2d_px"]]).all()
     assert "fit_targets" not in vars(recon)  # the oracle's stand-in is gone again
+
+
+def test_a_partial_oracle_replaces_only_its_landmarks_and_keeps_the_apps_weights():
+    recon = Reconstructor(device="cpu")
+    rng = np.random.default_rng(0)
+    person = SimpleNamespace(landmarks_px=rng.uniform(0, 640, (33, 2)).astype(np.float32),
+                             visibility=rng.uniform(0.2, 1, 33).astype(np.float32))
+    truth = rng.uniform(0, 640, (33, 2)).astype(np.float32)
+    arms = TRUE_2D_GROUPS["the arms (elbows, wrists, hands)"]
+    with fit_onto(recon, truth, only=arms):
+        points, weights = recon.fit_targets(person, False)
+    rest = [i for i in range(33) if i not in arms]
+    assert np.array_equal(points[list(arms)], truth[list(arms)])
+    assert np.array_equal(points[rest], person.landmarks_px[rest])
+    assert np.array_equal(weights, person.visibility)
+    with fit_onto(recon, truth):  # the whole oracle: every point is the truth
+        points, _ = recon.fit_targets(person, False)
+    assert np.array_equal(points, truth)
+    assert "fit_targets" not in vars(recon)

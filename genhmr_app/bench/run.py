@@ -297,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
               "joint's error after mid-hip alignment; the refinement fits the image plane, the depth is the generator's. "
               "The P=0 rows give the generator and the regressor (e) the same perfect, simulated and real inputs, "
               "without refinement: where the generator is behind on clean inputs, its token prediction, not the "
-              "information in the inputs, is what it lacks."]
+              "information in the inputs, is what it lacks. The rows \"given the true 2D of … only\" replace one group of "
+              "MediaPipe's landmarks with the true ones and keep the rest: which landmarks' errors cost the most 3D."]
 
     lines += ["", f"## Latency of (a) N={N}, P={P}, one person (ms, over {len(total_ms)} images)", "",
               "| stage | median | p90 |", "|---|---|---|"]
