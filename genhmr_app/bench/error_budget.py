@@ -63,6 +63,13 @@ def detector_placed(synth: Synthesizer, scene) -> np.ndarray:
     return scene.mp33 + shift[0].numpy()
 
 
+def placed_px(points: np.ndarray, focal: float, image_wh: tuple[int, int]) -> np.ndarray:
+    """(33, 2) image pixels of camera-frame keypoints `points` (33, 3), e.g. detector_placed's: the true 2D
+    that the oracles give the fit."""
+    return project(torch.as_tensor(points, dtype=torch.float32)[None], torch.tensor([float(focal)]),
+                   torch.tensor([[float(image_wh[0]), float(image_wh[1])]]))[0].numpy()
+
+
 def simulated_person(synth: Synthesizer, scene, gen: torch.Generator, depth_scale: float,
                      points: np.ndarray | None = None) -> DetectedPerson:
     """What the (simulated) detector reports for this scene's body (its keypoints `points`, default the
@@ -174,8 +181,7 @@ def error_budget(recon: Reconstructor, scenes: list, detections: list, settings:
             r = recon.reconstruct_detection(detection, s)
             if r.people:
                 rows[name].append(_errors(r.people[0].keypoints3d_coco17, scene, r.people[0].keypoints2d_coco17))
-        truth_px = project(torch.as_tensor(placed, dtype=torch.float32)[None], torch.tensor([float(scene.focal)]),
-                           torch.tensor([[float(w), float(h)]]))[0].numpy()
+        truth_px = placed_px(placed, scene.focal, (w, h))
         with fit_onto(recon, truth_px):
             r = recon.reconstruct_detection(detection, settings)
         if r.people:

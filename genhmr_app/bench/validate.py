@@ -178,6 +178,24 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = 
     return pairs
 
 
+def rendered_validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = "flat"):
+    """Yield (scene number in validation_scenes, rendered scene with its image, cached scene, detection)
+    for the first `images` validation scenes the detector found: the cache drops the images, so analyses
+    that need them render the same people again (build_scenes is seeded) and match them by camera and
+    keypoints."""
+    from genhmr_app.bench.run import build_scenes
+    from genhmr_app.tokens.data import load_pose_splits
+
+    key = lambda scene: (round(float(scene.focal), 4), round(float(scene.kp2d[0, 0]), 3))  # noqa: E731
+    pairs = validation_scenes(recon, seed, 600, look)
+    by_key = {key(scene): i for i, (scene, _) in enumerate(pairs)}
+    val = load_pose_splits()["val"]
+    for rendered in build_scenes(recon.body, {"test": val, "heldout": val}, images, seed, look):
+        i = by_key.get(key(rendered))
+        if i is not None:  # else the detector missed this person when the cache was made
+            yield i, rendered, *pairs[i]
+
+
 @contextmanager
 def applied(recon: Reconstructor, variant: Variant):
     """The variant's refinement settings on the Reconstructor, restored after."""

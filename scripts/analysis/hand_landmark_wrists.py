@@ -28,14 +28,12 @@ import cv2
 import numpy as np
 import torch
 
-from genhmr_app.bench.error_budget import detector_placed
-from genhmr_app.bench.run import IMAGE_WH, build_scenes
-from genhmr_app.bench.validate import validation_scenes
+from genhmr_app.bench.error_budget import detector_placed, placed_px
+from genhmr_app.bench.run import IMAGE_WH
+from genhmr_app.bench.validate import rendered_validation_scenes
 from genhmr_app.body.sparse import SparseBody
-from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.bundle import download_wheel
 from genhmr_app.pipeline.reconstructor import Reconstructor
-from genhmr_app.tokens.data import load_pose_splits
 from genhmr_app.training.synthesis import Synthesizer
 
 HAND_MODEL = "mediapipe/modules/hand_landmark/hand_landmark_full.tflite"
@@ -75,22 +73,13 @@ def main() -> None:
     net_out = {d["name"]: d["index"] for d in net.get_output_details()}
 
     recon = Reconstructor(device="cpu")
-    pairs = validation_scenes(recon, args.seed, 600)
-    by_key = {(round(float(s.focal), 4), round(float(s.kp2d[0, 0]), 3)): i for i, (s, _) in enumerate(pairs)}
     own, placed_body = (SparseBody(recon.body), recon.sparse) if recon.placement is not None else (recon.sparse, None)
     synth = Synthesizer(own, recon.noise, detector_body=placed_body)
-    val = load_pose_splits()["val"]
-    w, h = IMAGE_WH
     regions = ((2.5, 0.5), (3.0, 0.6), (3.5, 0.7))  # (side / wrist-to-knuckles, centre along it)
     pose_err, hand_err, flags, ms = [], {r: [] for r in regions}, {r: [] for r in regions}, []
-    for rendered in build_scenes(recon.body, {"test": val, "heldout": val}, args.scenes, args.seed):
-        i = by_key.get((round(float(rendered.focal), 4), round(float(rendered.kp2d[0, 0]), 3)))
-        if i is None:
-            continue
-        scene, detection = pairs[i]
+    for _, rendered, scene, detection in rendered_validation_scenes(recon, args.seed, args.scenes):
         landmarks = np.asarray(detection.people[0].landmarks_px, np.float64)
-        truth = project(torch.as_tensor(detector_placed(synth, scene), dtype=torch.float32)[None],
-                        torch.tensor([float(scene.focal)]), torch.tensor([[float(w), float(h)]]))[0].numpy()
+        truth = placed_px(detector_placed(synth, scene), scene.focal, IMAGE_WH)
         for wrist, index, pinky in HANDS:
             pose_err.append(np.linalg.norm(landmarks[wrist] - truth[wrist]))
             for region in regions:

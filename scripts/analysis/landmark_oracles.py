@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genhmr_app.bench.error_budget import detector_placed, fit_onto
+from genhmr_app.bench.error_budget import detector_placed, fit_onto, placed_px
 from genhmr_app.bench.run import IMAGE_WH, paired_margin, person_metrics
 from genhmr_app.bench.validate import validation_scenes
 from genhmr_app.body.sparse import SparseBody
-from genhmr_app.conditioning.camera import project
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 from genhmr_app.training.synthesis import Synthesizer
 
@@ -35,9 +34,7 @@ def main() -> None:
     pairs = validation_scenes(recon, 10, 600)
     settings = ReconstructionSettings()
     synth = Synthesizer(SparseBody(recon.body), recon.noise, detector_body=recon.sparse)
-    w, h = IMAGE_WH
-    truth = [project(torch.as_tensor(detector_placed(synth, s), dtype=torch.float32)[None], torch.tensor([float(s.focal)]),
-                     torch.tensor([[float(w), float(h)]]))[0].numpy() for s, _ in pairs]
+    truth = [placed_px(detector_placed(synth, s), s.focal, IMAGE_WH) for s, _ in pairs]
 
     def in_front(person, scene) -> np.ndarray:
         depth = scene.mp33[:, 2]

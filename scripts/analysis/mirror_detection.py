@@ -22,15 +22,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from genhmr_app.bench.run import build_scenes, paired_margin, person_metrics
-from genhmr_app.bench.validate import validation_scenes
+from genhmr_app.bench.run import paired_margin, person_metrics
+from genhmr_app.bench.validate import rendered_validation_scenes
 from genhmr_app.detection.landmarks import MP33_FLIP_INDEX
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
-from genhmr_app.tokens.data import load_pose_splits
-
-
-def scene_key(scene) -> tuple[float, float]:
-    return round(float(scene.focal), 4), round(float(scene.kp2d[0, 0]), 3)
 
 
 def main() -> None:
@@ -40,17 +35,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     recon = Reconstructor(device="cpu")
-    pairs = validation_scenes(recon, args.seed, 600)
-    by_key = {scene_key(s): i for i, (s, _) in enumerate(pairs)}
-    val = load_pose_splits()["val"]
     detector = recon.detector("image")
     settings = ReconstructionSettings()
     results: dict[str, dict[int, dict]] = {"shipped": {}, "mirror, fit only": {}, "mirror, both": {}}
-    for rendered in build_scenes(recon.body, {"test": val, "heldout": val}, args.scenes, args.seed):
-        i = by_key.get(scene_key(rendered))
-        if i is None:  # the detector missed this person in the cached run
-            continue
-        scene, detection = pairs[i]
+    for i, rendered, scene, detection in rendered_validation_scenes(recon, args.seed, args.scenes):
         first = detection.people[0]
         mirrored = detector.detect(np.ascontiguousarray(rendered.image[:, ::-1]))
         if not mirrored.people:
