@@ -35,6 +35,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "eval-tokenizer": ("genhmr_app.tokens.evaluate", "measure tokenizer configurations"),
     "calibrate-noise": ("genhmr_app.training.calibrate_noise", "fit the detector-noise model on rendered bodies"),
     "calibrate-placement": ("genhmr_app.training.calibrate_placement", "measure where the detector puts each landmark on the body (detector data)"),
+    "calibrate-landmark-noise": ("genhmr_app.training.calibrate_landmark_noise", "measure how the detector's landmark errors go together (detector data)"),
     "train-landmark-corrector": ("genhmr_app.training.train_landmark_corrector", "train the correction of MediaPipe's 2D landmarks the joint fit uses (detector data)"),
     "generate-detector-data": ("genhmr_app.training.detector_data", "render bodies, run the real detector, pair with the truth (training data)"),
     "train-generator": ("genhmr_app.training.train_generator", "train the masked pose transformer (or the baseline)"),

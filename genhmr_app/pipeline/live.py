@@ -296,10 +296,10 @@ class LiveTracker:
             start = torch.cat([start, torch.zeros_like(start)])
             fit_args = [a.expand(2, *a.shape[1:]) for a in fit_args]
             prior = None if prior is None else prior.expand(2, -1)
-        fit = fit_joints(recon.sparse, *fit_args,
-                         replace(JointFitSettings(), iterations=self.settings.fit_iterations,
-                                 orient_prior=self.settings.orient_prior),
-                         keypoint_fn=recon.detector_like_keypoints, start_offsets=start, pose_prior=prior)
+        fit_settings = replace(JointFitSettings(), iterations=self.settings.fit_iterations,
+                               orient_prior=self.settings.orient_prior)
+        fit = fit_joints(recon.sparse, *fit_args, fit_settings, keypoint_fn=recon.detector_like_keypoints,
+                         start_offsets=start, pose_prior=prior, noise_correlation=recon.noise_correlation(fit_settings))
         if len(start) > 1:
             fit = _pick(fit, int(fit.objective.argmin()))
         # Step 3: the preview mesh, joints and keypoints in one skinning pass.

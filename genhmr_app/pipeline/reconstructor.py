@@ -24,6 +24,7 @@ from genhmr_app.conditioning.features import ConditionBatch, MediaPipeConditionE
 from genhmr_app.detection import DetectedPerson, DetectionResult, PoseDetector
 from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
 from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector, load_corrector
+from genhmr_app.detection.landmark_noise import NOISE_PATH, LandmarkNoise, LandmarkNoiseError
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkPlacement, PlacementError
 from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
@@ -140,7 +141,7 @@ class Reconstructor:
                  generator: MaskedPoseTransformer | None = None, device: str = "auto",
                  tokenizer_path: Path = TOKENIZER_PATH, generator_path: Path = GENERATOR_PATH,
                  time_budgets: bool = True, placement_path: Path = PLACEMENT_PATH,
-                 corrector_path: Path = CORRECTOR_PATH) -> None:
+                 corrector_path: Path = CORRECTOR_PATH, landmark_noise_path: Path = NOISE_PATH) -> None:
         # The detector's extra searches on hard images stop at a time budget, which keeps the window
         # responsive but makes a result depend on the machine's speed; batch runs turn the budgets off
         # so that a result is the same on every worker (see pipeline/batch.py).
@@ -181,6 +182,16 @@ class Reconstructor:
             self.placement_warning = f"{exc}; fitting the body's own keypoints instead"
             log.warning(self.placement_warning)
         self.sparse = self.keypoint_body()
+        # How MediaPipe's landmark errors go together; without it (missing or unusable file) the fit
+        # counts each landmark's error as its own, and the log says why.
+        self.landmark_noise_warning: str | None = None
+        try:
+            self.landmark_noise = LandmarkNoise.load(landmark_noise_path)
+        except LandmarkNoiseError as exc:
+            self.landmark_noise = None
+            self.landmark_noise_warning = f"{exc}; counting every landmark's error as its own"
+            log.warning(self.landmark_noise_warning)
+        self._noise_correlations: dict[float, torch.Tensor] = {}
         # The learned correction of the detector's 2D landmarks for the fit, loaded when first used (it
         # is off by default); without it (missing or unusable file) the fit takes MediaPipe's landmarks
         # as they are, and the log says why.
@@ -330,7 +341,8 @@ class Reconstructor:
             fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
                              vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
                              replace(self.joint_fit, iterations=settings.joint_fit_iterations),
-                             keypoint_fn=self.detector_like_keypoints, pose_prior=pose_prior)
+                             keypoint_fn=self.detector_like_keypoints, pose_prior=pose_prior,
+                             noise_correlation=self.noise_correlation(self.joint_fit))
             if _finite(fit.body_pose, fit.global_orient, fit.transl):
                 result.body_pose, result.global_orient, result.transl = fit.body_pose, fit.global_orient, fit.transl
                 result.error_after = fit.error_px
@@ -389,6 +401,16 @@ class Reconstructor:
                                          person.presence, person.world_landmarks, self.correction)
             return out.landmarks_px, out.weights
         return person.landmarks_px, person.visibility
+
+    def noise_correlation(self, settings: JointFitSettings) -> torch.Tensor | None:
+        """(66, 66) the landmark-error correlation the joint fit whitens by at `settings`' strength, None
+        when there is no measured one or the strength is 0."""
+        strength = float(settings.landmark_correlation)
+        if self.landmark_noise is None or strength <= 0:
+            return None
+        if strength not in self._noise_correlations:
+            self._noise_correlations[strength] = self.landmark_noise.blended(strength).to(self.device)
+        return self._noise_correlations[strength]
 
     def preview_body(self) -> SparseBody:
         """A SparseBody over the preview mesh's vertices (body/lod.py), built once: annotator drags and

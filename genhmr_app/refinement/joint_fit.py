@@ -7,7 +7,8 @@ on its own, held near the decoded pose by a prior, and fits the projected keypoi
 Unknowns, per hypothesis: a rotation vector per joint applied on the right of the decoded rotation
 (R_j = R0_j exp(d_j), the global orientation being joint 0) and the camera translation; 75 in all.
 Residuals: the detector's keypoints in crop-size units, weighted by its visibility and by Geman-McClure
-(iteratively reweighted), and the prior sqrt(w) * d_j.
+(iteratively reweighted), whitened by the measured correlation of the detector's errors
+(detection/landmark_noise.py), and the prior sqrt(w) * d_j.
 
 Why Levenberg-Marquardt: the problem is small and nearly least squares, so a few Gauss-Newton steps
 converge where Adam needed 40 gradient steps (~230 ms against ~12 ms for 4 iterations here). The Jacobian is analytic
@@ -55,6 +56,13 @@ class JointFitSettings:
     # 2D 7.22 → 7.18%. Shipped in the sixteenth, once the live path kept up (pipeline/live.py: its own
     # uncertainty-guided prior and a predicting filter; live accuracy 1.056x → 1.041x the still path).
     hand_weight: float = 0.25
+    # How much of the measured correlation of MediaPipe's landmark errors (detection/landmark_noise.py)
+    # whitens the residuals: 0 counts every landmark's error as its own. Twenty-fifth session, rendered
+    # validation scenes (seed 10, 597; not the bench's), against 0: 0.5 −0.45 mm (−0.61 to −0.29), 0.75
+    # −0.53, 1 −0.44 (−0.74 to −0.15); 2D 8.20 → 8.14 px. Real images: MPI-INF-3DHP 110.8 → 111.2 / 111.4
+    # / 111.4, photos 7.13 → 7.15 / 7.16 / 7.16% (4 frames, 8 people: within their noise). The half that
+    # gains as much with the narrowest interval.
+    landmark_correlation: float = 0.5
     initial_damping: float = 1e-2
 
 
@@ -74,7 +82,8 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
                transl: torch.Tensor, target_px: torch.Tensor, visibility: torch.Tensor, crop_size: torch.Tensor,
                focal: torch.Tensor, image_wh: torch.Tensor, settings: JointFitSettings = JointFitSettings(),
                keypoint_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-               start_offsets: torch.Tensor | None = None, pose_prior: torch.Tensor | None = None) -> JointFitResult:
+               start_offsets: torch.Tensor | None = None, pose_prior: torch.Tensor | None = None,
+               noise_correlation: torch.Tensor | None = None) -> JointFitResult:
     """All batched over S hypotheses: body_pose (S, 23, 3, 3), global_orient (S, 3, 3), betas (S, B),
     transl (S, 3), target_px / visibility (S, 33, 2) / (S, 33) MediaPipe landmarks, crop_size / focal
     (S,), image_wh (S, 2). `keypoint_fn(mediapipe33, global_orient)` maps the body's keypoints to where
@@ -82,7 +91,10 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
     `start_offsets` (S, 24, 3): start from R0_j exp(d_j) instead of R0 (live tracking: the last frame's
     solution expressed against this frame's decoded pose); the prior still pulls towards R0.
     `pose_prior` (S, 23): a prior weight per body joint instead of `settings.pose_prior` for all
-    (refinement/uncertainty.py: firm where the generator is sure, loose where it is not)."""
+    (refinement/uncertainty.py: firm where the generator is sure, loose where it is not).
+    `noise_correlation` (66, 66): the correlation of the landmarks' errors (LandmarkNoise.blended); the
+    weighted residuals are whitened by it, so an error many landmarks share counts once. None: each
+    landmark errs on its own. The returned objective stays the independent one, comparable across fits."""
     s, n = body_pose.shape[0], NUM_UNKNOWNS
     dtype = body_pose.dtype
     weights = keypoint_weights(visibility, settings.min_visibility)  # for the reported 2D errors
@@ -118,10 +130,23 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
                             zero, f, -f * points[..., 1] * inv_z], -1).reshape(s, 33, 2, 3)  # d px / d point
         return project(points, focal, image_wh), torch.cat([proj @ point_jac.reshape(s, 33, 3, 72), proj], -1)
 
-    def residuals(px: torch.Tensor, x: torch.Tensor, root_weights: torch.Tensor) -> torch.Tensor:
+    def whitening(root_weights: torch.Tensor) -> torch.Tensor | None:
+        """(S, 66, 66) lower Cholesky factor of the weighted residuals' correlation, None without one.
+        A landmark's correlations shrink with its weight relative to the best-held landmark's, so a
+        hidden or outlying landmark (weight near 0) drops out of the others' noise model."""
+        if noise_correlation is None:
+            return None
+        u = (root_weights / root_weights.amax(-1, keepdim=True).clamp_min(1e-12)).repeat_interleave(2, -1)
+        corr = u[:, :, None] * noise_correlation.to(dtype) * u[:, None, :] + torch.diag_embed(1 - u.pow(2))
+        return torch.linalg.cholesky(corr)
+
+    def residuals(px: torch.Tensor, x: torch.Tensor, root_weights: torch.Tensor,
+                  chol: torch.Tensor | None = None) -> torch.Tensor:
         """px (S, 33, 2), x (S, n) → (S, 66 + 72)."""
-        data = (px - target_px) / scale * root_weights[..., None]
-        return torch.cat([data.flatten(1), prior_sqrt * x[:, :72]], -1)
+        data = ((px - target_px) / scale * root_weights[..., None]).flatten(1)
+        if chol is not None:
+            data = torch.linalg.solve_triangular(chol, data[..., None], upper=False)[..., 0]
+        return torch.cat([data, prior_sqrt * x[:, :72]], -1)
 
     x = torch.zeros(s, n, dtype=dtype)
     x[:, 72:] = transl.detach()
@@ -137,9 +162,12 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
             # Geman-McClure by iterative reweighting: rho(r^2) = r^2 / (r^2 + sigma^2), weight rho'(r^2).
             r2 = ((px - target_px) / scale).pow(2).sum(-1)
             root_weights = (fit_weights * sigma2 / (r2 + sigma2).pow(2) / weight_sum).sqrt()
-            data_jac = px_jac * (root_weights[..., None, None] / scale[..., None])
-            jac = torch.cat([data_jac.reshape(s, 66, n), prior_jac], 1)
-            r0 = residuals(px, x, root_weights)
+            data_jac = (px_jac * (root_weights[..., None, None] / scale[..., None])).reshape(s, 66, n)
+            chol = whitening(root_weights)
+            if chol is not None:
+                data_jac = torch.linalg.solve_triangular(chol, data_jac, upper=False)
+            jac = torch.cat([data_jac, prior_jac], 1)
+            r0 = residuals(px, x, root_weights, chol)
             jtj = jac.transpose(1, 2) @ jac
             grad = (jac.transpose(1, 2) @ r0[..., None])[..., 0]
             cost = r0.pow(2).sum(-1)
@@ -148,7 +176,7 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
                 trial = x - torch.linalg.solve(system, grad)
                 # The next iteration's Jacobian comes with the trial's keypoints (the last needs none).
                 trial_px, trial_jac = evaluate(trial, jacobian=not last)
-                better = residuals(trial_px, trial, root_weights).pow(2).sum(-1) < cost
+                better = residuals(trial_px, trial, root_weights, chol).pow(2).sum(-1) < cost
                 x = torch.where(better[:, None], trial, x)
                 px = torch.where(better[:, None, None], trial_px, px)
                 if trial_jac is not None:

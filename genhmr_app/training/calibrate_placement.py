@@ -149,7 +149,7 @@ def errors_pct(features: torch.Tensor, r: torch.Tensor, h: torch.Tensor, theta: 
     return r.norm(dim=-1) / h[:, None] * 100
 
 
-def _to_tensors(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+def to_tensors(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     keys = ("body_pose", "global_orient", "betas", "transl", "focal", "image_wh", "det_px", "visibility")
     return {k: torch.as_tensor(data[k]) for k in keys}
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     except DetectorDataError as exc:
         parser.error(str(exc))
     data = {k: v[~data["truncated"]] for k, v in data.items()}  # the border cuts what the detector could see
-    tensors = _to_tensors(data)
+    tensors = to_tensors(data)
     sparse = SparseBody(load_body_model())
     owner, parent = landmark_frames(sparse)
     with torch.no_grad():
