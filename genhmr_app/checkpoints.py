@@ -1,15 +1,43 @@
-"""Save and open the project's own torch checkpoints, with errors that say what is wrong.
+"""Save and open the project's own torch checkpoints and JSON weight files, with errors that say what
+is wrong.
 
 Every checkpoint is a dict with a "format" tag, a "config" and a "state_dict"; weights-only loading
-means a tampered file cannot run code.
+means a tampered file cannot run code. A JSON weight file (the landmark placement, the landmark
+noise) is written whole or not at all, and an optional one that is missing reads as None.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
+
+
+log = logging.getLogger(__name__)
+
+
+def save_json_atomically(path: Path, data: dict, indent: int | None = None) -> None:
+    """Write `data` to `path` through a temporary file, so a crash never leaves half a file in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=indent))
+    tmp.replace(path)
+
+
+def read_optional_json(path: Path, error: type[Exception], missing_warning: str) -> dict | None:
+    """The JSON in `path`; None, with `missing_warning` logged (%s: the path), when there is no file;
+    `error` when it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        log.warning(missing_warning, path)
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: cannot be read ({exc})") from exc
 
 
 def save_checkpoint(path: Path, fmt: str, config: dict, state_dict: dict, card: dict | None = None, **extra) -> None:

@@ -18,17 +18,14 @@ training/calibrate_landmark_noise.py; the numbers live in weights/detector/landm
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from genhmr_app.checkpoints import read_optional_json, save_json_atomically
 from genhmr_app.paths import WEIGHTS_DIR
-
-log = logging.getLogger(__name__)
 
 NOISE_FORMAT = "genhmr-landmark-noise/1"
 NOISE_PATH = WEIGHTS_DIR / "detector" / "landmark_noise.json"
@@ -61,11 +58,7 @@ class LandmarkNoise:
                 "correlation": np.round(self.correlation, 6).tolist()}
 
     def save(self, path: Path = NOISE_PATH) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_json()))
-        tmp.replace(path)  # never a half-written file
+        save_json_atomically(path, self.to_json())
 
     @classmethod
     def from_json(cls, data: dict, origin: str = "landmark noise") -> LandmarkNoise:
@@ -82,16 +75,9 @@ class LandmarkNoise:
     def load(cls, path: Path = NOISE_PATH) -> LandmarkNoise | None:
         """The correlation in `path`, or None (with a warning) when there is none: the fit then counts
         every landmark as erring on its own."""
-        path = Path(path)
-        if not path.exists():
-            log.warning("no landmark-noise correlation at %s: the fit counts every landmark's error as its own "
-                        "(run `python main.py calibrate-landmark-noise` to measure it)", path)
-            return None
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise LandmarkNoiseError(f"{path}: cannot be read ({exc})") from exc
-        return cls.from_json(data, str(path))
+        data = read_optional_json(path, LandmarkNoiseError, "no landmark-noise correlation at %s: the fit counts "
+                                  "every landmark's error as its own (run `python main.py calibrate-landmark-noise`)")
+        return None if data is None else cls.from_json(data, str(path))
 
 
 def check_correlation(matrix: np.ndarray, origin: str) -> None:

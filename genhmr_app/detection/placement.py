@@ -19,8 +19,6 @@ weights/detector/landmark_placement.json.
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +28,9 @@ import torch
 from genhmr_app.body.keypoints import SMPL_JOINT_NAMES
 from genhmr_app.body.model import BodyModel
 from genhmr_app.body.sparse import SparseBody
+from genhmr_app.checkpoints import read_optional_json, save_json_atomically
 from genhmr_app.detection.landmarks import MP33_NAMES
 from genhmr_app.paths import WEIGHTS_DIR
-
-log = logging.getLogger(__name__)
 
 PLACEMENT_FORMAT = "genhmr-landmark-placement/1"
 PLACEMENT_PATH = WEIGHTS_DIR / "detector" / "landmark_placement.json"
@@ -105,11 +102,7 @@ class LandmarkPlacement:
                               for name, o in self.landmarks.items()}}
 
     def save(self, path: Path = PLACEMENT_PATH) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1))
-        tmp.replace(path)
+        save_json_atomically(path, self.to_json(), indent=1)
 
     @classmethod
     def from_json(cls, data: dict, origin: str = "landmark placement") -> LandmarkPlacement:
@@ -136,16 +129,9 @@ class LandmarkPlacement:
     def load(cls, path: Path = PLACEMENT_PATH) -> LandmarkPlacement | None:
         """The placement in `path`, or None (with a warning) when there is none: the keypoints are then
         the body's own, with only the hips shifted (detection/error_model.py)."""
-        path = Path(path)
-        if not path.exists():
-            log.warning("no landmark placement at %s: fitting the body's own keypoints to the detector's "
-                        "(run `python main.py calibrate-placement` to measure it)", path)
-            return None
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PlacementError(f"{path}: cannot be read ({exc})") from exc
-        return cls.from_json(data, str(path))
+        data = read_optional_json(path, PlacementError, "no landmark placement at %s: fitting the body's own "
+                                  "keypoints to the detector's (run `python main.py calibrate-placement` to measure it)")
+        return None if data is None else cls.from_json(data, str(path))
 
 
 def _vector(value) -> tuple[float, float, float]:

@@ -16,12 +16,8 @@ several strengths, so that what the sample measured is seen to hold on samples i
 
 from __future__ import annotations
 
-import argparse
 import logging
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,8 +28,7 @@ from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmark_noise import NOISE_PATH, NUM_COORDINATES, LandmarkNoise
 from genhmr_app.detection.landmarks import MP33_INDEX
 from genhmr_app.detection.placement import LandmarkPlacement
-from genhmr_app.training.calibrate_placement import to_tensors
-from genhmr_app.training.detector_data import DetectorDataError, load_detector_datasets
+from genhmr_app.training.calibration_cli import calibration_parser, start_calibration, to_tensors
 
 log = logging.getLogger(__name__)
 
@@ -111,24 +106,9 @@ def mean_log_likelihood(errors: np.ndarray, usable: np.ndarray, scales: np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="calibrate-landmark-noise", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, nargs="*", default=None,
-                        help="detector-data folders (default: every folder under the cache's detector_data)")
-    parser.add_argument("--out", type=Path, default=NOISE_PATH)
-    parser.add_argument("--holdout-every", type=int, default=5, help="every n-th block of samples is held out")
-    parser.add_argument("--min-visibility", type=float, default=0.5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
-    command = "python main.py calibrate-landmark-noise " + shlex.join(sys.argv[1:] if argv is None else argv)
-    t0 = time.perf_counter()
-    try:
-        folders, data = load_detector_datasets(args.data)
-    except DetectorDataError as exc:
-        parser.error(str(exc))
-    data = {k: v[~data["truncated"]] for k, v in data.items()}  # the border cuts what the detector could see
+    parser = calibration_parser("calibrate-landmark-noise", __doc__, NOISE_PATH)
+    run = start_calibration(parser, argv)
+    args, command, t0, folders, data = run.args, run.command, run.started, run.folders, run.data
     errors, _ = placed_residuals(to_tensors(data), LandmarkPlacement.load())
     usable = usable_landmarks(errors, data["visibility"], args.min_visibility)
     held_out = (np.arange(len(errors)) // BLOCK) % args.holdout_every == 0

@@ -18,10 +18,7 @@ after on them.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -36,7 +33,7 @@ from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmarks import MP33_INDEX, MP33_NAMES
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkOffset, LandmarkPlacement
 from genhmr_app.paths import REPO_ROOT
-from genhmr_app.training.detector_data import DetectorDataError, load_detector_datasets
+from genhmr_app.training.calibration_cli import calibration_parser, start_calibration, to_tensors
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +146,6 @@ def errors_pct(features: torch.Tensor, r: torch.Tensor, h: torch.Tensor, theta: 
     return r.norm(dim=-1) / h[:, None] * 100
 
 
-def to_tensors(data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    keys = ("body_pose", "global_orient", "betas", "transl", "focal", "image_wh", "det_px", "visibility")
-    return {k: torch.as_tensor(data[k]) for k in keys}
-
-
 def report_table(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor, theta: torch.Tensor,
                  owner: torch.Tensor, parent: torch.Tensor) -> list[str]:
     lines = ["| landmark | joint / parent | offset in the joint's frame (cm) | in the parent's (cm) | "
@@ -172,26 +164,11 @@ def report_table(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="calibrate-placement", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, nargs="*", default=None,
-                        help="detector-data folders (default: every folder under the cache's detector_data)")
-    parser.add_argument("--out", type=Path, default=PLACEMENT_PATH)
+    parser = calibration_parser("calibrate-placement", __doc__, PLACEMENT_PATH)
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
-    parser.add_argument("--holdout-every", type=int, default=5, help="every n-th block of samples is held out")
-    parser.add_argument("--min-visibility", type=float, default=0.5)
     parser.add_argument("--no-view", action="store_true", help="fixed offsets only (no view-dependent term)")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
-    command = "python main.py calibrate-placement " + shlex.join(sys.argv[1:] if argv is None else argv)
-    t0 = time.perf_counter()
-    try:
-        folders, data = load_detector_datasets(args.data)
-    except DetectorDataError as exc:
-        parser.error(str(exc))
-    data = {k: v[~data["truncated"]] for k, v in data.items()}  # the border cuts what the detector could see
+    run = start_calibration(parser, argv)
+    args, command, t0, folders, data = run.args, run.command, run.started, run.folders, run.data
     tensors = to_tensors(data)
     sparse = SparseBody(load_body_model())
     owner, parent = landmark_frames(sparse)
