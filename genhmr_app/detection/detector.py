@@ -87,6 +87,9 @@ class DetectedPerson:
     bbox: tuple[float, float, float, float]  # x0, y0, x1, y1 px, from visible landmarks + margin
     score: float  # mean presence of the 17 COCO body points (the Tasks API exposes no detector score)
     mask: np.ndarray | None = None  # (H, W) float32 in [0, 1] when output_mask=True
+    # (33, 2) px: MediaPipe's 2D after tracking passes on the same still (detection/tracking_looks.py),
+    # which the joint fit pulls onto when present; None: not asked for, or the tracker lost the person.
+    tracked_px: np.ndarray | None = None
 
     def coco17(self) -> np.ndarray:
         """(17, 3) float32 [x, y, confidence] in COCO order; confidence is MediaPipe's visibility."""

@@ -26,6 +26,7 @@ from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
 from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector, load_corrector
 from genhmr_app.detection.landmark_noise import NOISE_PATH, LandmarkNoise, LandmarkNoiseError
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkPlacement, PlacementError
+from genhmr_app.detection.tracking_looks import StillTracker
 from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
@@ -82,6 +83,12 @@ class ReconstructionSettings:
     # (110.8) at no cost on the renders (68.19), but the photos stay worse (7.32%): the three photos it
     # trusts fully all lost (+0.3 to +2.1 points), so it stays off.
     landmark_correction: bool = False
+    # Stills only: this many MediaPipe tracking passes on the same image, whose landmarks the joint fit
+    # pulls onto (detection/tracking_looks.py); the generator keeps the first look's. Twenty-fifth
+    # session, 2: real photos' keypoints 7.15 → 6.15% of the height from the annotation, rendered
+    # validation −1.29 mm, MPI-INF-3DHP 111.2 → 112.5 mm; ~56 ms more a still, past the latency target,
+    # so 0 at the defaults and an option for stills nobody waits on (infer --tracking-passes, the annotator).
+    tracking_passes: int = 0
 
     def sampling(self) -> SamplingSettings:
         return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed)
@@ -202,6 +209,7 @@ class Reconstructor:
         self.noise = NoiseModel.load()
         self.encoder = MediaPipeConditionEncoder(depth_scale=self.noise.landmark_z_scale)
         self._detectors: dict[str, PoseDetector] = {}
+        self._still_tracker: StillTracker | None = None  # look_again's, made when first asked for
 
     # -- detection -------------------------------------------------------------------------
     def detector(self, mode: str = "image", num_poses: int = 1) -> PoseDetector:
@@ -218,6 +226,8 @@ class Reconstructor:
         for det in self._detectors.values():
             det.close()
         self._detectors.clear()
+        if self._still_tracker is not None:
+            self._still_tracker.close()
 
     # -- the pipeline ----------------------------------------------------------------------
     def run(self, rgb: np.ndarray, settings: ReconstructionSettings = ReconstructionSettings(),
@@ -232,6 +242,8 @@ class Reconstructor:
         else:
             people = settings.max_people if mode == "video" else 1
             detection = self.detector(mode, people).detect(rgb, timestamp_ms=timestamp_ms)
+        if mode == "image" and settings.tracking_passes > 0:
+            detection = self.look_again(rgb, detection, settings.tracking_passes)
         t_det = time.perf_counter()
         recon = self.reconstruct_detection(detection, settings, on_iteration)
         recon.timing_ms["detect"] = (t_det - t0) * 1000
@@ -253,6 +265,20 @@ class Reconstructor:
         recon.timing_ms["detect"] = (t_det - t0) * 1000
         recon.timing_ms["total"] = (time.perf_counter() - t0) * 1000
         return recon
+
+    def look_again(self, rgb: np.ndarray, detection: DetectionResult, passes: int) -> DetectionResult:
+        """`detection` with its person's `tracked_px` from `passes` tracking passes on the same still. Only
+        when it found one person: the tracker follows one, and with several it could follow any of them."""
+        if len(detection.people) != 1:
+            if len(detection.people) > 1:
+                log.info("tracking passes skipped: %d people in the image", len(detection.people))
+            return detection
+        if self._still_tracker is None:
+            self._still_tracker = StillTracker()
+        tracked = self._still_tracker.landmarks(rgb, detection.people[0], passes)
+        if tracked is None:
+            return detection
+        return replace(detection, people=[replace(detection.people[0], tracked_px=tracked)])
 
     def reconstruct_detection(self, detection: DetectionResult, settings: ReconstructionSettings,
                               on_iteration: Callable[[IterationRecord], None] | None = None) -> Reconstruction:
@@ -395,12 +421,13 @@ class Reconstructor:
     def fit_targets(self, person: DetectedPerson, corrected: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The 2D points (33, 2) px the fits pull the body onto and their weights (33,): the corrected
         landmarks (detection/landmark_correction.py) when `corrected` and the corrector loads, else
-        MediaPipe's with its visibility."""
+        MediaPipe's (after its tracking passes, when the still had them: `tracked_px`) with its visibility."""
+        points = person.landmarks_px if getattr(person, "tracked_px", None) is None else person.tracked_px
         if corrected and self.corrector is not None:
-            out = self.corrector.correct(person.landmarks_px, person.landmarks_z, person.visibility,
+            out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction)
             return out.landmarks_px, out.weights
-        return person.landmarks_px, person.visibility
+        return points, person.visibility
 
     def noise_correlation(self, settings: JointFitSettings) -> torch.Tensor | None:
         """(66, 66) the landmark-error correlation the joint fit whitens by at `settings`' strength, None

@@ -1,0 +1,72 @@
+"""More looks at one still (detection/tracking_looks.py): MediaPipe's tracking passes on the same image,
+which the joint fit pulls onto when a still asks for them (ReconstructionSettings.tracking_passes)."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from genhmr_app.detection.detector import DetectedPerson
+from genhmr_app.detection.tracking_looks import StillTracker
+from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+from tests.rendered import render_walker
+
+
+@pytest.fixture(scope="module")
+def recon():
+    r = Reconstructor(device="cpu")
+    yield r
+    r.close()
+
+
+def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
+    image, focal, _body = render_walker((480, 480), frame=40, seed=5)
+    plain = recon.run(image, ReconstructionSettings(focal_px=focal))
+    looked = recon.run(image, ReconstructionSettings(focal_px=focal, tracking_passes=2))
+    assert plain.people and looked.people
+    first, again = plain.people[0].detection, looked.people[0].detection
+    assert first.tracked_px is None  # the defaults take one look
+    assert again.tracked_px is not None and again.tracked_px.shape == (33, 2)
+    # The same person, seen again: close to the first look, but not the same numbers.
+    shift = np.linalg.norm(again.tracked_px - again.landmarks_px, axis=-1)
+    assert np.median(shift) < 0.1 * np.ptp(again.landmarks_px[:, 1]) and shift.max() > 0
+    # The fit's targets are the tracked landmarks; the generator's input stays the first look.
+    targets, weights = recon.fit_targets(again, corrected=False)  # as at the defaults (correction off)
+    assert np.array_equal(targets, again.tracked_px) and np.array_equal(weights, again.visibility)
+    assert np.array_equal(again.landmarks_px, first.landmarks_px)
+    assert np.isfinite(looked.people[0].hypotheses[0].body_pose).all()
+
+
+def test_a_tracker_that_finds_someone_else_is_not_used(recon):
+    image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
+    person = recon.detector("image").detect(image).people[0]
+    elsewhere = replace(person, landmarks_px=person.landmarks_px + np.float32(200.0))  # "the first look" far away
+    tracker = StillTracker()
+    try:
+        assert tracker.landmarks(image, person, 1) is not None
+        assert tracker.landmarks(image, elsewhere, 1) is None
+        assert tracker.landmarks(image, person, 0) is None  # no passes asked for
+        assert tracker.landmarks(np.zeros((240, 240, 3), np.uint8), person, 1) is None  # nobody there
+    finally:
+        tracker.close()
+
+
+def test_several_people_keep_their_first_look(recon):
+    image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
+    detection = recon.detector("image").detect(image)
+    two = replace(detection, people=[detection.people[0], detection.people[0]])
+    assert recon.look_again(image, two, 2) is two
+
+
+def test_detections_pickled_before_the_field_existed_still_load():
+    person = DetectedPerson(np.zeros((33, 2), np.float32), np.zeros(33, np.float32), np.ones(33, np.float32),
+                            np.ones(33, np.float32), np.zeros((33, 3), np.float32), (0, 0, 1, 1), 1.0)
+    state = dict(person.__dict__)
+    del state["tracked_px"]  # what a cache written before the twenty-fifth session holds
+    old = DetectedPerson.__new__(DetectedPerson)
+    old.__dict__.update(state)
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.tracked_px is None
