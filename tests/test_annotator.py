@@ -178,3 +178,12 @@ def test_a_damaged_project_opens_from_its_backup_with_a_message(qtbot, media, re
     assert out is not None and out.exists() and out.with_suffix(".json").exists()
     assert win.restore_backup(sorted(tmp_path.glob("project.genhmr.json.bak*"))[-1])
     win.close()
+
+
+def test_the_annotator_looks_at_each_frame_again(qtbot, window):
+    """Its frames are untimed stills: the model runs with MediaPipe's tracking passes
+    (detection/tracking_looks.py), so the keypoints an annotator starts from sit closer to the person."""
+    assert window.settings.tracking_passes == 2
+    kind, index, recon = window._run_model(0, window.session.frame_rgb(0))
+    assert kind == "model" and index == 0 and recon.people
+    assert recon.people[0].detection.tracked_px is not None
