@@ -6,8 +6,8 @@ better. Shown the same still again, the tracker's crop converges onto the person
 get closer to the truth. Twenty-fifth session (scripts/analysis/tracking_pass.py), two tracking passes,
 the joint fit pulling onto their landmarks: the annotated real photos' keypoints 7.15 → 6.15% of the
 person's height from the annotation (MediaPipe's own 7.06 → 5.91%, better for 8 of 8 people), rendered
-validation scenes −1.29 mm (−2.24 to −0.34), MPI-INF-3DHP 111.2 → 112.5 mm. The cost, about 56 ms a
-still (a reset, a first frame, two passes), is why it is an option (ReconstructionSettings.tracking_passes)
+validation scenes −1.29 mm (−2.24 to −0.34), MPI-INF-3DHP 111.2 → 112.5 mm. The cost, about 90 ms a
+still (a reset, the tracker's own first look, two passes), is why it is an option (ReconstructionSettings.tracking_passes)
 for stills that are not timed, off at the defaults.
 """
 

@@ -86,7 +86,7 @@ class ReconstructionSettings:
     # Stills only: this many MediaPipe tracking passes on the same image, whose landmarks the joint fit
     # pulls onto (detection/tracking_looks.py); the generator keeps the first look's. Twenty-fifth
     # session, 2: real photos' keypoints 7.15 → 6.15% of the height from the annotation, rendered
-    # validation −1.29 mm, MPI-INF-3DHP 111.2 → 112.5 mm; ~56 ms more a still, past the latency target,
+    # validation −1.29 mm, MPI-INF-3DHP 111.2 → 112.5 mm; ~90 ms more a still, past the latency target,
     # so 0 at the defaults and an option for stills nobody waits on (infer --tracking-passes, the annotator).
     tracking_passes: int = 0
 
