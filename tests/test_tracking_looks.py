@@ -70,3 +70,18 @@ def test_detections_pickled_before_the_field_existed_still_load():
     old.__dict__.update(state)
     loaded = pickle.loads(pickle.dumps(old))
     assert loaded.tracked_px is None
+
+
+def test_a_failing_tracker_keeps_the_first_look(recon, monkeypatch, caplog):
+    from genhmr_app.detection.detector import DetectorError
+
+    image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
+    detection = recon.detector("image").detect(image)
+
+    def broken(self, rgb, person, passes):
+        raise DetectorError("the tracker's model is gone")
+
+    monkeypatch.setattr(StillTracker, "landmarks", broken)
+    with caplog.at_level("WARNING"):
+        assert recon.look_again(image, detection, 2) is detection
+    assert "tracking passes failed" in caplog.text

@@ -21,7 +21,7 @@ from genhmr_app.body.model import BodyModel, load_body_model_with_fallback
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import DEFAULT_VERTICAL_FOV_DEG, focal_from_fov, project, weak_perspective_to_translation
 from genhmr_app.conditioning.features import ConditionBatch, MediaPipeConditionEncoder
-from genhmr_app.detection import DetectedPerson, DetectionResult, PoseDetector
+from genhmr_app.detection import DetectedPerson, DetectionResult, DetectorError, PoseDetector
 from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
 from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector, load_corrector
 from genhmr_app.detection.landmark_noise import NOISE_PATH, LandmarkNoise, LandmarkNoiseError
@@ -275,7 +275,11 @@ class Reconstructor:
             return detection
         if self._still_tracker is None:
             self._still_tracker = StillTracker()
-        tracked = self._still_tracker.landmarks(rgb, detection.people[0], passes)
+        try:
+            tracked = self._still_tracker.landmarks(rgb, detection.people[0], passes)
+        except DetectorError as exc:  # an extra look that failed costs nothing: the first look stands
+            log.warning("tracking passes failed (%s); fitting MediaPipe's first look", exc)
+            return detection
         if tracked is None:
             return detection
         return replace(detection, people=[replace(detection.people[0], tracked_px=tracked)])
@@ -422,7 +426,7 @@ class Reconstructor:
         """The 2D points (33, 2) px the fits pull the body onto and their weights (33,): the corrected
         landmarks (detection/landmark_correction.py) when `corrected` and the corrector loads, else
         MediaPipe's (after its tracking passes, when the still had them: `tracked_px`) with its visibility."""
-        points = person.landmarks_px if getattr(person, "tracked_px", None) is None else person.tracked_px
+        points = person.landmarks_px if person.tracked_px is None else person.tracked_px
         if corrected and self.corrector is not None:
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction)
