@@ -56,7 +56,7 @@ def test_a_partial_oracle_replaces_only_its_landmarks_and_keeps_the_apps_weights
     recon = Reconstructor(device="cpu")
     rng = np.random.default_rng(0)
     person = SimpleNamespace(landmarks_px=rng.uniform(0, 640, (33, 2)).astype(np.float32),
-                             visibility=rng.uniform(0.2, 1, 33).astype(np.float32))
+                             visibility=rng.uniform(0.2, 1, 33).astype(np.float32), tracked_px=None)
     truth = rng.uniform(0, 640, (33, 2)).astype(np.float32)
     arms = TRUE_2D_GROUPS["the arms (elbows, wrists, hands)"]
     with fit_onto(recon, truth, only=arms):
