@@ -1,5 +1,5 @@
 """More looks at one still (detection/tracking_looks.py): MediaPipe's tracking passes on the same image,
-which the joint fit pulls onto when a still asks for them (ReconstructionSettings.tracking_passes)."""
+which the joint fit pulls onto (ReconstructionSettings.tracking_passes, 1 at the defaults)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,15 @@ def recon():
 
 def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
     image, focal, _body = render_walker((480, 480), frame=40, seed=5)
-    plain = recon.run(image, ReconstructionSettings(focal_px=focal))
+    plain = recon.run(image, ReconstructionSettings(focal_px=focal, tracking_passes=0))
     looked = recon.run(image, ReconstructionSettings(focal_px=focal, tracking_passes=2))
-    assert plain.people and looked.people
+    default = recon.run(image, ReconstructionSettings(focal_px=focal))
+    assert plain.people and looked.people and default.people
     first, again = plain.people[0].detection, looked.people[0].detection
-    assert first.tracked_px is None  # the defaults take one look
+    assert first.tracked_px is None  # 0 passes: one look
+    assert default.people[0].detection.tracked_px is not None  # the defaults take one pass
+    # The result says which look it fitted: its detection carries the tracked look too.
+    assert looked.detection.people[0].tracked_px is again.tracked_px
     assert again.tracked_px is not None and again.tracked_px.shape == (33, 2)
     # The same person, seen again: close to the first look, but not the same numbers.
     shift = np.linalg.norm(again.tracked_px - again.landmarks_px, axis=-1)
@@ -85,3 +89,52 @@ def test_a_failing_tracker_keeps_the_first_look(recon, monkeypatch, caplog):
     with caplog.at_level("WARNING"):
         assert recon.look_again(image, detection, 2) is detection
     assert "tracking passes failed" in caplog.text
+
+
+def test_the_pass_runs_beside_the_sampling_and_gives_what_it_gives_alone(recon):
+    """Reconstructor.run starts the pass on its own thread and waits for it only at the fit: the result is
+    the one the same look gives in sequence, and the wait counts as detection."""
+    image, focal, _body = render_walker((480, 480), frame=40, seed=5)
+    settings = ReconstructionSettings(focal_px=focal)
+    beside = recon.run(image, settings)
+    detection = recon.look_again(image, recon.detector("image").detect(image), settings.tracking_passes)
+    in_turn = recon.reconstruct_detection(detection, settings)
+    assert np.array_equal(beside.people[0].detection.tracked_px, detection.people[0].tracked_px)
+    assert np.allclose(beside.people[0].joints, in_turn.people[0].joints, atol=1e-5)
+    assert beside.timing_ms["detect"] > 0 and beside.timing_ms["total"] >= beside.timing_ms["detect"]
+
+
+def test_a_pass_that_crashes_on_its_thread_costs_nothing(recon, monkeypatch, caplog):
+    image, focal, _body = render_walker((480, 480), frame=40, seed=5)
+
+    def crash(self, rgb, person, passes):
+        raise RuntimeError("something unforeseen in the pass")
+
+    monkeypatch.setattr(StillTracker, "landmarks", crash)
+    with caplog.at_level("WARNING"):
+        r = recon.run(image, ReconstructionSettings(focal_px=focal))
+    assert r.people and r.people[0].detection.tracked_px is None
+    assert np.isfinite(r.people[0].joints).all()
+    assert "the tracking pass failed (RuntimeError" in caplog.text
+
+
+def test_without_the_network_runtime_the_first_look_stands(recon, monkeypatch, caplog):
+    """ai-edge-litert missing (a broken install): a clear warning once, and the stills are fitted as before."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_litert(name, *args, **kwargs):
+        if name.startswith("ai_edge_litert"):
+            raise ImportError("No module named 'ai_edge_litert'")
+        return real_import(name, *args, **kwargs)
+
+    image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
+    detection = recon.detector("image").detect(image)
+    monkeypatch.setattr(builtins, "__import__", no_litert)
+    tracker = StillTracker()
+    monkeypatch.setattr(recon, "_still_tracker", tracker)
+    with caplog.at_level("WARNING"):
+        assert recon.look_again(image, detection, 1) is detection
+        assert recon.look_again(image, detection, 1) is detection  # not retried: the same reason
+    assert "needs ai-edge-litert" in caplog.text

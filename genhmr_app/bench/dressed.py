@@ -30,6 +30,7 @@ def dressed_section(recon: Reconstructor, regress: Reconstructor | None, images:
         detection = detector.detect(scene.image)
         if not detection_matches(detection, scene):
             continue
+        detection = recon.look_again(scene.image, detection, ReconstructionSettings().tracking_passes)
         person = detection.people[0]
         mediapipe_pa[i] = procrustes_error(mp33_to_coco17(person.world_landmarks)[LIMBS], scene.joints_coco[LIMBS]) * 1000
         mediapipe_2d[i] = float(np.linalg.norm(person.coco17()[LIMBS, :2] - scene.kp2d[LIMBS], axis=-1).mean())

@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         detection = det.detect(scene.image)
         det_ms.append((time.perf_counter() - t) * 1000)
         ok = detection_matches(detection, scene)
+        if ok:  # the app's tracking passes on the still, as Reconstructor.run takes them
+            detection = recon.look_again(scene.image, detection, variants[A][1].tracking_passes)
         detections.append(detection if ok else None)
         if not ok:
             continue

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genhmr_app.detection.detector import DetectionResult
 from genhmr_app.detection.landmark_correction import CorrectionSettings, CorrectorError, LandmarkCorrector
 from genhmr_app.generator.model import GeneratorCheckpointError, load_generator
 from genhmr_app.paths import user_cache_dir
@@ -50,7 +51,9 @@ from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings
 from genhmr_app.training.appearance import LOOKS
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 1  # bump when the scenes' rendering or what is cached changes
+# Bump when the scenes' rendering or what is cached changes. 2: the detections carry the default number of
+# tracking passes' look (DetectedPerson.tracked_px), as Reconstructor.run takes it.
+CACHE_FORMAT = 2
 METRICS = ("mpjpe", "pa_mpjpe", "err2d_px")
 
 
@@ -166,10 +169,11 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = 
     scenes = build_scenes(recon.body, {"test": val, "heldout": val}, images, seed, look)
     detector = recon.detector("image")
     pairs = []
+    passes = ReconstructionSettings().tracking_passes
     for scene in tqdm(scenes, desc="detect"):
         detection = detector.detect(scene.image)
         if detection_matches(detection, scene):
-            pairs.append((replace(scene, image=None), detection))
+            pairs.append((replace(scene, image=None), recon.look_again(scene.image, detection, passes)))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
@@ -207,6 +211,18 @@ def applied(recon: Reconstructor, variant: Variant):
         recon.joint_fit, recon.uncertainty, recon.correction = kept
 
 
+def with_tracking_passes(detection: DetectionResult, passes: int) -> DetectionResult:
+    """A cached detection as `passes` tracking passes would leave it: the cache holds the default
+    number's look (without the image, other numbers cannot be made; scripts/analysis/tracking_pass.py
+    renders the scenes again for them)."""
+    if passes == 0:
+        return replace(detection, people=[replace(p, tracked_px=None) for p in detection.people])
+    if passes != ReconstructionSettings().tracking_passes:
+        raise SystemExit(f"the validation cache holds the look of {ReconstructionSettings().tracking_passes} tracking "
+                         f"pass(es), not {passes}: use --real for the real images, or scripts/analysis/tracking_pass.py")
+    return detection
+
+
 def evaluate(recon: Reconstructor, pairs: list[tuple], variant: Variant) -> dict[int, dict]:
     """{scene number: metrics} for one variant."""
     from genhmr_app.bench.run import person_metrics
@@ -214,6 +230,7 @@ def evaluate(recon: Reconstructor, pairs: list[tuple], variant: Variant) -> dict
     out = {}
     with applied(recon, variant):
         for i, (scene, detection) in enumerate(tqdm(pairs, desc=variant.name, leave=False)):
+            detection = with_tracking_passes(detection, variant.settings.tracking_passes)
             metrics = person_metrics(recon.reconstruct_detection(detection, variant.settings), scene)
             if metrics is not None:
                 out[i] = metrics

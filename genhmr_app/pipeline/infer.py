@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--fov", type=float, default=d.vertical_fov_deg, help="vertical field of view in degrees (unknown intrinsics)")
     ap.add_argument("--max-people", type=int, default=d.max_people)
     ap.add_argument("--tracking-passes", type=int, default=d.tracking_passes,
-                    help="MediaPipe tracking passes on each still image (one person): closer 2D keypoints, "
-                         "~90 ms more an image at 2 (videos are tracked anyway)")
+                    help="MediaPipe tracking passes on each still image with one person: closer 2D keypoints, "
+                         "~18 ms each (0: one look; videos are tracked anyway)")
     ap.add_argument("--save-vertices", action="store_true")
     ap.add_argument("--cluster", nargs="?", const="", default=None, metavar="ADDRESS",
                     help="run on Ray: a local cluster, or join ADDRESS (host:port, or $RAY_ADDRESS)")

@@ -78,10 +78,10 @@ STATE_COLOURS = {"unreviewed": QColor(150, 150, 150), "accepted": QColor(40, 170
                  "corrected": QColor(60, 120, 200), "rejected": QColor(210, 50, 50)}
 HANDLE_RADIUS_PX = 5.0
 PINNED_COLOUR, HANDLE_COLOUR, IGNORED_COLOUR = QColor(235, 190, 30), QColor(255, 255, 255), QColor(120, 120, 120)
-# How the annotator runs the model on a frame: the viewer's defaults plus two MediaPipe tracking passes
-# (detection/tracking_looks.py). Its frames are stills nobody times (pre-annotation runs in the
-# background), and the keypoints an annotator starts from land closer to where people annotate:
-# 7.15 → 6.15% of the person's height on the 8 annotated photos (twenty-fifth session).
+# How the annotator runs the model on a frame: the viewer's defaults with two MediaPipe tracking passes
+# instead of one (detection/tracking_looks.py). Its frames are stills nobody times (pre-annotation runs
+# in the background), and the keypoints an annotator starts from land closer to where people annotate:
+# 7.06 → 6.13% of the person's height on the 8 annotated photos (twenty-sixth session).
 ANNOTATOR_SETTINGS = ReconstructionSettings(tracking_passes=2)
 
 
@@ -819,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(a list of {\"turn\": joint, \"degrees\": [x, y, z]}), printing `saved N` as each is autosaved")
     ap.add_argument("--replay-pace-ms", type=int, default=20, help="time between replayed edits")
     ap.add_argument("--tracking-passes", type=int, default=ANNOTATOR_SETTINGS.tracking_passes,
-                    help="MediaPipe tracking passes on each frame with one person (0: one look, as the viewer)")
+                    help="MediaPipe tracking passes on each frame with one person (0: one look; the viewer takes 1)")
     args = ap.parse_args(argv)
     if args.media is None and args.project is None:
         ap.error("give the media to annotate, or --project to reopen one")
