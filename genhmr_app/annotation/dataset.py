@@ -60,7 +60,7 @@ def export_dataset(project_file: Path, out: Path, states: tuple[str, ...] = STAT
                 out_body = body.forward(rot(f.smpl["global_orient"], 1)[:, 0], rot(f.smpl["body_pose"], 23),
                                         torch.tensor([f.smpl["betas"]], dtype=torch.float32),
                                         torch.tensor([f.smpl["transl"]], dtype=torch.float32))
-            joints = out_body.joints[0].numpy()
+            joints = out_body.joints[0].cpu().numpy()
             arrays["joints3d_smpl24"][i] = joints
             if f.detection:
                 w, h = f.detection["width"], f.detection["height"]

@@ -56,11 +56,13 @@ def detector_placed(synth: Synthesizer, scene) -> np.ndarray:
     its detector_body carries (detection/placement.py; what the fit expects), else the body's own."""
     if synth.detector_body is None:
         return scene.mp33
-    args = [torch.as_tensor(a, dtype=torch.float32)[None] for a in (scene.orient, scene.body_pose, scene.betas)]
-    zero = torch.zeros(1, 3)
+    device = synth.detector_body.j_template.device  # the Reconstructor's (a GPU's when it runs on one)
+    args = [torch.as_tensor(a, dtype=torch.float32, device=device)[None]
+            for a in (scene.orient, scene.body_pose, scene.betas)]
+    zero = torch.zeros(1, 3, device=device)
     with torch.no_grad():
         shift = synth.detector_body.mediapipe33(*args, zero) - synth.body.mediapipe33(*args, zero)
-    return scene.mp33 + shift[0].numpy()
+    return scene.mp33 + shift[0].cpu().numpy()
 
 
 def placed_px(points: np.ndarray, focal: float, image_wh: tuple[int, int]) -> np.ndarray:
@@ -108,7 +110,7 @@ def _errors(pred: np.ndarray, scene, pred2d: np.ndarray | None = None) -> dict:
 @torch.no_grad()
 def _coco(recon: Reconstructor, orient: torch.Tensor, pose: torch.Tensor, betas: torch.Tensor) -> np.ndarray:
     out = recon.body.forward(orient, pose, betas)
-    return out.keypoints_coco17[0].numpy()
+    return out.keypoints_coco17[0].cpu().numpy()
 
 
 PAIRED = ("perfect detector output", "simulated detector output", "real detector output")

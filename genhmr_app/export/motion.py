@@ -63,7 +63,7 @@ class MotionSequence:
     def rest_joints(self, body) -> np.ndarray:
         """(24, 3) joints of this person's shaped T-pose."""
         with torch.no_grad():
-            return body.rest_joints(torch.as_tensor(self.betas, dtype=torch.float32)[None])[0].double().numpy()
+            return body.rest_joints(torch.as_tensor(self.betas, dtype=torch.float32)[None])[0].double().cpu().numpy()
 
     def joint_positions(self, body, up: str = "y") -> np.ndarray:
         """(T, 24, 3) the body model's joints on every frame: the reference every export must match."""
@@ -73,7 +73,7 @@ class MotionSequence:
                                torch.as_tensor(self.body_pose, dtype=torch.float32),
                                torch.as_tensor(self.betas, dtype=torch.float32)[None].expand(t, -1),
                                torch.as_tensor(self.transl, dtype=torch.float32))
-        joints = out.joints.double().numpy()
+        joints = out.joints.double().cpu().numpy()
         return joints @ _up_matrix(up).T
 
 
@@ -161,7 +161,7 @@ def write_glb(seq: MotionSequence, body, path: str | Path, up: str = "y") -> Pat
     root_rot, local_rot, u = _world_rotations(seq, up)
     rest_j = seq.rest_joints(body) @ u.T
     with torch.no_grad():
-        rest_v = body.rest_vertices(torch.as_tensor(seq.betas, dtype=torch.float32)[None])[0].double().numpy() @ u.T
+        rest_v = body.rest_vertices(torch.as_tensor(seq.betas, dtype=torch.float32)[None])[0].double().cpu().numpy() @ u.T
     faces = np.asarray(body.faces, dtype=np.uint32)
     weights = body.lbs_weights.detach().cpu().double().numpy() if hasattr(body, "lbs_weights") else \
         body._smpl.lbs_weights.detach().cpu().double().numpy()

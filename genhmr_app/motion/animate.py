@@ -275,7 +275,7 @@ def track_motion(track: Track, body, fps: float, settings: AnimateSettings = Ani
     orient_c = np.stack([o.global_orient for o in obs])
     pose = np.stack([o.body_pose for o in obs])
     # The pelvis each frame's own fit put in the camera frame (SMPL rotates about the pelvis joint).
-    rest = lambda b: body.rest_joints(torch.as_tensor(np.asarray(b), dtype=torch.float32)[None])[0, 0].double().numpy()  # noqa: E731
+    rest = lambda b: body.rest_joints(torch.as_tensor(np.asarray(b), dtype=torch.float32)[None])[0, 0].double().cpu().numpy()  # noqa: E731
     pelvis_c = np.stack([rest(o.betas) + o.transl for o in obs])
     orient_w, pelvis_w = to_world(orient_c, pelvis_c)
     orient_w = smooth_rotations(orient_w, sigma, fixed)

@@ -123,8 +123,11 @@ class LiveSmoother:
         st = self._state
         if self.strength <= 0 or st is None or t_s <= st.t:
             self._state = None if self.strength <= 0 else _State(
-                t_s, rotations.clone(), torch.zeros(len(rotations), 3), transl.clone(), torch.zeros(3))
+                t_s, rotations.clone(), rotations.new_zeros(len(rotations), 3), transl.clone(), transl.new_zeros(3))
             return rotations, transl
+        if st.rotations.device != rotations.device:  # the values moved (e.g. CPU → GPU): the state follows
+            st.rotations, st.rot_velocity = st.rotations.to(rotations.device), st.rot_velocity.to(rotations.device)
+            st.transl, st.transl_speed = st.transl.to(transl.device), st.transl_speed.to(transl.device)
         dt = t_s - st.t
         f_min, a_d = min_cutoff_hz(self.strength), _alpha(derivative_cutoff_hz(self.strength), dt)
         # Rotations: the last output carried forward by the filtered angular velocity (the prediction),

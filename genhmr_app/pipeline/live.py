@@ -186,10 +186,11 @@ class LiveTracker:
                                                  timing)
             self._start_track(full, person)
             if t_s is not None:  # the filter starts from here (a restart is a cut: no smoothing across it)
-                best = full.best
+                best, dev = full.best, self.recon.device  # on the device, as the warm frames' fit
                 rotations = roma.rotvec_to_rotmat(torch.as_tensor(
-                    np.concatenate([best.global_orient, best.body_pose]).reshape(24, 3), dtype=torch.float32))
-                self.smoother(t_s, rotations, torch.as_tensor(best.transl, dtype=torch.float32))
+                    np.concatenate([best.global_orient, best.body_pose]).reshape(24, 3), dtype=torch.float32,
+                    device=dev))
+                self.smoother(t_s, rotations, torch.as_tensor(best.transl, dtype=torch.float32, device=dev))
             return self._on_preview_mesh(full)
         return self._warm_step(person, width, height, focal, settings, timing, t_s)
 

@@ -96,18 +96,18 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
     weighted residuals are whitened by it, so an error many landmarks share counts once. None: each
     landmark errs on its own. The returned objective stays the independent one, comparable across fits."""
     s, n = body_pose.shape[0], NUM_UNKNOWNS
-    dtype = body_pose.dtype
+    dtype, device = body_pose.dtype, body_pose.device
     weights = keypoint_weights(visibility, settings.min_visibility)  # for the reported 2D errors
     fit_weights = weights.clone()  # for the objective: the hand points by their share
     fit_weights[..., list(HAND_LANDMARKS)] *= settings.hand_weight
     weight_sum = fit_weights.sum(-1, keepdim=True).clamp_min(1e-6)
     rot0 = torch.cat([global_orient.reshape(s, 1, 3, 3), body_pose], 1).detach()
-    prior = torch.full((s, NUM_JOINTS), settings.pose_prior, dtype=dtype)
+    prior = torch.full((s, NUM_JOINTS), settings.pose_prior, dtype=dtype, device=device)
     if pose_prior is not None:
-        prior[:, 1:] = pose_prior.to(dtype)
+        prior[:, 1:] = pose_prior.to(device, dtype)
     prior[:, 0] = settings.orient_prior
     prior_sqrt = prior.sqrt().repeat_interleave(3, dim=1)  # (S, 72)
-    prior_jac = torch.cat([torch.diag_embed(prior_sqrt), torch.zeros(s, 72, 3, dtype=dtype)], 2)  # (S, 72, n)
+    prior_jac = torch.cat([torch.diag_embed(prior_sqrt), torch.zeros(s, 72, 3, dtype=dtype, device=device)], 2)  # (S, 72, n)
     scale = crop_size.reshape(s, 1, 1)
 
     def evaluate(x: torch.Tensor, jacobian: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -137,7 +137,7 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
         if noise_correlation is None:
             return None
         u = (root_weights / root_weights.amax(-1, keepdim=True).clamp_min(1e-12)).repeat_interleave(2, -1)
-        corr = u[:, :, None] * noise_correlation.to(dtype) * u[:, None, :] + torch.diag_embed(1 - u.pow(2))
+        corr = u[:, :, None] * noise_correlation.to(device, dtype) * u[:, None, :] + torch.diag_embed(1 - u.pow(2))
         return torch.linalg.cholesky(corr)
 
     def residuals(px: torch.Tensor, x: torch.Tensor, root_weights: torch.Tensor,
@@ -148,11 +148,11 @@ def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.T
             data = torch.linalg.solve_triangular(chol, data[..., None], upper=False)[..., 0]
         return torch.cat([data, prior_sqrt * x[:, :72]], -1)
 
-    x = torch.zeros(s, n, dtype=dtype)
+    x = torch.zeros(s, n, dtype=dtype, device=device)
     x[:, 72:] = transl.detach()
     if start_offsets is not None:
         x[:, :72] = start_offsets.detach().reshape(s, 72)
-    damping = torch.full((s,), settings.initial_damping, dtype=dtype)
+    damping = torch.full((s,), settings.initial_damping, dtype=dtype, device=device)
     sigma2 = settings.robust_sigma ** 2
     with torch.no_grad():
         px, px_jac = evaluate(x)

@@ -99,7 +99,7 @@ def refine(tokenizer: PoseTokenizer | FrozenDecoder, body: SparseBody, latents: 
         e = err_px.detach()
         errors.append(float(e.mean()))
         if best["err"] is None:
-            best = {"err": e.clone(), "before": e.clone(), "step": torch.zeros(s, dtype=torch.long),
+            best = {"err": e.clone(), "before": e.clone(), "step": torch.zeros(s, dtype=torch.long, device=e.device),
                     "pose": pose.detach().clone(), "orient": orient.detach().clone(), "betas": b.detach().clone(),
                     "transl": t.detach().clone(), "latents": z.detach().clone()}
         else:

@@ -188,6 +188,6 @@ def sample(model: MaskedPoseTransformer, condition: ConditionBatch, settings: Sa
         records.append(step.record)
     # Orientation, shape and camera from the last iteration's forward, as the app's reconstructor takes
     # them (one more forward with the drawn codes in view measured within 0.2 mm, tenth session).
-    conf = torch.as_tensor(records[-1].confidence)
+    conf = torch.as_tensor(records[-1].confidence, device=step.tokens.device)
     return SamplingResult(step.tokens, conf, torch.log(conf.clamp_min(1e-12)).sum(-1), step.output, step.committed,
                           records)

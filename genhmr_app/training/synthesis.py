@@ -31,6 +31,16 @@ _L_HIP, _R_HIP = MP33_INDEX["left_hip"], MP33_INDEX["right_hip"]
 _L_SHO, _R_SHO = MP33_INDEX["left_shoulder"], MP33_INDEX["right_shoulder"]
 
 
+# Random draws come from the caller's torch.Generator on its own device (the trainers' is on the CPU: the
+# same numbers wherever the bodies are posed), then move to the device of the tensors they meet.
+def _rand(gen: torch.Generator, device: torch.device, *shape: int) -> torch.Tensor:
+    return torch.rand(shape, generator=gen, device=gen.device).to(device)
+
+
+def _randn(gen: torch.Generator, device: torch.device, *shape: int) -> torch.Tensor:
+    return torch.randn(shape, generator=gen, device=gen.device).to(device)
+
+
 @dataclass
 class SynthBatch:
     condition: torch.Tensor  # (B, 34, 8) condition tokens
@@ -78,27 +88,30 @@ def view_class(orient: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
     """(B,) VIEW_FRONT within 45 degrees of facing the camera, VIEW_BACK within 45 of facing away,
     else VIEW_SIDE."""
     a = viewing_yaw(orient, centre).abs()
-    view = torch.full(a.shape, VIEW_SIDE, dtype=torch.long)
+    view = torch.full(a.shape, VIEW_SIDE, dtype=torch.long, device=a.device)
     view[a < math.pi / 4] = VIEW_FRONT
     view[a > 3 * math.pi / 4] = VIEW_BACK
     return view
 
 
 def _rot(axis: str, angle: torch.Tensor) -> torch.Tensor:
-    v = torch.zeros(angle.shape[0], 3)
+    v = torch.zeros(angle.shape[0], 3, dtype=angle.dtype, device=angle.device)
     v[:, "xyz".index(axis)] = angle
     return roma.rotvec_to_rotmat(v)
 
 
-def random_orientation(b: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Camera-frame global orientation and the yaw (0 = facing the camera)."""
-    yaw = torch.rand(b, generator=gen) * 2 * math.pi
-    big = torch.rand(b, generator=gen) < 0.1
-    tilt_sd = torch.where(big, torch.tensor(0.5), torch.tensor(0.12))
-    tilt_x = torch.randn(b, generator=gen) * tilt_sd
-    tilt_z = torch.randn(b, generator=gen) * tilt_sd * 0.6
-    pitch = torch.randn(b, generator=gen) * 0.15  # camera looking a little up or down
-    to_cam = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+def random_orientation(b: int, gen: torch.Generator, device: torch.device | str | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera-frame global orientation and the yaw (0 = facing the camera), on `device` (default
+    the generator's)."""
+    device = gen.device if device is None else torch.device(device)
+    yaw = _rand(gen, device, b) * 2 * math.pi
+    big = _rand(gen, device, b) < 0.1
+    tilt_sd = torch.where(big, torch.tensor(0.5, device=device), torch.tensor(0.12, device=device))
+    tilt_x = _randn(gen, device, b) * tilt_sd
+    tilt_z = _randn(gen, device, b) * tilt_sd * 0.6
+    pitch = _randn(gen, device, b) * 0.15  # camera looking a little up or down
+    to_cam = torch.diag(torch.tensor([1.0, -1.0, -1.0], device=device))
     r = _rot("x", pitch) @ to_cam @ _rot("x", tilt_x) @ _rot("z", tilt_z) @ _rot("y", yaw)
     return r, yaw
 
@@ -109,7 +122,7 @@ def _torso_occlusion(points: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
     quad = px[:, [_L_SHO, _R_SHO, _R_HIP, _L_HIP]]  # (B, 4, 2)
     centre = quad.mean(1, keepdim=True)
     quad = centre + (quad - centre) * 1.1
-    inside = torch.ones(px.shape[:2], dtype=torch.bool)
+    inside = torch.ones(px.shape[:2], dtype=torch.bool, device=px.device)
     sign = None
     for i in range(4):
         a, b = quad[:, i:i + 1], quad[:, (i + 1) % 4:(i + 1) % 4 + 1]
@@ -119,7 +132,7 @@ def _torso_occlusion(points: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
         sign = s if sign is None else sign
     torso_depth = points[:, [_L_SHO, _R_SHO, _L_HIP, _R_HIP], 2].mean(1, keepdim=True)
     behind = points[..., 2] > torso_depth + 0.04
-    torso_ids = torch.zeros(33, dtype=torch.bool)
+    torso_ids = torch.zeros(33, dtype=torch.bool, device=points.device)
     torso_ids[[_L_SHO, _R_SHO, _L_HIP, _R_HIP]] = True
     return inside & behind & ~torso_ids
 
@@ -138,23 +151,25 @@ class Synthesizer:
 
     @torch.no_grad()
     def __call__(self, body_pose: torch.Tensor, gen: torch.Generator) -> SynthBatch:
-        b = body_pose.shape[0]
-        betas = (torch.randn(b, 10, generator=gen) * 0.9).clamp(-2.5, 2.5)
-        orient, _ = random_orientation(b, gen)
+        """The batch on body_pose's device (the body's); the random draws from `gen` on its own."""
+        b, device = body_pose.shape[0], body_pose.device
+        betas = (_randn(gen, device, b, 10) * 0.9).clamp(-2.5, 2.5)
+        orient, _ = random_orientation(b, gen, device)
         # Image size and lens.
-        aspect = torch.tensor([4 / 3, 16 / 9, 9 / 16, 1.0, 3 / 4])[torch.randint(0, 5, (b,), generator=gen)]
-        height = 480 + torch.rand(b, generator=gen) * 800
+        aspect = torch.tensor([4 / 3, 16 / 9, 9 / 16, 1.0, 3 / 4], device=gen.device)[
+            torch.randint(0, 5, (b,), generator=gen, device=gen.device)].to(device)
+        height = 480 + _rand(gen, device, b) * 800
         image_wh = torch.stack([height * aspect, height], dim=-1).round()
-        vfov = torch.deg2rad(40 + torch.rand(b, generator=gen) * 35)
+        vfov = torch.deg2rad(40 + _rand(gen, device, b) * 35)
         focal = 0.5 * height / torch.tan(vfov / 2)
         # Pose at the origin to measure the body's size, then place it in view.
         rest = self.body(orient, body_pose, betas)
         extent = (rest.mediapipe33[..., 1].amax(1) - rest.mediapipe33[..., 1].amin(1)).clamp_min(0.5)
-        frac = 0.3 + torch.rand(b, generator=gen) * 0.65
+        frac = 0.3 + _rand(gen, device, b) * 0.65
         depth = focal * extent / (frac * height)
-        truncate = torch.rand(b, generator=gen) < 0.15
-        spread = torch.where(truncate, torch.tensor(0.55), torch.tensor(0.25))
-        uv = image_wh / 2 + (torch.rand(b, 2, generator=gen) - 0.5) * 2 * spread[:, None] * image_wh
+        truncate = _rand(gen, device, b) < 0.15
+        spread = torch.where(truncate, torch.tensor(0.55, device=device), torch.tensor(0.25, device=device))
+        uv = image_wh / 2 + (_rand(gen, device, b, 2) - 0.5) * 2 * spread[:, None] * image_wh
         centre = rest.mediapipe33.mean(1)  # keep the body's centre, not its pelvis, at uv
         target = torch.cat([(uv - image_wh / 2) / focal[:, None] * depth[:, None], depth[:, None]], dim=-1)
         transl = target - centre
@@ -166,10 +181,11 @@ class Synthesizer:
         # The crop comes from the detections, as at run time, with some jitter.
         from genhmr_app.conditioning.camera import crop_from_points  # numpy, per sample
 
-        crops = torch.tensor([crop_from_points(detected[i].numpy(), visibility[i].numpy()).as_tuple() for i in range(b)],
-                             dtype=torch.float32)
-        crops[:, 2] *= 1 + torch.randn(b, generator=gen) * 0.05
-        crops[:, :2] += torch.randn(b, 2, generator=gen) * 0.03 * crops[:, 2:3]
+        det_np, vis_np = detected.cpu().numpy(), visibility.cpu().numpy()
+        crops = torch.tensor([crop_from_points(det_np[i], vis_np[i]).as_tuple() for i in range(b)],
+                             dtype=torch.float32, device=device)
+        crops[:, 2] *= 1 + _randn(gen, device, b) * 0.05
+        crops[:, :2] += _randn(gen, device, b, 2) * 0.03 * crops[:, 2:3]
         condition = build_condition_tokens(detected, sim.rel_depth, visibility, sim.presence, sim.world, crops, focal, image_wh)
         # The clean targets are the body's own keypoints (as the real detector data's truth is).
         clean = sim.clean_px if self.detector_body is None else project(out.mediapipe33, focal, image_wh)
@@ -181,7 +197,7 @@ class Synthesizer:
         """What MediaPipe would report for bodies whose 33 keypoints are `points` (B, 33, 3, camera
         frame, metres); orient (B, 3, 3) the bodies' global orientation, extent (B,) their vertical
         extent in metres. Split out of __call__ so that calibration can run it on rendered scenes."""
-        b = points.shape[0]
+        b, device = points.shape[0], points.device
         nm = self.noise
         points = mediapipe_like_hips(points, orient, extent, nm)
         mid = points[:, [_L_HIP, _R_HIP]].mean(1, keepdim=True)
@@ -190,7 +206,7 @@ class Synthesizer:
 
         view = view_class(orient, points.mean(1))
         back = view == VIEW_BACK
-        view_factor = torch.ones(b)
+        view_factor = torch.ones(b, device=device)
         view_factor[view == VIEW_SIDE] = nm.side_view_factor
         view_factor[back] = nm.back_view_factor
 
@@ -198,28 +214,28 @@ class Synthesizer:
         occluded[:, _FACE] |= back[:, None]
         outside = ((clean_px < 0) | (clean_px > image_wh[:, None])).any(-1)
 
-        sigma = self.sigma[None] * box_h[:, None] * view_factor[:, None]
+        sigma = self.sigma.to(device)[None] * box_h[:, None] * view_factor[:, None]
         sigma = sigma * torch.where(occluded | outside, nm.occluded_factor, 1.0)
-        noise = torch.randn(b, 33, 2, generator=gen) * sigma[..., None]
-        outlier = torch.rand(b, 33, generator=gen) < nm.outlier_rate
-        noise += outlier[..., None] * torch.randn(b, 33, 2, generator=gen) * (nm.outlier_sigma * box_h)[:, None, None]
+        noise = _randn(gen, device, b, 33, 2) * sigma[..., None]
+        outlier = _rand(gen, device, b, 33) < nm.outlier_rate
+        noise += outlier[..., None] * _randn(gen, device, b, 33, 2) * (nm.outlier_sigma * box_h)[:, None, None]
         detected = clean_px + noise
         # MediaPipe's z: depth relative to the hips, in the same pixel scale as x.
         rel_depth = (points[..., 2] - mid[..., 2]) * focal[:, None] / mid[..., 2].clamp_min(1e-3)
 
         vis_mean = torch.where(occluded, nm.visibility_occluded[0], nm.visibility_visible[0])
         vis_sd = torch.where(occluded, nm.visibility_occluded[1], nm.visibility_visible[1])
-        visibility = (vis_mean + torch.randn(b, 33, generator=gen) * vis_sd).clamp(0.0, 1.0)
+        visibility = (vis_mean + _randn(gen, device, b, 33) * vis_sd).clamp(0.0, 1.0)
         visibility = torch.where(outside, visibility * 0.2, visibility)
-        presence = torch.where(outside, 0.2 + 0.3 * torch.rand(b, 33, generator=gen), 0.9 + 0.1 * torch.rand(b, 33, generator=gen))
+        presence = torch.where(outside, 0.2 + 0.3 * _rand(gen, device, b, 33), 0.9 + 0.1 * _rand(gen, device, b, 33))
 
         world = points - mid
-        world = world * (1 + torch.randn(b, 1, 1, generator=gen) * nm.world_scale_sigma)
-        world = world + torch.randn(b, 33, 3, generator=gen) * torch.tensor(nm.world_sigma_m)
+        world = world * (1 + _randn(gen, device, b, 1, 1) * nm.world_scale_sigma)
+        world = world + _randn(gen, device, b, 33, 3) * torch.tensor(nm.world_sigma_m, device=device)
 
         # Left/right confusion: the detector labels the person's sides the other way round.
         swap_p = torch.where(back, nm.swap_rate_back, nm.swap_rate_front)
-        swap = torch.rand(b, generator=gen) < swap_p
+        swap = _rand(gen, device, b) < swap_p
         for t in (detected, rel_depth, visibility, presence, world):
             t[swap] = t[swap][:, list(MP33_FLIP_INDEX)]
         return SimulatedDetection(clean_px, detected, rel_depth, visibility, presence, world, occluded, outside, view,

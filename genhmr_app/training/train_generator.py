@@ -61,12 +61,19 @@ def file_sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def random_mask(b: int, k: int, gen: torch.Generator) -> torch.Tensor:
-    """MaskGIT's cosine schedule: mask ratio cos(pi/2 * u), u ~ U(0, 1); at least one token."""
-    ratio = torch.cos(math.pi / 2 * torch.rand(b, generator=gen))
+def uniform(shape: tuple[int, ...], gen: torch.Generator, device: torch.device | str | None = None) -> torch.Tensor:
+    """U(0, 1) drawn from `gen` on its own device (the trainers' CPU generator: the same numbers
+    wherever the model runs), then moved to `device`."""
+    return torch.rand(shape, generator=gen, device=gen.device).to(device)
+
+
+def random_mask(b: int, k: int, gen: torch.Generator, device: torch.device | str | None = None) -> torch.Tensor:
+    """MaskGIT's cosine schedule: mask ratio cos(pi/2 * u), u ~ U(0, 1); at least one token. Drawn
+    from `gen` on its device, returned on `device`."""
+    ratio = torch.cos(math.pi / 2 * torch.rand(b, generator=gen, device=gen.device))
     n = (ratio * k).ceil().clamp(1, k).long()
-    ranks = torch.rand(b, k, generator=gen).argsort(-1).argsort(-1)
-    return ranks < n[:, None]
+    ranks = torch.rand(b, k, generator=gen, device=gen.device).argsort(-1).argsort(-1)
+    return (ranks < n[:, None]).to(device)
 
 
 def first_forward(model: MaskedPoseTransformer, condition: torch.Tensor) -> tuple[torch.Tensor, GeneratorOutput]:
@@ -88,7 +95,9 @@ def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torc
     commits at run time, right or wrong. `probs`: that prediction, when already made (first_pass)."""
     probs = first_pass(model, condition) if probs is None else probs
     b, k, c = probs.shape
-    return torch.multinomial(probs.reshape(b * k, c), 1, generator=gen).reshape(b, k)
+    # Drawn where `gen` lives (the trainers' CPU generator), returned beside `probs`.
+    draws = torch.multinomial(probs.reshape(b * k, c).to(gen.device), 1, generator=gen)
+    return draws.reshape(b, k).to(probs.device)
 
 
 # Share of each batch decoded for the auxiliary pose losses. Decoding costs as much as the transformer;
@@ -116,23 +125,23 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     the estimate their beliefs decode to, as the sampler gives them (refinement/feedback.py).
     `aux_share`: the share of the batch whose pose is decoded for the auxiliary pose losses, the only
     losses that train a latent offset head."""
-    b = batch.body_pose.shape[0]
+    b, device = batch.body_pose.shape[0], batch.body_pose.device
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
     if cfg.mode == "generate":
         with torch.no_grad():
             target = tokenizer.encode(batch.body_pose)
-        mask = random_mask(b, cfg.num_tokens, gen)
+        mask = random_mask(b, cfg.num_tokens, gen, device)
         given = target
         self_conditioning = self_condition_share > 0 and cfg.self_condition
         # Own draws and self-conditioning both start from the all-masked forward: it is made once.
         first, first_out = first_forward(model, batch.condition) if own_share > 0 or self_conditioning else (None, None)
         if own_share > 0:
-            own = (torch.rand(b, generator=gen) < own_share)[:, None]
+            own = (uniform((b,), gen, device) < own_share)[:, None]
             given = torch.where(own, own_samples(model, batch.condition, gen, first), target)
         previous = feedback = None
         if self_conditioning:
-            rows = (torch.rand(b, generator=gen) < self_condition_share)[:, None]
+            rows = (uniform((b,), gen, device) < self_condition_share)[:, None]
             mask = mask | rows
             cond_batch = ConditionBatch(batch.condition, batch.crop, batch.focal, batch.image_wh)
             beliefs, residuals = first, None
@@ -140,7 +149,7 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
                 if feedback_fn is not None:
                     residuals = feedback_fn(first, first_out, cond_batch)
                 if unroll_share > 0:
-                    deeper = (torch.rand(b, generator=gen) < unroll_share)[:, None, None]
+                    deeper = (uniform((b,), gen, device) < unroll_share)[:, None, None]
                     second_out = model(batch.condition, torch.full_like(target, model.mask_id), first, residuals)
                     second = torch.softmax(second_out.logits.float(), -1)
                     beliefs = torch.where(deeper, second, first)
@@ -161,8 +170,8 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         onehot = F.one_hot(given[:a], cfg.codebook_size).float()  # the pose is what was in view plus the predictions
         weights = torch.where(mask[:a, ..., None], soft, onehot)
         if blind_share > 0:
-            blind = torch.rand(a, generator=gen) < blind_share
-            masked_all = torch.full((a, cfg.num_tokens), model.mask_id, dtype=torch.long)
+            blind = uniform((a,), gen, device) < blind_share
+            masked_all = torch.full((a, cfg.num_tokens), model.mask_id, dtype=torch.long, device=device)
             blind_soft = torch.softmax(model(batch.condition[:a], masked_all).logits, -1)
             weights = torch.where(blind[:, None, None], blind_soft, weights)
         latents = tokenizer.soft_latents(weights)
@@ -174,7 +183,7 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         a = b
         pose = out.body_pose
         losses["rot"] = F.mse_loss(pose, batch.body_pose)
-    eye = torch.eye(3).expand(a, 3, 3)
+    eye = torch.eye(3, dtype=pose.dtype, device=device).expand(a, 3, 3)
     pred = body(eye, pose, batch.betas[:a])
     with torch.no_grad():
         true = body(eye, batch.body_pose[:a], batch.betas[:a])
