@@ -44,9 +44,10 @@ def test_the_heatmap_moves_a_landmark_only_where_it_is_sure():
     heatmap[30, 33, 0] = 5.0  # a sure peak next to landmark 0
     heatmap[10, 12, 1] = -0.5  # landmark 1: nowhere above 0.5 after the sigmoid
     xy = np.array([[32.0 / 64, 30.0 / 64], [12.0 / 64, 10.0 / 64]])
-    out = refine_from_heatmap(xy, heatmap)
+    out, peaks = refine_from_heatmap(xy, heatmap)
     assert out[0, 0] == pytest.approx(33 / 64, abs=1e-3) and out[0, 1] == pytest.approx(30 / 64, abs=1e-3)
     assert np.array_equal(out[1], xy[1])
+    assert peaks[0] > 0.99 and peaks[1] < 0.5  # the network's own certainty of each spot
 
 
 def test_the_filter_follows_a_jump_partly_and_scales_with_the_person():

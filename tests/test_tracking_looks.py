@@ -39,7 +39,13 @@ def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
     assert np.median(shift) < 0.1 * np.ptp(again.landmarks_px[:, 1]) and shift.max() > 0
     # The fit's targets are the tracked landmarks; the generator's input stays the first look.
     targets, weights = recon.fit_targets(again, corrected=False)  # as at the defaults (correction off)
-    assert np.array_equal(targets, again.tracked_px) and np.array_equal(weights, again.visibility)
+    assert np.array_equal(targets, again.tracked_px)
+    # Each weighed by its visibility and by how sure the pass's network is of the spot.
+    assert again.tracked_confidence.shape == (33,) and (0 <= again.tracked_confidence).all()
+    fit = recon.joint_fit
+    certainty = np.maximum(again.tracked_confidence ** fit.tracked_confidence_power, fit.tracked_confidence_floor)
+    assert np.allclose(weights, again.visibility * certainty)
+    assert (weights <= again.visibility + 1e-6).all() and weights.max() > 0.5
     assert np.array_equal(again.landmarks_px, first.landmarks_px)
     assert np.isfinite(looked.people[0].hypotheses[0].body_pose).all()
 
@@ -50,10 +56,10 @@ def test_a_tracker_that_finds_someone_else_is_not_used(recon):
     elsewhere = replace(person, landmarks_px=person.landmarks_px + np.float32(200.0))  # "the first look" far away
     tracker = StillTracker()
     try:
-        assert tracker.landmarks(image, person, 1) is not None
-        assert tracker.landmarks(image, elsewhere, 1) is None
-        assert tracker.landmarks(image, person, 0) is None  # no passes asked for
-        assert tracker.landmarks(np.zeros((240, 240, 3), np.uint8), person, 1) is None  # nobody there
+        assert tracker.look(image, person, 1) is not None
+        assert tracker.look(image, elsewhere, 1) is None
+        assert tracker.look(image, person, 0) is None  # no passes asked for
+        assert tracker.look(np.zeros((240, 240, 3), np.uint8), person, 1) is None  # nobody there
     finally:
         tracker.close()
 
@@ -85,7 +91,7 @@ def test_a_failing_tracker_keeps_the_first_look(recon, monkeypatch, caplog):
     def broken(self, rgb, person, passes):
         raise DetectorError("the tracker's model is gone")
 
-    monkeypatch.setattr(StillTracker, "landmarks", broken)
+    monkeypatch.setattr(StillTracker, "look", broken)
     with caplog.at_level("WARNING"):
         assert recon.look_again(image, detection, 2) is detection
     assert "tracking passes failed" in caplog.text
@@ -110,7 +116,7 @@ def test_a_pass_that_crashes_on_its_thread_costs_nothing(recon, monkeypatch, cap
     def crash(self, rgb, person, passes):
         raise RuntimeError("something unforeseen in the pass")
 
-    monkeypatch.setattr(StillTracker, "landmarks", crash)
+    monkeypatch.setattr(StillTracker, "look", crash)
     with caplog.at_level("WARNING"):
         r = recon.run(image, ReconstructionSettings(focal_px=focal))
     assert r.people and r.people[0].detection.tracked_px is None

@@ -52,8 +52,8 @@ from genhmr_app.training.appearance import LOOKS
 
 log = logging.getLogger(__name__)
 # Bump when the scenes' rendering or what is cached changes. 2: the detections carry the default number of
-# tracking passes' look (DetectedPerson.tracked_px), as Reconstructor.run takes it.
-CACHE_FORMAT = 2
+# tracking passes' look (DetectedPerson.tracked_px), as Reconstructor.run takes it; 3: and its confidence.
+CACHE_FORMAT = 3
 METRICS = ("mpjpe", "pa_mpjpe", "err2d_px")
 
 
@@ -216,7 +216,7 @@ def with_tracking_passes(detection: DetectionResult, passes: int) -> DetectionRe
     number's look (without the image, other numbers cannot be made; scripts/analysis/tracking_pass.py
     renders the scenes again for them)."""
     if passes == 0:
-        return replace(detection, people=[replace(p, tracked_px=None) for p in detection.people])
+        return replace(detection, people=[replace(p, tracked_px=None, tracked_confidence=None) for p in detection.people])
     if passes != ReconstructionSettings().tracking_passes:
         raise SystemExit(f"the validation cache holds the look of {ReconstructionSettings().tracking_passes} tracking "
                          f"pass(es), not {passes}: use --real for the real images, or scripts/analysis/tracking_pass.py")

@@ -90,6 +90,9 @@ class DetectedPerson:
     # (33, 2) px: MediaPipe's 2D after tracking passes on the same still (detection/tracking_looks.py),
     # which the joint fit pulls onto when present; None: not asked for, or the tracker lost the person.
     tracked_px: np.ndarray | None = None
+    # (33,) the tracking pass's heatmap peak for each landmark (detection/landmark_pass.py): how sure its
+    # network is of the spot; the fit weighs the landmark by it too. None with tracked_px.
+    tracked_confidence: np.ndarray | None = None
 
     def coco17(self) -> np.ndarray:
         """(17, 3) float32 [x, y, confidence] in COCO order; confidence is MediaPipe's visibility."""

@@ -91,6 +91,7 @@ class PassResult:
     visibility: np.ndarray  # (33,)
     presence: np.ndarray  # (33,)
     auxiliary_px: np.ndarray  # (2, 2): hips centre, body scale point (for the next pass's region)
+    confidence: np.ndarray  # (33,) each landmark's heatmap peak (refine_from_heatmap)
     pose_score: float  # the network's own "a pose is in this region" output
 
 
@@ -98,10 +99,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
-    """MediaPipe's RefineLandmarksFromHeatmap: xy (39, 2) normalised to the crop, heatmap (h, w, 39)."""
+def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's RefineLandmarksFromHeatmap: xy (39, 2) normalised to the crop, heatmap (h, w, 39).
+    Also returns each landmark's heatmap peak (39,) in [0, 1] near where it was put (0 outside the
+    heatmap): how sure the network is of the spot, which MediaPipe does not report."""
     h, w, _ = heatmap.shape
     out = xy.copy()
+    peaks = np.zeros(xy.shape[0])
     half = (HEATMAP_KERNEL - 1) // 2
     for i in range(xy.shape[0]):
         col, row = int(xy[i, 0] * w), int(xy[i, 1] * h)
@@ -111,11 +115,12 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
         c0, c1 = max(0, col - half), min(w, col + half + 1)
         conf = _sigmoid(heatmap[r0:r1, c0:c1, i].astype(np.float64))
         total = conf.sum()
-        if conf.max() >= HEATMAP_MIN_CONFIDENCE and total > 0:
+        peaks[i] = conf.max()
+        if peaks[i] >= HEATMAP_MIN_CONFIDENCE and total > 0:
             rows, cols = np.mgrid[r0:r1, c0:c1]
             out[i, 0] = (cols * conf).sum() / total / w
             out[i, 1] = (rows * conf).sum() / total / h
-    return out
+    return out, peaks
 
 
 def _model_bytes(task_file: Path) -> bytes:
@@ -151,10 +156,11 @@ class LandmarkPass:
             raw = self._net.get_tensor(self._landmarks).reshape(39, 5).copy()
             flag = float(self._net.get_tensor(self._flag).reshape(-1)[0])
             heatmap = self._net.get_tensor(self._heatmap)[0].copy()
-        xy = refine_from_heatmap(raw[:, :2] / INPUT_SIDE, heatmap) * INPUT_SIDE
-        image_xy = xy @ affine[:, :2].T + affine[:, 2]
+        xy, peaks = refine_from_heatmap(raw[:, :2] / INPUT_SIDE, heatmap)
+        image_xy = (xy * INPUT_SIDE) @ affine[:, :2].T + affine[:, 2]
         return PassResult(image_xy[:33].astype(np.float32), _sigmoid(raw[:33, 3]).astype(np.float32),
-                          _sigmoid(raw[:33, 4]).astype(np.float32), image_xy[33:35].astype(np.float64), flag)
+                          _sigmoid(raw[:33, 4]).astype(np.float32), image_xy[33:35].astype(np.float64),
+                          peaks[:33].astype(np.float32), flag)
 
     def close(self) -> None:
         with self._lock:

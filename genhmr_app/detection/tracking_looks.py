@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,6 +76,12 @@ class LandmarkFilter:
         return self._value
 
 
+@dataclass(frozen=True)
+class TrackedLook:
+    landmarks_px: np.ndarray  # (33, 2) float32 px, filtered over the passes as in VIDEO mode
+    confidence: np.ndarray  # (33,) float32 the last pass's heatmap peak for each landmark
+
+
 def object_scale(points_px: np.ndarray) -> float:
     return float(np.ptp(points_px[:, 0]) + np.ptp(points_px[:, 1])) / 2
 
@@ -102,8 +109,8 @@ class StillTracker:
                     raise self._failure
             return self._network
 
-    def landmarks(self, rgb: np.ndarray, person: DetectedPerson, passes: int) -> np.ndarray | None:
-        """(33, 2) px after `passes` tracking passes on `rgb` for `person` (MediaPipe's IMAGE-mode look
+    def look(self, rgb: np.ndarray, person: DetectedPerson, passes: int) -> TrackedLook | None:
+        """The landmarks after `passes` tracking passes on `rgb` for `person` (MediaPipe's IMAGE-mode look
         at it, the first frame), or None when a pass found someone else or nobody."""
         if passes < 1:
             return None
@@ -125,7 +132,7 @@ class StillTracker:
             scale = object_scale(look.landmarks_px)
             smoothed = points(time_s, look.landmarks_px, scale)
             region = region_from_points(*auxiliary(time_s, look.auxiliary_px, scale))
-        return smoothed.astype(np.float32)
+        return TrackedLook(smoothed.astype(np.float32), look.confidence)
 
     def close(self) -> None:
         with self._lock:

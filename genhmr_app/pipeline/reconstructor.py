@@ -286,13 +286,14 @@ class Reconstructor:
         if self._still_tracker is None:
             self._still_tracker = StillTracker()
         try:
-            tracked = self._still_tracker.landmarks(rgb, detection.people[0], passes)
+            tracked = self._still_tracker.look(rgb, detection.people[0], passes)
         except DetectorError as exc:  # an extra look that failed costs nothing: the first look stands
             log.warning("tracking passes failed (%s); fitting MediaPipe's first look", exc)
             return detection
         if tracked is None:
             return detection
-        return replace(detection, people=[replace(detection.people[0], tracked_px=tracked)])
+        return replace(detection, people=[replace(detection.people[0], tracked_px=tracked.landmarks_px,
+                                                  tracked_confidence=tracked.confidence)])
 
     def reconstruct_detection(self, detection: DetectionResult, settings: ReconstructionSettings,
                               on_iteration: Callable[[IterationRecord], None] | None = None,
@@ -462,13 +463,18 @@ class Reconstructor:
     def fit_targets(self, person: DetectedPerson, corrected: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The 2D points (33, 2) px the fits pull the body onto and their weights (33,): the corrected
         landmarks (detection/landmark_correction.py) when `corrected` and the corrector loads, else
-        MediaPipe's (after its tracking passes, when the still had them: `tracked_px`) with its visibility."""
+        MediaPipe's (after its tracking passes, when the still had them: `tracked_px`) with its visibility,
+        times the tracking pass's own certainty of each spot (JointFitSettings.tracked_confidence_power)."""
         points = person.landmarks_px if person.tracked_px is None else person.tracked_px
         if corrected and self.corrector is not None:
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction)
             return out.landmarks_px, out.weights
-        return points, person.visibility
+        if person.tracked_confidence is None:
+            return points, person.visibility
+        fit = self.joint_fit
+        certainty = np.maximum(person.tracked_confidence ** fit.tracked_confidence_power, fit.tracked_confidence_floor)
+        return points, (person.visibility * certainty).astype(np.float32)
 
     def noise_correlation(self, settings: JointFitSettings) -> torch.Tensor | None:
         """(66, 66) the landmark-error correlation the joint fit whitens by at `settings`' strength, None

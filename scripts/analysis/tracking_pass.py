@@ -52,7 +52,8 @@ def rendered(recon: Reconstructor, tracker: StillTracker, passes: int, scenes: i
         detection = with_tracking_passes(detection, 0)  # the cache holds the default pass's look
         first = detection.people[0]
         t0 = time.perf_counter()
-        second = tracker.landmarks(scene_r.image, first, passes)
+        look = tracker.look(scene_r.image, first, passes)
+        second = None if look is None else look.landmarks_px
         look_ms.append((time.perf_counter() - t0) * 1000)
         if second is None:
             continue
