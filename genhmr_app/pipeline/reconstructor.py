@@ -470,7 +470,7 @@ class Reconstructor:
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction)
             return out.landmarks_px, out.weights
-        if person.tracked_confidence is None:
+        if person.tracked_px is None or person.tracked_confidence is None:
             return points, person.visibility
         fit = self.joint_fit
         certainty = np.maximum(person.tracked_confidence ** fit.tracked_confidence_power, fit.tracked_confidence_floor)
