@@ -81,7 +81,8 @@ PINNED_COLOUR, HANDLE_COLOUR, IGNORED_COLOUR = QColor(235, 190, 30), QColor(255,
 # How the annotator runs the model on a frame: the viewer's defaults with two MediaPipe tracking passes
 # instead of one (detection/tracking_looks.py). Its frames are stills nobody times (pre-annotation runs
 # in the background), and the keypoints an annotator starts from land closer to where people annotate:
-# 7.06 → 6.13% of the person's height on the 8 annotated photos (twenty-sixth session).
+# 7.12 → 6.20% of the person's height on the 8 annotated photos with the fit's heatmap weights
+# (twenty-sixth session; MPI-INF-3DHP 112.0 → 120.2 mm over its 4 frames).
 ANNOTATOR_SETTINGS = ReconstructionSettings(tracking_passes=2)
 
 
