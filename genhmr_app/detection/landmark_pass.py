@@ -96,7 +96,7 @@ class PassResult:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))  # clipped: no overflow warning on far-off logits
 
 
 def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
