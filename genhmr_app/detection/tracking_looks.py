@@ -17,7 +17,6 @@ height; MPI-INF-3DHP 111.2 → 111.5 / 119.4 mm.
 
 from __future__ import annotations
 
-import logging
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ import numpy as np
 
 from genhmr_app.detection.detector import DetectedPerson, DetectorError
 from genhmr_app.detection.landmark_pass import LandmarkPass, region_from_landmarks33, region_from_points
-
-log = logging.getLogger(__name__)
 
 # A tracking pass whose median landmark lies further than this share of the person's height from the
 # first look found someone else (or lost them): its landmarks are not used.

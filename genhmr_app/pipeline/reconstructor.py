@@ -285,10 +285,14 @@ class Reconstructor:
             return detection
         if self._still_tracker is None:
             self._still_tracker = StillTracker()
+        # An extra look that fails, in any way, costs nothing: the first look stands and the log says why.
         try:
             tracked = self._still_tracker.look(rgb, detection.people[0], passes)
-        except DetectorError as exc:  # an extra look that failed costs nothing: the first look stands
+        except DetectorError as exc:
             log.warning("tracking passes failed (%s); fitting MediaPipe's first look", exc)
+            return detection
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("the tracking pass failed (%s: %s); fitting MediaPipe's first look", type(exc).__name__, exc)
             return detection
         if tracked is None:
             return detection
@@ -305,7 +309,7 @@ class Reconstructor:
         timing = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
         people = []
         for i, person in enumerate(detection.people[: settings.max_people]):
-            looked = (lambda: self._await_look(second_look, detection, timing)) if second_look and i == 0 else None
+            looked = (lambda: self._await_look(second_look, timing)) if second_look and i == 0 else None
             # Sampling progress is reported for the first (largest) person only: one heatmap.
             people.append(self.reconstruct_person(person, w, h, focal, settings, timing, on_iteration if i == 0 else None,
                                                   looked))
@@ -315,16 +319,10 @@ class Reconstructor:
         return Reconstruction(w, h, focal, people, detection, timing, settings)
 
     @staticmethod
-    def _await_look(second_look: Future[DetectionResult], detection: DetectionResult,
-                    timing: dict[str, float]) -> DetectedPerson:
-        """The person with their tracked look, or as first seen when the extra look failed: it is an
-        extra, so whatever goes wrong in it costs the reconstruction nothing."""
+    def _await_look(second_look: Future[DetectionResult], timing: dict[str, float]) -> DetectedPerson:
+        """The person with their tracked look (as first seen when it failed: look_again says why)."""
         t0 = time.perf_counter()
-        try:
-            person = second_look.result().people[0]
-        except Exception as exc:  # noqa: BLE001 - see the docstring; the log keeps the reason
-            log.warning("the tracking pass failed (%s: %s); fitting MediaPipe's first look", type(exc).__name__, exc)
-            person = detection.people[0]
+        person = second_look.result().people[0]
         timing["detect"] += (time.perf_counter() - t0) * 1000
         return person
 

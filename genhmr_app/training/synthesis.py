@@ -33,11 +33,13 @@ _L_SHO, _R_SHO = MP33_INDEX["left_shoulder"], MP33_INDEX["right_shoulder"]
 
 # Random draws come from the caller's torch.Generator on its own device (the trainers' is on the CPU: the
 # same numbers wherever the bodies are posed), then move to the device of the tensors they meet.
-def _rand(gen: torch.Generator, device: torch.device, *shape: int) -> torch.Tensor:
+def uniform(gen: torch.Generator, device: torch.device | str | None, *shape: int) -> torch.Tensor:
+    """U(0, 1) of `shape` from `gen` on its own device, on `device`."""
     return torch.rand(shape, generator=gen, device=gen.device).to(device)
 
 
-def _randn(gen: torch.Generator, device: torch.device, *shape: int) -> torch.Tensor:
+def normal(gen: torch.Generator, device: torch.device | str | None, *shape: int) -> torch.Tensor:
+    """N(0, 1) of `shape` from `gen` on its own device, on `device`."""
     return torch.randn(shape, generator=gen, device=gen.device).to(device)
 
 
@@ -105,12 +107,12 @@ def random_orientation(b: int, gen: torch.Generator, device: torch.device | str 
     """Camera-frame global orientation and the yaw (0 = facing the camera), on `device` (default
     the generator's)."""
     device = gen.device if device is None else torch.device(device)
-    yaw = _rand(gen, device, b) * 2 * math.pi
-    big = _rand(gen, device, b) < 0.1
+    yaw = uniform(gen, device, b) * 2 * math.pi
+    big = uniform(gen, device, b) < 0.1
     tilt_sd = torch.where(big, torch.tensor(0.5, device=device), torch.tensor(0.12, device=device))
-    tilt_x = _randn(gen, device, b) * tilt_sd
-    tilt_z = _randn(gen, device, b) * tilt_sd * 0.6
-    pitch = _randn(gen, device, b) * 0.15  # camera looking a little up or down
+    tilt_x = normal(gen, device, b) * tilt_sd
+    tilt_z = normal(gen, device, b) * tilt_sd * 0.6
+    pitch = normal(gen, device, b) * 0.15  # camera looking a little up or down
     to_cam = torch.diag(torch.tensor([1.0, -1.0, -1.0], device=device))
     r = _rot("x", pitch) @ to_cam @ _rot("x", tilt_x) @ _rot("z", tilt_z) @ _rot("y", yaw)
     return r, yaw
@@ -153,23 +155,23 @@ class Synthesizer:
     def __call__(self, body_pose: torch.Tensor, gen: torch.Generator) -> SynthBatch:
         """The batch on body_pose's device (the body's); the random draws from `gen` on its own."""
         b, device = body_pose.shape[0], body_pose.device
-        betas = (_randn(gen, device, b, 10) * 0.9).clamp(-2.5, 2.5)
+        betas = (normal(gen, device, b, 10) * 0.9).clamp(-2.5, 2.5)
         orient, _ = random_orientation(b, gen, device)
         # Image size and lens.
         aspect = torch.tensor([4 / 3, 16 / 9, 9 / 16, 1.0, 3 / 4], device=gen.device)[
             torch.randint(0, 5, (b,), generator=gen, device=gen.device)].to(device)
-        height = 480 + _rand(gen, device, b) * 800
+        height = 480 + uniform(gen, device, b) * 800
         image_wh = torch.stack([height * aspect, height], dim=-1).round()
-        vfov = torch.deg2rad(40 + _rand(gen, device, b) * 35)
+        vfov = torch.deg2rad(40 + uniform(gen, device, b) * 35)
         focal = 0.5 * height / torch.tan(vfov / 2)
         # Pose at the origin to measure the body's size, then place it in view.
         rest = self.body(orient, body_pose, betas)
         extent = (rest.mediapipe33[..., 1].amax(1) - rest.mediapipe33[..., 1].amin(1)).clamp_min(0.5)
-        frac = 0.3 + _rand(gen, device, b) * 0.65
+        frac = 0.3 + uniform(gen, device, b) * 0.65
         depth = focal * extent / (frac * height)
-        truncate = _rand(gen, device, b) < 0.15
+        truncate = uniform(gen, device, b) < 0.15
         spread = torch.where(truncate, torch.tensor(0.55, device=device), torch.tensor(0.25, device=device))
-        uv = image_wh / 2 + (_rand(gen, device, b, 2) - 0.5) * 2 * spread[:, None] * image_wh
+        uv = image_wh / 2 + (uniform(gen, device, b, 2) - 0.5) * 2 * spread[:, None] * image_wh
         centre = rest.mediapipe33.mean(1)  # keep the body's centre, not its pelvis, at uv
         target = torch.cat([(uv - image_wh / 2) / focal[:, None] * depth[:, None], depth[:, None]], dim=-1)
         transl = target - centre
@@ -184,8 +186,8 @@ class Synthesizer:
         det_np, vis_np = detected.cpu().numpy(), visibility.cpu().numpy()
         crops = torch.tensor([crop_from_points(det_np[i], vis_np[i]).as_tuple() for i in range(b)],
                              dtype=torch.float32, device=device)
-        crops[:, 2] *= 1 + _randn(gen, device, b) * 0.05
-        crops[:, :2] += _randn(gen, device, b, 2) * 0.03 * crops[:, 2:3]
+        crops[:, 2] *= 1 + normal(gen, device, b) * 0.05
+        crops[:, :2] += normal(gen, device, b, 2) * 0.03 * crops[:, 2:3]
         condition = build_condition_tokens(detected, sim.rel_depth, visibility, sim.presence, sim.world, crops, focal, image_wh)
         # The clean targets are the body's own keypoints (as the real detector data's truth is).
         clean = sim.clean_px if self.detector_body is None else project(out.mediapipe33, focal, image_wh)
@@ -216,26 +218,26 @@ class Synthesizer:
 
         sigma = self.sigma.to(device)[None] * box_h[:, None] * view_factor[:, None]
         sigma = sigma * torch.where(occluded | outside, nm.occluded_factor, 1.0)
-        noise = _randn(gen, device, b, 33, 2) * sigma[..., None]
-        outlier = _rand(gen, device, b, 33) < nm.outlier_rate
-        noise += outlier[..., None] * _randn(gen, device, b, 33, 2) * (nm.outlier_sigma * box_h)[:, None, None]
+        noise = normal(gen, device, b, 33, 2) * sigma[..., None]
+        outlier = uniform(gen, device, b, 33) < nm.outlier_rate
+        noise += outlier[..., None] * normal(gen, device, b, 33, 2) * (nm.outlier_sigma * box_h)[:, None, None]
         detected = clean_px + noise
         # MediaPipe's z: depth relative to the hips, in the same pixel scale as x.
         rel_depth = (points[..., 2] - mid[..., 2]) * focal[:, None] / mid[..., 2].clamp_min(1e-3)
 
         vis_mean = torch.where(occluded, nm.visibility_occluded[0], nm.visibility_visible[0])
         vis_sd = torch.where(occluded, nm.visibility_occluded[1], nm.visibility_visible[1])
-        visibility = (vis_mean + _randn(gen, device, b, 33) * vis_sd).clamp(0.0, 1.0)
+        visibility = (vis_mean + normal(gen, device, b, 33) * vis_sd).clamp(0.0, 1.0)
         visibility = torch.where(outside, visibility * 0.2, visibility)
-        presence = torch.where(outside, 0.2 + 0.3 * _rand(gen, device, b, 33), 0.9 + 0.1 * _rand(gen, device, b, 33))
+        presence = torch.where(outside, 0.2 + 0.3 * uniform(gen, device, b, 33), 0.9 + 0.1 * uniform(gen, device, b, 33))
 
         world = points - mid
-        world = world * (1 + _randn(gen, device, b, 1, 1) * nm.world_scale_sigma)
-        world = world + _randn(gen, device, b, 33, 3) * torch.tensor(nm.world_sigma_m, device=device)
+        world = world * (1 + normal(gen, device, b, 1, 1) * nm.world_scale_sigma)
+        world = world + normal(gen, device, b, 33, 3) * torch.tensor(nm.world_sigma_m, device=device)
 
         # Left/right confusion: the detector labels the person's sides the other way round.
         swap_p = torch.where(back, nm.swap_rate_back, nm.swap_rate_front)
-        swap = _rand(gen, device, b) < swap_p
+        swap = uniform(gen, device, b) < swap_p
         for t in (detected, rel_depth, visibility, presence, world):
             t[swap] = t[swap][:, list(MP33_FLIP_INDEX)]
         return SimulatedDetection(clean_px, detected, rel_depth, visibility, presence, world, occluded, outside, view,

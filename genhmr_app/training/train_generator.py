@@ -44,7 +44,7 @@ from genhmr_app.tokens.data import load_pose_splits
 from genhmr_app.tokens.model import PoseTokenizer, load_tokenizer
 from genhmr_app.tokens.train import TrainConfig, augment_batch, augment_kinds, seed_everything
 from genhmr_app.training.loop import optimisation_step, restore_training_state, save_training_state
-from genhmr_app.training.synthesis import SynthBatch, Synthesizer
+from genhmr_app.training.synthesis import SynthBatch, Synthesizer, uniform
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,6 @@ FRESH_INPUTS = ("previous_proj", "feedback_in", "latent_head")
 
 def file_sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def uniform(shape: tuple[int, ...], gen: torch.Generator, device: torch.device | str | None = None) -> torch.Tensor:
-    """U(0, 1) drawn from `gen` on its own device (the trainers' CPU generator: the same numbers
-    wherever the model runs), then moved to `device`."""
-    return torch.rand(shape, generator=gen, device=gen.device).to(device)
 
 
 def random_mask(b: int, k: int, gen: torch.Generator, device: torch.device | str | None = None) -> torch.Tensor:
@@ -137,11 +131,11 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         # Own draws and self-conditioning both start from the all-masked forward: it is made once.
         first, first_out = first_forward(model, batch.condition) if own_share > 0 or self_conditioning else (None, None)
         if own_share > 0:
-            own = (uniform((b,), gen, device) < own_share)[:, None]
+            own = (uniform(gen, device, b) < own_share)[:, None]
             given = torch.where(own, own_samples(model, batch.condition, gen, first), target)
         previous = feedback = None
         if self_conditioning:
-            rows = (uniform((b,), gen, device) < self_condition_share)[:, None]
+            rows = (uniform(gen, device, b) < self_condition_share)[:, None]
             mask = mask | rows
             cond_batch = ConditionBatch(batch.condition, batch.crop, batch.focal, batch.image_wh)
             beliefs, residuals = first, None
@@ -149,7 +143,7 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
                 if feedback_fn is not None:
                     residuals = feedback_fn(first, first_out, cond_batch)
                 if unroll_share > 0:
-                    deeper = (uniform((b,), gen, device) < unroll_share)[:, None, None]
+                    deeper = (uniform(gen, device, b) < unroll_share)[:, None, None]
                     second_out = model(batch.condition, torch.full_like(target, model.mask_id), first, residuals)
                     second = torch.softmax(second_out.logits.float(), -1)
                     beliefs = torch.where(deeper, second, first)
@@ -170,7 +164,7 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
         onehot = F.one_hot(given[:a], cfg.codebook_size).float()  # the pose is what was in view plus the predictions
         weights = torch.where(mask[:a, ..., None], soft, onehot)
         if blind_share > 0:
-            blind = uniform((a,), gen, device) < blind_share
+            blind = uniform(gen, device, a) < blind_share
             masked_all = torch.full((a, cfg.num_tokens), model.mask_id, dtype=torch.long, device=device)
             blind_soft = torch.softmax(model(batch.condition[:a], masked_all).logits, -1)
             weights = torch.where(blind[:, None, None], blind_soft, weights)
