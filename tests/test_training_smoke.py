@@ -27,6 +27,7 @@ def test_tokenizer_training_writes_weights_card_and_resumes(tmp_path):
     assert load_tokenizer(out, expected=cfg).config == cfg
     assert json.loads(out.with_suffix(".json").read_text())["config"]["num_tokens"] == 4
     assert card["data"]["poses"] > 1000
+    assert card["device"] == "CPU" or torch.cuda.is_available()
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3 and all(torch.isfinite(torch.tensor(r["total"])) for r in log)
     before = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime_ns
@@ -167,3 +168,47 @@ def test_own_draws_are_refused_for_the_regressor(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--mode", "regress", "--latent-offset"])
     assert stop.value.code == 2 and "--latent-offset is for --mode generate" in capsys.readouterr().err
+
+
+def test_the_generator_trainer_runs_where_it_is_told_and_says_so(tmp_path):
+    """--device: a CPU run named explicitly is the run the trainer made before the option (batches are
+    made on the CPU either way), and the card says where it trained."""
+    from genhmr_app.generator.model import load_generator
+    from genhmr_app.training.train_generator import train
+
+    if torch.cuda.is_available():
+        pytest.skip("'auto' would pick CUDA here; the comparison is for a CPU-only machine")
+    runs = {}
+    for device in ("cpu", "auto"):
+        out = tmp_path / f"{device}.pt"
+        card = train("generate", steps=2, minutes=None, batch_size=8, seed=3, run_dir=tmp_path / device, out_path=out,
+                     width=32, layers=1, command="test", threads=1, device=device)
+        assert card["device"] == "CPU"
+        runs[device] = load_generator(out).state_dict()
+    assert all(torch.equal(runs["cpu"][k], runs["auto"][k]) for k in runs["cpu"])
+
+
+def test_a_synthesised_batch_moves_whole_and_stays_put_where_it_is():
+    from genhmr_app.training.synthesis import SynthBatch
+
+    batch = SynthBatch(*[torch.zeros(2, i + 1) for i in range(len(SynthBatch.__dataclass_fields__))])
+    assert batch.to("cpu") is batch
+    moved = batch.to(torch.device("meta"))
+    assert all(t.device.type == "meta" for t in moved.fields())
+    assert [t.shape for t in moved.fields()] == [t.shape for t in batch.fields()]
+
+
+def test_the_device_training_script_refuses_to_fall_back_to_the_cpu(tmp_path, capsys):
+    import importlib.util
+
+    from genhmr_app.paths import REPO_ROOT
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    path = REPO_ROOT / "scripts" / "device" / "train_on_device.py"
+    spec = importlib.util.spec_from_file_location("train_on_device", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["train", "--device", "cuda", "--out", str(tmp_path)]) == 1
+    assert "no CUDA device here" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.pt"))

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from genhmr_app.device import describe_device, resolve_device
 from genhmr_app.mocap.augment import JointLimits, fold_legs, mirror, mix_parts, wide_limbs
 from genhmr_app.paths import REPO_ROOT, WEIGHTS_DIR
 from genhmr_app.tokens.data import load_pose_splits, rest_body
@@ -119,8 +120,11 @@ def tokenizer_losses(model: PoseTokenizer, body, pose: torch.Tensor, cfg: TrainC
 
 
 def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path: Path | None,
-          command: str = "", show_progress: bool = True) -> dict:
+          command: str = "", show_progress: bool = True, device: str = "auto") -> dict:
+    """`device` (resolve_device: "auto" is CUDA when torch sees one): where the model and the body model
+    run; the poses are drawn and augmented on the CPU with the seeded generator, then moved there."""
     seed_everything(cfg.seed)
+    train_device = resolve_device(device)
     if cfg.threads:
         # One thread degrades gracefully when other jobs share the CPU; two spin-wait on each other.
         torch.set_num_threads(cfg.threads)
@@ -129,17 +133,17 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
     train_names = ["train"] if cfg.splits == "train" else [s for s in splits if s != "meta"]
     data = torch.cat([splits[s] for s in train_names])
     log.info("training %s on %d poses (%s)", model_cfg.name, len(data), "+".join(train_names))
-    body = rest_body(extra_vertices=cfg.vertex_subset)
+    body = rest_body(extra_vertices=cfg.vertex_subset).to(train_device)
     limits = JointLimits.from_data(data) if "perturb" in augment_kinds(cfg.augment) else None
 
-    model = PoseTokenizer(model_cfg)
+    model = PoseTokenizer(model_cfg).to(train_device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt_path = run_dir / "checkpoint.pt"
     step = 0
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")  # resumable on another device
         same = lambda a, b: {k: v for k, v in a.items() if k != "threads"} == {k: v for k, v in b.items() if k != "threads"}  # noqa: E731
         if ckpt["model_cfg"] == asdict(model_cfg) and same(ckpt["train_cfg"], asdict(cfg)):
             step = restore_training_state(ckpt, model, opt, sched, gen)
@@ -155,10 +159,10 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
     while step < cfg.steps:
         idx = torch.randint(0, len(data), (cfg.batch,), generator=gen)
         pose = augment_batch(data[idx], cfg, limits, gen)
-        losses = tokenizer_losses(model, body, pose, cfg)
+        losses = tokenizer_losses(model, body, pose.to(train_device), cfg)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
-        usage += torch.bincount(losses["_indices"].reshape(-1), minlength=model_cfg.codebook_size)
+        usage += torch.bincount(losses["_indices"].reshape(-1).cpu(), minlength=model_cfg.codebook_size)
         bar.update(1)
         if step % 100 == 0 or step == cfg.steps:
             record = {k: float(v) for k, v in losses.items() if not k.startswith("_")}
@@ -181,10 +185,12 @@ def train(model_cfg: TokenizerConfig, cfg: TrainConfig, run_dir: Path, out_path:
         "training": asdict(cfg),
         "data": {"splits": train_names, "poses": len(data), "meta": splits.get("meta_info", {})},
         "train_time_s": round(time.time() - start, 1),
+        "device": describe_device(train_device),
         "date": dt.date.today().isoformat(),
         "command": command,
         "licence": "Trained on Bandai-Namco (CC BY-NC 4.0) and CMU motion capture: non-commercial use only.",
     }
+    model.cpu()  # saved loadable without the device
     save_tokenizer(model, run_dir / "final.pt")
     if out_path is not None:
         save_tokenizer(model, out_path, card)
@@ -207,6 +213,8 @@ def build_argparser() -> argparse.ArgumentParser:
     p.add_argument("--commit", type=float, default=TrainConfig.w_commit, help="commitment loss weight")
     p.add_argument("--splits", choices=["train", "all"], default="train")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--device", default="auto",
+                   help="where the model trains: auto (CUDA when torch sees one, else the CPU), cpu, cuda, cuda:N")
     p.add_argument("--augment", default=TrainConfig.augment,
                    help="comma list of mirror,mix,perturb,fold,wide, each optionally :share ('' for none)")
     p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and log (default runs/tokenizer/<config>)")
@@ -224,6 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or REPO_ROOT / "runs" / "tokenizer" / f"{model_cfg.name}-{aug_tag}-{args.splits}-c{args.commit}-s{args.seed}-{args.steps}"
     out = DEFAULT_OUT if args.out is None else (None if str(args.out).lower() == "none" else args.out)
     command = "python main.py train-tokenizer " + shlex.join(argv if argv is not None else sys.argv[1:])
-    card = train(model_cfg, cfg, run_dir, out, command=command)
+    card = train(model_cfg, cfg, run_dir, out, command=command, device=args.device)
     print(json.dumps({k: card[k] for k in ("config", "train_time_s")}, indent=2))
     return 0

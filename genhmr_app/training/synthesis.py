@@ -57,6 +57,16 @@ class SynthBatch:
     detected_2d: torch.Tensor  # (B, 33, 2) simulated detections
     visibility: torch.Tensor  # (B, 33)
 
+    def fields(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in self.__dataclass_fields__]
+
+    def to(self, device: torch.device | str) -> SynthBatch:
+        """The batch on `device` (itself when it is there already): batches are made on the CPU, where
+        the trainers' seeded draws are, and trained on wherever the model is."""
+        if self.condition.device == torch.device(device):
+            return self
+        return SynthBatch(*[t.to(device) for t in self.fields()])
+
 
 @dataclass
 class SimulatedDetection:

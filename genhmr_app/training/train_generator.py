@@ -34,6 +34,7 @@ from genhmr_app.conditioning.camera import project, translation_to_weak_perspect
 from genhmr_app.conditioning.features import ConditionBatch
 from genhmr_app.detection.error_model import detector_like_keypoints
 from genhmr_app.detection.placement import LandmarkPlacement
+from genhmr_app.device import describe_device, resolve_device
 from genhmr_app.generator.model import (GeneratorConfig, GeneratorOutput, MaskedPoseTransformer, load_generator,
                                         save_generator)
 from genhmr_app.mocap.augment import JointLimits
@@ -243,12 +244,7 @@ class DetectorSamples:
 def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
     """The first rows of the synthetic batch replaced by real-detector rows (same batch size)."""
     n = real.condition.shape[0]
-    return SynthBatch(*[torch.cat([r, s[n:]]) for s, r in zip(
-        (synthetic.condition, synthetic.crop, synthetic.focal, synthetic.image_wh, synthetic.body_pose,
-         synthetic.global_orient, synthetic.betas, synthetic.transl, synthetic.keypoints_2d, synthetic.detected_2d,
-         synthetic.visibility),
-        (real.condition, real.crop, real.focal, real.image_wh, real.body_pose, real.global_orient, real.betas,
-         real.transl, real.keypoints_2d, real.detected_2d, real.visibility))])
+    return SynthBatch(*[torch.cat([r, s[n:]]) for s, r in zip(synthetic.fields(), real.fields())])
 
 
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
@@ -256,18 +252,24 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
           self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False,
-          latent_offset: bool = False, aux_share: float = AUX_SHARE, placement: Path | None = None) -> dict:
+          latent_offset: bool = False, aux_share: float = AUX_SHARE, placement: Path | None = None,
+          device: str = "auto") -> dict:
     """`placement`: a landmark-placement file (detection/placement.py): the synthesised detections put
-    their landmarks where MediaPipe does, as the real detector's (the detector data) do."""
+    their landmarks where MediaPipe does, as the real detector's (the detector data) do.
+    `device` (resolve_device: "auto" is CUDA when torch sees one): where the model, the tokenizer and the
+    losses' body model run. The batches are synthesised and drawn on the CPU with the seeded CPU
+    generator, as before, and moved there, so a CPU run is the same as before the option existed."""
     seed_everything(seed)
+    train_device = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(tokenizer_path)
+    tokenizer = load_tokenizer(tokenizer_path).to(train_device)
     for p in tokenizer.parameters():
         p.requires_grad_(False)
     body_model = load_body_model()
-    body = SparseBody(body_model)
+    body = SparseBody(body_model)  # the synthesis's, on the CPU
+    loss_body = body if train_device.type == "cpu" else SparseBody(body_model).to(train_device)
     placed = LandmarkPlacement.load(placement) if placement is not None else None
     detector_body = None if placed is None else placed.keypoint_body(body_model)
     synth = Synthesizer(body, detector_body=detector_body)
@@ -292,6 +294,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         missing, unexpected = model.load_state_dict(start_from.state_dict(), strict=False)
         if unexpected or any(not k.startswith(FRESH_INPUTS) for k in missing):
             raise SystemExit(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
+    model.to(train_device)  # before the optimiser takes its parameters
     # The self-conditioning input starts at zero inside a trained model: at the model's learning rate it
     # grew to only ~5% of a token embedding's size in 1,000 fine-tuning steps, so it learns 10x faster.
     fresh = [p for n, p in model.named_parameters() if n.startswith(FRESH_INPUTS)]
@@ -304,12 +307,12 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     feedback_fn = None
     if cfg.feedback:  # the residuals as the sampler computes them, with the noise model's detector-like hips
         def feedback_fn(beliefs, out, cond):
-            return reprojection_feedback(tokenizer, body, beliefs, out, cond,
+            return reprojection_feedback(tokenizer, loss_body, beliefs, out, cond,
                                          lambda points, orient: detector_like_keypoints(points, orient, synth.noise))
     ckpt = run_dir / "checkpoint.pt"
     step, elapsed_before = 0, 0.0
     if ckpt.exists():
-        blob = torch.load(ckpt, weights_only=False)
+        blob = torch.load(ckpt, weights_only=False, map_location="cpu")  # resumable on another device
         if blob["config"] == asdict(cfg) and blob["steps"] == steps:
             step = restore_training_state(blob, model, opt, sched, gen)
             elapsed_before = blob.get("elapsed", 0.0)
@@ -325,8 +328,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         batch = synth(pose, gen)
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
-        losses = generator_losses(model, tokenizer, body, batch, gen, own_share, blind_share, self_condition_share,
-                                  unroll_share, feedback_fn, aux_share)
+        losses = generator_losses(model, tokenizer, loss_body, batch.to(train_device), gen, own_share, blind_share,
+                                  self_condition_share, unroll_share, feedback_fn, aux_share)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
@@ -356,9 +359,10 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
                        f"({len(real)} samples, generate-detector-data)" if real is not None else ""),
-            "noise_model": synth.noise.source, "date": dt.date.today().isoformat(), "command": command,
+            "noise_model": synth.noise.source, "device": describe_device(train_device),
+            "date": dt.date.today().isoformat(), "command": command,
             "licence": "Trained on Bandai-Namco (CC BY-NC 4.0) and CMU motion: non-commercial use only."}
-    save_generator(model, out_path, file_sha(tokenizer_path), card)
+    save_generator(model.cpu(), out_path, file_sha(tokenizer_path), card)  # loadable without the device
     return card
 
 
@@ -372,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, default=GeneratorConfig.layers)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="auto",
+                   help="where the model trains: auto (CUDA when torch sees one, else the CPU), cpu, cuda, cuda:N")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--detector-data", type=Path, nargs="+", default=None,
                    help="folders of generate-detector-data chunks: mix real-detector samples into every batch")
@@ -440,6 +446,6 @@ def main(argv: list[str] | None = None) -> int:
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
                  args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback,
-                 args.latent_offset, args.aux_share, args.placement)
+                 args.latent_offset, args.aux_share, args.placement, args.device)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0

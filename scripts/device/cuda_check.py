@@ -33,8 +33,10 @@ Every check runs even when an earlier one failed, and some isolate a stage so th
 not hide the next: the pipeline without the joint fit (joint_fit_iterations=0), the latent steps
 alone, the live smoothing filter alone, the pose editor from the CPU's reconstruction. Without VTK
 (the GPU machine) the live/preview mesh is the full mesh on both devices (see `body/lod.py`). The
-training rows are reported but not counted in the verdict unless --strict-training: the trainers
-take no device argument (they run on the CPU), so these rows show what a device option would meet.
+training rows are reported but not counted in the verdict unless --strict-training: they run the
+trainers' loss functions and optimiser steps on the device from batches made here (the trainers
+themselves take --device since the twenty-seventh session; scripts/device/train_on_device.py runs
+them whole, with the data carried).
 --block-heavy refuses the packages the GPU machine lacks (MediaPipe, VTK, PySide6, ...), to test here.
 
 Usage:  python3 scripts/device/cuda_check.py [--device cuda] [--people 8] [--seed 0]
@@ -45,7 +47,6 @@ the same lines go to $OUT/cuda_check.log as they are printed.
 from __future__ import annotations
 
 import argparse
-import importlib.abc
 import importlib.util
 import math
 import os
@@ -64,10 +65,8 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-# Packages the GPU machine lacks and this check must not need (--block-heavy refuses them here).
-HEAVY = ("mediapipe", "vtk", "vtkmodules", "pyvista", "pyvistaqt", "PySide6", "shiboken6", "pyqtgraph", "superqt",
-         "trimesh", "bvhio", "pygltflib", "ray")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heavy import HEAVY, HeavyBlocker  # noqa: E402
 
 # Tolerances (see the docstring).
 GREEDY_MEDIAN_MM = 1.0  # device vs CPU, greedy: median over people of the root-aligned 24-joint MPJPE
@@ -83,19 +82,6 @@ IMAGE_WH = (640, 640)  # bench/run.py's scenes
 
 class CheckFailed(Exception):
     """A check ran but its result is wrong (a mismatch, a non-finite value)."""
-
-
-class _Blocker(importlib.abc.MetaPathFinder):
-    """--block-heavy: these packages cannot be imported (as on the GPU machine)."""
-
-    def __init__(self) -> None:
-        self.refused: set[str] = set()
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in HEAVY:
-            self.refused.add(name.split(".")[0])
-            raise ImportError(f"{name} is blocked by --block-heavy (absent on the GPU machine)")
-        return None
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -330,14 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block-heavy", action="store_true",
                     help=f"refuse to import {', '.join(HEAVY)} (the GPU machine has none of them)")
     ap.add_argument("--strict-training", action="store_true",
-                    help="count the training-loss checks in the verdict (the trainers take no device argument)")
+                    help="count the training-loss checks in the verdict")
     args = ap.parse_args(argv)
     if args.people < 2 or args.live_frames < 2:
         ap.error("--people and --live-frames must be at least 2")
 
     blocker = None
     if args.block_heavy:
-        blocker = _Blocker()
+        blocker = HeavyBlocker()
         sys.meta_path.insert(0, blocker)
     t_start = time.perf_counter()
     device = torch.device(args.device)
@@ -801,10 +787,9 @@ def main(argv: list[str] | None = None) -> int:
     checks.run("batch runner (pipeline/batch.py) + Reconstructor.run, stand-in detector", batch)
 
     # 11. training losses and optimiser steps on the device ----------------------------------------------
-    # The trainers themselves (tokens/train.py train(), training/train_generator.py train()) take no
-    # device and run on the CPU; these checks put their models and batches on the device and run their
-    # loss functions and training/loop.py optimisation_step as the trainers call them (random draws from
-    # a CPU torch.Generator, as the trainers make them), to show what a device option would meet.
+    # The trainers' loss functions and training/loop.py optimisation_step, as the trainers call them
+    # (random draws from a CPU torch.Generator), on batches built from this check's scenes: no pose cache
+    # needed. The trainers themselves (--device) run whole in scripts/device/train_on_device.py.
     gating = args.strict_training
     poses_cpu = torch.stack([torch.as_tensor(s.body_pose) for s in scenes])
 
@@ -889,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
     return report(checks, blocker, t_start, None)
 
 
-def report(checks: Checks, blocker: _Blocker | None, t_start: float, fatal: str | None) -> int:
+def report(checks: Checks, blocker: HeavyBlocker | None, t_start: float, fatal: str | None) -> int:
     log("\n| check | status | device s | result |")
     log("|---|---|---|---|")
     for name, status, seconds, note in checks.rows:
@@ -899,7 +884,7 @@ def report(checks: Checks, blocker: _Blocker | None, t_start: float, fatal: str 
         + (f"; refused by --block-heavy: {', '.join(sorted(blocker.refused))}" if blocker and blocker.refused else ""))
     soft = [n for n, s, _, _ in checks.rows if s.startswith("fail (not gating)")]
     if soft:
-        log(f"NOTE: not counted in the verdict (the trainers take no device; --strict-training counts them): {soft}")
+        log(f"NOTE: not counted in the verdict (--strict-training counts them): {soft}")
     fails = checks.failures
     reason = fatal
     if fails and not reason:
