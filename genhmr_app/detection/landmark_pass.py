@@ -145,10 +145,16 @@ class LandmarkPass:
         self._heatmap = by_shape[(64, 64, 39)]
         self._lock = threading.Lock()
 
-    def run(self, rgb: np.ndarray, region: Region) -> PassResult:
-        affine = region.crop_to_image()
+    def forward(self, rgb: np.ndarray, region: Region, mirrored: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, float]:
+        """The network's raw outputs on the region's crop: (39, 5) landmarks in crop pixels (x, y, z,
+        visibility and presence logits), the (64, 64, 39) heatmap logits and the pose score. `mirrored`:
+        the crop is flipped left to right first and the outputs are returned as the network gave them
+        (scripts/analysis/flip_pass.py maps them back)."""
         crop = cv2.warpAffine(rgb, region.pixel_map(), (INPUT_SIDE, INPUT_SIDE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=BORDER, borderValue=0)
+        if mirrored:
+            crop = crop[:, ::-1]
         x = (crop.astype(np.float32) / 255.0)[None]
         with self._lock:
             self._net.set_tensor(self._input, x)
@@ -156,6 +162,11 @@ class LandmarkPass:
             raw = self._net.get_tensor(self._landmarks).reshape(39, 5).copy()
             flag = float(self._net.get_tensor(self._flag).reshape(-1)[0])
             heatmap = self._net.get_tensor(self._heatmap)[0].copy()
+        return raw, heatmap, flag
+
+    def run(self, rgb: np.ndarray, region: Region) -> PassResult:
+        raw, heatmap, flag = self.forward(rgb, region)
+        affine = region.crop_to_image()
         xy, peaks = refine_from_heatmap(raw[:, :2] / INPUT_SIDE, heatmap)
         image_xy = (xy * INPUT_SIDE) @ affine[:, :2].T + affine[:, 2]
         return PassResult(image_xy[:33].astype(np.float32), _sigmoid(raw[:33, 3]).astype(np.float32),

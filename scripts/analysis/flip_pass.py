@@ -22,7 +22,6 @@ import argparse
 import time
 from dataclasses import replace
 
-import cv2
 import numpy as np
 import torch
 
@@ -42,16 +41,9 @@ FLIP39 = list(MP33_FLIP_INDEX) + list(range(33, 39))
 
 def raw_outputs(net: LandmarkPass, rgb: np.ndarray, region, flip: bool):
     """(39, 5) raw landmarks in crop pixels, (64, 64, 39) heatmap probabilities, pose score; mirrored back."""
-    crop = cv2.warpAffine(rgb, region.pixel_map(), (INPUT_SIDE, INPUT_SIDE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
-    if flip:
-        crop = np.ascontiguousarray(crop[:, ::-1])
-    x = (crop.astype(np.float32) / 255.0)[None]
-    net._net.set_tensor(net._input, x)
-    net._net.invoke()
-    raw = net._net.get_tensor(net._landmarks).reshape(39, 5).astype(np.float64).copy()
-    score = float(net._net.get_tensor(net._flag).reshape(-1)[0])
-    prob = _sigmoid(net._net.get_tensor(net._heatmap)[0].astype(np.float64))
+    raw, heatmap, score = net.forward(rgb, region, mirrored=flip)
+    raw = raw.astype(np.float64)
+    prob = _sigmoid(heatmap.astype(np.float64))
     if flip:
         raw = raw[FLIP39]
         raw[:, 0] = INPUT_SIDE - raw[:, 0]

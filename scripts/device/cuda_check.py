@@ -825,7 +825,6 @@ def main(argv: list[str] | None = None) -> int:
             from genhmr_app.pipeline.reconstructor import TOKENIZER_PATH
             from genhmr_app.tokens.model import load_tokenizer
             from genhmr_app.training.loop import optimisation_step
-            from genhmr_app.training.synthesis import SynthBatch
             from genhmr_app.training.train_generator import generator_losses
 
             torch.manual_seed(args.seed)
@@ -842,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
                 for p in tok.parameters():
                     p.requires_grad_(False)
                 body = SparseBody(cpu.body).to(device)
-                batch_dev = SynthBatch(*[getattr(batch_cpu, f).to(device) for f in SynthBatch.__dataclass_fields__])
+                batch_dev = batch_cpu.to(device)
                 model = MaskedPoseTransformer(cfg).to(device)
                 opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
                 sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-4, total_steps=2, pct_start=0.05)

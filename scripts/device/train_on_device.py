@@ -66,7 +66,11 @@ def prepare(detector_data: list[Path] | None, limit_mib: float) -> int:
     from genhmr_app.paths import user_cache_dir
     from genhmr_app.tokens.data import load_pose_splits
 
-    meta = load_pose_splits()["meta_info"]  # builds the pose cache when ../shared has the mocap
+    try:
+        meta = load_pose_splits()["meta_info"]  # builds the pose cache when ../shared has the mocap
+    except FileNotFoundError as exc:
+        print(f"no pose cache to carry: {exc}")
+        return 1
     pose_cache = Path(meta["cache"])
     if CARRY_DIR.exists():
         shutil.rmtree(CARRY_DIR)
