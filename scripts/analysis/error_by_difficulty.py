@@ -9,8 +9,9 @@ every scene counts in proportion to its error. On `main.py validate`'s rendered 
   the margin mean(a − 0.85 e);
 - how much of (a)'s and (e)'s error is the whole body's turn or size: MPJPE (mid-hip aligned) after the
   best rotation about the mid-hip (Kabsch on the 12 limb joints), after the best rotation and scale,
-  and after the best turn about the camera's vertical axis alone, with the median angle of that
-  rotation. These are upper bounds (the best rotation also absorbs some of the pose's own error).
+  after the best turn about the camera's vertical axis alone (and, 28th session, about its x axis
+  alone: pitch, and its z axis: roll), and after the rotation that best lines up the torso (shoulders
+  and hips) applied to the whole body, with the median angle of the best rotation. These are upper bounds (the best rotation also absorbs some of the pose's own error).
 
     .venv/bin/python scripts/analysis/error_by_difficulty.py [--seed 10] [--images 600]
 """
@@ -38,9 +39,16 @@ def best_rotation(pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, float
     return vt.T @ d @ u.T, float((s * np.diag(d)).sum() / (pred ** 2).sum())
 
 
-def yaw(angle: float) -> np.ndarray:
+def turn(angle: float, axis: int) -> np.ndarray:
+    """Rotation by `angle` (rad) about the camera's x (0: pitch), y (1: yaw, the vertical) or z (2: roll) axis."""
     c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    rot = np.eye(3)
+    rot[i, i], rot[i, j], rot[j, i], rot[j, j] = c, -s, s, c
+    return rot
+
+
+TORSO = [5, 6, 11, 12]  # COCO shoulders and hips: the body's own frame, apart from the limbs' pose
 
 
 def global_parts(pred_coco: np.ndarray, true_coco: np.ndarray) -> dict[str, float]:
@@ -49,8 +57,15 @@ def global_parts(pred_coco: np.ndarray, true_coco: np.ndarray) -> dict[str, floa
     true = true_coco[LIMBS] - true_coco[[11, 12]].mean(0)
     err = lambda p: float(np.linalg.norm(p - true, axis=-1).mean())  # noqa: E731
     rot, scale = best_rotation(pred, true)
+    centre = lambda k: k[TORSO] - k[[11, 12]].mean(0)  # noqa: E731
+    torso_rot, _ = best_rotation(centre(pred_coco), centre(true_coco))
+    grid = np.radians(np.arange(-60.0, 60.5, 1.0))
+    errors = {axis: np.array([err(pred @ turn(a, axis).T) for a in grid]) for axis in range(3)}
     return {"mpjpe": err(pred), "rotated": err(pred @ rot.T), "rotated_scaled": err(scale * pred @ rot.T),
-            "yaw_only": min(err(pred @ yaw(a).T) for a in np.radians(np.arange(-60.0, 60.5, 1.0))),
+            "yaw_only": errors[1].min(), "pitch_only": errors[0].min(), "roll_only": errors[2].min(),
+            "pitch_deg": float(np.degrees(grid[errors[0].argmin()])),
+            "yaw_deg": float(np.degrees(grid[errors[1].argmin()])),
+            "torso_rotated": err(pred @ torso_rot.T),
             "angle_deg": float(np.degrees(np.arccos(np.clip((np.trace(rot) - 1) / 2, -1.0, 1.0))))}
 
 
@@ -91,11 +106,19 @@ def main() -> None:
               f"{value('a', 'err2d_px')[chunk].mean():.1f} / {value('e+', 'err2d_px')[chunk].mean():.1f} | "
               f"{margin[chunk].sum() / len(margin):+.2f} |")
     print("\n| model | MPJPE | best rotation about the mid-hip | + best scale | best turn about the vertical alone "
-          "| rotation, median ° |\n|---|---|---|---|---|---|")
+          "| about the camera's x (pitch) alone | about its z (roll) alone | the torso's best rotation "
+          "| rotation, median ° |\n|---|---|---|---|---|---|---|---|---|")
     for key in ("a", "e"):
-        print(f"| ({key}) | {value(key, 'mpjpe').mean() * 1000:.1f} | {value(key, 'rotated').mean() * 1000:.1f} | "
-              f"{value(key, 'rotated_scaled').mean() * 1000:.1f} | {value(key, 'yaw_only').mean() * 1000:.1f} | "
-              f"{np.median(value(key, 'angle_deg')):.1f} |")
+        cells = [value(key, f).mean() * 1000 for f in ("mpjpe", "rotated", "rotated_scaled", "yaw_only",
+                                                       "pitch_only", "roll_only", "torso_rotated")]
+        print(f"| ({key}) | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {np.median(value(key, 'angle_deg')):.1f} |")
+    # A systematic lean (the same sign in most scenes) would be a bias the models learnt, not noise.
+    print("\n| model | best pitch, mean ° | quartiles ° | best yaw, mean ° | quartiles ° |\n|---|---|---|---|---|")
+    for key in ("a", "e"):
+        pitch, turn_y = value(key, "pitch_deg"), value(key, "yaw_deg")
+        print(f"| ({key}) | {pitch.mean():+.1f} | {np.percentile(pitch, 25):+.0f} / {np.median(pitch):+.0f} / "
+              f"{np.percentile(pitch, 75):+.0f} | {turn_y.mean():+.1f} | {np.percentile(turn_y, 25):+.0f} / "
+              f"{np.median(turn_y):+.0f} / {np.percentile(turn_y, 75):+.0f} |")
 
 
 if __name__ == "__main__":
