@@ -11,7 +11,8 @@ every scene counts in proportion to its error. On `main.py validate`'s rendered 
   best rotation about the mid-hip (Kabsch on the 12 limb joints), after the best rotation and scale,
   after the best turn about the camera's vertical axis alone (and, 28th session, about its x axis
   alone: pitch, and its z axis: roll), and after the rotation that best lines up the torso (shoulders
-  and hips) applied to the whole body, with the median angle of the best rotation. These are upper bounds (the best rotation also absorbs some of the pose's own error).
+  and hips) applied to the whole body, with the median angle of the best rotation. These are upper
+  bounds (the best rotation also absorbs some of the pose's own error).
 
     .venv/bin/python scripts/analysis/error_by_difficulty.py [--seed 10] [--images 600]
 """

@@ -16,20 +16,25 @@ from pathlib import Path
 
 import torch
 
+from genhmr_app.generator.model import GeneratorCheckpointError, MaskedPoseTransformer, load_generator, save_generator
 
-def soup(path_a: Path, path_b: Path, alpha: float) -> dict:
-    """Return A's checkpoint with every floating tensor replaced by (1 − alpha)·A + alpha·B."""
-    a = torch.load(path_a, map_location="cpu", weights_only=False)
-    b = torch.load(path_b, map_location="cpu", weights_only=False)
-    if a.get("config") != b.get("config"):
-        raise SystemExit(f"{path_a} and {path_b} have different configs: they cannot be averaged")
-    if a.get("tokenizer_sha") != b.get("tokenizer_sha"):
-        raise SystemExit(f"{path_a} and {path_b} were trained on different tokenizers")
-    mixed = {}
-    for name, tensor_a in a["state_dict"].items():
-        tensor_b = b["state_dict"][name]
-        mixed[name] = (1 - alpha) * tensor_a + alpha * tensor_b if tensor_a.is_floating_point() else tensor_a
-    return {**a, "state_dict": mixed}
+
+def soup(path_a: Path, path_b: Path, alpha: float) -> MaskedPoseTransformer:
+    """A's model with every floating tensor replaced by (1 − alpha)·A + alpha·B.
+
+    Both files are opened by the app's own loader, so a damaged file or one of another architecture gets
+    its usual clear message."""
+    a, b = load_generator(path_a), load_generator(path_b)
+    if a.config != b.config:
+        raise GeneratorCheckpointError(f"{path_a} and {path_b} have different configs: they cannot be averaged")
+    state_b = b.state_dict()
+    a.load_state_dict({name: torch.lerp(tensor, state_b[name], alpha) if tensor.is_floating_point() else tensor
+                       for name, tensor in a.state_dict().items()})
+    return a
+
+
+def tokenizer_sha(path: Path) -> str | None:
+    return torch.load(path, map_location="cpu", weights_only=True).get("tokenizer_sha")
 
 
 def main() -> None:
@@ -37,10 +42,20 @@ def main() -> None:
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
     parser.add_argument("--alpha", type=float, default=0.5, help="B's share")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="a new file (an existing one is never overwritten)")
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(soup(args.a, args.b, args.alpha), args.out)
+    if args.out.exists():
+        raise SystemExit(f"{args.out} exists: choose a new file (weights are not overwritten)")
+    try:
+        model = soup(args.a, args.b, args.alpha)
+    except GeneratorCheckpointError as exc:
+        raise SystemExit(str(exc)) from None
+    sha_a, sha_b = tokenizer_sha(args.a), tokenizer_sha(args.b)
+    if sha_a != sha_b:
+        raise SystemExit(f"{args.a} and {args.b} were trained on different tokenizers")
+    card = {"model": "weight average (scripts/analysis/weight_soup.py)", "a": str(args.a), "b": str(args.b),
+            "alpha": args.alpha}
+    save_generator(model, args.out, sha_a, card)
     print(f"{args.out}: {1 - args.alpha:.2f} × {args.a} + {args.alpha:.2f} × {args.b}")
 
 
