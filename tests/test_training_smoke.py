@@ -212,3 +212,35 @@ def test_the_device_training_script_refuses_to_fall_back_to_the_cpu(tmp_path, ca
     assert script.main(["train", "--device", "cuda", "--out", str(tmp_path)]) == 1
     assert "no CUDA device here" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.pt"))
+
+
+def test_the_camera_frame_joint_loss_sees_orientation_and_weighs_depth():
+    """--camera-loss: the joints are compared in the camera's frame, pelvis aligned, so a turned body
+    costs what its far joints moved (the body-frame joint loss cannot see it), a body moved as a whole
+    costs nothing, and --in-plane-weight scales the image-plane part against the depth."""
+    import roma
+
+    from genhmr_app.training.train_generator import camera_joint_loss
+
+    true = torch.randn(2, 24, 3, generator=torch.Generator().manual_seed(0)) * 0.3
+    assert camera_joint_loss(true + torch.tensor([0.5, -0.2, 3.0]), true) < 1e-4
+    turned = true @ roma.rotvec_to_rotmat(torch.tensor([0.2, 0.0, 0.0])).T  # a pitch of 0.2 rad about the pelvis' axis
+    assert camera_joint_loss(turned, true) > 0.02
+    in_plane = true + torch.cat([torch.zeros(2, 1, 3), torch.tensor([0.03, 0.0, 0.0]).expand(2, 23, 3)], 1)
+    depth = true + torch.cat([torch.zeros(2, 1, 3), torch.tensor([0.0, 0.0, 0.03]).expand(2, 23, 3)], 1)
+    loss = lambda pred, w=1.0: float(camera_joint_loss(pred, true, w))  # noqa: E731
+    assert loss(in_plane) == pytest.approx(loss(depth), rel=1e-3)
+    assert loss(in_plane, 0.5) == pytest.approx(0.5 * loss(depth, 0.5), rel=1e-3)
+    assert camera_joint_loss(in_plane, true, 0.0) < 1e-4
+
+
+def test_the_trainer_adds_the_camera_frame_loss_when_asked_and_records_it(tmp_path):
+    from genhmr_app.training.train_generator import main, train
+
+    card = train("regress", steps=2, minutes=None, batch_size=8, seed=0, run_dir=tmp_path / "run",
+                 out_path=tmp_path / "r.pt", width=32, layers=1, command="test", threads=1, camera_loss=10.0,
+                 in_plane_weight=0.5)
+    assert card["camera_loss"] == 10.0 and card["in_plane_weight"] == 0.5
+    with pytest.raises(SystemExit) as stop:
+        main(["--camera-loss", "-1"])
+    assert stop.value.code == 2

@@ -100,10 +100,20 @@ def own_samples(model: MaskedPoseTransformer, condition: torch.Tensor, gen: torc
 AUX_SHARE = 0.25
 
 
+def camera_joint_loss(pred: torch.Tensor, true: torch.Tensor, in_plane_weight: float = 1.0) -> torch.Tensor:
+    """Mean joint distance in the camera's frame, pelvis (joint 0) aligned: pred, true (B, J, 3), metres,
+    z the depth. `in_plane_weight` scales the image-plane (x, y) part of each error before its length is
+    taken (1: the plain 3D distance, as MPJPE measures it; 0: depth alone)."""
+    d = (pred - pred[:, :1]) - (true - true[:, :1])
+    scale = torch.tensor([in_plane_weight, in_plane_weight, 1.0], dtype=d.dtype, device=d.device)
+    return ((d * scale).square().sum(-1) + 1e-10).sqrt().mean()  # the epsilon keeps the gradient finite at 0
+
+
 def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, body: SparseBody, batch: SynthBatch,
                      gen: torch.Generator, own_share: float = 0.0, blind_share: float = 0.0,
                      self_condition_share: float = 0.0, unroll_share: float = 0.0,
-                     feedback_fn: FeedbackFn | None = None, aux_share: float = AUX_SHARE) -> dict[str, torch.Tensor]:
+                     feedback_fn: FeedbackFn | None = None, aux_share: float = AUX_SHARE,
+                     camera_loss: float = 0.0, in_plane_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """`own_share`: the share of samples whose unmasked tokens are the model's own draws instead of the
     true codes. Trained on true codes only, the model trusts whatever the sampler committed as if it
     were the truth, so later iterations build on its mistakes (exposure bias); with its own draws in
@@ -119,7 +129,12 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     `feedback_fn` (a feedback model): the self-conditioned samples also see the reprojection residuals of
     the estimate their beliefs decode to, as the sampler gives them (refinement/feedback.py).
     `aux_share`: the share of the batch whose pose is decoded for the auxiliary pose losses, the only
-    losses that train a latent offset head."""
+    losses that train a latent offset head.
+    `camera_loss`: the weight of a joint loss in the camera's frame (predicted orientation, pose and shape
+    against the true ones, pelvis aligned), where the body-frame `joints` loss ignores how an orientation
+    error moves far joints. `in_plane_weight` scales its image-plane (x, y) part against the depth (z):
+    the joint fit after the generator pulls the body onto the 2D keypoints, which corrects in-plane
+    errors and leaves depth to the generator, so a generator trained for the fit can spend less on them."""
     b, device = batch.body_pose.shape[0], batch.body_pose.device
     cfg = model.config
     losses: dict[str, torch.Tensor] = {}
@@ -192,8 +207,13 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     px = project(full.mediapipe33, batch.focal[:a], batch.image_wh[:a])
     r = (px - batch.keypoints_2d[:a]).norm(dim=-1) / batch.crop[:a, 2:3]
     losses["reproj"] = r.clamp(max=1.0).mean()
+    if camera_loss > 0:
+        with torch.no_grad():
+            true_cam = body(batch.global_orient[:a], batch.body_pose[:a], batch.betas[:a]).joints
+        losses["cam_joints"] = camera_joint_loss(full.joints, true_cam, in_plane_weight)
     losses["total"] = (losses.get("ce", 0) + losses.get("rot", 0) * 5 + 10 * losses["joints"] + 2 * losses["orient"]
-                       + 0.05 * losses["betas"] + 2 * losses["cam"] + 2 * losses["reproj"])
+                       + 0.05 * losses["betas"] + 2 * losses["cam"] + 2 * losses["reproj"]
+                       + camera_loss * losses.get("cam_joints", 0))
     return losses
 
 
@@ -253,7 +273,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
           self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False,
           latent_offset: bool = False, aux_share: float = AUX_SHARE, placement: Path | None = None,
-          device: str = "auto") -> dict:
+          device: str = "auto", camera_loss: float = 0.0, in_plane_weight: float = 1.0) -> dict:
     """`placement`: a landmark-placement file (detection/placement.py): the synthesised detections put
     their landmarks where MediaPipe does, as the real detector's (the detector data) do.
     `device` (resolve_device: "auto" is CUDA when torch sees one): where the model, the tokenizer and the
@@ -329,7 +349,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
         if real is not None:
             batch = mix_batches(batch, real.sample(round(batch_size * real_share), gen))
         losses = generator_losses(model, tokenizer, loss_body, batch.to(train_device), gen, own_share, blind_share,
-                                  self_condition_share, unroll_share, feedback_fn, aux_share)
+                                  self_condition_share, unroll_share, feedback_fn, aux_share, camera_loss,
+                                  in_plane_weight)
         optimisation_step(losses["total"], model, opt, sched, step=step)
         step += 1
         bar.update(1)
@@ -355,6 +376,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "augment": augment, "own_share": own_share, "blind_share": blind_share,
             "self_condition_share": self_condition_share, "unroll_share": unroll_share, "feedback": feedback,
             "latent_offset": latent_offset, "aux_share": aux_share,
+            "camera_loss": camera_loss, "in_plane_weight": in_plane_weight,
             "placement": str(placement) if placed is not None else None,
             "data": "tokenizer train-split poses, synthesised views (genhmr_app/training/synthesis.py)"
                     + (f"; {real_share:.0%} of each batch from the real detector on renders "
@@ -408,7 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--placement", type=Path, default=None,
                    help="landmark-placement file (weights/detector/landmark_placement.json): simulate detections "
                         "that put their landmarks where MediaPipe does")
+    p.add_argument("--camera-loss", type=float, default=0.0, metavar="WEIGHT",
+                   help="add a joint loss in the camera's frame (orientation, pose and shape together) at this weight")
+    p.add_argument("--in-plane-weight", type=float, default=1.0,
+                   help="with --camera-loss: the image-plane part's weight against depth (1: a plain 3D distance)")
     args = p.parse_args(argv)
+    if args.camera_loss < 0 or args.in_plane_weight < 0:
+        p.error("--camera-loss and --in-plane-weight must not be negative")
     if not 0 < args.aux_share <= 1:
         p.error("--aux-share must be in (0, 1]")
     if args.latent_offset and args.mode != "generate":
@@ -441,11 +469,14 @@ def main(argv: list[str] | None = None) -> int:
                                                   + ("-feedback" if args.feedback else "")
                                                   + ("-offset" if args.latent_offset else "")
                                                   + (f"-aux{args.aux_share:g}" if args.aux_share != AUX_SHARE else "")
-                                                  + ("-placed" if args.placement else ""))
+                                                  + ("-placed" if args.placement else "")
+                                                  + (f"-cam{args.camera_loss:g}-xy{args.in_plane_weight:g}"
+                                                     if args.camera_loss else ""))
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
                  args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback,
-                 args.latent_offset, args.aux_share, args.placement, args.device)
+                 args.latent_offset, args.aux_share, args.placement, args.device, args.camera_loss,
+                 args.in_plane_weight)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
