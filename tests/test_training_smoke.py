@@ -211,6 +211,7 @@ def test_the_device_training_script_refuses_to_fall_back_to_the_cpu(tmp_path, ca
     spec.loader.exec_module(script)
     assert script.main(["train", "--device", "cuda", "--out", str(tmp_path)]) == 1
     assert "no CUDA device here" in capsys.readouterr().out
+    assert script.main(["train", "--device", "cuda", "--camera-loss", "10", "--out", str(tmp_path)]) == 1
     assert not list(tmp_path.glob("*.pt"))
 
 
@@ -224,7 +225,7 @@ def test_the_camera_frame_joint_loss_sees_orientation_and_weighs_depth():
 
     true = torch.randn(2, 24, 3, generator=torch.Generator().manual_seed(0)) * 0.3
     assert camera_joint_loss(true + torch.tensor([0.5, -0.2, 3.0]), true) < 1e-4
-    turned = true @ roma.rotvec_to_rotmat(torch.tensor([0.2, 0.0, 0.0])).T  # a pitch of 0.2 rad about the pelvis' axis
+    turned = true @ roma.rotvec_to_rotmat(torch.tensor([0.2, 0.0, 0.0])).T  # a pitch: 0.2 rad about the camera's x axis
     assert camera_joint_loss(turned, true) > 0.02
     in_plane = true + torch.cat([torch.zeros(2, 1, 3), torch.tensor([0.03, 0.0, 0.0]).expand(2, 23, 3)], 1)
     depth = true + torch.cat([torch.zeros(2, 1, 3), torch.tensor([0.0, 0.0, 0.03]).expand(2, 23, 3)], 1)

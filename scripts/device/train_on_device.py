@@ -123,7 +123,8 @@ def train_both(args: argparse.Namespace) -> int:
     for mode, init, recipe in (("regress", REGRESSOR_PATH, {}), ("generate", GENERATOR_PATH, GENERATOR_RECIPE)):
         name = "regressor" if mode == "regress" else "generator"
         run_dir = RUNS_DIR / f"{name}-s{args.seed}-{args.steps}"
-        flags = {**SHARED_RECIPE, **recipe}
+        # The camera-frame joint loss, when asked, for both models alike (the comparison's same recipe).
+        flags = {**SHARED_RECIPE, **recipe, **({"camera_loss": args.camera_loss} if args.camera_loss else {})}
         command = (f"python scripts/device/train_on_device.py train --device {args.device} --steps {args.steps} "
                    f"--batch {args.batch} --seed {args.seed} --minutes {args.minutes:g}"
                    + (" --from-scratch" if args.from_scratch else "") + f"  ({name}: {flags})")
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--minutes", type=float, default=4.0, help="each model's wall-time limit (its weights are saved)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads (the batch synthesis)")
     t.add_argument("--from-scratch", action="store_true", help="not from the shipped weights")
+    t.add_argument("--camera-loss", type=float, default=0.0,
+                   help="train-generator --camera-loss for both models (the twenty-ninth session: 10)")
     t.add_argument("--out", type=Path, default=None, help="default: $OUT, else runs/device_out")
     t.add_argument("--block-heavy", action="store_true", help="refuse the packages the GPU machine lacks (a local test)")
     args = ap.parse_args(argv)
