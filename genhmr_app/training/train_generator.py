@@ -207,9 +207,8 @@ def generator_losses(model: MaskedPoseTransformer, tokenizer: PoseTokenizer, bod
     px = project(full.mediapipe33, batch.focal[:a], batch.image_wh[:a])
     r = (px - batch.keypoints_2d[:a]).norm(dim=-1) / batch.crop[:a, 2:3]
     losses["reproj"] = r.clamp(max=1.0).mean()
-    if camera_loss > 0:
-        with torch.no_grad():
-            true_cam = body(batch.global_orient[:a], batch.body_pose[:a], batch.betas[:a]).joints
+    if camera_loss > 0:  # the true body turned by its orientation (about the pelvis, which the loss aligns)
+        true_cam = true.joints @ batch.global_orient[:a].transpose(-1, -2)
         losses["cam_joints"] = camera_joint_loss(full.joints, true_cam, in_plane_weight)
     losses["total"] = (losses.get("ce", 0) + losses.get("rot", 0) * 5 + 10 * losses["joints"] + 2 * losses["orient"]
                        + 0.05 * losses["betas"] + 2 * losses["cam"] + 2 * losses["reproj"]

@@ -124,7 +124,7 @@ def train_both(args: argparse.Namespace) -> int:
         name = "regressor" if mode == "regress" else "generator"
         run_dir = RUNS_DIR / f"{name}-s{args.seed}-{args.steps}"
         # The camera-frame joint loss, when asked, for both models alike (the comparison's same recipe).
-        flags = {**SHARED_RECIPE, **recipe, **({"camera_loss": args.camera_loss} if args.camera_loss else {})}
+        flags = {**SHARED_RECIPE, **recipe, "camera_loss": args.camera_loss}
         command = (f"python scripts/device/train_on_device.py train --device {args.device} --steps {args.steps} "
                    f"--batch {args.batch} --seed {args.seed} --minutes {args.minutes:g}"
                    + (" --from-scratch" if args.from_scratch else "") + f"  ({name}: {flags})")
