@@ -46,6 +46,13 @@ def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
     certainty = np.maximum(again.tracked_confidence ** fit.tracked_confidence_power, fit.tracked_confidence_floor)
     assert np.allclose(weights, again.visibility * certainty)
     assert (weights <= again.visibility + 1e-6).all() and weights.max() > 0.5
+    # With the learned correction the pass's certainty weighs the corrected points the same way.
+    corrected, corrected_weights = recon.fit_targets(again, corrected=True)
+    plain = recon.corrector.correct(again.tracked_px, again.landmarks_z, again.visibility, again.presence,
+                                    again.world_landmarks, recon.correction)
+    assert np.allclose(corrected, plain.landmarks_px)
+    assert np.allclose(corrected_weights, plain.weights * certainty)
+    assert not np.allclose(corrected_weights, plain.weights)  # the certainty is not 1 everywhere
     assert np.array_equal(again.landmarks_px, first.landmarks_px)
     assert np.isfinite(looked.people[0].hypotheses[0].body_pose).all()
 

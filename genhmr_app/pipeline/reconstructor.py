@@ -459,19 +459,27 @@ class Reconstructor:
         return self._corrector_loaded
 
     def fit_targets(self, person: DetectedPerson, corrected: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """The 2D points (33, 2) px the fits pull the body onto and their weights (33,): the corrected
-        landmarks (detection/landmark_correction.py) when `corrected` and the corrector loads, else
-        MediaPipe's (after its tracking passes, when the still had them: `tracked_px`) with its visibility,
-        times the tracking pass's own certainty of each spot (JointFitSettings.tracked_confidence_power)."""
+        """The 2D points (33, 2) px the fits pull the body onto and their weights (33,): MediaPipe's (after
+        its tracking passes, when the still had them: `tracked_px`) with its visibility, or their learned
+        correction (detection/landmark_correction.py) when `corrected` and the corrector loads, with the
+        corrector's weights; either way times the tracking pass's own certainty of each spot
+        (JointFitSettings.tracked_confidence_power), when there was a pass."""
         points = person.landmarks_px if person.tracked_px is None else person.tracked_px
+        certainty = None
+        if person.tracked_px is not None and person.tracked_confidence is not None:
+            fit = self.joint_fit
+            certainty = np.maximum(person.tracked_confidence ** fit.tracked_confidence_power,
+                                   fit.tracked_confidence_floor)
         if corrected and self.corrector is not None:
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction)
-            return out.landmarks_px, out.weights
-        if person.tracked_px is None or person.tracked_confidence is None:
+            # The pass's certainty weighs the corrected points too, as it weighs MediaPipe's. Thirtieth
+            # session, seed-10 validation with the correction on, against the corrector's weights alone:
+            # flat MPJPE −0.15 mm (−0.36 to +0.05), PA −0.30 (−0.51 to −0.09); dressed −0.14, PA −0.22.
+            weights = out.weights if certainty is None else (out.weights * certainty).astype(np.float32)
+            return out.landmarks_px, weights
+        if certainty is None:
             return points, person.visibility
-        fit = self.joint_fit
-        certainty = np.maximum(person.tracked_confidence ** fit.tracked_confidence_power, fit.tracked_confidence_floor)
         return points, (person.visibility * certainty).astype(np.float32)
 
     def noise_correlation(self, settings: JointFitSettings) -> torch.Tensor | None:
