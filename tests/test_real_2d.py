@@ -47,3 +47,41 @@ def test_the_benchmarks_paired_margin_pairs_scenes_and_widens_with_their_spread(
     # A factor: ours against 0.85 x the reference.
     assert np.isclose(paired_margin(reference, reference, 0.85)[0], 0.15 * np.mean(list(reference.values())))
     assert paired_margin({0: 1.0}, {0: 2.0}) is None
+
+
+def test_every_annotated_person_is_scored_in_their_own_crop(shared_images):
+    from genhmr_app.bench.real_2d import CROP_MIN_SIDE, LIMBS, person_crop, run_person_crops
+    from genhmr_app.detection.people_count import load_annotated
+
+    # The crop: a square around the person's labelled keypoints, which land inside it, scaled up when small.
+    photo = np.zeros((300, 400, 3), np.uint8)
+    person = np.zeros((17, 3))
+    person[:, :2] = np.c_[np.linspace(350, 390, 17), np.linspace(200, 280, 17)]  # near the photo's right edge
+    person[:, 2] = 1
+    crop, limbs = person_crop(photo, person)
+    assert crop.shape[0] == crop.shape[1] >= CROP_MIN_SIDE
+    assert (limbs[:, :2] > 0).all() and (limbs[:, :2] < crop.shape[0]).all()
+    scale = crop.shape[0] / (1.6 * 80)
+    assert np.allclose(limbs[1, :2] - limbs[0, :2], (person[LIMBS][1, :2] - person[LIMBS][0, :2]) * scale, atol=1e-3)
+
+    recon = Reconstructor(device="cpu")
+    result = run_person_crops(recon, ReconstructionSettings(iterations=1), shared_images / "kp2d")
+    photos = load_annotated(shared_images / "kp2d")
+    assert len(result["rows"]) > len(photos)  # several people in some photos: more than one per photo
+    found = [r for r in result["rows"] if r["found"]]
+    assert result["matched"] == len(found) >= 12
+    assert len({r["person"] for r in result["rows"]}) == len(result["rows"])  # photo#index names each person
+    for r in found:
+        assert r["mediapipe_share"] < 0.25 and np.isfinite(r["placed_share"])
+    assert np.isclose(result["placed_share"], np.mean([r["placed_share"] for r in found]))
+
+
+def test_the_crops_difference_is_paired_by_person():
+    from genhmr_app.bench.validate import crop_difference
+
+    reference = [{"person": "a#0", "found": True, "placed_share": 0.05}, {"person": "b#0", "found": True, "placed_share": 0.07},
+                 {"person": "c#0", "found": False}]
+    rows = [{"person": "a#0", "found": True, "placed_share": 0.04}, {"person": "b#0", "found": True, "placed_share": 0.10},
+            {"person": "c#0", "found": True, "placed_share": 0.5}]  # c: not found by the reference, left out
+    assert crop_difference(rows, reference) == "+1.00 (2.00), 1 / 1"  # −1 and +3 points
+    assert crop_difference(rows[:1], reference) == "–"

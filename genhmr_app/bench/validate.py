@@ -237,11 +237,11 @@ def evaluate(recon: Reconstructor, pairs: list[tuple], variant: Variant) -> dict
     return out
 
 
-def evaluate_real(recon: Reconstructor, variant: Variant) -> dict[str, float]:
+def evaluate_real(recon: Reconstructor, variant: Variant) -> dict:
     """The real images' figures for one variant: MPI-INF-3DHP PA-MPJPE (mm, ours and MediaPipe's world
     landmarks) and the annotated photos' 2D error of the placed keypoints (% of the height, ours and
     MediaPipe's own); NaN where the shared data is missing."""
-    from genhmr_app.bench.real_2d import run_real_2d
+    from genhmr_app.bench.real_2d import run_person_crops, run_real_2d
     from genhmr_app.bench.run import run_mpi_inf_3dhp
     from genhmr_app.paths import shared_data_dir
 
@@ -249,21 +249,40 @@ def evaluate_real(recon: Reconstructor, variant: Variant) -> dict[str, float]:
     with applied(recon, variant):
         mpi = [r for r in run_mpi_inf_3dhp(recon, variant.settings) if r["found"]]
         photos = run_real_2d(recon, variant.settings, kp2d) if kp2d.is_dir() else {}
+        crops = run_person_crops(recon, variant.settings, kp2d) if kp2d.is_dir() else {}
     mean = lambda rows, key: float(np.mean([r[key] for r in rows])) if rows else float("nan")  # noqa: E731
     return {"mpi_pa_mpjpe": mean(mpi, "pa_mpjpe_mm"), "mpi_mediapipe": mean(mpi, "mediapipe_pa_mpjpe_mm"),
             "mpi_found": len(mpi), "photos_placed_pct": 100 * photos.get("placed_share", float("nan")),
             "photos_mediapipe_pct": 100 * photos.get("mediapipe_share", float("nan")),
-            "photos_matched": photos.get("matched", 0)}
+            "photos_matched": photos.get("matched", 0),
+            "crops_placed_pct": 100 * crops.get("placed_share", float("nan")),
+            "crops_mediapipe_pct": 100 * crops.get("mediapipe_share", float("nan")),
+            "crops_matched": crops.get("matched", 0), "crop_rows": crops.get("rows", [])}
 
 
-def real_report(real: dict[str, dict[str, float]]) -> list[str]:
+def real_report(real: dict[str, dict]) -> list[str]:
     lines = ["", "Real images (few: a guard, not a measurement):", "",
-             "| variant | MPI-INF-3DHP PA-MPJPE (MediaPipe) | frames | photos 2D placed, % height (MediaPipe) | people |",
-             "|---|---|---|---|---|"]
+             "| variant | MPI-INF-3DHP PA-MPJPE (MediaPipe) | frames | photos 2D placed, % height (MediaPipe) | people "
+             "| each person cropped, placed % (MediaPipe) | people | vs first: mean (standard error), better / worse |",
+             "|---|---|---|---|---|---|---|---|"]
+    first = next(iter(real.values()), {})
     for name, r in real.items():
         lines.append(f"| {name} | {r['mpi_pa_mpjpe']:.1f} ({r['mpi_mediapipe']:.1f}) | {r['mpi_found']} "
-                     f"| {r['photos_placed_pct']:.2f} ({r['photos_mediapipe_pct']:.2f}) | {r['photos_matched']} |")
+                     f"| {r['photos_placed_pct']:.2f} ({r['photos_mediapipe_pct']:.2f}) | {r['photos_matched']} "
+                     f"| {r['crops_placed_pct']:.2f} ({r['crops_mediapipe_pct']:.2f}) | {r['crops_matched']} "
+                     f"| {crop_difference(r.get('crop_rows', []), first.get('crop_rows', []))} |")
     return lines
+
+
+def crop_difference(rows: list[dict], reference: list[dict]) -> str:
+    """The per-person difference of the placed 2D error (points of the height) to the reference's, over the
+    people both found: 'mean (standard error), better / worse'; '–' with fewer than two such people."""
+    theirs = {r["person"]: r["placed_share"] for r in reference if r["found"]}
+    diff = np.array([100 * (r["placed_share"] - theirs[r["person"]]) for r in rows if r["found"] and r["person"] in theirs])
+    if len(diff) < 2:
+        return "–"
+    return (f"{diff.mean():+.2f} ({diff.std(ddof=1) / np.sqrt(len(diff)):.2f}), "
+            f"{int((diff < 0).sum())} / {int((diff > 0).sum())}")
 
 
 def report(results: dict[str, dict[int, dict]]) -> list[str]:
