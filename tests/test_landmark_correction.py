@@ -162,7 +162,7 @@ def test_the_pipeline_reconstructs_with_the_correction_missing_and_switched_off(
     assert np.array_equal(off_px, px) and np.array_equal(off_w, person.visibility)
     assert not np.array_equal(on_px, px)
     assert np.array_equal(*recon.fit_targets(person, True)[:1], px)  # no corrector: MediaPipe's points
-    assert not ReconstructionSettings().landmark_correction  # off by default: it hurts on real images
+    assert ReconstructionSettings().landmark_correction  # on for stills since the thirtieth session
     for r, settings in ((recon, ReconstructionSettings(landmark_correction=True)), (shipped, ReconstructionSettings()),
                         (shipped, ReconstructionSettings(landmark_correction=True))):
         out = r.reconstruct_person(person, 640, 640, 600.0, settings, {"detect": 0.0, "condition": 0.0, "sample": 0.0,

@@ -89,8 +89,9 @@ class LiveSettings:
     # on the five validation clips 62.4 → 61.1 mm (without the placement 61.3, still path 59.6). A
     # second start on every frame: the same on the clips (61.2), so only when the generator ran.
     restart_from_decoded: bool = True
-    # True: the fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py;
-    # off by default for the reason ReconstructionSettings.landmark_correction gives).
+    # True: the fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py).
+    # Off live: the corrector learnt from single images' landmarks, and VIDEO mode's tracked ones with
+    # their smoothing have not been measured with it.
     landmark_correction: bool = False
 
 

@@ -76,14 +76,13 @@ class ReconstructionSettings:
     # False: one constant prior for every joint (JointFitSettings.pose_prior), as the regressor gets.
     uncertainty_prior: bool = True
     # True: the joint fit matches the learned correction of MediaPipe's 2D landmarks, each weighted by how
-    # far off it is likely to be (detection/landmark_correction.py). Off by default: twenty-first session,
-    # on rendered scenes it helps (seed-10 validation 72.08 → 68.15 mm; bench (a) 80.4 → 78.2), but on the
-    # real images it hurts (MPI-INF-3DHP PA-MPJPE 110.8 → 130.9 mm, one frame +66; annotated photos' 2D
-    # 7.13 → 7.46% of height): it learnt MediaPipe's habits on renders, which photos do not share. The
-    # twenty-second session's domain check (CorrectionSettings.trusted_disagreement) gives MPI-INF back
-    # (110.8) at no cost on the renders (68.19), but the photos stay worse (7.32%): the three photos it
-    # trusts fully all lost (+0.3 to +2.1 points), so it stays off.
-    landmark_correction: bool = False
+    # far off it is likely to be (detection/landmark_correction.py), with a domain check that fades it out
+    # for people unlike the renders it learnt from. On since the thirtieth session: seed-10 validation
+    # −2.60 mm (−3.21 to −1.99) flat, −2.44 dressed, 2D −0.42 px; MPI-INF-3DHP 112.0 → 111.8 mm; every
+    # annotated photo person in their own crop (16) −0.04 points of height (standard error 0.14, 6 better,
+    # 8 worse). It was off from the twenty-first session because the one-person-per-photo check (8 people)
+    # got worse (7.13 → 7.32% of height, now 7.12 → 7.28); twice the people no longer show that.
+    landmark_correction: bool = True
     # Stills with one person: this many MediaPipe tracking passes on the same image, whose landmarks the
     # joint fit pulls onto (detection/tracking_looks.py); the generator keeps the first look's, so the
     # passes run beside the sampling. Twenty-sixth session (298 rendered validation scenes, paired; real
