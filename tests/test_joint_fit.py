@@ -89,3 +89,21 @@ def test_the_hand_points_pull_by_their_share_and_are_still_reported_in_full():
     assert off(0.0) < off(0.25) < off(1.0)
     # The reported 2D error still counts the hand points with their visibility: 40 px off shows.
     assert float(fit(0.0).error_px[0]) > 5.0
+
+
+def test_the_orientation_prior_can_free_the_lean_towards_the_camera_alone():
+    body, orient, pose, betas, transl, target, focal, wh = _problem(s=1)
+    # The start leans 0.25 rad about the camera's x axis (pitch) and is turned 0.25 rad about its y (yaw).
+    turned = roma.rotvec_to_rotmat(torch.tensor([[0.25, 0.0, 0.0]])) @ roma.rotvec_to_rotmat(torch.tensor([[0.0, 0.25, 0.0]])) @ orient
+    common = dict(iterations=8, pose_prior=1e4, orient_prior=10.0)  # the pose held; the orientation held firmly
+
+    def residual_turn(settings):
+        fit = fit_joints(body, pose, turned, betas, transl, target, torch.ones(1, 33), torch.full((1,), 300.0),
+                         focal, wh, settings)
+        return roma.rotmat_to_rotvec(fit.global_orient @ orient.transpose(-1, -2))[0]  # camera frame, left to fix
+
+    plain = residual_turn(JointFitSettings(**common, orient_prior_pitch_scale=1.0))  # the same prior on every axis
+    freed = residual_turn(JointFitSettings(**common, orient_prior_pitch_scale=0.0))
+    assert abs(float(plain[0])) > 0.15 and abs(float(plain[1])) > 0.15  # held: both turns mostly stay
+    assert abs(float(freed[0])) < 0.05  # the pitch, free, is fitted away
+    assert abs(float(freed[1])) > 0.15  # the yaw is still held

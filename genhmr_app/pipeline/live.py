@@ -90,8 +90,9 @@ class LiveSettings:
     # second start on every frame: the same on the clips (61.2), so only when the generator ran.
     restart_from_decoded: bool = True
     # True: the fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py).
-    # Off live: the corrector learnt from single images' landmarks, and VIDEO mode's tracked ones with
-    # their smoothing have not been measured with it.
+    # Off live, though on for stills: the corrector learnt from single images' landmarks, and on VIDEO
+    # mode's it does not help. Thirtieth session, five rendered validation-split clips (bow, byebye,
+    # dash, slash, walk-back; 60 frames each), live PA-MPJPE 60.8 → 61.6 mm with it (still path 58.9).
     landmark_correction: bool = False
 
 
