@@ -7,6 +7,10 @@ at 25 fps. Each frame is reconstructed twice:
   window's default smoothing unless --smoothing says otherwise).
 PA-MPJPE over the 12 COCO limb keypoints (as `main.py bench`), per path; the target is live within 5%
 of still. Run: `python -m genhmr_app.bench.live_accuracy [--frames 60]`.
+
+`--clips validation` runs five validation-split clips instead (bow, byebye, dash, slash, walk-back: the
+motions settings are chosen on, never the walk the figure is reported on) and prints each clip's and
+the mean ratio.
 """
 
 from __future__ import annotations
@@ -24,16 +28,34 @@ from genhmr_app.bench.run import procrustes_error
 from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING
 
 FPS = 25.0
+# Validation-split Bandai clips (mocap/dataset.split_for puts their groups in "val"), one per motion.
+VALIDATION_CLIPS = ("dataset-1_bow_normal_001", "dataset-1_byebye_childish_001", "dataset-1_dash_proud_001",
+                    "dataset-1_slash_normal_001", "dataset-1_walk-back_angry_001")
 
 
-def render_sequence(frames: int, wh: tuple[int, int] = (480, 480), seed: int = 3, turn_deg_per_s: float = 30.0):
-    """[(rgb, coco17 truth (17, 3))], focal: the walk clip from its 10th frame, turning about the
-    vertical axis while it walks on the spot."""
+def load_clip(stem: str | None):
+    """(body model, zero betas, rest joints, the clip retargeted): the bench's walk when `stem` is None,
+    else that shared Bandai clip."""
     from genhmr_app.bench.scenes import load_walk_clip
+
+    body, betas, rest, walk = load_walk_clip()
+    if stem is None:
+        return body, betas, rest, walk
+    from genhmr_app.mocap.readers import read_bandai_bvh
+    from genhmr_app.mocap.retarget import retarget_clip
+    from genhmr_app.paths import shared_data_dir
+
+    return body, betas, rest, retarget_clip(read_bandai_bvh(shared_data_dir() / "mocap" / "bandai-1" / f"{stem}.bvh"), rest)
+
+
+def render_sequence(frames: int, wh: tuple[int, int] = (480, 480), seed: int = 3, turn_deg_per_s: float = 30.0,
+                    clip_stem: str | None = None):
+    """[(rgb, coco17 truth (17, 3))], focal: the clip (the walk by default) from its 10th frame,
+    turning about the vertical axis while it moves on the spot."""
     from genhmr_app.conditioning.camera import focal_from_fov
     from genhmr_app.training import render as rnd
 
-    body, betas, rest, clip = load_walk_clip()
+    body, betas, rest, clip = load_clip(clip_stem)
     focal = focal_from_fov(wh[1], 55.0)
     flip = np.array([[-1.0, 0, 0], [0, -1, 0], [0, 0, 1]])  # world Y up → camera y down
     rng = np.random.default_rng(seed)
@@ -57,13 +79,14 @@ def render_sequence(frames: int, wh: tuple[int, int] = (480, 480), seed: int = 3
     return out, focal
 
 
-def evaluate(frames: int, smoothing: float) -> dict:
+def evaluate(frames: int, smoothing: float, clip_stem: str | None = None, recon=None) -> dict:
     from genhmr_app.detection import PoseDetector
     from genhmr_app.pipeline.live import LiveTracker
     from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 
-    sequence, focal = render_sequence(frames)
-    recon = Reconstructor()
+    sequence, focal = render_sequence(frames, clip_stem=clip_stem)
+    owned = recon is None
+    recon = Reconstructor() if owned else recon
     still_settings = ReconstructionSettings(focal_px=focal)
     live_settings = ReconstructionSettings(focal_px=focal)
     tracker = LiveTracker(recon, smoothing=smoothing)
@@ -82,8 +105,9 @@ def evaluate(frames: int, smoothing: float) -> dict:
             live_ms.append((time.perf_counter() - t) * 1000)
             if p is not None:
                 live.append(procrustes_error(p.keypoints3d_coco17[LIMBS], truth[LIMBS]) * 1000)
-    recon.close()
-    out = {"frames": frames, "smoothing": smoothing, "still_found": len(still), "live_found": len(live),
+    if owned:
+        recon.close()
+    out = {"clip": clip_stem or "walk", "frames": frames, "smoothing": smoothing, "still_found": len(still), "live_found": len(live),
            "still_pa_mpjpe_mm": round(float(np.mean(still)), 1), "live_pa_mpjpe_mm": round(float(np.mean(live)), 1),
            "live_restarts": tracker.restarts, "still_model_ms_median": round(float(np.median(still_ms)), 1),
            "live_model_ms_median": round(float(np.median(live_ms)), 1)}
@@ -97,10 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--smoothing", type=float, default=DEFAULT_LIVE_SMOOTHING,
                     help="the live smoothing strength (default: the window's default)")
+    ap.add_argument("--clips", choices=("walk", "validation"), default="walk",
+                    help="the bench's walk (the reported figure) or five validation-split clips (to choose settings on)")
     args = ap.parse_args(argv)
     from genhmr_app.ui.app import one_torch_thread
 
     one_torch_thread()
+    if args.clips == "validation":
+        return validation_clips(args.frames, args.smoothing, args.json)
     r = evaluate(args.frames, args.smoothing)
     print(f"live accuracy: PA-MPJPE live {r['live_pa_mpjpe_mm']} mm vs still {r['still_pa_mpjpe_mm']} mm "
           f"({r['live_over_still']}x; target ≤ 1.05x) over {r['frames']} rendered frames, smoothing {r['smoothing']} "
@@ -108,6 +136,26 @@ def main(argv: list[str] | None = None) -> int:
           f"model time median live {r['live_model_ms_median']} ms, still {r['still_model_ms_median']} ms")
     if args.json:
         args.json.write_text(json.dumps(r, indent=2))
+    return 0
+
+
+def validation_clips(frames: int, smoothing: float, json_path: Path | None) -> int:
+    """Each validation clip's live and still PA-MPJPE, and the means' ratio."""
+    from genhmr_app.pipeline.reconstructor import Reconstructor
+
+    recon = Reconstructor()
+    try:
+        rows = [evaluate(frames, smoothing, stem, recon) for stem in VALIDATION_CLIPS]
+    finally:
+        recon.close()
+    for r in rows:
+        print(f"{r['clip']}: live {r['live_pa_mpjpe_mm']} mm, still {r['still_pa_mpjpe_mm']} mm ({r['live_over_still']}x)")
+    live, still = (float(np.mean([r[k] for r in rows])) for k in ("live_pa_mpjpe_mm", "still_pa_mpjpe_mm"))
+    print(f"live accuracy on {len(rows)} validation clips of {frames} frames: live {live:.1f} mm vs still {still:.1f} mm "
+          f"({live / still:.3f}x), smoothing {smoothing}")
+    if json_path:
+        json_path.write_text(json.dumps({"clips": rows, "live_pa_mpjpe_mm": live, "still_pa_mpjpe_mm": still,
+                                         "live_over_still": live / still}, indent=2))
     return 0
 
 
