@@ -36,16 +36,9 @@ VALIDATION_CLIPS = ("dataset-1_bow_normal_001", "dataset-1_byebye_childish_001",
 def load_clip(stem: str | None):
     """(body model, zero betas, rest joints, the clip retargeted): the bench's walk when `stem` is None,
     else that shared Bandai clip."""
-    from genhmr_app.bench.scenes import load_walk_clip
+    from genhmr_app.bench.scenes import WALK_CLIP, load_walk_clip
 
-    body, betas, rest, walk = load_walk_clip()
-    if stem is None:
-        return body, betas, rest, walk
-    from genhmr_app.mocap.readers import read_bandai_bvh
-    from genhmr_app.mocap.retarget import retarget_clip
-    from genhmr_app.paths import shared_data_dir
-
-    return body, betas, rest, retarget_clip(read_bandai_bvh(shared_data_dir() / "mocap" / "bandai-1" / f"{stem}.bvh"), rest)
+    return load_walk_clip(WALK_CLIP if stem is None else ("mocap", "bandai-1", f"{stem}.bvh"))
 
 
 def render_sequence(frames: int, wh: tuple[int, int] = (480, 480), seed: int = 3, turn_deg_per_s: float = 30.0,

@@ -11,14 +11,15 @@ from genhmr_app.paths import shared_data_dir
 WALK_CLIP = ("mocap", "bandai-1", "dataset-1_walk_normal_001.bvh")
 
 
-def load_walk_clip():
-    """(body model, zero betas, its rest joints (24, 3), the walk retargeted to it). FileNotFoundError
-    when the shared motion capture is not there."""
+def load_walk_clip(clip: tuple[str, ...] = WALK_CLIP):
+    """(body model, zero betas, its rest joints (24, 3), the walk (or another shared Bandai `clip`, path
+    parts under ../shared/data) retargeted to it). FileNotFoundError when the shared motion capture is
+    not there."""
     from genhmr_app.body.model import load_body_model
     from genhmr_app.mocap.readers import read_bandai_bvh
     from genhmr_app.mocap.retarget import retarget_clip
 
-    path = shared_data_dir().joinpath(*WALK_CLIP)
+    path = shared_data_dir().joinpath(*clip)
     if not path.exists():
         raise FileNotFoundError(f"motion capture not found at {path}")
     body = load_body_model()

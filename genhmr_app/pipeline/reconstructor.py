@@ -464,22 +464,19 @@ class Reconstructor:
         corrector's weights; either way times the tracking pass's own certainty of each spot
         (JointFitSettings.tracked_confidence_power), when there was a pass."""
         points = person.landmarks_px if person.tracked_px is None else person.tracked_px
-        certainty = None
-        if person.tracked_px is not None and person.tracked_confidence is not None:
-            fit = self.joint_fit
-            certainty = np.maximum(person.tracked_confidence ** fit.tracked_confidence_power,
-                                   fit.tracked_confidence_floor)
+        weights = person.visibility
         if corrected and self.corrector is not None:
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction)
-            # The pass's certainty weighs the corrected points too, as it weighs MediaPipe's. Thirtieth
-            # session, seed-10 validation with the correction on, against the corrector's weights alone:
-            # flat MPJPE −0.15 mm (−0.36 to +0.05), PA −0.30 (−0.51 to −0.09); dressed −0.14, PA −0.22.
-            weights = out.weights if certainty is None else (out.weights * certainty).astype(np.float32)
-            return out.landmarks_px, weights
-        if certainty is None:
-            return points, person.visibility
-        return points, (person.visibility * certainty).astype(np.float32)
+            points, weights = out.landmarks_px, out.weights
+        if person.tracked_px is None or person.tracked_confidence is None:
+            return points, weights
+        # The pass's certainty weighs the corrected points too, as it weighs MediaPipe's. Thirtieth session,
+        # seed-10 validation with the correction on, against the corrector's weights alone: flat MPJPE
+        # −0.15 mm (−0.36 to +0.05), PA −0.30 (−0.51 to −0.09); dressed −0.14, PA −0.22.
+        fit = self.joint_fit
+        certainty = np.maximum(person.tracked_confidence ** fit.tracked_confidence_power, fit.tracked_confidence_floor)
+        return points, (weights * certainty).astype(np.float32)
 
     def noise_correlation(self, settings: JointFitSettings) -> torch.Tensor | None:
         """(66, 66) the landmark-error correlation the joint fit whitens by at `settings`' strength, None
