@@ -18,10 +18,13 @@ def test_the_validation_clips_are_validation_split_motions_and_not_the_walk():
         pytest.skip("the shared motion capture is not there")
     sources = {src.clip_id.split("/")[1]: src for src in discover_clips(mocap_root())}
     walk = WALK_CLIP[-1].removesuffix(".bvh")
-    assert walk not in VALIDATION_CLIPS and len(set(VALIDATION_CLIPS)) == 5
+    assert walk not in VALIDATION_CLIPS and len(set(VALIDATION_CLIPS)) == 18
     for stem in VALIDATION_CLIPS:
         content = stem.split("_")[1]
         assert split_for(sources[stem], content) == "val", stem
+    every = {stem for stem, src in sources.items() if src.dataset == "bandai-1"
+             and split_for(src, stem.split("_")[1]) == "val"}
+    assert every == set(VALIDATION_CLIPS), "every validation-split clip, and only those"
     _body, _betas, _rest, clip = load_clip(VALIDATION_CLIPS[0])
     assert clip.body_pose.shape[0] > 20 and np.isfinite(clip.body_pose).all()
 

@@ -8,9 +8,10 @@ at 25 fps. Each frame is reconstructed twice:
 PA-MPJPE over the 12 COCO limb keypoints (as `main.py bench`), per path; the target is live within 5%
 of still. Run: `python -m genhmr_app.bench.live_accuracy [--frames 60]`.
 
-`--clips validation` runs five validation-split clips instead (bow, byebye, dash, slash, walk-back: the
-motions settings are chosen on, never the walk the figure is reported on) and prints each clip's and
-the mean ratio.
+`--clips validation` runs the 18 validation-split clips instead (bows, waves, dashes, slashes, walks:
+the motions settings are chosen on, never the walk the figure is reported on) and prints each clip's
+ratio, the ratio of the means and the mean of the clips' ratios (which no single clip's large error
+dominates).
 """
 
 from __future__ import annotations
@@ -28,9 +29,17 @@ from genhmr_app.bench.run import procrustes_error
 from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING
 
 FPS = 25.0
-# Validation-split Bandai clips (mocap/dataset.split_for puts their groups in "val"), one per motion.
+# Every validation-split Bandai clip (mocap/dataset.split_for puts their groups in "val"). Until the
+# thirty-first session the first five listed here alone (bow, byebye, dash, slash, walk-back); one clip
+# of 60 frames moves the mean by a few percent, so settings are now chosen on all of them.
 VALIDATION_CLIPS = ("dataset-1_bow_normal_001", "dataset-1_byebye_childish_001", "dataset-1_dash_proud_001",
-                    "dataset-1_slash_normal_001", "dataset-1_walk-back_angry_001")
+                    "dataset-1_slash_normal_001", "dataset-1_walk-back_angry_001",
+                    "dataset-1_bow_musical_001", "dataset-1_bye_not-confident_001", "dataset-1_bye_tired_001",
+                    "dataset-1_byebye_proud_001", "dataset-1_dash_chimpira_001", "dataset-1_guide_happy_001",
+                    "dataset-1_slash_normal_002", "dataset-1_walk-back_chimpira_001",
+                    "dataset-1_walk-back_feminine_001", "dataset-1_walk-back_masculinity_001",
+                    "dataset-1_walk-right_chimpira_001", "dataset-1_walk-right_happy_001",
+                    "dataset-1_walk-right_musical_001")
 
 
 def load_clip(stem: str | None):
@@ -144,11 +153,12 @@ def validation_clips(frames: int, smoothing: float, json_path: Path | None) -> i
     for r in rows:
         print(f"{r['clip']}: live {r['live_pa_mpjpe_mm']} mm, still {r['still_pa_mpjpe_mm']} mm ({r['live_over_still']}x)")
     live, still = (float(np.mean([r[k] for r in rows])) for k in ("live_pa_mpjpe_mm", "still_pa_mpjpe_mm"))
+    per_clip = float(np.mean([r["live_over_still"] for r in rows]))
     print(f"live accuracy on {len(rows)} validation clips of {frames} frames: live {live:.1f} mm vs still {still:.1f} mm "
-          f"({live / still:.3f}x), smoothing {smoothing}")
+          f"({live / still:.3f}x; mean of the clips' ratios {per_clip:.3f}x), smoothing {smoothing}")
     if json_path:
         json_path.write_text(json.dumps({"clips": rows, "live_pa_mpjpe_mm": live, "still_pa_mpjpe_mm": still,
-                                         "live_over_still": live / still}, indent=2))
+                                         "live_over_still": live / still, "mean_clip_ratio": per_clip}, indent=2))
     return 0
 
 

@@ -4,15 +4,13 @@ A still image gets the full GenHMR treatment: N sampling iterations from all-mas
 refinement steps and the joint fit (pipeline/reconstructor.py). A video frame is mostly the frame
 before it, so `LiveTracker.step` does far less:
 
-1. on every `resample_every`-th frame, one sampling iteration: the previous tokens stay, except the
-   uncertain ones (confidence below `remask_below`) and a rotating share of the others, which are
-   re-masked and predicted again from this frame's image. Every token is thus checked against the
-   image every few frames, and the ones the model is unsure of each time it runs. Re-masked tokens
-   are chosen greedily: the same image gives the same tokens, so a person standing still does not
-   shimmer. On the frames between, the tokens (and their decoded pose) hold;
-2. the tokens decoded (re-sampled slots at their codes, the others at the last full decode's refined
-   latents), then `fit_iterations` Levenberg-Marquardt iterations of the still path's joint fit,
-   started from the last frame's fitted pose and held near this frame's decoded pose;
+1. on every `resample_every`-th frame, one forward of the generator: every token predicted from this
+   frame's image alone, as the still sampler's first iteration predicts them, and decoded at its
+   expected code (the still path's `latent_start`). The same image gives the same pose, so a person
+   standing still does not shimmer. On the frames between, the decoded pose holds;
+2. `fit_iterations` Levenberg-Marquardt iterations of the still path's joint fit, held near this
+   frame's decoded pose and started from it (from the last frame's fitted pose on frames the
+   generator skips), the orientation and translation from the last frame's;
 3. the body posed on the reduced preview mesh (body/lod.py): a third of the vertices to skin, to
    send and to draw.
 
@@ -53,18 +51,17 @@ class LiveSettings:
     # Levenberg-Marquardt iterations of the joint fit per frame (refinement/joint_fit.py), started from
     # the last frame's solution; a still image takes ReconstructionSettings.joint_fit_iterations from
     # the decoded pose.
-    fit_iterations: int = 2  # 1 measured 1.15x the still path's PA-MPJPE on the rendered walk, 2: 1.04x (third session)
-    # Re-masked each time the generator runs: the tokens it gave less than `remask_below` probability,
-    # and `rotate_share` of the others in turn. With the generator on every second frame
-    # (`resample_every`), PA-MPJPE over 150 frames of the rendered walk (bench/live_accuracy.py) was,
-    # against the still path: every frame, 0.5 / 0.5: 1.046x, 16.4 ms a frame; every second frame,
-    # 0.5 / 0.5: 1.085x; 0.9 / 0.25: 1.048x, 12.8 ms; 0.9 / 0.5: 1.048x, 13.5; 0.5 / 1.0 (nothing
-    # kept): 1.048x, 13.4 ms. (The still path: 39.5 mm.)
-    remask_below: float = 0.9
-    rotate_share: float = 0.25
-    # The generator runs on every n-th tracked frame; the frames between keep its tokens (and their
-    # decoded pose) and only refit the joints to the new keypoints, which follow the motion.
-    resample_every: int = 2
+    # 1 measured 1.15x the still path's PA-MPJPE on the rendered walk, 2: 1.04x (third session); 4
+    # against 2 on the walk and five validation clips: no better (thirty-first session).
+    fit_iterations: int = 2
+    # The generator runs on every n-th tracked frame; the frames between keep its decoded pose and only
+    # refit the joints to the new keypoints, which follow the motion. Thirty-first session, 18 rendered
+    # validation-split clips of 60 frames, live PA-MPJPE over the still path's (mean of the clips'
+    # ratios): every frame 1.014x, ~16 ms a frame; every second frame 1.038x (13 clips), ~13 ms. (Until
+    # then tokens were kept between runs and only the uncertain ones and a rotating quarter re-masked,
+    # fed beside the kept ones as codes and decoded at their codes: every second frame 1.063x (13
+    # clips). Feeding the last run's distributions as the model's beliefs instead: 1.029x (5 clips).)
+    resample_every: int = 1
     jump: float = 0.3  # mean keypoint motion between frames, as a share of the body's height, that restarts
     lost_error: float = 0.12  # a 2D error above this share of the body's height means the fit lost the person
     # The global orientation is held near the last frame's (the joints near this frame's decoded pose).
@@ -80,20 +77,32 @@ class LiveSettings:
     # smoothing), with less jitter (mean joint acceleration 20.0 → 19.1 mm/frame²).
     uncertainty_prior: bool = True
     # ... measured again on every n-th run of the generator: every run gave the same 1.019x, and each
-    # measure costs ~2.5-3.5 ms here (16 decoded draws).
-    prior_every: int = 2
-    # Each run of the generator, the joint fit also starts from its decoded pose and the lower robust
-    # objective wins. Seventeenth session: with the landmark placement (detection/placement.py), the
-    # rendered walk's occluded right arm was carried onto the wrong side in depth for ~15 frames (up to
-    # 110 mm PA-MPJPE); with the second start, live PA-MPJPE over 150 frames of the walk 44.7 → 37.4 mm,
-    # on the five validation clips 62.4 → 61.1 mm (without the placement 61.3, still path 59.6). A
-    # second start on every frame: the same on the clips (61.2), so only when the generator ran.
-    restart_from_decoded: bool = True
-    # True: the fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py).
-    # Off live, though on for stills: the corrector learnt from single images' landmarks, and on VIDEO
-    # mode's it does not help. Thirtieth session, five rendered validation-split clips (bow, byebye,
-    # dash, slash, walk-back; 60 frames each), live PA-MPJPE 60.8 → 61.6 mm with it (still path 58.9).
-    landmark_correction: bool = False
+    # measure costs ~2.5-3.5 ms here (16 decoded draws). Thirty-first session, the generator on every
+    # frame, the 18 validation clips and the walk: every 2nd and every 4th run both 1.012x (mean of the
+    # clips' ratios), 19.0 vs 16.7 ms a frame; 4 keeps the cadence of the frames it is measured on.
+    prior_every: int = 4
+    # Where the joint fit starts on a frame the generator ran on: "decoded", from this frame's decoded
+    # pose; "last", from the last frame's fitted pose; "both", from each, and the lower robust objective
+    # wins. (Frames the generator skips start from the last frame's.) Seventeenth session, with the
+    # landmark placement (detection/placement.py): from the last frame's alone, the rendered walk's
+    # occluded right arm was carried onto the wrong side in depth for ~15 frames (up to 110 mm
+    # PA-MPJPE); "both" took live PA-MPJPE over 150 frames of the walk 44.7 → 37.4 mm. Thirty-first
+    # session, the generator on every frame, the 18 validation clips (mean of the clips' ratios):
+    # "both" 1.012x, "decoded" 1.011x at ~1.2 ms a frame less, "last" 1.017x.
+    generator_frame_start: str = "decoded"
+    # True: the fit matches the learned correction of MediaPipe's landmarks (detection/landmark_correction.py),
+    # as a still's fit does. Thirty-first session, with the generator predicting every frame from the
+    # image alone: the 18 validation-split clips, live over still (mean of the clips' ratios) 1.014x
+    # without, 1.012x with; the same clips in 18 other outfits and rooms 1.019x without, 1.009x with
+    # (10 clips better, 8 worse); ~1.5 ms a frame. (Thirtieth session, when tokens were kept between
+    # runs: on five of those clips 60.8 → 61.6 mm with it, so it stayed off.)
+    landmark_correction: bool = True
+
+    def __post_init__(self) -> None:
+        if self.generator_frame_start not in ("decoded", "last", "both"):
+            raise ValueError(f"generator_frame_start must be 'decoded', 'last' or 'both', not {self.generator_frame_start!r}")
+        if self.resample_every < 1:
+            raise ValueError(f"resample_every must be at least 1, not {self.resample_every}")
 
 
 def _pick(fit: JointFitResult, i: int) -> JointFitResult:
@@ -107,7 +116,7 @@ def _pick(fit: JointFitResult, i: int) -> JointFitResult:
 class _Track:
     tokens: torch.Tensor  # (1, K)
     confidence: torch.Tensor  # (1, K)
-    latents: torch.Tensor  # (1, slots, D) the refined latents of the last full decode, re-sampled slots replaced
+    latents: torch.Tensor  # (1, slots, D) the last generator frame's expected-code latents (after a restart: its refined ones)
     rotations: torch.Tensor  # (1, 24, 3, 3) the last frame's fitted orientation and pose
     transl: torch.Tensor  # (1, 3)
     betas: torch.Tensor  # (1, 10) the mean of the estimates so far; fixed after `shape_estimates`, kept across restarts
@@ -116,7 +125,6 @@ class _Track:
     error_px: float
     shape_estimates: int = 1  # the generator's shape estimates in `betas_sum`
     betas_sum: torch.Tensor | None = None  # while the shape settles: the sum of the estimates so far
-    turn: int = 0  # where the rotating re-mask continues
     decoded: torch.Tensor | None = None  # (1, 23, 3, 3) `latents` decoded, while they stay
     pose_prior: torch.Tensor | None = None  # (1, 23) the joint fit's prior per joint from a re-sample; None: constant
     resamples: int = 0  # times the generator ran on this track
@@ -227,22 +235,16 @@ class LiveTracker:
     def _preview_body(self) -> tuple[ReducedMesh, SparseBody]:
         return preview_mesh(self.recon.body), self.recon.preview_body()
 
-    def _resample(self, cond, track: _Track, settings: ReconstructionSettings):
-        """Step 1: re-mask the uncertain tokens and a rotating share of the rest, predict them once."""
-        gen, k = self.recon.generator, track.tokens.shape[1]
-        remask = track.confidence < self.settings.remask_below
-        n_turn = max(1, int(round(k * self.settings.rotate_share)))
-        turn = (track.turn + torch.arange(n_turn, device=remask.device)) % k
-        remask[0, turn] = True
-        track.turn = (track.turn + n_turn) % k
+    def _predict(self, cond, track: _Track):
+        """Step 1: every token predicted from this frame's image alone (all masked, no beliefs: the still
+        sampler's first iteration); the most likely code and its probability name each token."""
+        gen = self.recon.generator
         with torch.inference_mode():
-            out = gen(cond.tokens, torch.where(remask, torch.full_like(track.tokens, gen.mask_id), track.tokens))
+            out = gen(cond.tokens, torch.full_like(track.tokens, gen.mask_id))
             if not _finite(out.logits):
                 return None
             probs = torch.softmax(out.logits.float(), dim=-1)
-            chosen = probs.argmax(-1)
-            tokens = torch.where(remask, chosen, track.tokens)
-            confidence = torch.where(remask, probs.gather(-1, chosen[..., None]).squeeze(-1), track.confidence)
+            confidence, tokens = probs.max(-1)
         offset = None if out.latent_offset is None else out.latent_offset.clone()
         return tokens.clone(), confidence.clone(), out.betas.clone(), offset, probs.clone()
 
@@ -255,20 +257,18 @@ class LiveTracker:
         track.since_resample += 1
         generator_ran = track.decoded is None or track.since_resample >= self.settings.resample_every
         if generator_ran:
-            resampled = self._resample(cond, track, settings)
-            if resampled is None:  # non-finite logits: decode this frame from scratch
+            predicted = self._predict(cond, track)
+            if predicted is None:  # non-finite logits: decode this frame from scratch
                 self.reset()
                 return self.step(person, width, height, focal, settings, timing, t_s)
-            tokens, confidence, betas_seen, offset, probs = resampled
-            levels, slots = recon.tokenizer.config.levels, recon.tokenizer.config.slots
-            changed = (tokens != track.tokens).reshape(1, levels, slots).any(1)
-            if bool(changed.any()) or track.decoded is None:
-                code_latents = recon.tokenizer.latents(tokens).detach()
-                if offset is not None:  # the generator's continuous detail (generator/model.py)
-                    code_latents = code_latents + offset
-                track.latents = torch.where(changed[..., None], code_latents, track.latents)
-                with torch.no_grad():
-                    track.decoded = recon.decoder.decode_latents(track.latents)  # (1, 23, 3, 3)
+            tokens, confidence, betas_seen, offset, probs = predicted
+            with torch.no_grad():
+                # Each token's expected code (the posterior mean the still path starts from), plus the
+                # generator's continuous detail (generator/model.py).
+                track.latents = recon.tokenizer.soft_latents(probs)
+                if offset is not None:
+                    track.latents = track.latents + offset
+                track.decoded = recon.decoder.decode_latents(track.latents)  # (1, 23, 3, 3)
             track.resamples += 1
             if self.settings.uncertainty_prior and (track.pose_prior is None
                                                     or track.resamples % self.settings.prior_every == 0):
@@ -281,8 +281,8 @@ class LiveTracker:
         t1 = time.perf_counter()
         timing["sample"] += (t1 - t0) * 1000
 
-        # Step 2: the joint fit, started from where the last frame ended and held near this frame's
-        # decoded pose (and near the last frame's orientation).
+        # Step 2: the joint fit, held near this frame's decoded pose (and near the last frame's
+        # orientation), started from there or from where the last frame ended (`generator_frame_start`).
         mesh, posed = self._preview_body()
         target_px, weights = recon.fit_targets(person, self.settings.landmark_correction)
         target = torch.as_tensor(target_px, dtype=torch.float32, device=dev)[None]
@@ -293,9 +293,12 @@ class LiveTracker:
         fit_args = [decoded, track.rotations[:, 0], track.betas, track.transl, target, vis,
                     cond.crop[:, 2], cond.focal, cond.image_wh]
         prior = track.pose_prior
-        if generator_ran and self.settings.restart_from_decoded:
-            # A second start from this frame's decoded pose: a limb the fit carried onto the wrong side
-            # in depth (both sides meet the keypoints) comes back when the generator disagrees.
+        where = self.settings.generator_frame_start if generator_ran else "last"
+        if where == "decoded":
+            # From the decoded pose: a limb the fit carried onto the wrong side in depth (both sides
+            # meet the keypoints) comes back when the generator disagrees.
+            start = torch.zeros_like(start)
+        elif where == "both":
             start = torch.cat([start, torch.zeros_like(start)])
             fit_args = [a.expand(2, *a.shape[1:]) for a in fit_args]
             prior = None if prior is None else prior.expand(2, -1)
