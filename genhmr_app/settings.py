@@ -19,8 +19,13 @@ log = logging.getLogger(__name__)
 
 
 # The live One-Euro filter's strength (motion/live_smoothing.py). 0.4 since the filter predicts (sixteenth
-# session): as calm as the former filter at 0.3, at rest and in motion, with less lag.
-DEFAULT_LIVE_SMOOTHING = 0.4
+# session): as calm as the former filter at 0.3, at rest and in motion, with less lag. 0.3 since the
+# thirty-first, whose live decoding is calmer by itself: the lightest strength (of 0.4 / 0.3 / 0.2 / 0.1)
+# that still cuts white rotation jitter by a third (0.60 / 0.65 / 0.70 / 0.75 of it left); on the 18
+# rendered validation clips live over still 1.011 / 1.004 / 0.999 / 0.996x, joint acceleration in
+# motion 22.7 / 23.8 / 24.7 / 25.6 and at rest 1.9 / 2.2 / 2.5 / 2.8 mm/frame² (five clips;
+# scripts/analysis/live_jitter.py), against 30.9 and 4.8 for the old decoding at 0.4.
+DEFAULT_LIVE_SMOOTHING = 0.3
 DEFAULT_ITERATIONS = 5  # MaskGIT sampling iterations N
 # Refinement steps P: 0 is none; P >= 1 runs the joint-space fit (refinement/joint_fit.py) after P - 1
 # latent steps (refinement/refine.py). Tenth session: with the uncertainty-guided joint fit the latent
