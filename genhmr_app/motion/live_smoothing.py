@@ -18,7 +18,8 @@ jitter is averaged away, in a fast move the filter follows with little lag.
   still (with image noise). At strength 0.4 (the new default) against the former filter at 0.3: less
   lag (1.019x against 1.026x the still path's error) at the same calm in motion (19.0 mm/frame² both)
   and at rest (5.8 against 5.9); on the benchmark's walk (checked after choosing) 1.035x against
-  1.058x over 60 frames, 1.093x against 1.119x over 150.
+  1.058x over 60 frames, 1.093x against 1.119x over 150. The default is 0.3 since the thirty-first
+  session, whose live decoding is calmer by itself (settings.DEFAULT_LIVE_SMOOTHING says why).
 
 `strength` in [0, 1] is the window's control: 0 is off; 1 averages over about a quarter second.
 `delay_ms(strength)` is the lag the filter adds at rest (its time constant), shown beside the control.
