@@ -230,9 +230,34 @@ def test_newest_slot_drops_what_nobody_took():
     slot = NewestSlot()
     for i in range(3):
         slot.put(i)
-    assert slot.take(0.1) == 2 and slot.dropped == 2
+    assert slot.take(0.1) == 2 and slot.dropped == 2 and slot.skipped == 2
+    slot.put(3)
+    assert slot.take(0.1) == 3 and slot.skipped == 0, "the taker kept up this time"
     slot.close()
     assert slot.take(0.1) is None
+
+
+def test_a_hurried_frame_skips_the_generator_when_it_ran_on_the_last(session, detections):
+    """When the model stage falls behind detection (LiveStream sees detections dropped), a frame skips the
+    generator if it ran on the frame before, as resample_every=2 would; it never skips two in a row."""
+    recon = session.reconstructor()
+    tracker = LiveTracker(recon, LiveSettings(resample_every=1))
+    calls = []
+    original = recon.generator.forward
+    recon.generator.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        _step(tracker, detections[0])  # the full decode
+        ran = []
+        for d, hurry in zip(detections[1:6], (False, True, True, False, True)):
+            before = len(calls)
+            h = d.image_height
+            out = tracker.step(d.people[0], d.image_width, h, focal_from_fov(h, DEFAULT_VERTICAL_FOV_DEG),
+                               ReconstructionSettings(), {}, hurry=hurry)
+            ran.append(len(calls) > before)
+            assert out is not None and np.isfinite(out.vertices).all()
+    finally:
+        del recon.generator.forward
+    assert ran == [True, False, True, True, False], ran
 
 
 class _Collect:

@@ -178,11 +178,13 @@ class LiveTracker:
         return None
 
     def step(self, person: DetectedPerson | None, width: int, height: int, focal: float,
-             settings: ReconstructionSettings, timing: dict[str, float], t_s: float | None = None
-             ) -> PersonReconstruction | None:
+             settings: ReconstructionSettings, timing: dict[str, float], t_s: float | None = None,
+             hurry: bool = False) -> PersonReconstruction | None:
         """This frame's reconstruction of the followed person; None (and the track dropped) when
         nobody is in view. `timing` gains "sample" and "refine" in ms. `t_s`: the frame's time in
-        the stream (seconds), for the smoothing; None: no smoothing."""
+        the stream (seconds), for the smoothing; None: no smoothing. `hurry`: the caller is behind
+        (detections arrive faster than frames are modelled): if the generator ran on the last frame,
+        this one skips it, as `resample_every=2` would, and only refits the joints."""
         timing.setdefault("sample", 0.0)
         timing.setdefault("refine", 0.0)
         if person is None:
@@ -202,7 +204,7 @@ class LiveTracker:
                     device=dev))
                 self.smoother(t_s, rotations, torch.as_tensor(best.transl, dtype=torch.float32, device=dev))
             return self._on_preview_mesh(full)
-        return self._warm_step(person, width, height, focal, settings, timing, t_s)
+        return self._warm_step(person, width, height, focal, settings, timing, t_s, hurry)
 
     # -- internals -----------------------------------------------------------------------------
     def _on_preview_mesh(self, full: PersonReconstruction) -> PersonReconstruction:
@@ -249,13 +251,14 @@ class LiveTracker:
         return tokens.clone(), confidence.clone(), out.betas.clone(), offset, probs.clone()
 
     def _warm_step(self, person: DetectedPerson, width: int, height: int, focal: float,
-                   settings: ReconstructionSettings, timing: dict[str, float], t_s: float | None
-                   ) -> PersonReconstruction:
+                   settings: ReconstructionSettings, timing: dict[str, float], t_s: float | None,
+                   hurry: bool = False) -> PersonReconstruction:
         recon, track, dev = self.recon, self._track, self.recon.device
         t0 = time.perf_counter()
         cond = recon.encoder.encode(person, width, height, focal).to(dev)
         track.since_resample += 1
-        generator_ran = track.decoded is None or track.since_resample >= self.settings.resample_every
+        every = max(self.settings.resample_every, 2) if hurry else self.settings.resample_every
+        generator_ran = track.decoded is None or track.since_resample >= every
         if generator_ran:
             predicted = self._predict(cond, track)
             if predicted is None:  # non-finite logits: decode this frame from scratch

@@ -91,8 +91,9 @@ class LiveViewBuilder:
 
 
 def live_step(ctx, stream: int, detection: DetectionResult, settings: ReconstructionSettings, overlays,
-              smoothing: float, t_s: float, live: LiveSettings = LiveSettings()) -> LiveStepResult:
-    """One live frame for stream number `stream` (a ModelContext `ctx`, in the model process or not)."""
+              smoothing: float, t_s: float, hurry: bool = False, live: LiveSettings = LiveSettings()) -> LiveStepResult:
+    """One live frame for stream number `stream` (a ModelContext `ctx`, in the model process or not);
+    `hurry`: the model stage is behind detection (LiveTracker.step)."""
     import time
 
     views = ctx.cache.get("live_views")
@@ -107,7 +108,8 @@ def live_step(ctx, stream: int, detection: DetectionResult, settings: Reconstruc
     focal = settings.focal_px or focal_from_fov(h, settings.vertical_fov_deg)
     timing: dict[str, float] = {"sample": 0.0, "refine": 0.0, "display": 0.0}
     restarts = tracker.restarts
-    person = tracker.step(detection.people[0] if detection.people else None, w, h, focal, settings, timing, t_s)
+    person = tracker.step(detection.people[0] if detection.people else None, w, h, focal, settings, timing, t_s,
+                          hurry=hurry)
     note = f"full decoding: {tracker.last_restart_reason}" if tracker.restarts != restarts else ""
     view = None
     if person is not None:

@@ -50,13 +50,16 @@ class _Detected:
 
 
 class NewestSlot:
-    """Holds one value; putting replaces it (the old one is dropped, counted), taking empties it."""
+    """Holds one value; putting replaces it (the old one is dropped, counted), taking empties it.
+    `skipped`: how many values were dropped between the last two takes (the taker fell behind)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._value = None
         self._closed = False
         self.dropped = 0
+        self.skipped = 0
+        self._dropped_at_take = 0
 
     def put(self, value) -> None:
         with self._cond:
@@ -76,6 +79,7 @@ class NewestSlot:
             if not self._cond.wait_for(lambda: self._value is not None or self._closed, timeout_s):
                 return None
             value, self._value = self._value, None
+            self.skipped, self._dropped_at_take = self.dropped - self._dropped_at_take, self.dropped
             self._cond.notify_all()
             return value
 
@@ -227,9 +231,13 @@ class LiveStream:
                 if self.reader is not None and self.reader.at_end and self.on_finished:
                     self.on_finished()  # the video ended before another frame reached this stage
                 return
+            # Detections dropped while the model worked on the last one: it is slower than detection
+            # just now, so this frame may skip the generator (LiveTracker.step's `hurry`).
+            hurry = self._detected.skipped > 0
             result = self.session.live_result(self.make_ref(item.frame), item.frame, item.detection, self.number,
                                               self.settings(), self.overlays(), self.smoothing(), self.source,
-                                              item.detect_ms, item.at_end, meanwhile=lambda: self._display_copy(item))
+                                              item.detect_ms, item.at_end, meanwhile=lambda: self._display_copy(item),
+                                              hurry=hurry)
             result.display_rgb = item.display_rgb
             self._report_damage(result)
             self.results += 1

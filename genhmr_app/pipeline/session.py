@@ -575,17 +575,18 @@ class CoreSession:
     def live_result(self, ref: FrameRef, frame: Frame, detection: DetectionResult, stream: int,
                     settings: ReconstructionSettings, overlays: OverlayRequest, smoothing: float,
                     source: tuple[str, int, float | None], detect_ms: float, at_end: bool = False,
-                    meanwhile: Callable[[], object] | None = None) -> FrameResult:
+                    meanwhile: Callable[[], object] | None = None, hurry: bool = False) -> FrameResult:
         """A live frame's result (pipeline/live_model.live_step): in the live model process when it
         is up, else in this thread under the session lock (no still-image job uses the models then).
         `meanwhile()`: the caller's own work for this frame, run while the model process works on it
-        (without the process: after the model)."""
+        (without the process: after the model). `hurry`: the model stage is behind detection (see
+        LiveTracker.step)."""
         from genhmr_app.pipeline.live_model import attach_reduced, live_step
         from genhmr_app.pipeline.model_process import ModelContext, ModelProcessError
 
         name, count, fps = source
         t0 = time.perf_counter()
-        args = (stream, detection, settings, overlays, smoothing, frame.timestamp_ms / 1000.0)
+        args = (stream, detection, settings, overlays, smoothing, frame.timestamp_ms / 1000.0, hurry)
         step, where = None, "thread"
         self.prepare_live()
         if self.live_process_ready():
