@@ -6,6 +6,7 @@ shipped one when weights/ has it (the tracker's warm start is about real tokens 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from dataclasses import replace
@@ -60,6 +61,24 @@ def session():
     s.close()
 
 
+@contextlib.contextmanager
+def _generator_calls(recon):
+    """The generator's forwards while inside: (args, kwargs, output) each."""
+    calls = []
+    original = recon.generator.forward
+
+    def counted(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append((args, kwargs, out))
+        return out
+
+    recon.generator.forward = counted
+    try:
+        yield calls
+    finally:
+        del recon.generator.forward
+
+
 def _step(tracker, detection, settings=ReconstructionSettings()):
     h = detection.image_height
     timing: dict[str, float] = {}
@@ -101,15 +120,10 @@ def test_a_generator_frame_predicts_every_token_from_the_image_and_decodes_expec
     under that prediction, plus the generator's continuous detail."""
     recon = session.reconstructor()
     tracker = LiveTracker(recon, LiveSettings(resample_every=1))
-    calls = []
-    original = recon.generator.forward
-    recon.generator.forward = lambda *a, **k: calls.append((a, k, original(*a, **k))) or calls[-1][2]
-    try:
+    with _generator_calls(recon) as calls:
         _step(tracker, detections[0])  # the full decode
         calls.clear()
         out, _ = _step(tracker, detections[1])
-    finally:
-        del recon.generator.forward
     assert len(calls) == 1, "one forward per tracked frame"
     (condition, fed, *rest), kwargs, prediction = calls[0]
     assert bool((fed == recon.generator.mask_id).all()), "every token masked: nothing carried over as a code"
@@ -128,15 +142,10 @@ def test_a_generator_frame_predicts_every_token_from_the_image_and_decodes_expec
 def test_the_generator_runs_on_every_nth_tracked_frame_and_its_tokens_hold_between(session, detections):
     recon = session.reconstructor()
     tracker = LiveTracker(recon, LiveSettings(resample_every=2))
-    calls = []
-    original = recon.generator.forward
-    recon.generator.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
-    try:
+    with _generator_calls(recon) as calls:
         _step(tracker, detections[0])  # the full decode
         after_restart = len(calls)
         tokens = [_step(tracker, d)[0].best.tokens for d in detections[1:7]]
-    finally:
-        del recon.generator.forward
     # Tracked frames 1-6: the generator on frames 1, 3, 5 (the first warm step always samples).
     assert len(calls) - after_restart == 3, calls
     assert all((tokens[i] == tokens[i + 1]).all() for i in (0, 2, 4)), "tokens hold on the frames between"
@@ -242,12 +251,9 @@ def test_a_hurried_frame_skips_the_generator_when_it_ran_on_the_last(session, de
     generator if it ran on the frame before, as resample_every=2 would; it never skips two in a row."""
     recon = session.reconstructor()
     tracker = LiveTracker(recon, LiveSettings(resample_every=1))
-    calls = []
-    original = recon.generator.forward
-    recon.generator.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
-    try:
+    ran = []
+    with _generator_calls(recon) as calls:
         _step(tracker, detections[0])  # the full decode
-        ran = []
         for d, hurry in zip(detections[1:6], (False, True, True, False, True)):
             before = len(calls)
             h = d.image_height
@@ -255,8 +261,6 @@ def test_a_hurried_frame_skips_the_generator_when_it_ran_on_the_last(session, de
                                ReconstructionSettings(), {}, hurry=hurry)
             ran.append(len(calls) > before)
             assert out is not None and np.isfinite(out.vertices).all()
-    finally:
-        del recon.generator.forward
     assert ran == [True, False, True, True, False], ran
 
 
