@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoothing", type=float, default=DEFAULT_LIVE_SMOOTHING,
                     help="the live smoothing strength (default: the window's default)")
     ap.add_argument("--clips", choices=("walk", "validation"), default="walk",
-                    help="the bench's walk (the reported figure) or five validation-split clips (to choose settings on)")
+                    help="the bench's walk (the reported figure) or the 18 validation-split clips (to choose settings on)")
     args = ap.parse_args(argv)
     from genhmr_app.ui.app import one_torch_thread
 

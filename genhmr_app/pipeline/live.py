@@ -48,9 +48,8 @@ from genhmr_app.sampling.maskgit import IterationRecord
 
 @dataclass(frozen=True)
 class LiveSettings:
-    # Levenberg-Marquardt iterations of the joint fit per frame (refinement/joint_fit.py), started from
-    # the last frame's solution; a still image takes ReconstructionSettings.joint_fit_iterations from
-    # the decoded pose.
+    # Levenberg-Marquardt iterations of the joint fit per frame (refinement/joint_fit.py), started where
+    # `generator_frame_start` says; a still image takes ReconstructionSettings.joint_fit_iterations.
     # 1 measured 1.15x the still path's PA-MPJPE on the rendered walk, 2: 1.04x (third session); 4
     # against 2 on the walk and five validation clips: no better (thirty-first session).
     fit_iterations: int = 2
@@ -290,19 +289,21 @@ class LiveTracker:
         target_px, weights = recon.fit_targets(person, self.settings.landmark_correction)
         target = torch.as_tensor(target_px, dtype=torch.float32, device=dev)[None]
         vis = torch.as_tensor(weights, dtype=torch.float32, device=dev)[None]
-        with torch.no_grad():
-            start = torch.cat([torch.zeros(1, 1, 3, device=dev),
-                               roma.rotmat_to_rotvec(decoded.transpose(-1, -2) @ track.rotations[:, 1:])], 1)
         fit_args = [decoded, track.rotations[:, 0], track.betas, track.transl, target, vis,
                     cond.crop[:, 2], cond.focal, cond.image_wh]
         prior = track.pose_prior
         where = self.settings.generator_frame_start if generator_ran else "last"
+        # Zero offsets start from the decoded pose: a limb the fit carried onto the wrong side in depth
+        # (both sides meet the keypoints) comes back when the generator disagrees.
+        from_decoded = torch.zeros(1, 24, 3, device=dev)
         if where == "decoded":
-            # From the decoded pose: a limb the fit carried onto the wrong side in depth (both sides
-            # meet the keypoints) comes back when the generator disagrees.
-            start = torch.zeros_like(start)
-        elif where == "both":
-            start = torch.cat([start, torch.zeros_like(start)])
+            start = from_decoded
+        else:  # the last frame's solution, as offsets from this frame's decoded pose
+            with torch.no_grad():
+                start = torch.cat([from_decoded[:, :1],
+                                   roma.rotmat_to_rotvec(decoded.transpose(-1, -2) @ track.rotations[:, 1:])], 1)
+        if where == "both":
+            start = torch.cat([start, from_decoded])
             fit_args = [a.expand(2, *a.shape[1:]) for a in fit_args]
             prior = None if prior is None else prior.expand(2, -1)
         fit_settings = replace(JointFitSettings(), iterations=self.settings.fit_iterations,
