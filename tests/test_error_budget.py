@@ -60,12 +60,12 @@ def test_a_partial_oracle_replaces_only_its_landmarks_and_keeps_the_apps_weights
     truth = rng.uniform(0, 640, (33, 2)).astype(np.float32)
     arms = TRUE_2D_GROUPS["the arms (elbows, wrists, hands)"]
     with fit_onto(recon, truth, only=arms):
-        points, weights = recon.fit_targets(person, False)
+        points, weights, _ = recon.fit_targets(person, False)
     rest = [i for i in range(33) if i not in arms]
     assert np.array_equal(points[list(arms)], truth[list(arms)])
     assert np.array_equal(points[rest], person.landmarks_px[rest])
     assert np.array_equal(weights, person.visibility)
     with fit_onto(recon, truth):  # the whole oracle: every point is the truth
-        points, _ = recon.fit_targets(person, False)
+        points, _, _ = recon.fit_targets(person, False)
     assert np.array_equal(points, truth)
     assert "fit_targets" not in vars(recon)

@@ -157,9 +157,10 @@ def test_the_pipeline_reconstructs_with_the_correction_missing_and_switched_off(
     world = (points - points[:, [23, 24]].mean(1, keepdim=True))[0].numpy()
     person = DetectedPerson(px, np.zeros(33, np.float32), np.full(33, 0.95, np.float32), np.full(33, 0.99, np.float32),
                             world, (float(px[:, 0].min()), float(px[:, 1].min()), float(px[:, 0].max()), float(px[:, 1].max())), 0.99)
-    on_px, on_w = shipped.fit_targets(person, True)
-    off_px, off_w = shipped.fit_targets(person, False)
+    on_px, on_w, _ = shipped.fit_targets(person, True)
+    off_px, off_w, off_familiarity = shipped.fit_targets(person, False)
     assert np.array_equal(off_px, px) and np.array_equal(off_w, person.visibility)
+    assert off_familiarity == 1.0  # without the corrector there is no domain check to doubt the person
     assert not np.array_equal(on_px, px)
     assert np.array_equal(*recon.fit_targets(person, True)[:1], px)  # no corrector: MediaPipe's points
     assert ReconstructionSettings().landmark_correction  # on for stills since the thirtieth session
@@ -237,3 +238,42 @@ def test_a_2d_only_corrector_ignores_depth_and_world_landmarks():
     assert not torch.allclose(a[0], c[0])
     with pytest.raises(CorrectorError, match="unknown corrector inputs"):
         CorrectorNet(CorrectorConfig(inputs="colour"))
+
+
+def test_a_person_unlike_the_renders_gets_a_longer_looser_fit(monkeypatch):
+    """FitTargets.familiarity below 1 (the corrector's domain check doubts the person): the joint fit runs
+    ReconstructionSettings.unfamiliar_fit_iterations and holds the pose with a share of the uncertainty prior."""
+    from genhmr_app.detection.detector import DetectedPerson
+    from genhmr_app.pipeline import reconstructor as reconstructor_module
+    from genhmr_app.pipeline.reconstructor import FitTargets, ReconstructionSettings, Reconstructor
+
+    recon = Reconstructor(device="cpu")
+    orient = torch.diag(torch.tensor([1.0, -1.0, -1.0]))[None]
+    pose = torch.eye(3).expand(1, 23, 3, 3).clone()
+    pose[0, 17] = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # a bent elbow to fit to
+    with torch.no_grad():
+        points = recon.sparse.mediapipe33(orient, pose, torch.zeros(1, 10), torch.tensor([[0, 0.2, 3.5]]))
+    px = project(points, torch.tensor([600.0]), torch.tensor([[640.0, 640.0]]))[0].numpy().astype(np.float32)
+    world = (points - points[:, [23, 24]].mean(1, keepdim=True))[0].numpy()
+    person = DetectedPerson(px, np.zeros(33, np.float32), np.full(33, 0.95, np.float32), np.full(33, 0.99, np.float32),
+                            world, (float(px[:, 0].min()), float(px[:, 1].min()), float(px[:, 0].max()), float(px[:, 1].max())), 0.99)
+    familiarity = {"value": 1.0}
+    monkeypatch.setattr(recon, "fit_targets", lambda p, corrected=True: FitTargets(px, p.visibility, familiarity["value"]))
+    seen = []
+    original = reconstructor_module.joint_prior_weights
+    monkeypatch.setattr(reconstructor_module, "joint_prior_weights",
+                        lambda *a, **k: seen.append(k["familiarity"]) or original(*a, **k))
+    settings = ReconstructionSettings()
+    assert settings.unfamiliar_fit_iterations > settings.joint_fit_iterations
+
+    def fitted():
+        timing = {"detect": 0.0, "condition": 0.0, "sample": 0.0, "refine": 0.0}
+        return recon.reconstruct_person(person, 640, 640, 600.0, settings, timing).best
+
+    familiar = fitted()
+    familiarity["value"] = 0.3
+    unfamiliar = fitted()
+    assert seen == [1.0, 0.3]
+    assert len(unfamiliar.refine_errors_px) - len(familiar.refine_errors_px) == \
+        settings.unfamiliar_fit_iterations - settings.joint_fit_iterations
+    assert unfamiliar.error_2d_px <= familiar.error_2d_px + 1e-3  # looser and longer: at least as close

@@ -38,7 +38,7 @@ def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
     shift = np.linalg.norm(again.tracked_px - again.landmarks_px, axis=-1)
     assert np.median(shift) < 0.1 * np.ptp(again.landmarks_px[:, 1]) and shift.max() > 0
     # The fit's targets are the tracked landmarks; the generator's input stays the first look.
-    targets, weights = recon.fit_targets(again, corrected=False)  # MediaPipe's own points
+    targets, weights, _ = recon.fit_targets(again, corrected=False)  # MediaPipe's own points
     assert np.array_equal(targets, again.tracked_px)
     # Each weighed by its visibility and by how sure the pass's network is of the spot.
     assert again.tracked_confidence.shape == (33,) and (0 <= again.tracked_confidence).all()
@@ -47,7 +47,7 @@ def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
     assert np.allclose(weights, again.visibility * certainty)
     assert (weights <= again.visibility + 1e-6).all() and weights.max() > 0.5
     # With the learned correction the pass's certainty weighs the corrected points the same way.
-    corrected, corrected_weights = recon.fit_targets(again, corrected=True)
+    corrected, corrected_weights, _ = recon.fit_targets(again, corrected=True)
     plain = recon.corrector.correct(again.tracked_px, again.landmarks_z, again.visibility, again.presence,
                                     again.world_landmarks, recon.correction)
     assert np.allclose(corrected, plain.landmarks_px)

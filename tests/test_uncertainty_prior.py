@@ -37,3 +37,21 @@ def test_spread_tokens_loosen_the_prior_and_the_result_is_seeded(tokenizer):
     assert torch.equal(w_sharp, joint_prior_weights(tokenizer, sharp, start))  # same seed, same weights
     s = UncertaintyPriorSettings()
     assert float(w_flat.min()) >= s.min_weight - 1e-7 and float(w_sharp.max()) <= s.max_weight + 1e-7  # float32
+
+
+def test_an_unfamiliar_person_is_held_more_loosely(tokenizer):
+    """familiarity (the landmark corrector's domain check): 1 keeps the prior, 0 keeps `unfamiliar_share` of
+    it, in between linearly; the weights stay within their bounds."""
+    g = torch.Generator().manual_seed(3)
+    beliefs = torch.softmax(torch.randn(1, 8, 64, generator=g) * 4, -1)
+    start = tokenizer.decode_soft(beliefs)
+    s = UncertaintyPriorSettings(min_weight=0.0, max_weight=10.0)  # no clamping: the shares show exactly
+    familiar = joint_prior_weights(tokenizer, beliefs, start, s, familiarity=1.0)
+    assert torch.equal(familiar, joint_prior_weights(tokenizer, beliefs, start, s))  # 1 is the default
+    unfamiliar = joint_prior_weights(tokenizer, beliefs, start, s, familiarity=0.0)
+    half = joint_prior_weights(tokenizer, beliefs, start, s, familiarity=0.5)
+    assert 0 < s.unfamiliar_share < 1
+    assert torch.allclose(unfamiliar, s.unfamiliar_share * familiar)
+    assert torch.allclose(half, (1 + s.unfamiliar_share) / 2 * familiar)
+    clamped = joint_prior_weights(tokenizer, beliefs, start, familiarity=0.0)
+    assert float(clamped.min()) >= UncertaintyPriorSettings().min_weight - 1e-7

@@ -24,6 +24,10 @@ def test_a_variant_names_the_settings_it_changes():
     assert v.uncertainty == UncertaintyPriorSettings(scale=0.01)
     assert v.correction == CorrectionSettings(spread_power=1.0)
     assert isinstance(v.settings.iterations, int) and isinstance(v.joint_fit.orient_prior, float)
+    # Optional numbers keep their kind: an iteration count stays an int, a focal length a float.
+    optional = validate.parse_variant("o=unfamiliar_fit_iterations=12,focal_px=500").settings
+    assert optional.unfamiliar_fit_iterations == 12 and isinstance(optional.unfamiliar_fit_iterations, int)
+    assert optional.focal_px == 500.0 and isinstance(optional.focal_px, float)
     defaults = validate.parse_variant("shipped=")
     assert (defaults.settings, defaults.joint_fit, defaults.uncertainty) == (
         ReconstructionSettings(), JointFitSettings(), UncertaintyPriorSettings())

@@ -35,7 +35,7 @@ import torch
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.detector import DetectedPerson
-from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+from genhmr_app.pipeline.reconstructor import FitTargets, ReconstructionSettings, Reconstructor
 from genhmr_app.training.synthesis import NoiseModel, Synthesizer
 
 LIMBS = list(range(5, 17))
@@ -205,13 +205,13 @@ def fit_onto(recon: Reconstructor, points_px: np.ndarray, only: tuple[int, ...] 
     targets and weights the app would use. An oracle for the error budget, restored on leaving."""
     own = recon.fit_targets
 
-    def targets(person: DetectedPerson, corrected: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def targets(person: DetectedPerson, corrected: bool = True) -> FitTargets:
         if only is None:
-            return points_px, person.visibility
-        points, weights = own(person, corrected)
+            return FitTargets(points_px, person.visibility)
+        points, weights, familiarity = own(person, corrected)
         points = np.array(points, dtype=np.float32)
         points[list(only)] = points_px[list(only)]
-        return points, weights
+        return FitTargets(points, weights, familiarity)
 
     recon.fit_targets = targets
     try:

@@ -77,7 +77,9 @@ def _typed(cls, key: str, text: str):
         if text.lower() not in ("1", "0", "true", "false"):
             raise ValueError(f"{key} takes true or false, not {text!r}")
         return text.lower() in ("1", "true")
-    kind = float if default is None else type(default)  # None: an optional number (focal_px)
+    kind = type(default)
+    if default is None:  # an optional number: focal_px (float), unfamiliar_fit_iterations (int)
+        kind = int if str(fields[key].type).startswith("int") else float
     try:
         return kind(text)
     except ValueError:
