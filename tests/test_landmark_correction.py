@@ -277,3 +277,6 @@ def test_a_person_unlike_the_renders_gets_a_longer_looser_fit(monkeypatch):
     assert len(unfamiliar.refine_errors_px) - len(familiar.refine_errors_px) == \
         settings.unfamiliar_fit_iterations - settings.joint_fit_iterations
     assert unfamiliar.error_2d_px <= familiar.error_2d_px + 1e-3  # looser and longer: at least as close
+    settings = ReconstructionSettings(joint_fit_iterations=settings.unfamiliar_fit_iterations + 2)
+    assert len(fitted().refine_errors_px) - len(familiar.refine_errors_px) == \
+        settings.joint_fit_iterations - ReconstructionSettings().joint_fit_iterations  # never fewer than asked

@@ -427,8 +427,8 @@ class Reconstructor:
                                               familiarity=targets.familiarity)
                           if settings.uncertainty_prior and committed is not None else None)
             iterations = settings.joint_fit_iterations
-            if targets.familiarity < 1 and settings.unfamiliar_fit_iterations is not None:
-                iterations = settings.unfamiliar_fit_iterations
+            if targets.familiarity < 1 and settings.unfamiliar_fit_iterations is not None:  # never fewer
+                iterations = max(iterations, settings.unfamiliar_fit_iterations)
             fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
                              vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
                              replace(self.joint_fit, iterations=iterations),
