@@ -260,9 +260,9 @@ def test_a_person_unlike_the_renders_gets_a_longer_looser_fit(monkeypatch):
     familiarity = {"value": 1.0}
     monkeypatch.setattr(recon, "fit_targets", lambda p, corrected=True: FitTargets(px, p.visibility, familiarity["value"]))
     seen = []
-    original = reconstructor_module.joint_prior_weights
-    monkeypatch.setattr(reconstructor_module, "joint_prior_weights",
-                        lambda *a, **k: seen.append(k["familiarity"]) or original(*a, **k))
+    original = reconstructor_module.prior_from_spread
+    monkeypatch.setattr(reconstructor_module, "prior_from_spread",
+                        lambda spread, settings, familiarity: seen.append(familiarity) or original(spread, settings, familiarity))
     settings = ReconstructionSettings()
     assert settings.unfamiliar_fit_iterations > settings.joint_fit_iterations
 

@@ -1,5 +1,5 @@
 """More looks at one still (detection/tracking_looks.py): MediaPipe's tracking passes on the same image,
-which the joint fit pulls onto (ReconstructionSettings.tracking_passes, 1 at the defaults)."""
+which the joint fit pulls onto (ReconstructionSettings.tracking_passes, 2 at the defaults)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
     assert plain.people and looked.people and default.people
     first, again = plain.people[0].detection, looked.people[0].detection
     assert first.tracked_px is None  # 0 passes: one look
-    assert default.people[0].detection.tracked_px is not None  # the defaults take one pass
+    assert default.people[0].detection.tracked_px is not None  # the defaults take two passes
     # The result says which look it fitted: its detection carries the tracked look too.
     assert looked.detection.people[0].tracked_px is again.tracked_px
     assert again.tracked_px is not None and again.tracked_px.shape == (33, 2)
@@ -95,7 +95,7 @@ def test_a_failing_tracker_keeps_the_first_look(recon, monkeypatch, caplog):
     image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
     detection = recon.detector("image").detect(image)
 
-    def broken(self, rgb, person, passes):
+    def broken(self, rgb, person, passes, on_pass=None):
         raise DetectorError("the tracker's model is gone")
 
     monkeypatch.setattr(StillTracker, "look", broken)
@@ -120,7 +120,7 @@ def test_the_pass_runs_beside_the_sampling_and_gives_what_it_gives_alone(recon):
 def test_a_pass_that_crashes_on_its_thread_costs_nothing(recon, monkeypatch, caplog):
     image, focal, _body = render_walker((480, 480), frame=40, seed=5)
 
-    def crash(self, rgb, person, passes):
+    def crash(self, rgb, person, passes, on_pass=None):
         raise RuntimeError("something unforeseen in the pass")
 
     monkeypatch.setattr(StillTracker, "look", crash)
@@ -151,3 +151,46 @@ def test_without_the_network_runtime_the_first_look_stands(recon, monkeypatch, c
         assert recon.look_again(image, detection, 1) is detection
         assert recon.look_again(image, detection, 1) is detection  # not retried: the same reason
     assert "needs ai-edge-litert" in caplog.text
+
+
+def test_with_two_passes_the_fit_starts_on_the_first_pass_and_ends_on_the_last(recon):
+    """ReconstructionSettings.last_look_fit_iterations: while the last pass runs, the joint fit runs on the
+    first pass's look, then goes on for a few iterations on the last look. The app's pipelined run and a
+    stored detection (which carries both looks) fit the same way."""
+    image, focal, _body = render_walker((480, 480), frame=40, seed=5)
+    settings = ReconstructionSettings(focal_px=focal, tracking_passes=2)
+    beside = recon.run(image, settings)
+    person = beside.people[0].detection
+    assert person.first_pass_px is not None and person.tracked_px is not None
+    assert not np.array_equal(person.first_pass_px, person.tracked_px)  # two looks, one after the other
+    detection = recon.look_again(image, recon.detector("image").detect(image), 2)
+    assert np.array_equal(detection.people[0].first_pass_px, person.first_pass_px)
+    in_turn = recon.reconstruct_detection(detection, settings)
+    assert np.allclose(beside.people[0].joints, in_turn.people[0].joints, atol=1e-5)
+    staged = beside.people[0].best.refine_errors_px
+    waited = recon.reconstruct_detection(detection, replace(settings, last_look_fit_iterations=None))
+    assert len(staged) - len(waited.people[0].best.refine_errors_px) == settings.last_look_fit_iterations
+    # Either way the body ends on the last look: its 2D error is measured against it.
+    assert beside.people[0].best.error_2d_px < 0.05 * np.ptp(person.tracked_px[:, 1])
+    one = recon.look_again(image, recon.detector("image").detect(image), 1)
+    assert one.people[0].first_pass_px is None  # one pass: nothing to start on early
+
+
+def test_a_last_pass_that_fails_after_the_first_costs_nothing(recon, monkeypatch, caplog):
+    """The first pass was heard (the fit started on it), then the tracker failed: the run finishes, the
+    fit ends on MediaPipe's first look, and the first pass's look is kept with the result."""
+    image, focal, _body = render_walker((480, 480), frame=40, seed=5)
+    real_look = StillTracker.look
+
+    def fails_late(self, rgb, person, passes, on_pass=None):
+        first = real_look(self, rgb, person, 1)
+        on_pass(1, first)
+        raise RuntimeError("the second pass broke")
+
+    monkeypatch.setattr(StillTracker, "look", fails_late)
+    with caplog.at_level("WARNING"):
+        r = recon.run(image, ReconstructionSettings(focal_px=focal, tracking_passes=2))
+    person = r.people[0].detection
+    assert person.tracked_px is None and person.first_pass_px is not None
+    assert np.isfinite(r.people[0].joints).all()
+    assert "the tracking pass failed (RuntimeError" in caplog.text

@@ -28,6 +28,7 @@ def test_a_variant_names_the_settings_it_changes():
     optional = validate.parse_variant("o=unfamiliar_fit_iterations=12,focal_px=500").settings
     assert optional.unfamiliar_fit_iterations == 12 and isinstance(optional.unfamiliar_fit_iterations, int)
     assert optional.focal_px == 500.0 and isinstance(optional.focal_px, float)
+    assert validate.parse_variant("o=last_look_fit_iterations=none").settings.last_look_fit_iterations is None
     defaults = validate.parse_variant("shipped=")
     assert (defaults.settings, defaults.joint_fit, defaults.uncertainty) == (
         ReconstructionSettings(), JointFitSettings(), UncertaintyPriorSettings())

@@ -52,8 +52,9 @@ from genhmr_app.training.appearance import LOOKS
 
 log = logging.getLogger(__name__)
 # Bump when the scenes' rendering or what is cached changes. 2: the detections carry the default number of
-# tracking passes' look (DetectedPerson.tracked_px), as Reconstructor.run takes it; 3: and its confidence.
-CACHE_FORMAT = 3
+# tracking passes' look (DetectedPerson.tracked_px), as Reconstructor.run takes it; 3: and its confidence;
+# 4: two passes by default, with the first pass's look (DetectedPerson.first_pass_px).
+CACHE_FORMAT = 4
 METRICS = ("mpjpe", "pa_mpjpe", "err2d_px")
 
 
@@ -77,8 +78,10 @@ def _typed(cls, key: str, text: str):
         if text.lower() not in ("1", "0", "true", "false"):
             raise ValueError(f"{key} takes true or false, not {text!r}")
         return text.lower() in ("1", "true")
+    if text.lower() == "none" and "None" in str(fields[key].type):  # an optional setting switched off
+        return None
     kind = type(default)
-    if default is None:  # an optional number: focal_px (float), unfamiliar_fit_iterations (int)
+    if default is None or "None" in str(fields[key].type):  # an optional number: focal_px, the fit's iterations
         kind = int if str(fields[key].type).startswith("int") else float
     try:
         return kind(text)
@@ -218,7 +221,8 @@ def with_tracking_passes(detection: DetectionResult, passes: int) -> DetectionRe
     number's look (without the image, other numbers cannot be made; scripts/analysis/tracking_pass.py
     renders the scenes again for them)."""
     if passes == 0:
-        return replace(detection, people=[replace(p, tracked_px=None, tracked_confidence=None) for p in detection.people])
+        return replace(detection, people=[replace(p, tracked_px=None, tracked_confidence=None, first_pass_px=None,
+                                                  first_pass_confidence=None) for p in detection.people])
     if passes != ReconstructionSettings().tracking_passes:
         raise SystemExit(f"the validation cache holds the look of {ReconstructionSettings().tracking_passes} tracking "
                          f"pass(es), not {passes}: use --real for the real images, or scripts/analysis/tracking_pass.py")

@@ -93,6 +93,10 @@ class DetectedPerson:
     # (33,) the tracking pass's heatmap peak for each landmark (detection/landmark_pass.py): how sure its
     # network is of the spot; the fit weighs the landmark by it too. None with tracked_px.
     tracked_confidence: np.ndarray | None = None
+    # With two or more passes: the first pass's look and certainty, which the joint fit starts on while the
+    # last pass runs (Reconstructor: ReconstructionSettings.last_look_fit_iterations). None: one pass or none.
+    first_pass_px: np.ndarray | None = None
+    first_pass_confidence: np.ndarray | None = None
 
     def coco17(self) -> np.ndarray:
         """(17, 3) float32 [x, y, confidence] in COCO order; confidence is MediaPipe's visibility."""

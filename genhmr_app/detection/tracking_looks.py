@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,9 +107,12 @@ class StillTracker:
                     raise self._failure
             return self._network
 
-    def look(self, rgb: np.ndarray, person: DetectedPerson, passes: int) -> TrackedLook | None:
+    def look(self, rgb: np.ndarray, person: DetectedPerson, passes: int,
+             on_pass: Callable[[int, TrackedLook], None] | None = None) -> TrackedLook | None:
         """The landmarks after `passes` tracking passes on `rgb` for `person` (MediaPipe's IMAGE-mode look
-        at it, the first frame), or None when a pass found someone else or nobody."""
+        at it, the first frame), or None when a pass found someone else or nobody. `on_pass(k, look)`
+        hears each earlier pass's look (k = 1 .. passes - 1) as soon as it is made, so a caller can start
+        on it while the next pass runs."""
         if passes < 1:
             return None
         network = self.network()
@@ -120,7 +124,7 @@ class StillTracker:
         smoothed = points(time_s, first, object_scale(first))
         # The Tasks API reports no auxiliary points, so the first pass's region comes from the 33.
         region = region_from_landmarks33(first)
-        for _ in range(passes):
+        for done in range(passes):
             time_s += FRAME_S
             look = network.run(rgb, region)
             lost = look.pose_score < MIN_POSE_SCORE or not np.isfinite(look.landmarks_px).all()
@@ -129,6 +133,8 @@ class StillTracker:
             scale = object_scale(look.landmarks_px)
             smoothed = points(time_s, look.landmarks_px, scale)
             region = region_from_points(*auxiliary(time_s, look.auxiliary_px, scale))
+            if on_pass is not None and done + 1 < passes:
+                on_pass(done + 1, TrackedLook(smoothed.astype(np.float32), look.confidence))
         return TrackedLook(smoothed.astype(np.float32), look.confidence)
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
 from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector, load_corrector
 from genhmr_app.detection.landmark_noise import NOISE_PATH, LandmarkNoise, LandmarkNoiseError
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkPlacement, PlacementError
-from genhmr_app.detection.tracking_looks import StillTracker
+from genhmr_app.detection.tracking_looks import StillTracker, TrackedLook
 from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
@@ -36,7 +36,7 @@ from genhmr_app.paths import WEIGHTS_DIR
 from genhmr_app.refinement.feedback import reprojection_feedback
 from genhmr_app.refinement.joint_fit import JointFitSettings, fit_joints
 from genhmr_app.refinement.refine import RefinementSettings, refine
-from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings, joint_prior_weights
+from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings, joint_spread, prior_from_spread
 from genhmr_app.sampling.maskgit import IterationRecord, NonFiniteOutputError, SamplingSettings, iterate
 from genhmr_app.settings import DEFAULT_ITERATIONS, DEFAULT_REFINE_STEPS
 from genhmr_app.tokens.frozen import FrozenDecoder
@@ -57,6 +57,12 @@ class FitTargets(NamedTuple):
     # The landmark corrector's domain check (CorrectedLandmarks.applied_share): 1 for a person like the renders
     # the models learnt from, falling to 0 as the corrector's ensemble disagrees on them; 1 without a corrector.
     familiarity: float = 1.0
+
+
+def _with_look(detection: DetectionResult, look: TrackedLook) -> DetectionResult:
+    """The one-person `detection` with `look` as its person's tracked landmarks."""
+    return replace(detection, people=[replace(detection.people[0], tracked_px=look.landmarks_px,
+                                              tracked_confidence=look.confidence)])
 
 
 class ReconstructionError(Exception):
@@ -98,9 +104,14 @@ class ReconstructionSettings:
     # joint fit pulls onto (detection/tracking_looks.py); the generator keeps the first look's, so the
     # passes run beside the sampling. Twenty-sixth session (298 rendered validation scenes, paired; real
     # images): 1 pass −1.61 mm (−2.59 to −0.64), photos' keypoints 7.15 → 7.06% of the height,
-    # MPI-INF-3DHP 111.2 → 111.5 mm, one network forward (~18 ms); 2 passes −1.54 mm, photos 6.13%,
-    # MPI-INF-3DHP 119.4 mm, twice that (the annotator's, whose stills nobody times). 0: one look.
-    tracking_passes: int = 1
+    # MPI-INF-3DHP 111.2 → 111.5 mm, one network forward (~18 ms). Two since the thirty-second session,
+    # with the fit started on the first pass's look while the second runs (last_look_fit_iterations) and
+    # the unfamiliar-person fit; against one pass: seed-10 validation +0.01 mm (−0.44 to +0.45) flat,
+    # +0.24 (−0.23 to +0.71) dressed; MPI-INF-3DHP 111.0 → 106.7; the annotated photos' placed keypoints
+    # 7.28 → 6.53% (MediaPipe's own 7.06), the cropped people 6.58 → 6.10% (6.55; 11 better, 5 worse);
+    # latency 2.37 → 2.71× detection alone on renders, 2.51 → 2.85× on the real images (2.71 / 3.14×
+    # when the whole fit waited for the second pass). 0: one look.
+    tracking_passes: int = 2
     # The joint fit's iterations for a person unlike the renders the models learnt from (FitTargets.familiarity
     # below 1: 5-9% of the validation renders, 60-75% of the real people), None: `joint_fit_iterations` for
     # everyone. Renders reward stopping the fit early and trusting the generator; real people reward the
@@ -112,6 +123,10 @@ class ReconstructionSettings:
     # per photo check 7.27 → 7.28%. The iterations alone: validation +0.03 / −0.02, crops 6.69%, MPI 111.6.
     # Applying both to everyone instead: crops 6.47%, photos 7.18%, but validation +0.29 (−0.09 to +0.66).
     unfamiliar_fit_iterations: int | None = 8
+    # With two or more tracking passes, the joint fit starts on the first pass's look while the last pass
+    # runs (its iterations as above), then takes this many iterations more on the last look, from there.
+    # None: the whole fit waits for the last look.
+    last_look_fit_iterations: int | None = 2
 
     def sampling(self) -> SamplingSettings:
         return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed)
@@ -269,14 +284,16 @@ class Reconstructor:
         else:
             people = settings.max_people if mode == "video" else 1
             detection = self.detector(mode, people).detect(rgb, timestamp_ms=timestamp_ms)
-        second_look = None
+        second_look = first_pass = None
         if mode == "image" and settings.tracking_passes > 0 and len(detection.people) == 1:
             # The passes only change the fit's targets, so they run while the generator samples.
             if self._look_worker is None:
                 self._look_worker = ThreadPoolExecutor(1, thread_name_prefix="tracking-pass")
-            second_look = self._look_worker.submit(self.look_again, rgb, detection, settings.tracking_passes)
+            first_pass: Future[DetectionResult] | None = Future() if settings.tracking_passes > 1 else None
+            second_look = self._look_worker.submit(self._look_again_telling, rgb, detection, settings.tracking_passes,
+                                                   first_pass)
         t_det = time.perf_counter()
-        recon = self.reconstruct_detection(detection, settings, on_iteration, second_look)
+        recon = self.reconstruct_detection(detection, settings, on_iteration, second_look, first_pass)
         recon.timing_ms["detect"] += (t_det - t0) * 1000
         recon.timing_ms["total"] = (time.perf_counter() - t0) * 1000
         recon.image_path = image_path
@@ -297,43 +314,67 @@ class Reconstructor:
         recon.timing_ms["total"] = (time.perf_counter() - t0) * 1000
         return recon
 
-    def look_again(self, rgb: np.ndarray, detection: DetectionResult, passes: int) -> DetectionResult:
-        """`detection` with its person's `tracked_px` from `passes` tracking passes on the same still. Only
-        when it found one person: the tracker follows one, and with several it could follow any of them."""
+    def look_again(self, rgb: np.ndarray, detection: DetectionResult, passes: int,
+                   on_first_pass: Callable[[DetectionResult], None] | None = None) -> DetectionResult:
+        """`detection` with its person's `tracked_px` from `passes` tracking passes on the same still (and,
+        with two or more, the first pass's look as `first_pass_px`). Only when it found one person: the
+        tracker follows one, and with several it could follow any of them. `on_first_pass` hears the
+        detection as the first pass left it, while the next pass runs (not when there is only one)."""
         if len(detection.people) != 1:
             if len(detection.people) > 1:
                 log.info("tracking passes skipped: %d people in the image", len(detection.people))
             return detection
         if self._still_tracker is None:
             self._still_tracker = StillTracker()
+        first_pass: list[TrackedLook] = []
+
+        def heard(k: int, look: TrackedLook) -> None:
+            if k == 1:
+                first_pass.append(look)
+                if on_first_pass is not None:
+                    on_first_pass(_with_look(detection, look))
         # An extra look that fails, in any way, costs nothing: the first look stands and the log says why.
         try:
-            tracked = self._still_tracker.look(rgb, detection.people[0], passes)
+            tracked = self._still_tracker.look(rgb, detection.people[0], passes, heard)
         except DetectorError as exc:
             log.warning("tracking passes failed (%s); fitting MediaPipe's first look", exc)
-            return detection
+            tracked = None
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("the tracking pass failed (%s: %s); fitting MediaPipe's first look", type(exc).__name__, exc)
-            return detection
-        if tracked is None:
-            return detection
-        return replace(detection, people=[replace(detection.people[0], tracked_px=tracked.landmarks_px,
-                                                  tracked_confidence=tracked.confidence)])
+            tracked = None
+        out = detection if tracked is None else _with_look(detection, tracked)
+        if first_pass:  # kept even when a later pass lost the person: the fit started on it
+            out = replace(out, people=[replace(out.people[0], first_pass_px=first_pass[0].landmarks_px,
+                                               first_pass_confidence=first_pass[0].confidence)])
+        return out
+
+    def _look_again_telling(self, rgb: np.ndarray, detection: DetectionResult, passes: int,
+                            first_pass: Future[DetectionResult] | None) -> DetectionResult:
+        """look_again, with the first pass's detection given to `first_pass` as soon as it is made (or the
+        final one, when there was no such pass), so a waiter never waits for nothing."""
+        try:
+            return self.look_again(rgb, detection, passes, None if first_pass is None else first_pass.set_result)
+        finally:
+            if first_pass is not None and not first_pass.done():
+                first_pass.set_result(detection)
 
     def reconstruct_detection(self, detection: DetectionResult, settings: ReconstructionSettings,
                               on_iteration: Callable[[IterationRecord], None] | None = None,
-                              second_look: Future[DetectionResult] | None = None) -> Reconstruction:
+                              second_look: Future[DetectionResult] | None = None,
+                              first_pass: Future[DetectionResult] | None = None) -> Reconstruction:
         """`second_look`: look_again running on the same detection; its person's tracked look is waited
-        for only when the fit needs it (the time waited counts as detection)."""
+        for only when the fit needs it (the time waited counts as detection). `first_pass`: the detection
+        as its first tracking pass left it, when more passes follow: the fit starts on it meanwhile."""
         w, h = detection.image_width, detection.image_height
         focal = settings.focal_px or focal_from_fov(h, settings.vertical_fov_deg)
         timing = {"detect": 0.0, "sample": 0.0, "refine": 0.0}
         people = []
         for i, person in enumerate(detection.people[: settings.max_people]):
             looked = (lambda: self._await_look(second_look, timing)) if second_look and i == 0 else None
+            looked_first = (lambda: self._await_look(first_pass, timing)) if first_pass and i == 0 else None
             # Sampling progress is reported for the first (largest) person only: one heatmap.
             people.append(self.reconstruct_person(person, w, h, focal, settings, timing, on_iteration if i == 0 else None,
-                                                  looked))
+                                                  looked, looked_first))
         if second_look is not None:
             detection = replace(detection, people=[p.detection for p in people] + detection.people[len(people):])
         timing["total"] = sum(timing.values())
@@ -350,9 +391,11 @@ class Reconstructor:
     def reconstruct_person(self, person: DetectedPerson, width: int, height: int, focal: float,
                            settings: ReconstructionSettings, timing: dict[str, float],
                            on_iteration: Callable[[IterationRecord], None] | None = None,
-                           looked: Callable[[], DetectedPerson] | None = None) -> PersonReconstruction:
+                           looked: Callable[[], DetectedPerson] | None = None,
+                           looked_first: Callable[[], DetectedPerson] | None = None) -> PersonReconstruction:
         """`looked`: waits for the same person with their tracked look (reconstruct_detection), which only
-        the fit uses: the generator is conditioned on the first look."""
+        the fit uses: the generator is conditioned on the first look. `looked_first`: waits for their
+        first tracking pass's look, when more passes follow (the fit starts on it)."""
         cond = self.encoder.encode(person, width, height, focal).to(self.device)
         t0 = time.perf_counter()
         if self.generator.config.mode == "regress":
@@ -376,11 +419,15 @@ class Reconstructor:
             latents = self.tokenizer.latents(tokens)
         if out.latent_offset is not None:  # the generator's continuous detail (generator/model.py)
             latents = latents + out.latent_offset
-        if looked is not None:
+        later = None
+        if looked_first is not None:
+            person, later = looked_first(), looked
+        elif looked is not None:
             person = looked()
+        if looked is not None:
             t1 = time.perf_counter()  # the wait counted as detection (_await_look), not refinement
         return self._refine_and_package(person, cond, out, latents, tokens, conf, records, settings, timing, t1,
-                                        fallback, committed=committed)
+                                        fallback, committed=committed, later=later)
 
     def _regress_person(self, person: DetectedPerson, cond: ConditionBatch, settings: ReconstructionSettings,
                         timing: dict[str, float]) -> PersonReconstruction:
@@ -398,10 +445,20 @@ class Reconstructor:
                                         direct_pose=direct_pose)
 
     def _refine_and_package(self, person, cond, out, latents, tokens, conf, records, settings, timing, t1, fallback,
-                            direct_pose: torch.Tensor | None = None, committed: torch.Tensor | None = None
-                            ) -> PersonReconstruction:
+                            direct_pose: torch.Tensor | None = None, committed: torch.Tensor | None = None,
+                            later: Callable[[], DetectedPerson] | None = None) -> PersonReconstruction:
         """`committed` (S, K, C): the distributions the tokens were committed under; with
-        `settings.uncertainty_prior` they set how firmly the joint fit holds each joint."""
+        `settings.uncertainty_prior` they set how firmly the joint fit holds each joint. `later`: waits for
+        the person's last tracked look when `person` carries their first pass's (the fit starts on that and
+        ends on the last: ReconstructionSettings.last_look_fit_iterations)."""
+        if later is None and person.first_pass_px is not None:  # a stored look: fitted as the app fits it
+            last_look = person
+            person = replace(person, tracked_px=person.first_pass_px, tracked_confidence=person.first_pass_confidence)
+            later = lambda: last_look  # noqa: E731
+        staged = settings.last_look_fit_iterations is not None and direct_pose is None \
+            and settings.joint_fit_iterations > 0 and settings.refine_steps > 0
+        if later is not None and not staged:
+            person, later = later(), None
         s = latents.shape[0]
         cond_s = cond.repeat(s)
         transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
@@ -422,22 +479,41 @@ class Reconstructor:
             result.body_pose = direct_pose
         elif settings.joint_fit_iterations > 0 and settings.refine_steps > 0:
             # The spread is measured around the pose the joint fit starts from and pulls towards.
-            pose_prior = (joint_prior_weights(self.decoder, committed, result.body_pose, self.uncertainty,
-                                              seed=settings.seed, latent_offset=out.latent_offset,
-                                              familiarity=targets.familiarity)
-                          if settings.uncertainty_prior and committed is not None else None)
+            spread = None
+            if settings.uncertainty_prior and committed is not None:
+                generator = torch.Generator(device=committed.device).manual_seed(settings.seed)
+                spread = joint_spread(self.decoder, committed, result.body_pose, self.uncertainty.samples, generator,
+                                      out.latent_offset)
             iterations = settings.joint_fit_iterations
             if targets.familiarity < 1 and settings.unfamiliar_fit_iterations is not None:  # never fewer
                 iterations = max(iterations, settings.unfamiliar_fit_iterations)
-            fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas, result.transl, target,
-                             vis, cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
-                             replace(self.joint_fit, iterations=iterations),
-                             keypoint_fn=self.detector_like_keypoints, pose_prior=pose_prior,
-                             noise_correlation=self.noise_correlation(self.joint_fit))
-            if _finite(fit.body_pose, fit.global_orient, fit.transl):
-                result.body_pose, result.global_orient, result.transl = fit.body_pose, fit.global_orient, fit.transl
-                result.error_after = fit.error_px
+            start = None
+            for stage_iterations in (iterations, settings.last_look_fit_iterations if later else 0):
+                if stage_iterations == 0:
+                    continue
+                if start is not None:  # the last look: the fit goes on from where the first pass's left it
+                    waited = time.perf_counter()
+                    person, later = later(), None
+                    t1 += time.perf_counter() - waited  # the wait counted as detection (_await_look)
+                    targets = self.fit_targets(person, settings.landmark_correction)
+                    target = torch.as_tensor(targets.points_px, dtype=torch.float32, device=self.device)[None].expand(s, -1, -1)
+                    vis = torch.as_tensor(targets.weights, dtype=torch.float32, device=self.device)[None].expand(s, -1)
+                pose_prior = None if spread is None else prior_from_spread(spread, self.uncertainty, targets.familiarity)
+                fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas,
+                                 result.transl if start is None else start.transl, target, vis, cond_s.crop[:, 2],
+                                 cond_s.focal, cond_s.image_wh, replace(self.joint_fit, iterations=stage_iterations),
+                                 keypoint_fn=self.detector_like_keypoints, pose_prior=pose_prior,
+                                 noise_correlation=self.noise_correlation(self.joint_fit),
+                                 start_offsets=None if start is None else start.offsets)
+                if not _finite(fit.body_pose, fit.global_orient, fit.transl):
+                    break
+                start = fit
                 result.errors = result.errors + fit.errors[1:]
+            if start is not None:
+                result.body_pose, result.global_orient, result.transl = start.body_pose, start.global_orient, start.transl
+                result.error_after = start.error_px
+        if later is not None:  # no fit went on to the last look: it is still the person's detection
+            person = later()
         timing["refine"] += (time.perf_counter() - t1) * 1000
 
         ll = torch.log(conf.clamp_min(1e-12)).sum(-1) if conf.numel() else torch.zeros(s)

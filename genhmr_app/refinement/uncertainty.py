@@ -68,5 +68,11 @@ def joint_prior_weights(tokenizer: PoseTokenizer | FrozenDecoder, committed: tor
     generator's certainty was learnt on other people, so it holds the joints less firmly."""
     generator = torch.Generator(device=committed.device).manual_seed(seed)
     spread = joint_spread(tokenizer, committed, start_pose, settings.samples, generator, latent_offset)
+    return prior_from_spread(spread, settings, familiarity)
+
+
+def prior_from_spread(spread: torch.Tensor, settings: UncertaintyPriorSettings = UncertaintyPriorSettings(),
+                      familiarity: float = 1.0) -> torch.Tensor:
+    """(S, 23) joint_spread's spread → the prior weights (joint_prior_weights, once the spread is known)."""
     share = settings.unfamiliar_share + (1 - settings.unfamiliar_share) * min(max(familiarity, 0.0), 1.0)
     return (share * settings.scale / (spread + settings.floor_rad2)).clamp(settings.min_weight, settings.max_weight)

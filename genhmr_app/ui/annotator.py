@@ -78,12 +78,9 @@ STATE_COLOURS = {"unreviewed": QColor(150, 150, 150), "accepted": QColor(40, 170
                  "corrected": QColor(60, 120, 200), "rejected": QColor(210, 50, 50)}
 HANDLE_RADIUS_PX = 5.0
 PINNED_COLOUR, HANDLE_COLOUR, IGNORED_COLOUR = QColor(235, 190, 30), QColor(255, 255, 255), QColor(120, 120, 120)
-# How the annotator runs the model on a frame: the viewer's defaults with two MediaPipe tracking passes
-# instead of one (detection/tracking_looks.py). Its frames are stills nobody times (pre-annotation runs
-# in the background), and the keypoints an annotator starts from land closer to where people annotate:
-# 7.12 → 6.20% of the person's height on the 8 annotated photos with the fit's heatmap weights
-# (twenty-sixth session; MPI-INF-3DHP 112.0 → 120.2 mm over its 4 frames).
-ANNOTATOR_SETTINGS = ReconstructionSettings(tracking_passes=2)
+# How the annotator runs the model on a frame: the viewer's defaults, which since the thirty-second session
+# take the two MediaPipe tracking passes the annotator took alone before (detection/tracking_looks.py).
+ANNOTATOR_SETTINGS = ReconstructionSettings()
 
 
 def tool_icon(name: str) -> QIcon:
