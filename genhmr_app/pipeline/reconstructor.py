@@ -289,7 +289,7 @@ class Reconstructor:
             # The passes only change the fit's targets, so they run while the generator samples.
             if self._look_worker is None:
                 self._look_worker = ThreadPoolExecutor(1, thread_name_prefix="tracking-pass")
-            first_pass: Future[DetectionResult] | None = Future() if settings.tracking_passes > 1 else None
+            first_pass = Future() if settings.tracking_passes > 1 else None
             second_look = self._look_worker.submit(self._look_again_telling, rgb, detection, settings.tracking_passes,
                                                    first_pass)
         t_det = time.perf_counter()
@@ -462,9 +462,14 @@ class Reconstructor:
         s = latents.shape[0]
         cond_s = cond.repeat(s)
         transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
-        targets = self.fit_targets(person, settings.landmark_correction)
-        target = torch.as_tensor(targets.points_px, dtype=torch.float32, device=self.device)[None].expand(s, -1, -1)
-        vis = torch.as_tensor(targets.weights, dtype=torch.float32, device=self.device)[None].expand(s, -1)
+
+        def fit_tensors(person: DetectedPerson) -> tuple[FitTargets, torch.Tensor, torch.Tensor]:
+            """The person's fit targets, and their points (S, 33, 2) and weights (S, 33) for S hypotheses."""
+            targets = self.fit_targets(person, settings.landmark_correction)
+            as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)[None]  # noqa: E731
+            return targets, as_tensor(targets.points_px).expand(s, -1, -1), as_tensor(targets.weights).expand(s, -1)
+
+        targets, target, vis = fit_tensors(person)
         result = refine(self.decoder, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
                         cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
                         RefinementSettings(steps=max(settings.refine_steps - 1, 0)),
@@ -495,9 +500,7 @@ class Reconstructor:
                     waited = time.perf_counter()
                     person, later = later(), None
                     t1 += time.perf_counter() - waited  # the wait counted as detection (_await_look)
-                    targets = self.fit_targets(person, settings.landmark_correction)
-                    target = torch.as_tensor(targets.points_px, dtype=torch.float32, device=self.device)[None].expand(s, -1, -1)
-                    vis = torch.as_tensor(targets.weights, dtype=torch.float32, device=self.device)[None].expand(s, -1)
+                    targets, target, vis = fit_tensors(person)
                 pose_prior = None if spread is None else prior_from_spread(spread, self.uncertainty, targets.familiarity)
                 fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas,
                                  result.transl if start is None else start.transl, target, vis, cond_s.crop[:, 2],
