@@ -817,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(a list of {\"turn\": joint, \"degrees\": [x, y, z]}), printing `saved N` as each is autosaved")
     ap.add_argument("--replay-pace-ms", type=int, default=20, help="time between replayed edits")
     ap.add_argument("--tracking-passes", type=int, default=ANNOTATOR_SETTINGS.tracking_passes,
-                    help="MediaPipe tracking passes on each frame with one person (0: one look; the viewer takes 1)")
+                    help="MediaPipe tracking passes on each frame with one person (0: one look)")
     args = ap.parse_args(argv)
     if args.media is None and args.project is None:
         ap.error("give the media to annotate, or --project to reopen one")
