@@ -286,9 +286,7 @@ class LiveTracker:
         # Step 2: the joint fit, held near this frame's decoded pose (and near the last frame's
         # orientation), started from there or from where the last frame ended (`generator_frame_start`).
         mesh, posed = self._preview_body()
-        targets = recon.fit_targets(person, self.settings.landmark_correction)
-        target = torch.as_tensor(targets.points_px, dtype=torch.float32, device=dev)[None]
-        vis = torch.as_tensor(targets.weights, dtype=torch.float32, device=dev)[None]
+        target, vis = recon.fit_targets(person, self.settings.landmark_correction).tensors(dev)
         fit_args = [decoded, track.rotations[:, 0], track.betas, track.transl, target, vis,
                     cond.crop[:, 2], cond.focal, cond.image_wh]
         prior = track.pose_prior

@@ -58,6 +58,11 @@ class FitTargets(NamedTuple):
     # the models learnt from, falling to 0 as the corrector's ensemble disagrees on them; 1 without a corrector.
     familiarity: float = 1.0
 
+    def tensors(self, device: torch.device | str, hypotheses: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """The points (S, 33, 2) and weights (S, 33) as float32 tensors, for S = `hypotheses` fits at once."""
+        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)[None]  # noqa: E731
+        return as_tensor(self.points_px).expand(hypotheses, -1, -1), as_tensor(self.weights).expand(hypotheses, -1)
+
 
 def _with_look(detection: DetectionResult, look: TrackedLook) -> DetectionResult:
     """The one-person `detection` with `look` as its person's tracked landmarks."""
@@ -462,14 +467,8 @@ class Reconstructor:
         s = latents.shape[0]
         cond_s = cond.repeat(s)
         transl = weak_perspective_to_translation(out.cam, cond_s.crop, cond_s.focal, cond_s.image_wh)
-
-        def fit_tensors(person: DetectedPerson) -> tuple[FitTargets, torch.Tensor, torch.Tensor]:
-            """The person's fit targets, and their points (S, 33, 2) and weights (S, 33) for S hypotheses."""
-            targets = self.fit_targets(person, settings.landmark_correction)
-            as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)[None]  # noqa: E731
-            return targets, as_tensor(targets.points_px).expand(s, -1, -1), as_tensor(targets.weights).expand(s, -1)
-
-        targets, target, vis = fit_tensors(person)
+        targets = self.fit_targets(person, settings.landmark_correction)
+        target, vis = targets.tensors(self.device, s)
         result = refine(self.decoder, self.sparse, latents, out.global_orient, out.betas, transl, target, vis,
                         cond_s.crop[:, 2], cond_s.focal, cond_s.image_wh,
                         RefinementSettings(steps=max(settings.refine_steps - 1, 0)),
@@ -500,7 +499,8 @@ class Reconstructor:
                     waited = time.perf_counter()
                     person, later = later(), None
                     t1 += time.perf_counter() - waited  # the wait counted as detection (_await_look)
-                    targets, target, vis = fit_tensors(person)
+                    targets = self.fit_targets(person, settings.landmark_correction)
+                    target, vis = targets.tensors(self.device, s)
                 pose_prior = None if spread is None else prior_from_spread(spread, self.uncertainty, targets.familiarity)
                 fit = fit_joints(self.sparse, result.body_pose, result.global_orient, result.betas,
                                  result.transl if start is None else start.transl, target, vis, cond_s.crop[:, 2],

@@ -25,7 +25,7 @@ import torch
 from genhmr_app.bench.run import paired_margin, person_metrics
 from genhmr_app.bench.validate import rendered_validation_scenes
 from genhmr_app.detection.landmarks import MP33_FLIP_INDEX
-from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+from genhmr_app.pipeline.reconstructor import FitTargets, ReconstructionSettings, Reconstructor
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
         if shipped is None:
             continue
         results["shipped"][i] = shipped
-        recon.fit_targets = lambda person, corrected=True: (averaged, person.visibility)
+        recon.fit_targets = lambda person, corrected=True: FitTargets(averaged, person.visibility)
         try:
             fit_only = person_metrics(recon.reconstruct_detection(detection, settings), scene)
         finally:

@@ -36,7 +36,7 @@ from genhmr_app.bench.validate import rendered_validation_scenes, with_tracking_
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.detection.tracking_looks import StillTracker
 from genhmr_app.paths import shared_data_dir
-from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
+from genhmr_app.pipeline.reconstructor import FitTargets, ReconstructionSettings, Reconstructor
 from genhmr_app.training.synthesis import Synthesizer
 
 
@@ -68,7 +68,7 @@ def rendered(recon: Reconstructor, tracker: StillTracker, passes: int, scenes: i
             elif name.startswith("IMAGE"):
                 metrics = person_metrics(recon.reconstruct_detection(detection, settings), scene)
             else:
-                recon.fit_targets = lambda person, corrected=True, p=points: (p.astype(np.float32), person.visibility)
+                recon.fit_targets = lambda person, corrected=True, p=points: FitTargets(p.astype(np.float32), person.visibility)
                 try:
                     metrics = person_metrics(recon.reconstruct_detection(detection, settings), scene)
                 finally:
