@@ -63,11 +63,12 @@ def test_placement_frames_the_body():
 
 @pytest.mark.slow
 def test_generation_is_resumable_and_regenerates_a_damaged_chunk(tmp_path):
-    """Real renders through the real landmarker: 2 chunks of 3, one damaged, run again."""
+    """Real renders through the real landmarker (and, on the stills, the still path's two tracking passes):
+    2 chunks of 3, one damaged, run again."""
     poses = roma.rotvec_to_rotmat(torch.randn(40, 23, 3) * 0.15).numpy()
     poses_file = tmp_path / "poses.npz"
     np.savez(poses_file, poses=poses, starts=np.array([0, 20, 40]))
-    cfg = dd.DetectorDataConfig(chunk_size=3, sequence_share=0.5, sequence_length=3, seed=5)
+    cfg = dd.DetectorDataConfig(chunk_size=3, sequence_share=0.5, sequence_length=3, seed=5, tracking_passes=2)
     out = tmp_path / "data"
     first = dd.generate(cfg, 6, 1, out, poses_file=poses_file, progress=False)
     assert first["chunks_complete"] == 2 and first["made_now"] == 6 and not first["worker_failures"]
@@ -78,6 +79,12 @@ def test_generation_is_resumable_and_regenerates_a_damaged_chunk(tmp_path):
     err = np.linalg.norm(data["det_px"][found] - data["truth_px"][found], axis=-1)
     box = np.ptp(data["truth_px"][found][:, :, 1], axis=1)
     assert np.median(err / box[:, None]) < 0.05  # detections pair with the truth they were rendered from
+    tracked = data["tracked"]
+    assert tracked.any() and not (tracked & (data["sequence"] >= 0)).any()  # stills only, as the app's still path
+    for key in ("first_pass_px", "tracked_px"):
+        err = np.linalg.norm(data[key][tracked] - data["truth_px"][tracked], axis=-1)
+        assert np.median(err / np.ptp(data["truth_px"][tracked][:, :, 1], axis=1)[:, None]) < 0.05
+    assert (data["tracked_conf"][tracked] > 0).any()
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert all(r["throughput_per_s"] > 0 for r in log)
 
@@ -111,8 +118,8 @@ def test_occluders_over_any_body_box_from_tiny_to_whole_image():
 
 def test_poses_beyond_the_clips_get_their_own_dataset_and_older_data_keeps_its_folder():
     plain = dd.DetectorDataConfig()
-    # The key of a dataset made before fold/wide shares and looks existed (asdict without them).
-    old = {k: v for k, v in asdict(plain).items() if k not in ("fold_share", "wide_share", "look")}
+    # The key of a dataset made before fold/wide shares, looks and tracking looks existed (asdict without them).
+    old = {k: v for k, v in asdict(plain).items() if k not in ("fold_share", "wide_share", "look", "tracking_passes")}
     assert plain.key == hashlib.sha1(json.dumps(old, sort_keys=True).encode()).hexdigest()[:10]
     assert dd.DetectorDataConfig(fold_share=0.15).key != plain.key != dd.DetectorDataConfig(wide_share=0.3).key
     assert dd.DetectorDataConfig(look="dressed").key not in (plain.key, dd.DetectorDataConfig(look="mixed").key)

@@ -24,9 +24,13 @@ from genhmr_app.training import train_landmark_corrector as tlc
 KNEES = [MP33_INDEX["left_knee"], MP33_INDEX["right_knee"]]
 
 
-def _detector_data(folder, n: int, seed: int) -> None:
+ELBOWS = [MP33_INDEX["left_elbow"], MP33_INDEX["right_elbow"]]
+
+
+def _detector_data(folder, n: int, seed: int, tracked: bool = False) -> None:
     """n rendered-like samples whose 'detector' puts both knees 6% of the person's height too high
-    (a habit) and every landmark a little off at random (noise); the truth is exact."""
+    (a habit) and every landmark a little off at random (noise); the truth is exact. `tracked`: each also
+    has tracking passes' looks, whose habit is another: the knees right, the elbows 6% too low."""
     g = torch.Generator().manual_seed(seed)
     yaw = torch.rand(n, generator=g) * 2 * np.pi
     flip = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
@@ -46,6 +50,11 @@ def _detector_data(folder, n: int, seed: int) -> None:
                 focal=focal.numpy(), image_wh=wh.numpy().astype(np.int32), truth_px=truth, det_px=det.astype(np.float32),
                 visibility=np.ones((n, 33), np.float32), presence=np.ones((n, 33), np.float32),
                 world=(points - points[:, [23, 24]].mean(1, keepdim=True)).numpy())
+    if tracked:
+        look = truth + np.random.default_rng(seed + 1).normal(0, 1.0, truth.shape)
+        look[:, ELBOWS, 1] += 0.06 * height[:, None]
+        rows.update(tracked=np.ones(n, bool), first_pass_px=look.astype(np.float32), tracked_px=look.astype(np.float32),
+                    first_pass_conf=np.ones((n, 33), np.float32), tracked_conf=np.ones((n, 33), np.float32))
     folder.mkdir(parents=True)
     dd.write_chunk(folder, 0, {k: v.astype(dd.FIELDS[k][0]) for k, v in rows.items()}, {"samples": n})
 
@@ -73,6 +82,60 @@ def test_training_learns_the_detectors_habit_and_writes_weights_with_a_card(tmp_
     assert all(torch.equal(a[k], b[k]) for a, b in zip(first, again) for k in a)
     assert not torch.equal(first[0]["mlp.0.weight"], first[1]["mlp.0.weight"])  # two seeds, two members
     assert len(log.read_text().splitlines()) == 50
+
+
+def test_fine_tuning_on_the_tracking_passes_looks_learns_their_habit(tmp_path, monkeypatch):
+    """A corrector that learnt the first look's habit, fine-tuned on the last tracking pass's looks: it then
+    corrects their own habit. Learning from several looks holds each sample's looks out together."""
+    monkeypatch.setenv("GENHMR_CACHE_DIR", str(tmp_path / "cache"))
+    _detector_data(tmp_path / "data", 600, seed=5, tracked=True)
+    common = ["--data", str(tmp_path / "data"), "--log", str(tmp_path / "log.jsonl"), "--batch", "64", "--width", "64",
+              "--block", "60", "--threads", "1", "--members", "2"]
+    first, tuned, both = tmp_path / "first.pt", tmp_path / "tuned.pt", tmp_path / "both.pt"
+    assert tlc.main(common + ["--out", str(first), "--epochs", "25"]) == 0
+    assert tlc.main(common + ["--out", str(tuned), "--epochs", "15", "--lr", "3e-4", "--init", str(first),
+                              "--looks", "last"]) == 0
+    card = LandmarkCorrector.load(tuned).card
+    assert card["looks"] == ["last"] and card["fine_tuned_from"]["path"] == str(first)
+
+    data = dd.load_detector_data(tmp_path / "data")
+    truth = tlc.placed_truth_px(data, LandmarkPlacement.load())
+
+    def limb_error(path, look):
+        arrays, target, held = tlc.with_looks(data, truth, (look,), 60)
+        return tlc.limb_errors_px(LandmarkCorrector.load(path).nets, tlc.rows_of(arrays, held), target[held])
+
+    mediapipe, before = limb_error(first, "last")[:2]
+    after = limb_error(tuned, "last")[1]
+    assert after < 0.7 * min(before, mediapipe)  # the tracked looks' elbow habit, learnt by fine-tuning
+
+    # A two-look corrector knows a tracking pass's look from a first look: it learns both habits at once,
+    # starting from the one-look corrector (whose first look's correction it keeps).
+    two = tmp_path / "two.pt"
+    assert tlc.main(common + ["--out", str(two), "--epochs", "25", "--lr", "1e-3", "--init", str(first),
+                              "--looks", "image,last", "--two-looks"]) == 0
+    assert LandmarkCorrector.load(two).reads_looks
+    for look in ("image", "last"):
+        mediapipe, corrected = limb_error(two, look)[:2]
+        assert corrected < 0.7 * mediapipe, look
+
+    assert tlc.main(common + ["--out", str(both), "--epochs", "2", "--init", str(first), "--looks", "image,first,last"]) == 0
+    assert LandmarkCorrector.load(both).card["metrics"]["samples_held_out"] == 3 * 60
+
+
+def test_detector_data_made_before_the_tracking_looks_reads_as_untracked(tmp_path):
+    _detector_data(tmp_path / "data", 30, seed=6)
+    chunk = dd.chunk_path(tmp_path / "data", 0)
+    with np.load(chunk) as z:
+        old = {k: z[k] for k in z.files if k not in ("tracked", "first_pass_px", "first_pass_conf", "tracked_px",
+                                                      "tracked_conf")}
+    chunk.unlink()
+    chunk.with_suffix(".json").unlink()
+    dd.write_chunk(tmp_path / "data", 0, old, {"samples": 30})
+    data = dd.load_detector_data(tmp_path / "data")
+    assert not data["tracked"].any() and data["tracked_px"].shape == (30, 33, 2)
+    merged, target, held = tlc.with_looks(data, np.zeros((30, 33, 2), np.float32), ("image", "last"), block=10)
+    assert len(target) == 30 and held.sum() == 10  # no tracked looks to add: the first looks alone
 
 
 def test_a_diverging_run_stops_with_the_step_and_writes_no_weights(tmp_path, monkeypatch, capsys):

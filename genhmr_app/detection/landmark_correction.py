@@ -32,6 +32,15 @@ at all (the taiji video: 41 of 42 frames fully), and the three annotated photos 
 worse. Disagreement finds inputs the networks never saw; it does not find habits that differ between
 renders and photos. The correction stays off.
 
+Thirty-third session: a two-look corrector. Since the twenty-sixth session the still path fits the
+landmarks of MediaPipe's tracking passes (detection/tracking_looks.py), which the corrector had never
+seen: its data predated them. New detector data keeps each still's first and last pass's looks
+(`generate-detector-data --tracking-passes 2`), and the shipped ensemble, fine-tuned on all three looks,
+reads for a pass's look also where the first look put each landmark and how sure the pass's heatmap is
+(CorrectorConfig.looks, LOOK_FEATURES; zero weights on them to start, so it began as the corrector before).
+Seed-10 validation against the thirtieth session's corrector: flat −0.31 mm (−0.58 to −0.04), dressed
+−0.36 (−0.58 to −0.14), 2D −0.10 px; the same fine-tune reading one look: −0.13 (−0.41 to +0.15).
+
 Trained on renders run through the real detector (training/train_landmark_corrector.py); the weights
 live in weights/detector/landmark_corrector.pt with their card beside them.
 """
@@ -64,6 +73,10 @@ HIPS = (MP33_INDEX["left_hip"], MP33_INDEX["right_hip"])
 LIMB_LANDMARKS = tuple(MP33_INDEX[f"{side}_{part}"] for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
                        for side in ("left", "right"))
 FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS * 3 + NUM_LANDMARKS * 3  # 2D, z / vis / presence, world
+# A two-look corrector (CorrectorConfig.looks) also reads, for a still's tracking-pass look, where MediaPipe's
+# first look put each landmark (relative to the look corrected, in its box units), the pass's heatmap
+# certainty, and a flag saying the look is a tracking pass's (0 and zeros for a first or VIDEO-mode look).
+LOOK_FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS + 1
 MAX_SHIFT = 0.5  # of the person's box: a correction can never move a landmark further
 LOG_SPREAD_RANGE = (-6.0, 3.0)
 
@@ -75,6 +88,13 @@ class CorrectorConfig:
     # "all": everything MediaPipe reports; "2d": the 2D landmarks, visibility and presence only (its depth
     # and world landmarks left out: the parts of its output most bound to how a render looks).
     inputs: str = "all"
+    # True: also reads the still's other look (LOOK_FEATURES), so that a tracking pass's look is corrected
+    # knowing where the first look disagreed with it and how sure the pass was.
+    looks: bool = False
+
+    @property
+    def num_features(self) -> int:
+        return FEATURES + (LOOK_FEATURES if self.looks else 0)
 
 
 # Which features each `inputs` keeps (see corrector_features for their order).
@@ -84,13 +104,14 @@ _FEATURE_SLICES = {"2d": slice(0, NUM_LANDMARKS * 2), "z": slice(NUM_LANDMARKS *
 INPUT_SETS = {"all": tuple(_FEATURE_SLICES), "2d": ("2d", "visibility", "presence")}
 
 
-def input_mask(inputs: str) -> torch.Tensor:
-    """(FEATURES,) 1 for the features a network with these `inputs` reads, 0 for those it ignores."""
+def input_mask(inputs: str, looks: bool = False) -> torch.Tensor:
+    """(features,) 1 for the features a network with these `inputs` reads, 0 for those it ignores."""
     if inputs not in INPUT_SETS:
         raise CorrectorError(f"unknown corrector inputs {inputs!r} (known: {', '.join(INPUT_SETS)})")
-    mask = torch.zeros(FEATURES)
+    mask = torch.zeros(FEATURES + (LOOK_FEATURES if looks else 0))
     for name in INPUT_SETS[inputs]:
         mask[_FEATURE_SLICES[name]] = 1.0
+    mask[FEATURES:] = 1.0
     return mask
 
 
@@ -114,9 +135,11 @@ class CorrectionSettings:
     # (68.15 → 68.19 mm), and on MPI-INF-3DHP it gives back the uncorrected 110.8 mm (ungated 130.9: the
     # frame that went 116.8 → 183.0 has disagreement 0.020). They belong to the shipped weights: a
     # retrained ensemble disagrees by its own amounts (the 2D-only one: 0.0035 / 0.0084), so measure its
-    # percentiles and pass them with it. A single network cannot disagree with itself: always trusted.
-    trusted_disagreement: float = 0.0037
-    untrusted_disagreement: float = 0.0076
+    # percentiles and pass them with it (scripts/analysis/corrector_disagreement.py). A single network
+    # cannot disagree with itself: always trusted. Thirty-third session: the two-look ensemble's, on the
+    # last tracking pass's look the still path fits (image look 0.0039 / 0.0088, first pass 0.0036 / 0.0077).
+    trusted_disagreement: float = 0.0038
+    untrusted_disagreement: float = 0.0077
 
 
 @dataclass
@@ -150,6 +173,20 @@ def corrector_features(landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibi
                            visibility, presence, world.reshape(b, -1)], 1).astype(np.float32)
 
 
+def look_features(landmarks_px: np.ndarray, first_look_px: np.ndarray | None, confidence: np.ndarray | None
+                  ) -> np.ndarray:
+    """(B, LOOK_FEATURES) float32 for a two-look corrector: landmarks_px (B, 33, 2) the look corrected; for a
+    tracking pass's look, first_look_px (B, 33, 2) MediaPipe's first look and confidence (B, 33) the pass's
+    heatmap peaks (None, None: the look corrected is a first or VIDEO-mode look)."""
+    b = len(landmarks_px)
+    if first_look_px is None:
+        return np.zeros((b, LOOK_FEATURES), np.float32)
+    _, scale = person_frame(landmarks_px)
+    conf = np.ones((b, NUM_LANDMARKS), np.float32) if confidence is None else confidence
+    return np.concatenate([((first_look_px - landmarks_px) / scale).reshape(b, -1), conf,
+                           np.ones((b, 1), np.float32)], 1).astype(np.float32)
+
+
 def domain_share(disagreement: float, settings: CorrectionSettings) -> float:
     """The share of the correction to use, 1 → 0 as the ensemble's disagreement passes from trusted to untrusted."""
     lo, hi = settings.trusted_disagreement, settings.untrusted_disagreement
@@ -171,17 +208,17 @@ class CorrectorNet(nn.Module):
     def __init__(self, config: CorrectorConfig = CorrectorConfig()) -> None:
         super().__init__()
         self.config = config
-        self.register_buffer("feature_mean", torch.zeros(FEATURES))
-        self.register_buffer("feature_std", torch.ones(FEATURES))
+        self.register_buffer("feature_mean", torch.zeros(config.num_features))
+        self.register_buffer("feature_std", torch.ones(config.num_features))
         layers: list[nn.Module] = []
-        width_in = FEATURES
+        width_in = config.num_features
         for _ in range(config.layers):
             layers += [nn.Linear(width_in, config.width), nn.GELU()]
             width_in = config.width
         layers.append(nn.Linear(width_in, NUM_LANDMARKS * 3))
         self.mlp = nn.Sequential(*layers)
         # A constant of the config, not a weight: not saved, so files from before it load unchanged.
-        self.register_buffer("input_mask", input_mask(config.inputs), persistent=False)
+        self.register_buffer("input_mask", input_mask(config.inputs, config.looks), persistent=False)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.mlp((features - self.feature_mean) / self.feature_std * self.input_mask)
@@ -211,13 +248,25 @@ class LandmarkCorrector:
         disagreement = (shifts[:, :, limbs] - shift[None, :, limbs]).norm(dim=-1).mean((0, 2))
         return shift, torch.stack([o[1] for o in outs]).mean(0), disagreement
 
+    @property
+    def reads_looks(self) -> bool:
+        """Whether the networks also read the still's other look (CorrectorConfig.looks)."""
+        return self.nets[0].config.looks
+
     def correct(self, landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibility: np.ndarray,
                 presence: np.ndarray, world: np.ndarray,
-                settings: CorrectionSettings = CorrectionSettings()) -> CorrectedLandmarks:
-        """One person's MediaPipe output ((33, 2), (33,), (33,), (33,), (33, 3)) → the fit's landmarks and weights."""
+                settings: CorrectionSettings = CorrectionSettings(), first_look_px: np.ndarray | None = None,
+                look_confidence: np.ndarray | None = None) -> CorrectedLandmarks:
+        """One person's MediaPipe output ((33, 2), (33,), (33,), (33,), (33, 3)) → the fit's landmarks and weights.
+        For a tracking pass's look: `first_look_px` (33, 2), MediaPipe's first look, and `look_confidence`
+        (33,), the pass's heatmap peaks (read by a two-look corrector only)."""
         px = np.asarray(landmarks_px, np.float32)[None]
         features = corrector_features(px, np.asarray(landmarks_z, np.float32)[None], np.asarray(visibility, np.float32)[None],
                                       np.asarray(presence, np.float32)[None], np.asarray(world, np.float32)[None])
+        if self.reads_looks:
+            features = np.concatenate([features, look_features(
+                px, None if first_look_px is None else np.asarray(first_look_px, np.float32)[None],
+                None if look_confidence is None else np.asarray(look_confidence, np.float32)[None])], 1)
         if not np.isfinite(features).all():  # a detector glitch: keep MediaPipe's own points
             return CorrectedLandmarks(px[0], np.asarray(visibility, np.float32), np.full(NUM_LANDMARKS, np.nan, np.float32))
         shift, log_spread, disagreement = self.predict(torch.from_numpy(features))

@@ -572,8 +572,11 @@ class Reconstructor:
         points = person.landmarks_px if person.tracked_px is None else person.tracked_px
         weights, familiarity = person.visibility, 1.0
         if corrected and self.corrector is not None:
+            tracked = person.tracked_px is not None
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
-                                         person.presence, person.world_landmarks, self.correction)
+                                         person.presence, person.world_landmarks, self.correction,
+                                         first_look_px=person.landmarks_px if tracked else None,
+                                         look_confidence=person.tracked_confidence if tracked else None)
             points, weights, familiarity = out.landmarks_px, out.weights, out.applied_share
         if person.tracked_px is None or person.tracked_confidence is None:
             return FitTargets(points, weights, familiarity)

@@ -66,6 +66,11 @@ class DetectorDataConfig:
     # How the people look (training/appearance.py): "flat" garments on the bare body, or "dressed":
     # patterned, loose clothes and a face. "mixed": each sample draws one of the two.
     look: str = "flat"
+    # MediaPipe's tracking passes on each still after its IMAGE-mode look, as the app runs them
+    # (detection/tracking_looks.py, ReconstructionSettings.tracking_passes): the first and the last
+    # pass's landmarks are kept beside the first look, so that what learns from the detector's 2D (the
+    # landmark corrector) also sees the looks the still path fits to. 0: none (data made before).
+    tracking_passes: int = 0
 
     def __post_init__(self) -> None:
         if self.look not in LOOKS + ("mixed",):
@@ -78,7 +83,7 @@ class DetectorDataConfig:
         return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
-_ADDED_LATER = ("fold_share", "wide_share", "look")
+_ADDED_LATER = ("fold_share", "wide_share", "look", "tracking_passes")
 
 
 def default_out_dir(cfg: DetectorDataConfig) -> Path:
@@ -135,7 +140,11 @@ def read_chunk(out_dir: Path, index: int) -> dict[str, np.ndarray]:
         raise DetectorDataError(f"{path} is missing, truncated or does not match its sidecar; "
                                 "run `python main.py generate-detector-data` again to regenerate it")
     with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+        arrays = {k: z[k] for k in z.files}
+    n = len(arrays["found"])
+    for k, (dtype, shape) in FIELDS.items():  # fields added later (the tracking looks): absent, so empty
+        arrays.setdefault(k, np.zeros((n, *shape), dtype))
+    return arrays
 
 
 def load_detector_data(out_dir: Path, found_only: bool = True) -> dict[str, np.ndarray]:
@@ -250,6 +259,9 @@ FIELDS = {
     "found": (np.bool_, ()), "det_px": (np.float32, (33, 2)), "det_z": (np.float32, (33,)),
     "visibility": (np.float32, (33,)), "presence": (np.float32, (33,)), "world": (np.float32, (33, 3)),
     "bbox": (np.float32, (4,)),
+    # the tracking passes' looks on a still (DetectorDataConfig.tracking_passes; `tracked` False: none)
+    "tracked": (np.bool_, ()), "first_pass_px": (np.float32, (33, 2)), "first_pass_conf": (np.float32, (33,)),
+    "tracked_px": (np.float32, (33, 2)), "tracked_conf": (np.float32, (33,)),
     # provenance
     "sequence": (np.int32, ()), "frame": (np.int32, ()), "truncated": (np.bool_, ()), "occluded": (np.bool_, ()),
     "background": (np.int32, ()),
@@ -276,6 +288,7 @@ class ChunkMaker:
         self.rest = rest_frame(self.body) if cfg.look != "flat" else None
         self._renderers: dict[tuple[int, int], object] = {}
         self._still_detector = None  # one IMAGE-mode landmarker for all stills (creating one costs ~0.1 s)
+        self._tracker = None  # the still path's tracking passes (DetectorDataConfig.tracking_passes)
 
     def close(self) -> None:
         for r in self._renderers.values():
@@ -283,6 +296,8 @@ class ChunkMaker:
         self._renderers.clear()
         if self._still_detector is not None:
             self._still_detector.close()
+        if self._tracker is not None:
+            self._tracker.close()
 
     def _renderer(self, wh: tuple[int, int]):
         from genhmr_app.training import render as rnd
@@ -335,6 +350,21 @@ class ChunkMaker:
                  "seconds": round(time.perf_counter() - t0, 2), "render_s": round(render_s, 2),
                  "detect_s": round(detect_s, 2)}
         return rows, stats
+
+    def _track(self, rows, row: int, image: np.ndarray, person) -> None:
+        """The still's tracking passes, as Reconstructor.look_again makes them; nothing when a pass loses the person."""
+        from genhmr_app.detection.tracking_looks import StillTracker
+
+        if self._tracker is None:
+            self._tracker = StillTracker()
+        heard = {}
+        look = self._tracker.look(image, person, self.cfg.tracking_passes, on_pass=lambda k, t: heard.setdefault(k, t))
+        if look is None:
+            return
+        first = heard.get(1, look)
+        rows["tracked"][row] = True
+        rows["first_pass_px"][row], rows["first_pass_conf"][row] = first.landmarks_px, first.confidence
+        rows["tracked_px"][row], rows["tracked_conf"][row] = look.landmarks_px, look.confidence
 
     def _make_group(self, rows, members: list[int], sequence_id: int, rng: np.random.Generator, gen) -> tuple[float, float]:
         """One still (len(members) == 1) or one VIDEO-mode sequence of consecutive clip frames."""
@@ -438,6 +468,10 @@ class ChunkMaker:
                     rows["presence"][row] = p.presence
                     rows["world"][row] = p.world_landmarks
                     rows["bbox"][row] = p.bbox
+                    if not video and cfg.tracking_passes > 0:
+                        t = time.perf_counter()
+                        self._track(rows, row, image, p)
+                        detect_s += time.perf_counter() - t
         finally:
             if video:
                 detector.close()
@@ -570,10 +604,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of poses with limbs drawn anywhere inside the joint limits")
     p.add_argument("--look", choices=LOOKS + ("mixed",), default=DetectorDataConfig.look,
                    help="how the people look: flat garments, dressed (patterns, loose clothes, a face), or either")
+    p.add_argument("--tracking-passes", type=int, default=DetectorDataConfig.tracking_passes,
+                   help="also run the still path's tracking passes on each still and keep their looks")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = DetectorDataConfig(chunk_size=args.chunk_size, seed=args.seed, fold_share=args.fold_share,
-                             wide_share=args.wide_share, look=args.look)
+                             wide_share=args.wide_share, look=args.look,
+                             tracking_passes=args.tracking_passes)
     out = args.out or default_out_dir(cfg)
     summary = generate(cfg, args.samples, args.workers, out)
     print(json.dumps(summary, indent=2))

@@ -27,7 +27,7 @@ import logging
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,9 @@ import torch
 
 from genhmr_app.body.model import load_body_model
 from genhmr_app.conditioning.camera import project
-from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, LIMB_LANDMARKS, MAX_SHIFT, CorrectorConfig,
-                                                      CorrectorNet, INPUT_SETS, LandmarkCorrector, corrector_features,
+from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, FEATURES, LIMB_LANDMARKS, LOOK_FEATURES, MAX_SHIFT,
+                                                      CorrectorConfig, CorrectorError, CorrectorNet, INPUT_SETS,
+                                                      LandmarkCorrector, corrector_features, look_features,
                                                       mirror_landmarks, person_frame)
 from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.paths import REPO_ROOT, user_cache_dir
@@ -71,34 +72,56 @@ def placed_truth_px(data: dict[str, np.ndarray], placement: LandmarkPlacement | 
     return np.concatenate(out).astype(np.float32)
 
 
-def training_arrays(det_px, det_z, visibility, presence, world, target_px) -> tuple[np.ndarray, np.ndarray]:
+def features(arrays: dict[str, np.ndarray], looks: bool) -> np.ndarray:
+    """(B, F) the networks' input for samples as with_looks gives them; `looks`: a two-look corrector's."""
+    base = corrector_features(*(arrays[k] for k in KEYS))
+    if not looks:
+        return base
+    extra = look_features(arrays["det_px"], arrays["first_look_px"], arrays["look_conf"])
+    extra[~arrays["is_pass"]] = 0.0  # a first or VIDEO-mode look: no other look
+    return np.concatenate([base, extra], 1)
+
+
+def training_arrays(arrays: dict[str, np.ndarray], target_px: np.ndarray, looks: bool) -> tuple[np.ndarray, np.ndarray]:
     """Features (B, F) and target shifts (B, 66) in person-box units."""
+    det_px = arrays["det_px"]
     _, scale = person_frame(det_px)
     shift = ((target_px - det_px) / scale).clip(-MAX_SHIFT, MAX_SHIFT)
-    return corrector_features(det_px, det_z, visibility, presence, world), shift.reshape(len(det_px), -1).astype(np.float32)
+    return features(arrays, looks), shift.reshape(len(det_px), -1).astype(np.float32)
 
 
-def mirrored(det_px, det_z, visibility, presence, world, target_px, image_wh):
+def mirrored(arrays: dict[str, np.ndarray], target_px: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The same samples as seen in a mirror: x → width − x, world x negated, left and right swapped."""
+    width = arrays["image_wh"][:, None, 0]
+
     def flip_px(px):
         px = mirror_landmarks(px)
-        px[..., 0] = image_wh[:, None, 0] - px[..., 0]
+        px[..., 0] = width - px[..., 0]
         return px
-    world = mirror_landmarks(world)
+    world = mirror_landmarks(arrays["world"])
     world[..., 0] *= -1
     swap = lambda a: mirror_landmarks(a[..., None])[..., 0]  # noqa: E731
-    return flip_px(det_px), swap(det_z), swap(visibility), swap(presence), world, flip_px(target_px)
+    out = dict(arrays, det_px=flip_px(arrays["det_px"]), det_z=swap(arrays["det_z"]),
+               visibility=swap(arrays["visibility"]), presence=swap(arrays["presence"]), world=world)
+    if "first_look_px" in arrays:
+        out.update(first_look_px=flip_px(arrays["first_look_px"]), look_conf=swap(arrays["look_conf"]))
+    return out, flip_px(target_px)
 
 
-def limb_errors_px(nets: list[CorrectorNet], det, target) -> tuple[float, float, float, float]:
+def rows_of(arrays: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[rows] for k, v in arrays.items()}
+
+
+def limb_errors_px(nets: list[CorrectorNet], arrays: dict[str, np.ndarray], target) -> tuple[float, float, float, float]:
     """Held-out limb landmarks: mean and median px error of MediaPipe's and of the corrected points (the
     nets' mean shift)."""
-    features = torch.from_numpy(corrector_features(*det))
+    x = torch.from_numpy(features(arrays, nets[0].config.looks))
     with torch.no_grad():  # as LandmarkCorrector.predict, without freezing a net still in training
-        shift = torch.stack([net(features)[0] for net in nets]).mean(0)
-    _, scale = person_frame(det[0])
-    corrected = det[0] + shift.numpy() * scale
-    before = np.linalg.norm(det[0] - target, axis=-1)[:, LIMBS]
+        shift = torch.stack([net(x)[0] for net in nets]).mean(0)
+    det_px = arrays["det_px"]
+    _, scale = person_frame(det_px)
+    corrected = det_px + shift.numpy() * scale
+    before = np.linalg.norm(det_px - target, axis=-1)[:, LIMBS]
     after = np.linalg.norm(corrected - target, axis=-1)[:, LIMBS]
     return float(before.mean()), float(after.mean()), float(np.median(before)), float(np.median(after))
 
@@ -112,24 +135,80 @@ def nll(shift: torch.Tensor, log_spread: torch.Tensor, target: torch.Tensor) -> 
 KEYS = ("det_px", "det_z", "visibility", "presence", "world")
 
 
+def _sha256_file(path: Path | None) -> str:
+    return "" if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
 def held_out(samples: int, block: int = BLOCK) -> np.ndarray:
     """(samples,) bool: every HOLDOUT_EVERY-th block of `block` samples."""
     return (np.arange(samples) // block) % HOLDOUT_EVERY == 0
 
 
-def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorConfig, epochs: int, batch: int,
-          lr: float, seed: int, checkpoint: Path, log_path: Path | None, block: int = BLOCK) -> CorrectorNet:
-    """One member, trained from `seed` (resumed from `checkpoint` when it holds a part of this run)."""
-    torch.manual_seed(seed)
-    held = held_out(len(target_px), block)
-    fit = [data[k][~held] for k in KEYS] + [target_px[~held]]
-    x1, y1 = training_arrays(*fit)
-    x2, y2 = training_arrays(*mirrored(*fit, data["image_wh"][~held]))
-    x, y = torch.from_numpy(np.concatenate([x1, x2])), torch.from_numpy(np.concatenate([y1, y2]))
-    held_det = [data[k][held] for k in KEYS]
+LOOKS = ("image", "first", "last")
+
+
+def with_looks(data: dict[str, np.ndarray], target_px: np.ndarray, looks: tuple[str, ...], block: int = BLOCK
+               ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The samples once per look the corrector should learn to correct: "image", MediaPipe's IMAGE-mode (or
+    VIDEO-mode) landmarks; "first" / "last", the first / last tracking pass's landmarks on a still (where
+    the data has them, DetectorDataConfig.tracking_passes), with the rest of the first look's output and,
+    for a two-look corrector, the first look's landmarks and the pass's heatmap peaks beside them.
+    Returns the arrays (KEYS, LOOK_KEYS, "image_wh", "look": the look's index), the targets and the
+    held-out mask; a sample's looks are all held out or none."""
+    n = len(target_px)
+    held = held_out(n, block)
+    tracked = data.get("tracked", np.zeros(n, bool))
+    parts = []
+    for look in looks:
+        if look == "image":
+            parts.append((np.ones(n, bool), data["det_px"], np.zeros((n, 33), np.float32), False))
+        elif look == "first":
+            parts.append((tracked, data["first_pass_px"], data["first_pass_conf"], True))
+        else:
+            parts.append((tracked, data["tracked_px"], data["tracked_conf"], True))
+    out = {k: np.concatenate([data[k][rows] for rows, *_ in parts]) for k in KEYS[1:] + ("image_wh",)}
+    out["det_px"] = np.concatenate([px[rows] for rows, px, *_ in parts])
+    out["first_look_px"] = np.concatenate([data["det_px"][rows] if is_pass else np.zeros_like(data["det_px"][rows])
+                                           for rows, _, _, is_pass in parts])
+    out["look_conf"] = np.concatenate([conf[rows] for rows, _, conf, _ in parts])
+    out["is_pass"] = np.concatenate([np.full(int(rows.sum()), is_pass) for rows, _, _, is_pass in parts])
+    out["look"] = np.concatenate([np.full(int(rows.sum()), i) for i, (rows, *_) in enumerate(parts)])
+    return out, np.concatenate([target_px[rows] for rows, *_ in parts]), np.concatenate([held[rows] for rows, *_ in parts])
+
+
+def _start_from(init: CorrectorNet, config: CorrectorConfig, x: torch.Tensor) -> CorrectorNet:
+    """A network for `config` that begins as the trained `init`: a two-look network from a one-look one gets
+    zero weights on the new inputs (so it starts out correcting as `init` does) and their own normalisation."""
     net = CorrectorNet(config)
-    net.feature_mean.copy_(x.mean(0))
-    net.feature_std.copy_(x.std(0) + 1e-3)
+    state = init.state_dict()
+    if config.looks and not init.config.looks:
+        first = state["mlp.0.weight"]
+        state["mlp.0.weight"] = torch.cat([first, torch.zeros(first.shape[0], LOOK_FEATURES)], 1)
+        state["feature_mean"] = torch.cat([state["feature_mean"], x[:, FEATURES:].mean(0)])
+        state["feature_std"] = torch.cat([state["feature_std"], x[:, FEATURES:].std(0) + 1e-3])
+    net.load_state_dict(state)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    return net
+
+
+def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorConfig, epochs: int, batch: int,
+          lr: float, seed: int, checkpoint: Path, log_path: Path | None, held: np.ndarray,
+          init: CorrectorNet | None = None) -> CorrectorNet:
+    """One member, trained from `seed` (resumed from `checkpoint` when it holds a part of this run).
+    `init`: a trained member to fine-tune (its feature normalisation is kept)."""
+    torch.manual_seed(seed)
+    fit = rows_of(data, ~held)
+    x1, y1 = training_arrays(fit, target_px[~held], config.looks)
+    x2, y2 = training_arrays(*mirrored(fit, target_px[~held]), config.looks)
+    x, y = torch.from_numpy(np.concatenate([x1, x2])), torch.from_numpy(np.concatenate([y1, y2]))
+    held_det = rows_of(data, held)
+    if init is not None:
+        net = _start_from(init, config, x)
+    else:
+        net = CorrectorNet(config)
+        net.feature_mean.copy_(x.mean(0))
+        net.feature_std.copy_(x.std(0) + 1e-3)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps_per_epoch = len(x) // batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps_per_epoch)
@@ -177,9 +256,26 @@ def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorC
     return net.eval()
 
 
-def ensemble_metrics(nets: list[CorrectorNet], data: dict[str, np.ndarray], target_px: np.ndarray, block: int) -> dict:
-    held = held_out(len(target_px), block)
-    errors = limb_errors_px(nets, [data[k][held] for k in KEYS], target_px[held])
+def ensemble_metrics(nets: list[CorrectorNet], data: dict[str, np.ndarray], target_px: np.ndarray,
+                     held: np.ndarray, looks: tuple[str, ...] = ("image",), before: list[CorrectorNet] | None = None
+                     ) -> dict:
+    """Held-out limb landmarks' 2D error before and after the correction; per look, and (with `before`, the
+    corrector fine-tuned from) that corrector's on the same samples."""
+    metrics = _held_out_metrics(nets, data, target_px, held)
+    for i, look in enumerate(looks if len(looks) > 1 or before is not None else ()):
+        rows = held & (data["look"] == i) if "look" in data else held
+        if rows.any():
+            errors = limb_errors_px(nets, rows_of(data, rows), target_px[rows])
+            entry = {"mediapipe_mean": round(errors[0], 2), "corrected_mean": round(errors[1], 2)}
+            if before is not None:
+                entry["before_fine_tuning_mean"] = round(limb_errors_px(before, rows_of(data, rows), target_px[rows])[1], 2)
+            metrics.setdefault("held_out_limb_px_by_look", {})[look] = entry
+    return metrics
+
+
+def _held_out_metrics(nets: list[CorrectorNet], data: dict[str, np.ndarray], target_px: np.ndarray,
+                      held: np.ndarray) -> dict:
+    errors = limb_errors_px(nets, rows_of(data, held), target_px[held])
     return {"samples_trained": int((~held).sum()), "samples_held_out": int(held.sum()),
                "held_out_limb_px_mediapipe_mean": round(errors[0], 2), "held_out_limb_px_corrected_mean": round(errors[1], 2),
                "held_out_limb_px_mediapipe_median": round(errors[2], 2),
@@ -203,7 +299,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log", type=Path, default=DEFAULT_LOG)
     parser.add_argument("--block", type=int, default=BLOCK, help=f"samples per hold-out block (every {HOLDOUT_EVERY}th is held out)")
+    parser.add_argument("--looks", default="image",
+                        help="comma-separated looks to learn from: image (MediaPipe's first look), first / last "
+                             "(the still's first / last tracking pass, where the data has them)")
+    parser.add_argument("--two-looks", action="store_true",
+                        help="a two-look corrector: a tracking pass's look is corrected knowing MediaPipe's first look "
+                             "and the pass's heatmap peaks (CorrectorConfig.looks)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="fine-tune this corrector's members (member i from its member i) instead of starting afresh")
     args = parser.parse_args(argv)
+    looks = tuple(look.strip() for look in args.looks.split(",") if look.strip())
+    if not looks or any(look not in LOOKS for look in looks):
+        parser.error(f"--looks: choose from {', '.join(LOOKS)}")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -214,27 +321,39 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     placement = LandmarkPlacement.load()
     target_px = placed_truth_px(data, placement)
-    config = CorrectorConfig(args.width, args.layers, args.inputs)
+    data, target_px, held = with_looks(data, target_px, looks, args.block)
+    log.info("%d samples over the looks %s (%d held out)", len(target_px), ", ".join(looks), int(held.sum()))
+    init = None
+    if args.init is not None:
+        try:
+            init = LandmarkCorrector.load(args.init)
+        except CorrectorError as exc:
+            parser.error(str(exc))
+    config = CorrectorConfig(args.width, args.layers, args.inputs, args.two_looks) if init is None \
+        else replace(init.nets[0].config, looks=args.two_looks or init.nets[0].config.looks)
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     nets = []
     for seed in range(args.seed, args.seed + args.members):
         key = json.dumps([[str(f) for f in folders], len(target_px), asdict(config), args.epochs, args.batch, args.lr,
-                          seed, args.block])
+                          seed, args.block] + ([] if looks == ("image",) and init is None
+                                               else [looks, str(args.init), _sha256_file(args.init)]))
         checkpoint = user_cache_dir() / "landmark_corrector" / f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.ckpt"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         try:
+            member = None if init is None else init.nets[(seed - args.seed) % len(init.nets)]
             nets.append(train(data, target_px, config, args.epochs, args.batch, args.lr, seed, checkpoint, args.log,
-                              args.block))
+                              held, member))
         except TrainingStopped as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    metrics = ensemble_metrics(nets, data, target_px, args.block)
+    metrics = ensemble_metrics(nets, data, target_px, held, looks, None if init is None else init.nets)
     card = {"model": f"landmark corrector (an ensemble of {args.members} MLPs on MediaPipe's landmarks)",
             "config": asdict(config), "members": args.members,
             "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "command": command,
-            "data": [f.name for f in folders], "target": "true body keypoints with the landmark placement, projected",
+            "data": [f.name for f in folders], "looks": list(looks),
+            "fine_tuned_from": None if init is None else {"path": str(args.init), "card": init.card}, "target": "true body keypoints with the landmark placement, projected",
             "train_time_s": round(time.perf_counter() - t0, 1), "metrics": metrics}
     LandmarkCorrector(nets, card).save(args.out)
     print(json.dumps(metrics, indent=1))

@@ -1,0 +1,63 @@
+"""A landmark corrector's own domain-check thresholds: its ensemble's disagreement on validation renders.
+
+CorrectionSettings.trusted_disagreement / untrusted_disagreement are the 95th / 99th percentiles of the
+shipped ensemble's disagreement on the first 300 seed-10 validation renders; a retrained ensemble
+disagrees by its own amounts, so its thresholds are measured the same way before it is compared or
+shipped. Printed for each look the fit corrects: MediaPipe's first look, the first tracking pass's and
+the last one's (the app's still path fits the last two).
+
+    python scripts/analysis/corrector_disagreement.py [--corrector PATH] [--seed 10] [--scenes 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from genhmr_app.bench.validate import validation_scenes
+from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, LandmarkCorrector, corrector_features,
+                                                      look_features)
+from genhmr_app.pipeline.reconstructor import Reconstructor
+
+import torch
+
+
+def disagreements(corrector: LandmarkCorrector, pairs: list[tuple]) -> dict[str, np.ndarray]:
+    """Scenes whose stills had both tracking passes; per look, the ensemble's disagreement on each."""
+    people = [d.people[0] for _, d in pairs]
+    people = [p for p in people if p.first_pass_px is not None and p.tracked_px is not None]
+    stack = lambda name: np.stack([getattr(p, name) for p in people]).astype(np.float32)  # noqa: E731
+    first = stack("landmarks_px")
+    rest = [stack(n) for n in ("landmarks_z", "visibility", "presence", "world_landmarks")]
+    looks = {"image": (first, None, None), "first pass": (stack("first_pass_px"), first, stack("first_pass_confidence")),
+             "last pass": (stack("tracked_px"), first, stack("tracked_confidence"))}
+    out = {}
+    for name, (points, first_look, confidence) in looks.items():
+        features = corrector_features(points, *rest)
+        if corrector.reads_looks:
+            features = np.concatenate([features, look_features(points, first_look, confidence)], 1)
+        out[name] = corrector.predict(torch.from_numpy(features))[2].numpy()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corrector", type=Path, default=CORRECTOR_PATH)
+    parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--scenes", type=int, default=300)
+    args = parser.parse_args()
+    pairs = validation_scenes(Reconstructor(), args.seed, 600)[:args.scenes]
+    result = {}
+    looks = disagreements(LandmarkCorrector.load(args.corrector), pairs)
+    result["people with both passes"] = len(looks["image"])
+    for name, values in looks.items():
+        result[name] = {"p95": round(float(np.percentile(values, 95)), 4), "p99": round(float(np.percentile(values, 99)), 4),
+                        "median": round(float(np.median(values)), 4)}
+    print(json.dumps({"corrector": str(args.corrector), "scenes": len(pairs), **result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
