@@ -174,6 +174,37 @@ def test_the_shipped_corrector_moves_landmarks_by_little_and_trusts_less_where_i
     assert np.allclose(plain.landmarks_px, out.landmarks_px)
 
 
+def test_the_fit_corrects_a_tracked_look_knowing_the_first_look_and_the_passs_certainty():
+    """The shipped corrector reads two looks: the still path's fit targets for a tracking pass's look are
+    its correction given MediaPipe's first look and the pass's heatmap peaks, and that knowledge moves them."""
+    from genhmr_app.detection.detector import DetectedPerson
+    from genhmr_app.pipeline.reconstructor import Reconstructor
+
+    corrector, warning = load_corrector(CORRECTOR_PATH)
+    assert corrector is not None and corrector.reads_looks, warning
+    sparse = LandmarkPlacement.load().keypoint_body(load_body_model())
+    orient = torch.diag(torch.tensor([1.0, -1.0, -1.0]))[None]
+    pose = roma.rotvec_to_rotmat(torch.randn(1, 23, 3, generator=torch.Generator().manual_seed(1)) * 0.2)
+    with torch.no_grad():
+        points = sparse.mediapipe33(orient, pose, torch.zeros(1, 10), torch.tensor([[0, 0.2, 3.5]]))
+    first = project(points, torch.tensor([600.0]), torch.tensor([[640.0, 640.0]]))[0].numpy()
+    world = (points - points[:, [23, 24]].mean(1, keepdim=True))[0].numpy()
+    tracked = first + np.random.default_rng(2).normal(0, 3.0, first.shape).astype(np.float32)
+    tracked[KNEES] += 25.0  # the pass and the first look disagree about the knees
+    confidence = np.full(33, 0.9, np.float32)
+    vis = np.full(33, 0.99, np.float32)
+    person = DetectedPerson(landmarks_px=first, landmarks_z=np.zeros(33, np.float32), visibility=vis, presence=vis,
+                            world_landmarks=world, bbox=(*first.min(0), *first.max(0)), score=0.99,
+                            tracked_px=tracked, tracked_confidence=confidence)
+    recon = Reconstructor()
+    targets = recon.fit_targets(person)
+    expected = corrector.correct(tracked, person.landmarks_z, vis, vis, world, recon.correction,
+                                 first_look_px=first, look_confidence=confidence)
+    assert np.allclose(targets.points_px, expected.landmarks_px)
+    alone = corrector.correct(tracked, person.landmarks_z, vis, vis, world, recon.correction)
+    assert not np.allclose(alone.landmarks_px, expected.landmarks_px, atol=0.05)
+
+
 def test_features_are_those_of_the_mirror_image_when_mirrored():
     rng = np.random.default_rng(0)
     px = rng.uniform(100, 500, (2, 33, 2)).astype(np.float32)
