@@ -48,8 +48,10 @@ def test_tracking_passes_look_again_and_the_fit_pulls_onto_them(recon):
     assert (weights <= again.visibility + 1e-6).all() and weights.max() > 0.5
     # With the learned correction the pass's certainty weighs the corrected points the same way.
     corrected, corrected_weights, _ = recon.fit_targets(again, corrected=True)
+    # (A two-look corrector also reads the first look and the pass's certainty for a pass's look.)
     plain = recon.corrector.correct(again.tracked_px, again.landmarks_z, again.visibility, again.presence,
-                                    again.world_landmarks, recon.correction)
+                                    again.world_landmarks, recon.correction, first_look_px=again.landmarks_px,
+                                    look_confidence=again.tracked_confidence)
     assert np.allclose(corrected, plain.landmarks_px)
     assert np.allclose(corrected_weights, plain.weights * certainty)
     assert not np.allclose(corrected_weights, plain.weights)  # the certainty is not 1 everywhere
