@@ -13,6 +13,9 @@ Every tenth block of 1,000 samples is held out (a chunk's sequences stay on one 
 the log give the limb landmarks' 2D error on them before and after.
 
     python main.py train-landmark-corrector [--data FOLDER ...] [--epochs 40] [--seed 0]
+    # the shipped two-look corrector (thirty-third session): the last one fine-tuned on data with the
+    # tracking passes' looks (generate-detector-data --tracking-passes 2); its card has the exact commands
+    python main.py train-landmark-corrector --data FOLDER --init PATH --looks image,first,last --two-looks --epochs 10 --lr 3e-4
 
 Checkpointed every epoch to the user cache; a rerun with the same settings resumes there. A non-finite
 loss stops the run and keeps the last good checkpoint.
@@ -153,8 +156,8 @@ def with_looks(data: dict[str, np.ndarray], target_px: np.ndarray, looks: tuple[
     VIDEO-mode) landmarks; "first" / "last", the first / last tracking pass's landmarks on a still (where
     the data has them, DetectorDataConfig.tracking_passes), with the rest of the first look's output and,
     for a two-look corrector, the first look's landmarks and the pass's heatmap peaks beside them.
-    Returns the arrays (KEYS, LOOK_KEYS, "image_wh", "look": the look's index), the targets and the
-    held-out mask; a sample's looks are all held out or none."""
+    Returns the arrays (KEYS, "first_look_px", "look_conf", "is_pass", "image_wh", and "look": the look's
+    index), the targets and the held-out mask; a sample's looks are all held out or none."""
     n = len(target_px)
     held = held_out(n, block)
     tracked = data.get("tracked", np.zeros(n, bool))
