@@ -187,6 +187,21 @@ def look_features(landmarks_px: np.ndarray, first_look_px: np.ndarray | None, co
                            np.ones((b, 1), np.float32)], 1).astype(np.float32)
 
 
+def network_inputs(landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibility: np.ndarray, presence: np.ndarray,
+                   world: np.ndarray, looks: bool, first_look_px: np.ndarray | None = None,
+                   confidence: np.ndarray | None = None, is_pass: np.ndarray | None = None) -> np.ndarray:
+    """(B, features) what a corrector's networks read: corrector_features, and for a two-look corrector
+    (`looks`) look_features after them. `is_pass` (B,) bool: which rows are a tracking pass's look (the
+    others get no other look); None: all of them when `first_look_px` is given."""
+    features = corrector_features(landmarks_px, landmarks_z, visibility, presence, world)
+    if not looks:
+        return features
+    extra = look_features(landmarks_px, first_look_px, confidence)
+    if is_pass is not None:
+        extra[~is_pass] = 0.0
+    return np.concatenate([features, extra], 1)
+
+
 def domain_share(disagreement: float, settings: CorrectionSettings) -> float:
     """The share of the correction to use, 1 → 0 as the ensemble's disagreement passes from trusted to untrusted."""
     lo, hi = settings.trusted_disagreement, settings.untrusted_disagreement
@@ -261,12 +276,9 @@ class LandmarkCorrector:
         For a tracking pass's look: `first_look_px` (33, 2), MediaPipe's first look, and `look_confidence`
         (33,), the pass's heatmap peaks (read by a two-look corrector only)."""
         px = np.asarray(landmarks_px, np.float32)[None]
-        features = corrector_features(px, np.asarray(landmarks_z, np.float32)[None], np.asarray(visibility, np.float32)[None],
-                                      np.asarray(presence, np.float32)[None], np.asarray(world, np.float32)[None])
-        if self.reads_looks:
-            features = np.concatenate([features, look_features(
-                px, None if first_look_px is None else np.asarray(first_look_px, np.float32)[None],
-                None if look_confidence is None else np.asarray(look_confidence, np.float32)[None])], 1)
+        one = lambda a: None if a is None else np.asarray(a, np.float32)[None]  # noqa: E731
+        features = network_inputs(px, one(landmarks_z), one(visibility), one(presence), one(world), self.reads_looks,
+                                  one(first_look_px), one(look_confidence))
         if not np.isfinite(features).all():  # a detector glitch: keep MediaPipe's own points
             return CorrectedLandmarks(px[0], np.asarray(visibility, np.float32), np.full(NUM_LANDMARKS, np.nan, np.float32))
         shift, log_spread, disagreement = self.predict(torch.from_numpy(features))

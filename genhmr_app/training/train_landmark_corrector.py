@@ -40,8 +40,8 @@ from genhmr_app.body.model import load_body_model
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, FEATURES, LIMB_LANDMARKS, LOOK_FEATURES, MAX_SHIFT,
                                                       CorrectorConfig, CorrectorError, CorrectorNet, INPUT_SETS,
-                                                      LandmarkCorrector, corrector_features, look_features,
-                                                      mirror_landmarks, person_frame)
+                                                      LandmarkCorrector, mirror_landmarks, network_inputs,
+                                                      person_frame)
 from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.paths import REPO_ROOT, user_cache_dir
 from genhmr_app.training.detector_data import DetectorDataError, load_detector_datasets
@@ -77,12 +77,8 @@ def placed_truth_px(data: dict[str, np.ndarray], placement: LandmarkPlacement | 
 
 def features(arrays: dict[str, np.ndarray], looks: bool) -> np.ndarray:
     """(B, F) the networks' input for samples as with_looks gives them; `looks`: a two-look corrector's."""
-    base = corrector_features(*(arrays[k] for k in KEYS))
-    if not looks:
-        return base
-    extra = look_features(arrays["det_px"], arrays["first_look_px"], arrays["look_conf"])
-    extra[~arrays["is_pass"]] = 0.0  # a first or VIDEO-mode look: no other look
-    return np.concatenate([base, extra], 1)
+    return network_inputs(*(arrays[k] for k in KEYS), looks, arrays.get("first_look_px"), arrays.get("look_conf"),
+                          arrays.get("is_pass"))
 
 
 def training_arrays(arrays: dict[str, np.ndarray], target_px: np.ndarray, looks: bool) -> tuple[np.ndarray, np.ndarray]:

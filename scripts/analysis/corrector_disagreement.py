@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from genhmr_app.bench.validate import validation_scenes
-from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, LandmarkCorrector, corrector_features,
-                                                      look_features)
+from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, LandmarkCorrector, network_inputs
 from genhmr_app.pipeline.reconstructor import Reconstructor
 
 import torch
@@ -36,9 +35,7 @@ def disagreements(corrector: LandmarkCorrector, pairs: list[tuple]) -> dict[str,
              "last pass": (stack("tracked_px"), first, stack("tracked_confidence"))}
     out = {}
     for name, (points, first_look, confidence) in looks.items():
-        features = corrector_features(points, *rest)
-        if corrector.reads_looks:
-            features = np.concatenate([features, look_features(points, first_look, confidence)], 1)
+        features = network_inputs(points, *rest, corrector.reads_looks, first_look, confidence)
         out[name] = corrector.predict(torch.from_numpy(features))[2].numpy()
     return out
 
