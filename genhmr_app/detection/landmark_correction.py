@@ -40,6 +40,8 @@ reads for a pass's look also where the first look put each landmark and how sure
 (CorrectorConfig.looks, LOOK_FEATURES; zero weights on them to start, so it began as the corrector before).
 Seed-10 validation against the thirtieth session's corrector: flat −0.31 mm (−0.58 to −0.04), dressed
 −0.36 (−0.58 to −0.14), 2D −0.10 px; the same fine-tune reading one look: −0.13 (−0.41 to +0.15).
+Thirty-fourth session: the same recipe on 74,000 such renders instead of 30,000, against the thirty-third
+session's: flat −0.38 mm (−0.56 to −0.21), dressed −0.22 (−0.34 to −0.10).
 
 Trained on renders run through the real detector (training/train_landmark_corrector.py); the weights
 live in weights/detector/landmark_corrector.pt with their card beside them.

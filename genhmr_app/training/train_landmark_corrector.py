@@ -13,9 +13,10 @@ Every tenth block of 1,000 samples is held out (a chunk's sequences stay on one 
 the log give the limb landmarks' 2D error on them before and after.
 
     python main.py train-landmark-corrector [--data FOLDER ...] [--epochs 40] [--seed 0]
-    # the shipped two-look corrector (thirty-third session): the last one fine-tuned on data with the
-    # tracking passes' looks (generate-detector-data --tracking-passes 2); its card has the exact commands
-    python main.py train-landmark-corrector --data FOLDER --init PATH --looks image,first,last --two-looks --epochs 10 --lr 3e-4
+    # the shipped two-look corrector (thirty-third session; thirty-fourth: three data folders, 74,000
+    # renders): the thirtieth session's one fine-tuned on data with the tracking passes' looks
+    # (generate-detector-data --tracking-passes 2); its card has the exact commands
+    python main.py train-landmark-corrector --data FOLDER [FOLDER ...] --init PATH --looks image,first,last --two-looks --epochs 10 --lr 3e-4
 
 Checkpointed every epoch to the user cache; a rerun with the same settings resumes there. A non-finite
 loss stops the run and keeps the last good checkpoint.
