@@ -119,10 +119,12 @@ def test_occluders_over_any_body_box_from_tiny_to_whole_image():
 def test_poses_beyond_the_clips_get_their_own_dataset_and_older_data_keeps_its_folder():
     plain = dd.DetectorDataConfig()
     # The key of a dataset made before fold/wide shares, looks and tracking looks existed (asdict without them).
-    old = {k: v for k, v in asdict(plain).items() if k not in ("fold_share", "wide_share", "look", "tracking_passes")}
+    old = {k: v for k, v in asdict(plain).items()
+           if k not in ("fold_share", "wide_share", "look", "tracking_passes", "patches")}
     assert plain.key == hashlib.sha1(json.dumps(old, sort_keys=True).encode()).hexdigest()[:10]
     assert dd.DetectorDataConfig(fold_share=0.15).key != plain.key != dd.DetectorDataConfig(wide_share=0.3).key
     assert dd.DetectorDataConfig(look="dressed").key not in (plain.key, dd.DetectorDataConfig(look="mixed").key)
+    assert dd.DetectorDataConfig(patches=True).key != plain.key
 
 
 def test_training_reads_several_detector_datasets_as_one(tmp_path):

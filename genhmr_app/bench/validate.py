@@ -178,7 +178,9 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = 
     for scene in tqdm(scenes, desc="detect"):
         detection = detector.detect(scene.image)
         if detection_matches(detection, scene):
-            pairs.append((replace(scene, image=None), recon.look_again(scene.image, detection, passes)))
+            looked = recon.look_again(scene.image, detection, passes)
+            # The cache keeps no images (rendered_validation_scenes makes them again for what needs them).
+            pairs.append((replace(scene, image=None), replace(looked, people=[replace(p, image=None) for p in looked.people])))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
@@ -196,13 +198,23 @@ def rendered_validation_scenes(recon: Reconstructor, seed: int, images: int, loo
     from genhmr_app.tokens.data import load_pose_splits
 
     key = lambda scene: (round(float(scene.focal), 4), round(float(scene.kp2d[0, 0]), 3))  # noqa: E731
-    pairs = validation_scenes(recon, seed, 600, look)
+    pairs = validation_scenes(recon, seed, images, look)
     by_key = {key(scene): i for i, (scene, _) in enumerate(pairs)}
     val = load_pose_splits()["val"]
     for rendered in build_scenes(recon.body, {"test": val, "heldout": val}, images, seed, look):
         i = by_key.get(key(rendered))
         if i is not None:  # else the detector missed this person when the cache was made
             yield i, rendered, *pairs[i]
+
+
+def with_images(recon: Reconstructor, pairs: list[tuple], seed: int, images: int, look: str) -> list[tuple]:
+    """`pairs` with every person's image (DetectedPerson.image), rendered again; a scene that does not
+    render the same again is left out (and counted)."""
+    rendered = {i: scene.image for i, scene, _, _ in rendered_validation_scenes(recon, seed, images, look)}
+    if len(rendered) < len(pairs):
+        print(f"with images: {len(pairs) - len(rendered)} scene(s) did not render the same again, left out")
+    return [(scene, replace(det, people=[replace(p, image=rendered[i]) for p in det.people]))
+            for i, (scene, det) in enumerate(pairs) if i in rendered]
 
 
 @contextmanager
@@ -319,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="how the rendered people look: flat garments (the bench's), or dressed (patterns, loose clothes, a face)")
     ap.add_argument("--real", action="store_true", help="also score every variant on the shared real images")
     ap.add_argument("--json", type=Path, help="also write the per-variant means and margins here")
+    ap.add_argument("--with-images", action="store_true",
+                    help="render the scenes again and give each person their image (the cache keeps none): for a "
+                         "landmark corrector that reads image patches")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -330,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs = validation_scenes(recons.shipped, args.seed, args.images, args.look)
     print(f"validation scenes: seed {args.seed}, {args.look} look, {len(pairs)} of {args.images} found by the detector "
           f"(cache {cache_path(args.seed, args.images, args.look)})")
+    if args.with_images:
+        pairs = with_images(recons.shipped, pairs, args.seed, args.images, args.look)
     try:
         results = {v.name: evaluate(recons.for_variant(v), pairs, v) for v in variants}
         real = {v.name: evaluate_real(recons.for_variant(v), v) for v in variants} if args.real else {}

@@ -97,6 +97,9 @@ class DetectedPerson:
     # last pass runs (Reconstructor: ReconstructionSettings.last_look_fit_iterations). None: one pass or none.
     first_pass_px: np.ndarray | None = None
     first_pass_confidence: np.ndarray | None = None
+    # The RGB image the person was found in, by reference (not a copy): a patch-reading landmark corrector
+    # cuts its patches from it (detection/landmark_patches.py). None where no image is at hand.
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def coco17(self) -> np.ndarray:
         """(17, 3) float32 [x, y, confidence] in COCO order; confidence is MediaPipe's visibility."""
@@ -506,6 +509,7 @@ class PoseDetector:
                 world_landmarks=world,
                 bbox=_clip_box(raw_box, w, h),
                 score=float(arr[list(COCO17_FROM_MP33), 4].mean()),
+                image=image,
             )
             mask = None
             if i < len(masks):

@@ -58,6 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genhmr_app.detection.landmark_patches import PATCH_SIZE
 from genhmr_app.detection.landmarks import MP33_FLIP_INDEX, MP33_INDEX
 from genhmr_app.paths import WEIGHTS_DIR
 
@@ -79,6 +80,10 @@ FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS * 3 + NUM_LANDMARKS * 3  # 2D, z / 
 # first look put each landmark (relative to the look corrected, in its box units), the pass's heatmap
 # certainty, and a flag saying the look is a tracking pass's (0 and zeros for a first or VIDEO-mode look).
 LOOK_FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS + 1
+# A corrector that reads image patches (CorrectorConfig.patches) turns each landmark's grey patch
+# (detection/landmark_patches.py) into this many numbers, with one small network shared by all 33.
+PATCH_EMBED = 8
+PATCH_INPUTS = NUM_LANDMARKS * PATCH_EMBED + 1  # the embeddings and a flag: 1 when the patches are there
 MAX_SHIFT = 0.5  # of the person's box: a correction can never move a landmark further
 LOG_SPREAD_RANGE = (-6.0, 3.0)
 
@@ -93,6 +98,9 @@ class CorrectorConfig:
     # True: also reads the still's other look (LOOK_FEATURES), so that a tracking pass's look is corrected
     # knowing where the first look disagreed with it and how sure the pass was.
     looks: bool = False
+    # True: also reads a grey patch of the image around each landmark corrected (PatchEncoder), so that it
+    # can tell, say, a loose sleeve's end from the wrist (thirty-fifth session).
+    patches: bool = False
 
     @property
     def num_features(self) -> int:
@@ -220,8 +228,31 @@ def mirror_landmarks(values: np.ndarray) -> np.ndarray:
     return values[..., list(MP33_FLIP_INDEX), :]
 
 
+def mirror_patches(patches: torch.Tensor) -> torch.Tensor:
+    """(B, 33, P, P) → the patches of the mirrored image: each flipped left-right, left and right landmarks swapped."""
+    return patches[:, list(MP33_FLIP_INDEX)].flip(-1)
+
+
+class PatchEncoder(nn.Module):
+    """(B, 33, P, P) uint8 grey patches → (B, 33 · PATCH_EMBED). Each patch is brought to zero mean and unit
+    contrast first: what matters is the shapes around the landmark, not how bright the photo is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # An MLP over the whole patch, not a convolution: on the CPU a small convolution over ~17,000 patches
+        # a batch took 150 µs a patch, this takes a few (thirty-fifth session).
+        self.net = nn.Sequential(nn.Linear(PATCH_SIZE * PATCH_SIZE, 64), nn.GELU(), nn.Linear(64, PATCH_EMBED))
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        b = patches.shape[0]
+        x = patches.reshape(b * NUM_LANDMARKS, PATCH_SIZE * PATCH_SIZE).float()
+        x = (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 8.0)
+        return self.net(x).reshape(b, NUM_LANDMARKS * PATCH_EMBED)
+
+
 class CorrectorNet(nn.Module):
-    """MLP: features (standardised inside) → shift (B, 33, 2) in person-box units and log spread (B, 33)."""
+    """MLP: features (standardised inside) → shift (B, 33, 2) in person-box units and log spread (B, 33).
+    A patch-reading one (CorrectorConfig.patches) also reads each landmark's patch, through PatchEncoder."""
 
     def __init__(self, config: CorrectorConfig = CorrectorConfig()) -> None:
         super().__init__()
@@ -229,7 +260,8 @@ class CorrectorNet(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(config.num_features))
         self.register_buffer("feature_std", torch.ones(config.num_features))
         layers: list[nn.Module] = []
-        width_in = config.num_features
+        width_in = config.num_features + (PATCH_INPUTS if config.patches else 0)
+        self.patch_encoder = PatchEncoder() if config.patches else None
         for _ in range(config.layers):
             layers += [nn.Linear(width_in, config.width), nn.GELU()]
             width_in = config.width
@@ -238,8 +270,23 @@ class CorrectorNet(nn.Module):
         # A constant of the config, not a weight: not saved, so files from before it load unchanged.
         self.register_buffer("input_mask", input_mask(config.inputs, config.looks), persistent=False)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.mlp((features - self.feature_mean) / self.feature_std * self.input_mask)
+    def forward(self, features: torch.Tensor, patches: torch.Tensor | None = None,
+                has_patches: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (B, F); for a patch-reading net, patches (B, 33, P, P) uint8 (None: none for any row)
+        and has_patches (B,) bool (None: every row has them); a row without patches reads zeros."""
+        x = (features - self.feature_mean) / self.feature_std * self.input_mask
+        if self.patch_encoder is not None:
+            b = features.shape[0]
+            if patches is None:
+                extra = torch.zeros(b, PATCH_INPUTS, dtype=x.dtype, device=x.device)
+            else:
+                has = torch.ones(b, dtype=torch.bool, device=x.device) if has_patches is None else has_patches
+                embedded = torch.zeros(b, PATCH_INPUTS - 1, dtype=x.dtype, device=x.device)
+                if bool(has.any()):  # only the rows that have patches pay for them
+                    embedded = embedded.index_put((has,), self.patch_encoder(patches[has]).to(x.dtype))
+                extra = torch.cat([embedded, has.to(x.dtype).reshape(b, 1)], 1)
+            x = torch.cat([x, extra], 1)
+        out = self.mlp(x)
         shift = out[:, : NUM_LANDMARKS * 2].reshape(-1, NUM_LANDMARKS, 2).clamp(-MAX_SHIFT, MAX_SHIFT)
         return shift, out[:, NUM_LANDMARKS * 2:].clamp(*LOG_SPREAD_RANGE)
 
@@ -255,11 +302,13 @@ class LandmarkCorrector:
             p.requires_grad_(False)
         self.card = card or {}
 
-    def predict(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def predict(self, features: torch.Tensor, patches: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """features (B, FEATURES) → shift (B, 33, 2) in person-box units and log spread (B, 33), the members'
-        mean, and the members' disagreement (B,): the mean distance of a member's limb shifts from the mean."""
+        mean, and the members' disagreement (B,): the mean distance of a member's limb shifts from the mean.
+        `patches` (B, 33, P, P) uint8: read by a patch-reading corrector only."""
         with torch.no_grad():
-            outs = [net(features) for net in self.nets]
+            outs = [net(features, patches) for net in self.nets]
         shifts = torch.stack([o[0] for o in outs])  # (M, B, 33, 2)
         shift = shifts.mean(0)
         limbs = list(LIMB_LANDMARKS)
@@ -271,20 +320,27 @@ class LandmarkCorrector:
         """Whether the networks also read the still's other look (CorrectorConfig.looks)."""
         return self.nets[0].config.looks
 
+    @property
+    def reads_patches(self) -> bool:
+        """Whether the networks also read image patches around the landmarks (CorrectorConfig.patches)."""
+        return self.nets[0].config.patches
+
     def correct(self, landmarks_px: np.ndarray, landmarks_z: np.ndarray, visibility: np.ndarray,
                 presence: np.ndarray, world: np.ndarray,
                 settings: CorrectionSettings = CorrectionSettings(), first_look_px: np.ndarray | None = None,
-                look_confidence: np.ndarray | None = None) -> CorrectedLandmarks:
+                look_confidence: np.ndarray | None = None, patches: np.ndarray | None = None) -> CorrectedLandmarks:
         """One person's MediaPipe output ((33, 2), (33,), (33,), (33,), (33, 3)) → the fit's landmarks and weights.
         For a tracking pass's look: `first_look_px` (33, 2), MediaPipe's first look, and `look_confidence`
-        (33,), the pass's heatmap peaks (read by a two-look corrector only)."""
+        (33,), the pass's heatmap peaks (read by a two-look corrector only). `patches` (33, P, P) uint8, cut
+        around `landmarks_px` (landmark_patches): read by a patch-reading corrector only."""
         px = np.asarray(landmarks_px, np.float32)[None]
         one = lambda a: None if a is None else np.asarray(a, np.float32)[None]  # noqa: E731
         features = network_inputs(px, one(landmarks_z), one(visibility), one(presence), one(world), self.reads_looks,
                                   one(first_look_px), one(look_confidence))
         if not np.isfinite(features).all():  # a detector glitch: keep MediaPipe's own points
             return CorrectedLandmarks(px[0], np.asarray(visibility, np.float32), np.full(NUM_LANDMARKS, np.nan, np.float32))
-        shift, log_spread, disagreement = self.predict(torch.from_numpy(features))
+        patch_batch = None if patches is None or not self.reads_patches else torch.from_numpy(np.asarray(patches, np.uint8))[None]
+        shift, log_spread, disagreement = self.predict(torch.from_numpy(features), patch_batch)
         _, scale = person_frame(px)
         spread = np.exp(log_spread[0].numpy())
         trust = np.minimum(1.0, (settings.reference_spread / spread) ** settings.spread_power) if settings.spread_power else 1.0

@@ -27,6 +27,7 @@ from genhmr_app.detection import DetectedPerson, DetectionResult, DetectorError,
 from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
 from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector, load_corrector
 from genhmr_app.detection.landmark_noise import NOISE_PATH, LandmarkNoise, LandmarkNoiseError
+from genhmr_app.detection.landmark_patches import landmark_patches
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkPlacement, PlacementError
 from genhmr_app.detection.tracking_looks import StillTracker, TrackedLook
 from genhmr_app.device import resolve_device
@@ -382,6 +383,10 @@ class Reconstructor:
                                                   looked, looked_first))
         if second_look is not None:
             detection = replace(detection, people=[p.detection for p in people] + detection.people[len(people):])
+        # A Reconstruction does not keep the image (DetectedPerson.image): one kept by a batch or a session
+        # would otherwise hold every frame it came from.
+        people = [replace(p, detection=replace(p.detection, image=None)) for p in people]
+        detection = replace(detection, people=[replace(p, image=None) for p in detection.people])
         timing["total"] = sum(timing.values())
         return Reconstruction(w, h, focal, people, detection, timing, settings)
 
@@ -573,10 +578,14 @@ class Reconstructor:
         weights, familiarity = person.visibility, 1.0
         if corrected and self.corrector is not None:
             tracked = person.tracked_px is not None
+            patches = None
+            if self.corrector.reads_patches and person.image is not None:
+                patches = landmark_patches(person.image, points, person.bbox)
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction,
                                          first_look_px=person.landmarks_px if tracked else None,
-                                         look_confidence=person.tracked_confidence if tracked else None)
+                                         look_confidence=person.tracked_confidence if tracked else None,
+                                         patches=patches)
             points, weights, familiarity = out.landmarks_px, out.weights, out.applied_share
         if person.tracked_px is None or person.tracked_confidence is None:
             return FitTargets(points, weights, familiarity)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genhmr_app.detection.landmark_patches import PATCH_SIZE, landmark_patches
 from genhmr_app.paths import user_cache_dir
 from genhmr_app.training.appearance import LOOKS, dress, dressed_appearance, rest_frame
 
@@ -71,6 +72,9 @@ class DetectorDataConfig:
     # pass's landmarks are kept beside the first look, so that what learns from the detector's 2D (the
     # landmark corrector) also sees the looks the still path fits to. 0: none (data made before).
     tracking_passes: int = 0
+    # Keep a grey patch around each landmark the still path fits to (detection/landmark_patches.py), for
+    # a corrector that reads the image as well as the landmarks. Stored as the optional field "patches".
+    patches: bool = False
 
     def __post_init__(self) -> None:
         if self.look not in LOOKS + ("mixed",):
@@ -83,7 +87,7 @@ class DetectorDataConfig:
         return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
-_ADDED_LATER = ("fold_share", "wide_share", "look", "tracking_passes")
+_ADDED_LATER = ("fold_share", "wide_share", "look", "tracking_passes", "patches")
 
 
 def default_out_dir(cfg: DetectorDataConfig) -> Path:
@@ -177,6 +181,14 @@ def load_detector_datasets(folders: list[Path] | None = None) -> tuple[list[Path
     if not folders:
         raise DetectorDataError("no detector data; run `python main.py generate-detector-data` first")
     parts = [load_detector_data(f) for f in folders]
+    # An optional field (OPTIONAL_FIELDS) that only some folders have: zeros elsewhere, and `has_<field>`
+    # (N,) bool says which samples really have it.
+    for key, (dtype, shape) in OPTIONAL_FIELDS.items():
+        if any(key in p for p in parts) and not all(key in p for p in parts):
+            for p in parts:
+                n = len(p["found"])
+                p[f"has_{key}"] = np.full(n, key in p)
+                p.setdefault(key, np.zeros((n, *shape), dtype))
     return folders, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -265,7 +277,12 @@ FIELDS = {
     # provenance
     "sequence": (np.int32, ()), "frame": (np.int32, ()), "truncated": (np.bool_, ()), "occluded": (np.bool_, ()),
     "background": (np.int32, ()),
+    # drawn in the dressed look (DetectorDataConfig.look; False in every sample made before it was kept)
+    "dressed": (np.bool_, ()),
 }
+# Kept only by data made with DetectorDataConfig.patches: (33, PATCH_SIZE, PATCH_SIZE) grey uint8 around
+# the landmarks the still path fits (the last tracking pass's, else the first look's).
+OPTIONAL_FIELDS = {"patches": (np.uint8, (33, PATCH_SIZE, PATCH_SIZE))}
 
 
 class ChunkMaker:
@@ -335,7 +352,8 @@ class ChunkMaker:
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         is_sequence = rng.random() < cfg.sequence_share
         n = cfg.chunk_size
-        rows = {k: np.zeros((n, *shape), dtype) for k, (dtype, shape) in FIELDS.items()}
+        fields = {**FIELDS, **(OPTIONAL_FIELDS if cfg.patches else {})}
+        rows = {k: np.zeros((n, *shape), dtype) for k, (dtype, shape) in fields.items()}
         t0 = time.perf_counter()
         render_s = detect_s = 0.0
         if is_sequence:
@@ -405,7 +423,8 @@ class ChunkMaker:
         colours = self.regions.colours(outfit)
         offsets = None
         # Drawn only for a look other than flat, so that flat datasets' random streams stay as they were.
-        if cfg.look == "dressed" or (cfg.look == "mixed" and rng.random() < 0.5):
+        dressed = cfg.look == "dressed" or (cfg.look == "mixed" and rng.random() < 0.5)
+        if dressed:
             appearance = dressed_appearance(self.regions, self.rest, outfit, rng)
             colours, offsets = appearance.colours, appearance.offsets
         bg_kind = int(rng.integers(len(PROCEDURAL_BACKGROUNDS)))
@@ -459,6 +478,7 @@ class ChunkMaker:
                 rows["truncated"][row] = truncated
                 rows["occluded"][row] = occluded
                 rows["background"][row] = bg_kind
+                rows["dressed"][row] = dressed
                 if result.people:
                     p = result.people[0]
                     rows["found"][row] = True
@@ -472,6 +492,9 @@ class ChunkMaker:
                         t = time.perf_counter()
                         self._track(rows, row, image, p)
                         detect_s += time.perf_counter() - t
+                    if cfg.patches:
+                        fitted = rows["tracked_px"][row] if rows["tracked"][row] else p.landmarks_px
+                        rows["patches"][row] = landmark_patches(image, fitted, p.bbox)
         finally:
             if video:
                 detector.close()
@@ -606,11 +629,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="how the people look: flat garments, dressed (patterns, loose clothes, a face), or either")
     p.add_argument("--tracking-passes", type=int, default=DetectorDataConfig.tracking_passes,
                    help="also run the still path's tracking passes on each still and keep their looks")
+    p.add_argument("--patches", action="store_true",
+                   help="also keep a grey patch around each fitted landmark (detection/landmark_patches.py)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = DetectorDataConfig(chunk_size=args.chunk_size, seed=args.seed, fold_share=args.fold_share,
                              wide_share=args.wide_share, look=args.look,
-                             tracking_passes=args.tracking_passes)
+                             tracking_passes=args.tracking_passes, patches=args.patches)
     out = args.out or default_out_dir(cfg)
     summary = generate(cfg, args.samples, args.workers, out)
     print(json.dumps(summary, indent=2))

@@ -40,9 +40,9 @@ import torch
 from genhmr_app.body.model import load_body_model
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, FEATURES, LIMB_LANDMARKS, LOOK_FEATURES, MAX_SHIFT,
-                                                      CorrectorConfig, CorrectorError, CorrectorNet, INPUT_SETS,
-                                                      LandmarkCorrector, mirror_landmarks, network_inputs,
-                                                      person_frame)
+                                                      PATCH_INPUTS, CorrectorConfig, CorrectorError, CorrectorNet,
+                                                      INPUT_SETS, LandmarkCorrector, mirror_landmarks, mirror_patches,
+                                                      network_inputs, person_frame)
 from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.paths import REPO_ROOT, user_cache_dir
 from genhmr_app.training.detector_data import DetectorDataError, load_detector_datasets
@@ -112,12 +112,43 @@ def rows_of(arrays: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.nda
     return {k: v[rows] for k, v in arrays.items()}
 
 
-def limb_errors_px(nets: list[CorrectorNet], arrays: dict[str, np.ndarray], target) -> tuple[float, float, float, float]:
+class PatchSource:
+    """The detector data's patches (N, 33, P, P) uint8 for a corrector that reads them: training rows point
+    at a sample's patches (`patch_row`, −1: none for that row's look) and may be mirrored (`flip`)."""
+
+    def __init__(self, patches: np.ndarray) -> None:
+        self.patches = patches
+
+    def batch(self, patch_row: np.ndarray, flip: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) rows → patches (B, 33, P, P) uint8 (zeros where a row has none) and has_patches (B,) bool."""
+        has = patch_row >= 0
+        out = torch.from_numpy(self.patches[np.where(has, patch_row, 0)])
+        if flip is not None and flip.any():
+            rows = torch.from_numpy(np.nonzero(flip)[0])
+            out[rows] = mirror_patches(out[rows])
+        return out, torch.from_numpy(has)
+
+
+def mean_shift(nets: list[CorrectorNet], x: torch.Tensor, patch_row: np.ndarray | None = None,
+               patches: PatchSource | None = None, batch: int = 4096) -> torch.Tensor:
+    """The nets' mean shift (B, 33, 2) for features x (B, F), in batches (a patch-reading net's activations
+    are large); `patch_row` (B,) into `patches` for a patch-reading net."""
+    out = []
+    with torch.no_grad():  # as LandmarkCorrector.predict, without freezing a net still in training
+        for i in range(0, len(x), batch):
+            p = h = None
+            if patches is not None and patch_row is not None and nets[0].config.patches:
+                p, h = patches.batch(patch_row[i:i + batch])
+            out.append(torch.stack([net(x[i:i + batch], p, h)[0] for net in nets]).mean(0))
+    return torch.cat(out)
+
+
+def limb_errors_px(nets: list[CorrectorNet], arrays: dict[str, np.ndarray], target,
+                   patches: PatchSource | None = None) -> tuple[float, float, float, float]:
     """Held-out limb landmarks: mean and median px error of MediaPipe's and of the corrected points (the
     nets' mean shift)."""
     x = torch.from_numpy(features(arrays, nets[0].config.looks))
-    with torch.no_grad():  # as LandmarkCorrector.predict, without freezing a net still in training
-        shift = torch.stack([net(x)[0] for net in nets]).mean(0)
+    shift = mean_shift(nets, x, arrays.get("patch_row"), patches)
     det_px = arrays["det_px"]
     _, scale = person_frame(det_px)
     corrected = det_px + shift.numpy() * scale
@@ -166,13 +197,20 @@ def with_looks(data: dict[str, np.ndarray], target_px: np.ndarray, looks: tuple[
             parts.append((tracked, data["first_pass_px"], data["first_pass_conf"], True))
         else:
             parts.append((tracked, data["tracked_px"], data["tracked_conf"], True))
-    out = {k: np.concatenate([data[k][rows] for rows, *_ in parts]) for k in KEYS[1:] + ("image_wh",)}
+    out = {k: np.concatenate([data[k][rows] for rows, *_ in parts]) for k in KEYS[1:] + ("image_wh",) + (("dressed",) if "dressed" in data else ())}
     out["det_px"] = np.concatenate([px[rows] for rows, px, *_ in parts])
     out["first_look_px"] = np.concatenate([data["det_px"][rows] if is_pass else np.zeros_like(data["det_px"][rows])
                                            for rows, _, _, is_pass in parts])
     out["look_conf"] = np.concatenate([conf[rows] for rows, _, conf, _ in parts])
     out["is_pass"] = np.concatenate([np.full(int(rows.sum()), is_pass) for rows, _, _, is_pass in parts])
     out["look"] = np.concatenate([np.full(int(rows.sum()), i) for i, (rows, *_) in enumerate(parts)])
+    # Patches (data made with --patches) are cut around the landmarks the still path fits: the last pass's
+    # where there was one, else the first look's. Only those looks read them.
+    has = data.get("has_patches", np.full(n, "patches" in data))
+    sample = np.arange(n)
+    out["patch_row"] = np.concatenate([
+        np.where(rows & has & ((look == "last") | ((look == "image") & ~tracked)), sample, -1)[rows]
+        for look, (rows, *_) in zip(looks, parts)])
     return out, np.concatenate([target_px[rows] for rows, *_ in parts]), np.concatenate([held[rows] for rows, *_ in parts])
 
 
@@ -186,6 +224,10 @@ def _start_from(init: CorrectorNet, config: CorrectorConfig, x: torch.Tensor) ->
         state["mlp.0.weight"] = torch.cat([first, torch.zeros(first.shape[0], LOOK_FEATURES)], 1)
         state["feature_mean"] = torch.cat([state["feature_mean"], x[:, FEATURES:].mean(0)])
         state["feature_std"] = torch.cat([state["feature_std"], x[:, FEATURES:].std(0) + 1e-3])
+    if config.patches and not init.config.patches:  # zero weights on the patch inputs; a fresh PatchEncoder
+        first = state["mlp.0.weight"]
+        state["mlp.0.weight"] = torch.cat([first, torch.zeros(first.shape[0], PATCH_INPUTS)], 1)
+        state.update({f"patch_encoder.{k}": v for k, v in net.patch_encoder.state_dict().items()})
     net.load_state_dict(state)
     for p in net.parameters():
         p.requires_grad_(True)
@@ -194,14 +236,19 @@ def _start_from(init: CorrectorNet, config: CorrectorConfig, x: torch.Tensor) ->
 
 def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorConfig, epochs: int, batch: int,
           lr: float, seed: int, checkpoint: Path, log_path: Path | None, held: np.ndarray,
-          init: CorrectorNet | None = None) -> CorrectorNet:
+          init: CorrectorNet | None = None, patches: PatchSource | None = None) -> CorrectorNet:
     """One member, trained from `seed` (resumed from `checkpoint` when it holds a part of this run).
-    `init`: a trained member to fine-tune (its feature normalisation is kept)."""
+    `init`: a trained member to fine-tune (its feature normalisation is kept). `patches`: the data's
+    patches, for a patch-reading net (CorrectorConfig.patches)."""
     torch.manual_seed(seed)
     fit = rows_of(data, ~held)
     x1, y1 = training_arrays(fit, target_px[~held], config.looks)
     x2, y2 = training_arrays(*mirrored(fit, target_px[~held]), config.looks)
     x, y = torch.from_numpy(np.concatenate([x1, x2])), torch.from_numpy(np.concatenate([y1, y2]))
+    reads_patches = config.patches and patches is not None
+    if reads_patches:  # the second half of the rows is the mirror image
+        patch_row = np.concatenate([fit["patch_row"], fit["patch_row"]])
+        flip = np.repeat([False, True], len(x1))
     held_det = rows_of(data, held)
     if init is not None:
         net = _start_from(init, config, x)
@@ -227,7 +274,11 @@ def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorC
         total = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * batch:(step + 1) * batch]
-            shift, log_spread = net(x[idx])
+            if reads_patches:
+                rows = idx.numpy()
+                shift, log_spread = net(x[idx], *patches.batch(patch_row[rows], flip[rows]))
+            else:
+                shift, log_spread = net(x[idx])
             loss = nll(shift, log_spread, y[idx])
             if not torch.isfinite(loss):
                 raise TrainingStopped(f"non-finite loss at epoch {epoch + 1}, step {step + 1}; the last good "
@@ -238,7 +289,7 @@ def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorC
             sched.step()
             total += float(loss.detach())
         net.eval()
-        errors = limb_errors_px([net], held_det, target_px[held])
+        errors = limb_errors_px([net], held_det, target_px[held], patches)
         net.train()
         record = {"seed": seed, "epoch": epoch + 1, "loss": round(total / steps_per_epoch, 4),
                   "held_out_limb_px": {"mediapipe_mean": round(errors[0], 2), "corrected_mean": round(errors[1], 2),
@@ -257,25 +308,31 @@ def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorC
 
 
 def ensemble_metrics(nets: list[CorrectorNet], data: dict[str, np.ndarray], target_px: np.ndarray,
-                     held: np.ndarray, looks: tuple[str, ...] = ("image",), before: list[CorrectorNet] | None = None
-                     ) -> dict:
+                     held: np.ndarray, looks: tuple[str, ...] = ("image",), before: list[CorrectorNet] | None = None,
+                     patches: PatchSource | None = None) -> dict:
     """Held-out limb landmarks' 2D error before and after the correction; per look, and (with `before`, the
-    corrector fine-tuned from) that corrector's on the same samples."""
-    metrics = _held_out_metrics(nets, data, target_px, held)
+    corrector fine-tuned from) that corrector's on the same samples; where the data says which samples were
+    dressed, per look for the flat and the dressed samples too."""
+    metrics = _held_out_metrics(nets, data, target_px, held, patches)
+    groups = {"": np.ones(len(held), bool)}
+    if "dressed" in data and data["dressed"].any():
+        groups.update({" flat": ~data["dressed"], " dressed": data["dressed"]})
     for i, look in enumerate(looks if len(looks) > 1 or before is not None else ()):
-        rows = held & (data["look"] == i) if "look" in data else held
-        if rows.any():
-            errors = limb_errors_px(nets, rows_of(data, rows), target_px[rows])
-            entry = {"mediapipe_mean": round(errors[0], 2), "corrected_mean": round(errors[1], 2)}
-            if before is not None:
-                entry["before_fine_tuning_mean"] = round(limb_errors_px(before, rows_of(data, rows), target_px[rows])[1], 2)
-            metrics.setdefault("held_out_limb_px_by_look", {})[look] = entry
+        for name, group in groups.items():
+            rows = held & group & (data["look"] == i) if "look" in data else held & group
+            if rows.any():
+                errors = limb_errors_px(nets, rows_of(data, rows), target_px[rows], patches)
+                entry = {"mediapipe_mean": round(errors[0], 2), "corrected_mean": round(errors[1], 2)}
+                if before is not None:
+                    entry["before_fine_tuning_mean"] = round(
+                        limb_errors_px(before, rows_of(data, rows), target_px[rows], patches)[1], 2)
+                metrics.setdefault("held_out_limb_px_by_look", {})[look + name] = entry
     return metrics
 
 
 def _held_out_metrics(nets: list[CorrectorNet], data: dict[str, np.ndarray], target_px: np.ndarray,
-                      held: np.ndarray) -> dict:
-    errors = limb_errors_px(nets, rows_of(data, held), target_px[held])
+                      held: np.ndarray, patches: PatchSource | None = None) -> dict:
+    errors = limb_errors_px(nets, rows_of(data, held), target_px[held], patches)
     return {"samples_trained": int((~held).sum()), "samples_held_out": int(held.sum()),
                "held_out_limb_px_mediapipe_mean": round(errors[0], 2), "held_out_limb_px_corrected_mean": round(errors[1], 2),
                "held_out_limb_px_mediapipe_median": round(errors[2], 2),
@@ -305,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--two-looks", action="store_true",
                         help="a two-look corrector: a tracking pass's look is corrected knowing MediaPipe's first look "
                              "and the pass's heatmap peaks (CorrectorConfig.looks)")
+    parser.add_argument("--patches", action="store_true",
+                        help="a patch-reading corrector: it also reads a grey image patch around each landmark "
+                             "(CorrectorConfig.patches; needs data made with generate-detector-data --patches)")
     parser.add_argument("--init", type=Path, default=None,
                         help="fine-tune this corrector's members (member i from its member i) instead of starting afresh")
     args = parser.parse_args(argv)
@@ -321,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     placement = LandmarkPlacement.load()
     target_px = placed_truth_px(data, placement)
+    if args.patches and "patches" not in data:
+        parser.error("--patches: none of the data has patches (generate-detector-data --patches)")
+    patches = PatchSource(data.pop("patches")) if args.patches else None
     data, target_px, held = with_looks(data, target_px, looks, args.block)
     log.info("%d samples over the looks %s (%d held out)", len(target_px), ", ".join(looks), int(held.sum()))
     init = None
@@ -329,8 +392,9 @@ def main(argv: list[str] | None = None) -> int:
             init = LandmarkCorrector.load(args.init)
         except CorrectorError as exc:
             parser.error(str(exc))
-    config = CorrectorConfig(args.width, args.layers, args.inputs, args.two_looks) if init is None \
-        else replace(init.nets[0].config, looks=args.two_looks or init.nets[0].config.looks)
+    config = CorrectorConfig(args.width, args.layers, args.inputs, args.two_looks, args.patches) if init is None \
+        else replace(init.nets[0].config, looks=args.two_looks or init.nets[0].config.looks,
+                     patches=args.patches or init.nets[0].config.patches)
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -344,12 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             member = None if init is None else init.nets[(seed - args.seed) % len(init.nets)]
             nets.append(train(data, target_px, config, args.epochs, args.batch, args.lr, seed, checkpoint, args.log,
-                              held, member))
+                              held, member, patches))
         except TrainingStopped as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    metrics = ensemble_metrics(nets, data, target_px, held, looks, None if init is None else init.nets)
-    card = {"model": f"landmark corrector (an ensemble of {args.members} MLPs on MediaPipe's landmarks)",
+    metrics = ensemble_metrics(nets, data, target_px, held, looks, None if init is None else init.nets, patches)
+    card = {"model": f"landmark corrector (an ensemble of {args.members} MLPs on MediaPipe's landmarks"
+                     f"{' and image patches around them' if config.patches else ''})",
             "config": asdict(config), "members": args.members,
             "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "command": command,
             "data": [f.name for f in folders], "looks": list(looks),
