@@ -110,7 +110,7 @@ def test_a_patch_reading_net_starts_as_the_corrector_it_is_fine_tuned_from():
     with torch.no_grad():
         for a, b in zip(plain(x), start(x, patches)):
             assert torch.allclose(a, b, atol=1e-6)
-        assert start.mlp[0].weight.shape[1] == plain.config.num_features + PATCH_INPUTS
+        assert start.patch_in.weight.shape[1] == PATCH_INPUTS and not start.patch_in.weight.any()
         # Without patches a row reads zeros and a flag of 0.
         assert torch.allclose(start(x)[0], start(x, patches, torch.zeros(5, dtype=torch.bool))[0])
 

@@ -180,7 +180,7 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = 
         if detection_matches(detection, scene):
             looked = recon.look_again(scene.image, detection, passes)
             # The cache keeps no images (rendered_validation_scenes makes them again for what needs them).
-            pairs.append((replace(scene, image=None), replace(looked, people=[replace(p, image=None) for p in looked.people])))
+            pairs.append((replace(scene, image=None), looked.without_images()))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
@@ -189,16 +189,17 @@ def validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = 
     return pairs
 
 
-def rendered_validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = "flat"):
+def rendered_validation_scenes(recon: Reconstructor, seed: int, images: int, look: str = "flat",
+                               cache_images: int = 600):
     """Yield (scene number in validation_scenes, rendered scene with its image, cached scene, detection)
-    for the first `images` validation scenes the detector found: the cache drops the images, so analyses
-    that need them render the same people again (build_scenes is seeded) and match them by camera and
-    keypoints."""
+    for the first `images` of the `cache_images` validation scenes (whose cache is read) the detector
+    found: the cache drops the images, so analyses that need them render the same people again
+    (build_scenes is seeded) and match them by camera and keypoints."""
     from genhmr_app.bench.run import build_scenes
     from genhmr_app.tokens.data import load_pose_splits
 
     key = lambda scene: (round(float(scene.focal), 4), round(float(scene.kp2d[0, 0]), 3))  # noqa: E731
-    pairs = validation_scenes(recon, seed, images, look)
+    pairs = validation_scenes(recon, seed, cache_images, look)
     by_key = {key(scene): i for i, (scene, _) in enumerate(pairs)}
     val = load_pose_splits()["val"]
     for rendered in build_scenes(recon.body, {"test": val, "heldout": val}, images, seed, look):
@@ -207,10 +208,13 @@ def rendered_validation_scenes(recon: Reconstructor, seed: int, images: int, loo
             yield i, rendered, *pairs[i]
 
 
-def with_images(recon: Reconstructor, pairs: list[tuple], seed: int, images: int, look: str) -> list[tuple]:
-    """`pairs` with every person's image (DetectedPerson.image), rendered again; a scene that does not
-    render the same again is left out (and counted)."""
-    rendered = {i: scene.image for i, scene, _, _ in rendered_validation_scenes(recon, seed, images, look)}
+def with_images(recon: Reconstructor, pairs: list[tuple], seed: int, images: int, look: str,
+                cache_images: int | None = None) -> list[tuple]:
+    """`pairs` (validation_scenes(recon, seed, cache_images or images, look), or the first of them) with
+    every person's image (DetectedPerson.image), rendered again; a scene that does not render the same
+    again is left out (and counted)."""
+    rendered = {i: scene.image for i, scene, _, _ in
+                rendered_validation_scenes(recon, seed, images, look, cache_images or images)}
     if len(rendered) < len(pairs):
         print(f"with images: {len(pairs) - len(rendered)} scene(s) did not render the same again, left out")
     return [(scene, replace(det, people=[replace(p, image=rendered[i]) for p in det.people]))

@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,6 +128,11 @@ class DetectionResult:
     @property
     def found(self) -> bool:
         return bool(self.people)
+
+    def without_images(self) -> DetectionResult:
+        """The same detection with no person holding the image (DetectedPerson.image): for what keeps
+        detections (results, caches) or sends them to another process."""
+        return replace(self, people=[replace(p, image=None) for p in self.people])
 
 
 @dataclass

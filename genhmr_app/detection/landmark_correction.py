@@ -260,8 +260,13 @@ class CorrectorNet(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(config.num_features))
         self.register_buffer("feature_std", torch.ones(config.num_features))
         layers: list[nn.Module] = []
-        width_in = config.num_features + (PATCH_INPUTS if config.patches else 0)
+        width_in = config.num_features
         self.patch_encoder = PatchEncoder() if config.patches else None
+        # The patches' embeddings enter the first layer beside the features, through their own weights
+        # (zero to start: a net fine-tuned into reading patches begins as it was), which train faster.
+        self.patch_in = nn.Linear(PATCH_INPUTS, config.width, bias=False) if config.patches else None
+        if self.patch_in is not None:
+            nn.init.zeros_(self.patch_in.weight)
         for _ in range(config.layers):
             layers += [nn.Linear(width_in, config.width), nn.GELU()]
             width_in = config.width
@@ -285,8 +290,9 @@ class CorrectorNet(nn.Module):
                 if bool(has.any()):  # only the rows that have patches pay for them
                     embedded = embedded.index_put((has,), self.patch_encoder(patches[has]).to(x.dtype))
                 extra = torch.cat([embedded, has.to(x.dtype).reshape(b, 1)], 1)
-            x = torch.cat([x, extra], 1)
-        out = self.mlp(x)
+            out = self.mlp[1:](self.mlp[0](x) + self.patch_in(extra))
+        else:
+            out = self.mlp(x)
         shift = out[:, : NUM_LANDMARKS * 2].reshape(-1, NUM_LANDMARKS, 2).clamp(-MAX_SHIFT, MAX_SHIFT)
         return shift, out[:, NUM_LANDMARKS * 2:].clamp(*LOG_SPREAD_RANGE)
 

@@ -386,7 +386,7 @@ class Reconstructor:
         # A Reconstruction does not keep the image (DetectedPerson.image): one kept by a batch or a session
         # would otherwise hold every frame it came from.
         people = [replace(p, detection=replace(p.detection, image=None)) for p in people]
-        detection = replace(detection, people=[replace(p, image=None) for p in detection.people])
+        detection = detection.without_images()
         timing["total"] = sum(timing.values())
         return Reconstruction(w, h, focal, people, detection, timing, settings)
 

@@ -521,7 +521,9 @@ class CoreSession:
         if not self.live_process_ready():
             return None
         try:
-            return self._live_process.call(still_step, detection, settings, overlays)
+            # Without the image: a photo can be tens of megabytes to pickle (a patch-reading landmark
+            # corrector then corrects it without patches there, as it does a first look).
+            return self._live_process.call(still_step, detection.without_images(), settings, overlays)
         except ModelProcessError as exc:
             log.warning("model process: %s; reconstructing in this process", exc)
             return None
@@ -591,7 +593,10 @@ class CoreSession:
         self.prepare_live()
         if self.live_process_ready():
             try:
-                raw = self._live_process.call_overlapped(meanwhile, live_step, *args)
+                # The frame stays here: only small things cross to the process (a patch-reading landmark
+                # corrector corrects live frames there without patches, as it does a first look).
+                raw = self._live_process.call_overlapped(meanwhile, live_step, stream, detection.without_images(),
+                                                         *args[2:])
                 meanwhile = None
                 step, where = attach_reduced(raw, self.body_model), "process"
             except ModelProcessError as exc:

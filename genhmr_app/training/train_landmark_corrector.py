@@ -40,7 +40,7 @@ import torch
 from genhmr_app.body.model import load_body_model
 from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, FEATURES, LIMB_LANDMARKS, LOOK_FEATURES, MAX_SHIFT,
-                                                      PATCH_INPUTS, CorrectorConfig, CorrectorError, CorrectorNet,
+                                                      CorrectorConfig, CorrectorError, CorrectorNet,
                                                       INPUT_SETS, LandmarkCorrector, mirror_landmarks, mirror_patches,
                                                       network_inputs, person_frame)
 from genhmr_app.detection.placement import LandmarkPlacement
@@ -53,6 +53,7 @@ DEFAULT_LOG = REPO_ROOT / "docs" / "training_logs" / "landmark_corrector.jsonl"
 BLOCK = 1000
 HOLDOUT_EVERY = 10
 LIMBS = list(LIMB_LANDMARKS)
+PATCH_LR_FACTOR = 3.0
 
 
 class TrainingStopped(RuntimeError):
@@ -224,10 +225,9 @@ def _start_from(init: CorrectorNet, config: CorrectorConfig, x: torch.Tensor) ->
         state["mlp.0.weight"] = torch.cat([first, torch.zeros(first.shape[0], LOOK_FEATURES)], 1)
         state["feature_mean"] = torch.cat([state["feature_mean"], x[:, FEATURES:].mean(0)])
         state["feature_std"] = torch.cat([state["feature_std"], x[:, FEATURES:].std(0) + 1e-3])
-    if config.patches and not init.config.patches:  # zero weights on the patch inputs; a fresh PatchEncoder
-        first = state["mlp.0.weight"]
-        state["mlp.0.weight"] = torch.cat([first, torch.zeros(first.shape[0], PATCH_INPUTS)], 1)
+    if config.patches and not init.config.patches:  # a fresh PatchEncoder, zero weights into the first layer
         state.update({f"patch_encoder.{k}": v for k, v in net.patch_encoder.state_dict().items()})
+        state["patch_in.weight"] = torch.zeros_like(net.patch_in.weight)
     net.load_state_dict(state)
     for p in net.parameters():
         p.requires_grad_(True)
@@ -256,9 +256,16 @@ def train(data: dict[str, np.ndarray], target_px: np.ndarray, config: CorrectorC
         net = CorrectorNet(config)
         net.feature_mean.copy_(x.mean(0))
         net.feature_std.copy_(x.std(0) + 1e-3)
-    opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
+    # A patch-reading net's patch weights learn PATCH_LR_FACTOR times faster: fine-tuned from a corrector
+    # that reads no patches, they start at zero while the rest is already trained.
+    patch_params = [] if net.patch_encoder is None else [*net.patch_encoder.parameters(), *net.patch_in.parameters()]
+    patch_ids = {id(p) for p in patch_params}
+    groups = [{"params": [p for p in net.parameters() if id(p) not in patch_ids], "lr": lr}]
+    if patch_params:
+        groups.append({"params": patch_params, "lr": lr * PATCH_LR_FACTOR})
+    opt = torch.optim.AdamW(groups, lr, weight_decay=1e-4)
     steps_per_epoch = len(x) // batch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in groups], total_steps=epochs * steps_per_epoch)
     start = 0
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)

@@ -4,7 +4,8 @@ CorrectionSettings.trusted_disagreement / untrusted_disagreement are the 95th / 
 shipped ensemble's disagreement on the first 300 seed-10 validation renders; a retrained ensemble
 disagrees by its own amounts, so its thresholds are measured the same way before it is compared or
 shipped. Printed for each look the fit corrects: MediaPipe's first look, the first tracking pass's and
-the last one's (the app's still path fits the last two).
+the last one's (the app's still path fits the last two). A corrector that reads image patches gets the
+scenes rendered again and each look's patches cut from them.
 
     python scripts/analysis/corrector_disagreement.py [--corrector PATH] [--seed 10] [--scenes 300]
 """
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genhmr_app.bench.validate import validation_scenes
+from genhmr_app.bench.validate import validation_scenes, with_images
 from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, LandmarkCorrector, network_inputs
+from genhmr_app.detection.landmark_patches import landmark_patches
 from genhmr_app.pipeline.reconstructor import Reconstructor
 
 import torch
@@ -36,7 +38,10 @@ def disagreements(corrector: LandmarkCorrector, pairs: list[tuple]) -> dict[str,
     out = {}
     for name, (points, first_look, confidence) in looks.items():
         features = network_inputs(points, *rest, corrector.reads_looks, first_look, confidence)
-        out[name] = corrector.predict(torch.from_numpy(features))[2].numpy()
+        patches = None
+        if corrector.reads_patches:
+            patches = torch.from_numpy(np.stack([landmark_patches(p.image, q, p.bbox) for p, q in zip(people, points)]))
+        out[name] = corrector.predict(torch.from_numpy(features), patches)[2].numpy()
     return out
 
 
@@ -46,9 +51,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--scenes", type=int, default=300)
     args = parser.parse_args()
-    pairs = validation_scenes(Reconstructor(), args.seed, 600)[:args.scenes]
+    recon = Reconstructor()
+    pairs = validation_scenes(recon, args.seed, 600)[:args.scenes]
+    corrector = LandmarkCorrector.load(args.corrector)
+    if corrector.reads_patches:
+        pairs = with_images(recon, pairs, args.seed, args.scenes, "flat", cache_images=600)
     result = {}
-    looks = disagreements(LandmarkCorrector.load(args.corrector), pairs)
+    looks = disagreements(corrector, pairs)
     result["people with both passes"] = len(looks["image"])
     for name, values in looks.items():
         result[name] = {"p95": round(float(np.percentile(values, 95)), 4), "p99": round(float(np.percentile(values, 99)), 4),
