@@ -43,6 +43,15 @@ Seed-10 validation against the thirtieth session's corrector: flat −0.31 mm (�
 Thirty-fourth session: the same recipe on 74,000 such renders instead of 30,000, against the thirty-third
 session's: flat −0.38 mm (−0.56 to −0.21), dressed −0.22 (−0.34 to −0.10).
 
+Thirty-fifth session: a corrector that also reads the image, a grey patch around each landmark
+(CorrectorConfig.patches, detection/landmark_patches.py; detector data made with --patches). The fit
+given the true 2D showed that the dressed renders lose in the 2D landmarks (flat 56.0, dressed 56.8 mm,
+against 65.1 / 68.7 for the app), which the landmarks alone cannot tell from a loose sleeve. Fine-tuned by
+the shipped recipe on the 74,000 flat renders and 23,800 mixed-look ones: seed-10 validation dressed
+−0.78 mm (−1.09 to −0.46), flat −0.12; the same data read without patches −0.23 / +0.07. Not shipped:
+the real photos' 2D got worse (6.41 → 6.64% of the height), and the app's model process does not receive
+the image the patches are cut from (Reconstructor.fit_targets cuts them from DetectedPerson.image).
+
 Trained on renders run through the real detector (training/train_landmark_corrector.py); the weights
 live in weights/detector/landmark_corrector.pt with their card beside them.
 """
