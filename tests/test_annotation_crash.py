@@ -35,6 +35,10 @@ while True:
 """
 
 KILLS = 12
+# Whether a kill lands inside a save depends on the machine's speed: a fast one spends less of its time
+# saving, so the test kills on (up to MAX_KILLS) until at least MIN_MID_SAVE kills have landed inside one.
+MAX_KILLS = 40
+MIN_MID_SAVE = 2
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -47,7 +51,9 @@ def test_sigkill_during_autosave_loses_no_confirmed_edit(tmp_path, shared_images
     AnnotationSession(file, photos).close()
     rng = random.Random(0)
     mid_save = 0
-    for attempt in range(KILLS):
+    attempt = 0
+    while attempt < KILLS or (mid_save < MIN_MID_SAVE and attempt < MAX_KILLS):
+        attempt += 1
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(file)], stdout=subprocess.PIPE, text=True,
                                  cwd=os.getcwd())
         first = child.stdout.readline().split()
@@ -79,5 +85,5 @@ def test_sigkill_during_autosave_loses_no_confirmed_edit(tmp_path, shared_images
         s.store.release()
         for tmp in tmp_path.glob(".p.genhmr.json.*.tmp"):
             tmp.unlink()  # what a killed save leaves; the next session ignores it
-    print(f"\n{KILLS} kills, {mid_save} inside a save; no confirmed edit lost, no damaged file")
-    assert mid_save >= 2, "some kills should land inside a save"
+    print(f"\n{attempt} kills, {mid_save} inside a save; no confirmed edit lost, no damaged file")
+    assert mid_save >= MIN_MID_SAVE, "some kills should land inside a save"
