@@ -141,3 +141,16 @@ def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_ima
     recon.use_corrector(shipped)
     again = recon.run(image, ReconstructionSettings(iterations=1))
     assert np.allclose(again.people[0].vertices, out.people[0].vertices, atol=1e-4)
+
+
+def test_data_where_every_folder_has_patches_is_read_with_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENHMR_CACHE_DIR", str(tmp_path / "cache"))
+    _with_patch_habit(tmp_path / "data", 100, seed=9)
+    heard = {}
+    train = tlc.train
+    monkeypatch.setattr(tlc, "train", lambda data, *a, **k: heard.setdefault("rows", data["patch_row"]) is None
+                        or train(data, *a, **k))
+    assert tlc.main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "c.pt"), "--log", str(tmp_path / "l.jsonl"),
+                     "--epochs", "1", "--batch", "32", "--width", "16", "--block", "10", "--threads", "1",
+                     "--members", "1", "--looks", "last", "--two-looks", "--patches"]) == 0
+    assert (heard["rows"] >= 0).all()  # each tracked look reads its sample's patches

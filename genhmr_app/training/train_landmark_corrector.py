@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     target_px = placed_truth_px(data, placement)
     if args.patches and "patches" not in data:
         parser.error("--patches: none of the data has patches (generate-detector-data --patches)")
+    if "patches" in data:  # every folder has them: load_detector_datasets adds has_patches only for a mix
+        data.setdefault("has_patches", np.ones(len(data["found"]), bool))
     patches = PatchSource(data.pop("patches")) if args.patches else None
     data, target_px, held = with_looks(data, target_px, looks, args.block)
     log.info("%d samples over the looks %s (%d held out)", len(target_px), ", ".join(looks), int(held.sum()))
