@@ -5,13 +5,15 @@ pipeline cuts its patches from the person's image without keeping that image in 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from genhmr_app.detection.landmark_correction import (PATCH_INPUTS, CorrectorConfig, CorrectorNet, LandmarkCorrector,
                                                       mirror_patches)
-from genhmr_app.detection.landmark_patches import PATCH_BOX_SHARE, PATCH_SIZE, landmark_patches
+from genhmr_app.detection.landmark_patches import PATCH_BOX_SHARE, PATCH_SIZE, grey_image, landmark_patches
 from genhmr_app.detection.landmarks import MP33_INDEX
 from genhmr_app.training import detector_data as dd
 from genhmr_app.training import train_landmark_corrector as tlc
@@ -34,7 +36,9 @@ def test_a_patch_is_centred_on_its_landmark_and_black_outside_the_image():
     assert not patches[2].any() and not patches[3].any()
     assert PATCH_BOX_SHARE == pytest.approx(0.16)
     with pytest.raises(ValueError, match="image"):
-        landmark_patches(image[..., 0], points, box)
+        landmark_patches(np.zeros((400, 300, 4), np.uint8), points, box)
+    # A grey image converted once (grey_image) gives the same patches as the RGB one.
+    assert np.array_equal(landmark_patches(grey_image(image), points, box), patches)
 
 
 def test_mirrored_patches_are_the_mirror_images_patches():
@@ -115,11 +119,11 @@ def test_a_patch_reading_net_starts_as_the_corrector_it_is_fine_tuned_from():
         assert torch.allclose(start(x)[0], start(x, patches, torch.zeros(5, dtype=torch.bool))[0])
 
 
-def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_image(monkeypatch):
-    from genhmr_app.pipeline.reconstructor import Reconstructor, ReconstructionSettings
-    from rendered import render_walker
+def _patch_reading_reconstructor(monkeypatch):
+    """A Reconstructor whose corrector is the shipped one made patch-reading (its patch inputs zero), and
+    the list of patches each of its corrections was given."""
+    from genhmr_app.pipeline.reconstructor import Reconstructor
 
-    image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
     recon = Reconstructor()
     shipped = recon.corrector
     x = torch.zeros(1, shipped.nets[0].config.num_features)
@@ -130,6 +134,15 @@ def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_ima
     correct = reading.correct
     monkeypatch.setattr(reading, "correct", lambda *a, **k: heard.append(k.get("patches")) or correct(*a, **k))
     recon.use_corrector(reading)
+    return recon, shipped, heard
+
+
+def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_image(monkeypatch):
+    from genhmr_app.pipeline.reconstructor import ReconstructionSettings
+    from rendered import render_walker
+
+    image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
+    recon, shipped, heard = _patch_reading_reconstructor(monkeypatch)
     out = recon.run(image, ReconstructionSettings(iterations=1))
     assert out.people and heard and all(p is not None and p.shape == (33, PATCH_SIZE, PATCH_SIZE) for p in heard)
     person = out.people[0].detection
@@ -141,6 +154,39 @@ def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_ima
     recon.use_corrector(shipped)
     again = recon.run(image, ReconstructionSettings(iterations=1))
     assert np.allclose(again.people[0].vertices, out.people[0].vertices, atol=1e-4)
+
+
+def test_a_detection_sent_without_its_image_carries_each_looks_patches(monkeypatch):
+    """The model process gets no image (pipeline/session.py _for_model_process): a detection with its
+    patches cut (DetectionResult.with_patches_cut) is corrected there exactly as with the image here,
+    on the first pass's look and on the last, and a pickled copy is small."""
+    import pickle
+
+    from genhmr_app.detection.landmark_correction import card_reads_patches
+    from genhmr_app.pipeline.reconstructor import ReconstructionSettings
+    from rendered import render_walker
+
+    image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
+    recon, _shipped, heard = _patch_reading_reconstructor(monkeypatch)
+    settings = ReconstructionSettings(iterations=1, tracking_passes=2)
+    detection = recon.look_again(image, recon.detector("image", 1).detect(image), settings.tracking_passes)
+    person = detection.people[0]
+    assert person.image is not None and person.first_pass_px is not None and len(person.looks()) == 3
+    with_image = recon.reconstruct_detection(detection, settings)
+    from_image = list(heard)
+    heard.clear()
+    sent = pickle.loads(pickle.dumps(detection.with_patches_cut()))
+    assert sent.people[0].image is None and len(sent.people[0].cut_patches) == 3
+    assert len(pickle.dumps(sent)) < 100_000
+    without_image = recon.reconstruct_detection(sent, settings)
+    assert len(heard) == len(from_image) >= 2  # the first pass's look, then the last
+    assert all(a is not None and np.array_equal(a, b) for a, b in zip(from_image, heard))
+    assert np.allclose(with_image.people[0].vertices, without_image.people[0].vertices, atol=1e-5)
+    assert not without_image.people[0].detection.cut_patches  # a result keeps no patches either
+    # A look it has no patches for gets none (the corrector then reads zeros), and without_images drops them.
+    assert sent.people[0].patches_around(person.landmarks_px + 1) is None
+    assert not detection.with_patches_cut().without_images().people[0].cut_patches
+    assert card_reads_patches(Path("/nonexistent/corrector.pt")) is False
 
 
 def test_data_where_every_folder_has_patches_is_read_with_them(tmp_path, monkeypatch):

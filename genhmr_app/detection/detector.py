@@ -20,6 +20,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from genhmr_app.detection.landmark_patches import grey_image, landmark_patches
 from genhmr_app.detection.landmarks import COCO17_FROM_MP33
 from genhmr_app.detection.regions import (
     Region,
@@ -100,6 +101,10 @@ class DetectedPerson:
     # The RGB image the person was found in, by reference (not a copy): a patch-reading landmark corrector
     # cuts its patches from it (detection/landmark_patches.py). None where no image is at hand.
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Where the image cannot go (the model process: only small things cross to it), the patches already cut
+    # around each of this person's looks: (the look's landmarks (33, 2) px, their patches (33, P, P) uint8)
+    # pairs, ~19 KB a look (DetectionResult.with_patches_cut).
+    cut_patches: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False, compare=False)
 
     def coco17(self) -> np.ndarray:
         """(17, 3) float32 [x, y, confidence] in COCO order; confidence is MediaPipe's visibility."""
@@ -111,6 +116,39 @@ class DetectedPerson:
     @property
     def box_height(self) -> float:
         return self.bbox[3] - self.bbox[1]
+
+    def looks(self) -> list[np.ndarray]:
+        """The distinct (33, 2) px looks this person carries: MediaPipe's first, the tracking passes' last
+        and first (a fit corrects whichever it is on)."""
+        out: list[np.ndarray] = []
+        for look in (self.landmarks_px, self.tracked_px, self.first_pass_px):
+            if look is not None and not any(np.array_equal(look, seen) for seen in out):
+                out.append(look)
+        return out
+
+    def patches_around(self, look_px: np.ndarray) -> np.ndarray | None:
+        """(33, P, P) uint8 patches around `look_px` (detection/landmark_patches.py): cut from the image
+        when the person holds it, else the ones cut for that look before the image was dropped; None
+        when neither is at hand."""
+        if self.image is not None:
+            return landmark_patches(self.image, look_px, self.bbox)
+        for look, patches in self.cut_patches:
+            if np.array_equal(look, look_px):
+                return patches
+        return None
+
+    def without_image(self) -> DetectedPerson:
+        """This person holding neither the image nor patches cut from it: for what is kept."""
+        return replace(self, image=None, cut_patches=())
+
+    def with_patches_cut(self) -> DetectedPerson:
+        """Without the image, but with the patches around each of its looks (`cut_patches`); as it is
+        when there is no image."""
+        if self.image is None:
+            return self
+        grey = grey_image(self.image)  # converted once for all the looks
+        cut = tuple((look, landmark_patches(grey, look, self.bbox)) for look in self.looks())
+        return replace(self, image=None, cut_patches=cut)
 
 
 @dataclass
@@ -132,7 +170,12 @@ class DetectionResult:
     def without_images(self) -> DetectionResult:
         """The same detection with no person holding the image (DetectedPerson.image): for what keeps
         detections (results, caches) or sends them to another process."""
-        return replace(self, people=[replace(p, image=None) for p in self.people])
+        return replace(self, people=[p.without_image() for p in self.people])
+
+    def with_patches_cut(self) -> DetectionResult:
+        """The same detection for another process: no image, but each person's patches cut around each
+        of their looks (DetectedPerson.with_patches_cut), which a patch-reading corrector reads there."""
+        return replace(self, people=[p.with_patches_cut() for p in self.people])
 
 
 @dataclass

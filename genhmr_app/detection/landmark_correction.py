@@ -412,3 +412,14 @@ def load_corrector(path: Path = CORRECTOR_PATH) -> tuple[LandmarkCorrector | Non
         return LandmarkCorrector.load(path), None
     except CorrectorError as exc:
         return None, f"{exc}; the fit uses MediaPipe's landmarks as they are"
+
+
+def card_reads_patches(path: Path = CORRECTOR_PATH) -> bool:
+    """Whether the corrector at `path` reads image patches, from its card alone (no weights loaded): so
+    that a process that sends detections to another cuts the patches only for a corrector that reads
+    them. False when there is no readable card."""
+    try:
+        card = json.loads(Path(path).with_suffix(".json").read_text())
+        return bool(card.get("config", {}).get("patches", False))
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return False

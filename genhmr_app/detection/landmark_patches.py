@@ -20,15 +20,21 @@ PATCH_SIZE = 24  # pixels a side, after resampling
 PATCH_BOX_SHARE = 0.16  # the patch's side as a share of the person's box's larger side
 
 
-def landmark_patches(rgb: np.ndarray, landmarks_px: np.ndarray, bbox: tuple[float, float, float, float] | np.ndarray,
+def grey_image(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB → (H, W) uint8 grey, the image patches are cut from."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got {rgb.shape}")
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def landmark_patches(image: np.ndarray, landmarks_px: np.ndarray, bbox: tuple[float, float, float, float] | np.ndarray,
                      size: int = PATCH_SIZE, box_share: float = PATCH_BOX_SHARE) -> np.ndarray:
-    """rgb (H, W, 3) uint8; landmarks_px (L, 2) px; bbox (x0, y0, x1, y1) px → (L, size, size) uint8.
+    """image (H, W, 3) uint8 RGB or (H, W) grey (grey_image: convert once to cut several looks);
+    landmarks_px (L, 2) px; bbox (x0, y0, x1, y1) px → (L, size, size) uint8.
 
     One affine warp per landmark (scale and shift only), so a patch covers the same share of the body
     at any image size; non-finite landmarks give black patches."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got {rgb.shape}")
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    grey = image if image.ndim == 2 else grey_image(image)
     x0, y0, x1, y1 = (float(v) for v in bbox)
     side = max(box_share * max(x1 - x0, y1 - y0), 1.0)
     scale = size / side

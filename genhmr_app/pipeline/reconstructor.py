@@ -27,7 +27,6 @@ from genhmr_app.detection import DetectedPerson, DetectionResult, DetectorError,
 from genhmr_app.detection.error_model import NoiseModel, detector_like_keypoints
 from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, LandmarkCorrector, load_corrector
 from genhmr_app.detection.landmark_noise import NOISE_PATH, LandmarkNoise, LandmarkNoiseError
-from genhmr_app.detection.landmark_patches import landmark_patches
 from genhmr_app.detection.placement import PLACEMENT_PATH, LandmarkPlacement, PlacementError
 from genhmr_app.detection.tracking_looks import StillTracker, TrackedLook
 from genhmr_app.device import resolve_device
@@ -385,7 +384,7 @@ class Reconstructor:
             detection = replace(detection, people=[p.detection for p in people] + detection.people[len(people):])
         # A Reconstruction does not keep the image (DetectedPerson.image): one kept by a batch or a session
         # would otherwise hold every frame it came from.
-        people = [replace(p, detection=replace(p.detection, image=None)) for p in people]
+        people = [replace(p, detection=p.detection.without_image()) for p in people]
         detection = detection.without_images()
         timing["total"] = sum(timing.values())
         return Reconstruction(w, h, focal, people, detection, timing, settings)
@@ -578,9 +577,7 @@ class Reconstructor:
         weights, familiarity = person.visibility, 1.0
         if corrected and self.corrector is not None:
             tracked = person.tracked_px is not None
-            patches = None
-            if self.corrector.reads_patches and person.image is not None:
-                patches = landmark_patches(person.image, points, person.bbox)
+            patches = person.patches_around(points) if self.corrector.reads_patches else None
             out = self.corrector.correct(points, person.landmarks_z, person.visibility,
                                          person.presence, person.world_landmarks, self.correction,
                                          first_look_px=person.landmarks_px if tracked else None,

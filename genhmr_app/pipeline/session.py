@@ -26,6 +26,7 @@ import numpy as np
 
 from genhmr_app.detection import DetectionResult, DetectorError, PoseDetector
 from genhmr_app.detection.landmarks import MP33_EDGES, MP33_LEFT, MP33_RIGHT
+from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, card_reads_patches
 from genhmr_app.device import describe_device, resolve_device
 from genhmr_app.image.loading import LoadedImage, load_image
 from genhmr_app.image.sources import (
@@ -220,6 +221,7 @@ class CoreSession:
         # The weight files a live model process loads; None when the models or the body came from
         # elsewhere (tests, a user SMPL file): then live steps run in this process.
         self.live_weights: dict | None = None
+        self._process_corrector_reads_patches: bool | None = None  # read from the card when first needed
 
     @classmethod
     def create(cls, smpl_model_path: str = "", device_preference: str = "auto",
@@ -521,9 +523,7 @@ class CoreSession:
         if not self.live_process_ready():
             return None
         try:
-            # Without the image: a photo can be tens of megabytes to pickle (a patch-reading landmark
-            # corrector then corrects it without patches there, as it does a first look).
-            return self._live_process.call(still_step, detection.without_images(), settings, overlays)
+            return self._live_process.call(still_step, self._for_model_process(detection), settings, overlays)
         except ModelProcessError as exc:
             log.warning("model process: %s; reconstructing in this process", exc)
             return None
@@ -559,6 +559,16 @@ class CoreSession:
                 warm_live(ctx)
                 self._live_local = ctx
 
+    def _for_model_process(self, detection: DetectionResult) -> DetectionResult:
+        """`detection` as it crosses to the model process: without the image (a photo can be tens of
+        megabytes to pickle), but with the patches around each look when the process's landmark
+        corrector (the shipped file, which the process loads) reads them."""
+        if self._process_corrector_reads_patches is None:
+            self._process_corrector_reads_patches = card_reads_patches(CORRECTOR_PATH)
+        if self._process_corrector_reads_patches:
+            return detection.with_patches_cut()
+        return detection.without_images()
+
     def live_token_count(self) -> int | None:
         """Pose tokens per hypothesis of the live generator, read from its card (no weights loaded):
         for laying the window's token plot out before a stream's first frame. None when unknown."""
@@ -593,10 +603,8 @@ class CoreSession:
         self.prepare_live()
         if self.live_process_ready():
             try:
-                # The frame stays here: only small things cross to the process (a patch-reading landmark
-                # corrector corrects live frames there without patches, as it does a first look).
-                raw = self._live_process.call_overlapped(meanwhile, live_step, stream, detection.without_images(),
-                                                         *args[2:])
+                raw = self._live_process.call_overlapped(meanwhile, live_step, stream,
+                                                         self._for_model_process(detection), *args[2:])
                 meanwhile = None
                 step, where = attach_reduced(raw, self.body_model), "process"
             except ModelProcessError as exc:
