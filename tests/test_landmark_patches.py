@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from genhmr_app.detection.landmark_correction import (PATCH_INPUTS, CorrectorConfig, CorrectorNet, LandmarkCorrector,
+from genhmr_app.detection.landmark_correction import (CorrectorConfig, CorrectorNet, LandmarkCorrector,
                                                       mirror_patches)
 from genhmr_app.detection.landmark_patches import PATCH_BOX_SHARE, PATCH_SIZE, grey_image, landmark_patches
 from genhmr_app.detection.landmarks import MP33_INDEX
@@ -105,16 +105,17 @@ def test_a_patch_reading_corrector_learns_a_habit_only_the_image_shows(tmp_path,
     assert elbows(reading) < 0.4 * elbows(plain)  # measured 1.7 against 7.8 px
 
 
-def test_a_patch_reading_net_starts_as_the_corrector_it_is_fine_tuned_from():
+@pytest.mark.parametrize("patch_size", [{}, {"patch_hidden": 16, "patch_embed": 4}])
+def test_a_patch_reading_net_starts_as_the_corrector_it_is_fine_tuned_from(patch_size):
     torch.manual_seed(0)
     plain = CorrectorNet(CorrectorConfig(width=32, looks=True)).eval()
     x = torch.randn(5, plain.config.num_features)
-    start = tlc._start_from(plain, CorrectorConfig(width=32, looks=True, patches=True), x).eval()
+    start = tlc._start_from(plain, CorrectorConfig(width=32, looks=True, patches=True, **patch_size), x).eval()
     patches = torch.randint(0, 255, (5, 33, PATCH_SIZE, PATCH_SIZE), dtype=torch.uint8)
     with torch.no_grad():
         for a, b in zip(plain(x), start(x, patches)):
             assert torch.allclose(a, b, atol=1e-6)
-        assert start.patch_in.weight.shape[1] == PATCH_INPUTS and not start.patch_in.weight.any()
+        assert start.patch_in.weight.shape[1] == start.config.patch_inputs and not start.patch_in.weight.any()
         # Without patches a row reads zeros and a flag of 0.
         assert torch.allclose(start(x)[0], start(x, patches, torch.zeros(5, dtype=torch.bool))[0])
 

@@ -90,9 +90,8 @@ FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS * 3 + NUM_LANDMARKS * 3  # 2D, z / 
 # certainty, and a flag saying the look is a tracking pass's (0 and zeros for a first or VIDEO-mode look).
 LOOK_FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS + 1
 # A corrector that reads image patches (CorrectorConfig.patches) turns each landmark's grey patch
-# (detection/landmark_patches.py) into this many numbers, with one small network shared by all 33.
-PATCH_EMBED = 8
-PATCH_INPUTS = NUM_LANDMARKS * PATCH_EMBED + 1  # the embeddings and a flag: 1 when the patches are there
+# (detection/landmark_patches.py) into CorrectorConfig.patch_embed numbers, with one small network
+# (patch_hidden wide) shared by all 33.
 MAX_SHIFT = 0.5  # of the person's box: a correction can never move a landmark further
 LOG_SPREAD_RANGE = (-6.0, 3.0)
 
@@ -110,10 +109,17 @@ class CorrectorConfig:
     # True: also reads a grey patch of the image around each landmark corrected (PatchEncoder), so that it
     # can tell, say, a loose sleeve's end from the wrist (thirty-fifth session).
     patches: bool = False
+    patch_hidden: int = 64  # the patch network's hidden width
+    patch_embed: int = 8  # numbers it makes of each patch
 
     @property
     def num_features(self) -> int:
         return FEATURES + (LOOK_FEATURES if self.looks else 0)
+
+    @property
+    def patch_inputs(self) -> int:
+        """What the patches add to the first layer's input: the embeddings and a flag, 1 when they are there."""
+        return NUM_LANDMARKS * self.patch_embed + 1
 
 
 # Which features each `inputs` keeps (see corrector_features for their order).
@@ -243,20 +249,21 @@ def mirror_patches(patches: torch.Tensor) -> torch.Tensor:
 
 
 class PatchEncoder(nn.Module):
-    """(B, 33, P, P) uint8 grey patches → (B, 33 · PATCH_EMBED). Each patch is brought to zero mean and unit
+    """(B, 33, P, P) uint8 grey patches → (B, 33 · embed). Each patch is brought to zero mean and unit
     contrast first: what matters is the shapes around the landmark, not how bright the photo is."""
 
-    def __init__(self) -> None:
+    def __init__(self, hidden: int = CorrectorConfig.patch_hidden, embed: int = CorrectorConfig.patch_embed) -> None:
         super().__init__()
+        self.embed = embed
         # An MLP over the whole patch, not a convolution: on the CPU a small convolution over ~17,000 patches
         # a batch took 150 µs a patch, this takes a few (thirty-fifth session).
-        self.net = nn.Sequential(nn.Linear(PATCH_SIZE * PATCH_SIZE, 64), nn.GELU(), nn.Linear(64, PATCH_EMBED))
+        self.net = nn.Sequential(nn.Linear(PATCH_SIZE * PATCH_SIZE, hidden), nn.GELU(), nn.Linear(hidden, embed))
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         b = patches.shape[0]
         x = patches.reshape(b * NUM_LANDMARKS, PATCH_SIZE * PATCH_SIZE).float()
         x = (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 8.0)
-        return self.net(x).reshape(b, NUM_LANDMARKS * PATCH_EMBED)
+        return self.net(x).reshape(b, NUM_LANDMARKS * self.embed)
 
 
 class CorrectorNet(nn.Module):
@@ -270,10 +277,10 @@ class CorrectorNet(nn.Module):
         self.register_buffer("feature_std", torch.ones(config.num_features))
         layers: list[nn.Module] = []
         width_in = config.num_features
-        self.patch_encoder = PatchEncoder() if config.patches else None
+        self.patch_encoder = PatchEncoder(config.patch_hidden, config.patch_embed) if config.patches else None
         # The patches' embeddings enter the first layer beside the features, through their own weights
         # (zero to start: a net fine-tuned into reading patches begins as it was), which train faster.
-        self.patch_in = nn.Linear(PATCH_INPUTS, config.width, bias=False) if config.patches else None
+        self.patch_in = nn.Linear(config.patch_inputs, config.width, bias=False) if config.patches else None
         if self.patch_in is not None:
             nn.init.zeros_(self.patch_in.weight)
         for _ in range(config.layers):
@@ -292,10 +299,10 @@ class CorrectorNet(nn.Module):
         if self.patch_encoder is not None:
             b = features.shape[0]
             if patches is None:
-                extra = torch.zeros(b, PATCH_INPUTS, dtype=x.dtype, device=x.device)
+                extra = torch.zeros(b, self.config.patch_inputs, dtype=x.dtype, device=x.device)
             else:
                 has = torch.ones(b, dtype=torch.bool, device=x.device) if has_patches is None else has_patches
-                embedded = torch.zeros(b, PATCH_INPUTS - 1, dtype=x.dtype, device=x.device)
+                embedded = torch.zeros(b, self.config.patch_inputs - 1, dtype=x.dtype, device=x.device)
                 if bool(has.any()):  # only the rows that have patches pay for them
                     embedded = embedded.index_put((has,), self.patch_encoder(patches[has]).to(x.dtype))
                 extra = torch.cat([embedded, has.to(x.dtype).reshape(b, 1)], 1)

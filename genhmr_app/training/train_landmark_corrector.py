@@ -372,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patches", action="store_true",
                         help="a patch-reading corrector: it also reads a grey image patch around each landmark "
                              "(CorrectorConfig.patches; needs data made with generate-detector-data --patches)")
+    parser.add_argument("--patch-hidden", type=int, default=CorrectorConfig.patch_hidden,
+                        help="the patch network's hidden width (a corrector that starts reading patches here)")
+    parser.add_argument("--patch-embed", type=int, default=CorrectorConfig.patch_embed,
+                        help="numbers the patch network makes of each patch")
     parser.add_argument("--init", type=Path, default=None,
                         help="fine-tune this corrector's members (member i from its member i) instead of starting afresh")
     args = parser.parse_args(argv)
@@ -401,9 +405,11 @@ def main(argv: list[str] | None = None) -> int:
             init = LandmarkCorrector.load(args.init)
         except CorrectorError as exc:
             parser.error(str(exc))
-    config = CorrectorConfig(args.width, args.layers, args.inputs, args.two_looks, args.patches) if init is None \
-        else replace(init.nets[0].config, looks=args.two_looks or init.nets[0].config.looks,
-                     patches=args.patches or init.nets[0].config.patches)
+    patch_size = {"patch_hidden": args.patch_hidden, "patch_embed": args.patch_embed}
+    config = CorrectorConfig(args.width, args.layers, args.inputs, args.two_looks, args.patches, **patch_size) \
+        if init is None else replace(init.nets[0].config, looks=args.two_looks or init.nets[0].config.looks,
+                                     patches=args.patches or init.nets[0].config.patches,
+                                     **(patch_size if not init.nets[0].config.patches else {}))
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
