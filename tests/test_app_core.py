@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -158,6 +160,13 @@ def test_session_reconstructs_a_photo_and_reuses_its_detection(session, photo_pa
     assert second.detection_cached and not first.detection_cached
     assert second.frame.rgb is first.frame.rgb and second.views[0].overlay is None
     assert len(second.reconstruction.people[0].iterations) == 2
+    # Its stills get MediaPipe's tracking passes, as Reconstructor.run gives them (the bench's figures),
+    # run once for the still and kept with its detection.
+    looked = first.reconstruction.people[0].detection
+    assert fast.tracking_passes == 2 and looked.tracked_px is not None and looked.first_pass_px is not None
+    assert np.array_equal(second.reconstruction.people[0].detection.tracked_px, looked.tracked_px)
+    one_look = session.process(ImageRef(photo_path), replace(fast, tracking_passes=0))
+    assert one_look.reconstruction.people[0].detection.tracked_px is None
 
 
 def test_session_without_weights_is_detection_only(photo_path):

@@ -209,6 +209,9 @@ class CoreSession:
         self._image: LoadedImage | None = None
         self._image_mtime: float | None = None
         self._detection_cache: tuple[tuple, Frame, DetectionResult] | None = None
+        # The cached still's detection after its tracking passes (_looked_again), keyed by that cache's key
+        # and the number of passes.
+        self._looked_cache: tuple[tuple, DetectionResult] | None = None
         self._video: VideoFileSource | None = None
         self._camera: CameraSource | None = None
         self._last_video_ts: int | None = None
@@ -461,6 +464,20 @@ class CoreSession:
         self._detection_cache = (key, frame, detection)
         return detection
 
+    def _looked_again(self, recon, frame: Frame, detection: DetectionResult, passes: int) -> DetectionResult:
+        """A still's detection with MediaPipe's tracking passes on it (Reconstructor.look_again), as
+        Reconstructor.run gives them to every still: the fit pulls onto their looks, which sit closer to
+        real people (twenty-sixth and thirty-second sessions). Cached beside the detection, so a slider
+        change does not run them again. Live frames (no detection cache) and several people: unchanged."""
+        if passes <= 0 or len(detection.people) != 1 or self._detection_cache is None:  # None: a live frame
+            return detection
+        key = (self._detection_cache[0], passes)
+        if self._looked_cache is not None and self._looked_cache[0] == key:
+            return replace(self._looked_cache[1], timing_ms=0.0)
+        looked = recon.look_again(frame.rgb, detection, passes)
+        self._looked_cache = (key, looked)
+        return looked
+
     def process(self, ref: FrameRef, settings: ReconstructionSettings = ReconstructionSettings(),
                 overlays: OverlayRequest = OverlayRequest(), report: Callable[[object], None] | None = None,
                 clock: PlaybackClock | None = None, find_everyone: bool = False) -> FrameResult:
@@ -477,8 +494,12 @@ class CoreSession:
             detection = self._detect(ref, frame, find_everyone)
             t_det = time.perf_counter()
             recon = self.reconstructor()
+            t_looks = time.perf_counter()
+            if recon is not None:
+                detection = self._looked_again(recon, frame, detection, settings.tracking_passes)
             reconstruction, views, warnings = None, [], []
-            timing = {"load": (t_load - t0) * 1000, "detect": (t_det - t_load) * 1000,
+            timing = {"load": (t_load - t0) * 1000,
+                      "detect": (t_det - t_load + time.perf_counter() - t_looks) * 1000,
                       "sample": 0.0, "refine": 0.0, "display": 0.0}
             if recon is not None and detection.people:
                 settings = replace(settings, max_people=max(settings.max_people, len(detection.people)))
