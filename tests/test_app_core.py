@@ -140,9 +140,13 @@ def session():
     s.close()
 
 
-def test_session_reconstructs_a_photo_and_reuses_its_detection(session, photo_path):
+def test_session_reconstructs_a_photo_and_reuses_its_detection(session, photo_path, monkeypatch):
     fast = ReconstructionSettings(iterations=3, refine_steps=2, hypotheses=2)
     reports = []
+    looks = []  # the tracking passes asked for, one entry a time they ran
+    recon = session.reconstructor()
+    look_again = recon.look_again
+    monkeypatch.setattr(recon, "look_again", lambda rgb, det, passes, *a: looks.append(passes) or look_again(rgb, det, passes, *a))
     first = session.process(ImageRef(photo_path), fast, report=reports.append)
     assert first.reconstruction is not None and first.model_message is None
     assert len(reports) == 3 and reports[0].confidence.shape == (2, 8)
@@ -165,8 +169,12 @@ def test_session_reconstructs_a_photo_and_reuses_its_detection(session, photo_pa
     looked = first.reconstruction.people[0].detection
     assert fast.tracking_passes == 2 and looked.tracked_px is not None and looked.first_pass_px is not None
     assert np.array_equal(second.reconstruction.people[0].detection.tracked_px, looked.tracked_px)
+    assert looks == [2], "the slider change reused the looked detection"
+    one_pass = session.process(ImageRef(photo_path), replace(fast, tracking_passes=1))
+    assert looks == [2, 1] and not one_pass.detection_cached  # another number of passes: they run again
+    assert one_pass.reconstruction.people[0].detection.first_pass_px is None
     one_look = session.process(ImageRef(photo_path), replace(fast, tracking_passes=0))
-    assert one_look.reconstruction.people[0].detection.tracked_px is None
+    assert one_look.reconstruction.people[0].detection.tracked_px is None and looks == [2, 1]
 
 
 def test_session_without_weights_is_detection_only(photo_path):

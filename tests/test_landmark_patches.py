@@ -5,6 +5,7 @@ pipeline cuts its patches from the person's image without keeping that image in 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -127,15 +128,23 @@ def _patch_reading_reconstructor(monkeypatch):
 
     recon = Reconstructor()
     shipped = recon.corrector
-    x = torch.zeros(1, shipped.nets[0].config.num_features)
-    nets = [tlc._start_from(net, CorrectorConfig(**{**shipped.nets[0].config.__dict__, "patches": True}), x)
-            for net in shipped.nets]
+    # The shipped networks without their patch reading (the landmark part of each, as a plain corrector) ...
+    plain_config = CorrectorConfig(**{**shipped.nets[0].config.__dict__, "patches": False})
+    plain_nets = []
+    for net in shipped.nets:
+        plain_net = CorrectorNet(plain_config)
+        plain_net.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("patch_")})
+        plain_nets.append(plain_net)
+    plain = LandmarkCorrector(plain_nets, shipped.card)
+    # ... made patch-reading again as a fine-tune starts: a fresh patch network, zero weights into the MLP.
+    x = torch.zeros(1, plain_config.num_features)
+    nets = [tlc._start_from(net, replace(plain_config, patches=True), x) for net in plain_nets]
     reading = LandmarkCorrector(nets, shipped.card)
     heard = []
     correct = reading.correct
     monkeypatch.setattr(reading, "correct", lambda *a, **k: heard.append(k.get("patches")) or correct(*a, **k))
     recon.use_corrector(reading)
-    return recon, shipped, heard
+    return recon, plain, heard
 
 
 def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_image(monkeypatch):
@@ -143,7 +152,7 @@ def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_ima
     from rendered import render_walker
 
     image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
-    recon, shipped, heard = _patch_reading_reconstructor(monkeypatch)
+    recon, plain, heard = _patch_reading_reconstructor(monkeypatch)
     out = recon.run(image, ReconstructionSettings(iterations=1))
     assert out.people and heard and all(p is not None and p.shape == (33, PATCH_SIZE, PATCH_SIZE) for p in heard)
     person = out.people[0].detection
@@ -151,10 +160,21 @@ def test_the_fit_cuts_patches_from_the_persons_image_and_the_result_keeps_no_ima
     wrist = MP33_INDEX["left_wrist"]
     assert np.array_equal(heard[-1][wrist], landmark_patches(image, person.tracked_px, person.bbox)[wrist])
     assert person.image is None and all(p.image is None for p in out.detection.people)
-    # The zero-initialised patch inputs leave the correction as it was.
-    recon.use_corrector(shipped)
+    # The zero-initialised patch inputs leave the correction as the plain corrector's.
+    recon.use_corrector(plain)
     again = recon.run(image, ReconstructionSettings(iterations=1))
     assert np.allclose(again.people[0].vertices, out.people[0].vertices, atol=1e-4)
+
+
+def test_the_shipped_correctors_card_says_what_its_weights_read():
+    """The session decides from the card alone whether to carry patches to the model process
+    (card_reads_patches): a card that disagreed with its weights would send none to a corrector that
+    reads them, and the app would correct differently from the bench."""
+    from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, card_reads_patches, load_corrector
+
+    corrector, warning = load_corrector(CORRECTOR_PATH)
+    assert corrector is not None, warning
+    assert card_reads_patches(CORRECTOR_PATH) == corrector.reads_patches
 
 
 def test_a_detection_sent_without_its_image_carries_each_looks_patches(monkeypatch):
@@ -168,7 +188,7 @@ def test_a_detection_sent_without_its_image_carries_each_looks_patches(monkeypat
     from rendered import render_walker
 
     image, _focal, _body = render_walker((480, 480), frame=40, seed=5)
-    recon, _shipped, heard = _patch_reading_reconstructor(monkeypatch)
+    recon, _plain, heard = _patch_reading_reconstructor(monkeypatch)
     settings = ReconstructionSettings(iterations=1, tracking_passes=2)
     detection = recon.look_again(image, recon.detector("image", 1).detect(image), settings.tracking_passes)
     person = detection.people[0]

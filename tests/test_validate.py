@@ -8,8 +8,8 @@ import json
 import pytest
 
 from genhmr_app.bench import validate
+from genhmr_app.detection.landmark_correction import CORRECTOR_PATH, CorrectionSettings, card_reads_patches
 from genhmr_app.paths import shared_data_dir
-from genhmr_app.detection.landmark_correction import CorrectionSettings
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings
 from genhmr_app.refinement.joint_fit import JointFitSettings
 from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings
@@ -53,6 +53,8 @@ def test_validation_scores_variants_on_the_same_cached_scenes(tmp_path, monkeypa
     assert validate.main(args) == 0
     figures = json.loads(out.read_text())
     assert figures["found"] >= 1 and cache.exists()
+    # The shipped corrector reads image patches, which the cache does not keep: rendered again for it.
+    assert card_reads_patches(CORRECTOR_PATH) and "reads image patches" in capsys.readouterr().out
     shipped, no_fit = figures["means"]["shipped"], figures["means"]["no-fit"]
     # Without the joint fit the body no longer sits on the keypoints: another result, same scenes.
     assert no_fit["err2d_px"] > shipped["err2d_px"]
@@ -60,12 +62,12 @@ def test_validation_scores_variants_on_the_same_cached_scenes(tmp_path, monkeypa
     assert figures["means"]["firm"]["mpjpe"] != shipped["mpjpe"]
     assert any(line.startswith("| no-fit |") and "to" in line for line in figures["table"])
 
-    # A second run reads the scenes from the cache: nothing is rendered again.
+    # A second run reads the scenes from the cache: without a patch-reading corrector nothing is rendered again.
     import genhmr_app.bench.run as bench_run
 
     monkeypatch.setattr(bench_run, "build_scenes", lambda *a, **k: pytest.fail("rendered again"))
-    assert validate.main(args[:4]) == 0
-    assert "| shipped |" in capsys.readouterr().out
+    assert validate.main(args[:4] + ["--variant", "plain=landmark_correction=false"]) == 0
+    assert "| plain |" in capsys.readouterr().out
 
 
 def test_real_images_are_scored_per_variant_on_request(tmp_path, monkeypatch):
@@ -166,4 +168,5 @@ def test_dressed_validation_scenes_are_rendered_dressed(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_run, "build_scenes", lambda *a, **k: looks.append(a[4]) or real_build(*a, **k))
     monkeypatch.setattr(validate, "cache_path", lambda seed, images, look="flat": tmp_path / f"{look}.pkl")
     assert validate.main(["--images", "1", "--seed", "3", "--look", "dressed"]) == 0
-    assert looks == ["dressed"] and (tmp_path / "dressed.pkl").exists()
+    # Rendered for the cache, and again for the shipped corrector's image patches: dressed each time.
+    assert looks and set(looks) == {"dressed"} and (tmp_path / "dressed.pkl").exists()

@@ -42,7 +42,8 @@ import torch
 from tqdm import tqdm
 
 from genhmr_app.detection.detector import DetectionResult
-from genhmr_app.detection.landmark_correction import CorrectionSettings, CorrectorError, LandmarkCorrector
+from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, CorrectionSettings, CorrectorError,
+                                                      LandmarkCorrector, card_reads_patches)
 from genhmr_app.generator.model import GeneratorCheckpointError, load_generator
 from genhmr_app.paths import user_cache_dir
 from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
@@ -349,7 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     pairs = validation_scenes(recons.shipped, args.seed, args.images, args.look)
     print(f"validation scenes: seed {args.seed}, {args.look} look, {len(pairs)} of {args.images} found by the detector "
           f"(cache {cache_path(args.seed, args.images, args.look)})")
-    if args.with_images:
+    # A corrector that reads image patches would read none from the cached detections (they keep no
+    # image) and be understated: the scenes are rendered again for it whether asked or not.
+    reads_patches = any(card_reads_patches(v.corrector or CORRECTOR_PATH) for v in variants
+                        if v.settings.landmark_correction)
+    if args.with_images or reads_patches:
+        if not args.with_images:
+            print("a landmark corrector reads image patches: the scenes are rendered again (--with-images)")
         pairs = with_images(recons.shipped, pairs, args.seed, args.images, args.look)
     try:
         results = {v.name: evaluate(recons.for_variant(v), pairs, v) for v in variants}

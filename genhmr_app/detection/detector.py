@@ -141,12 +141,12 @@ class DetectedPerson:
         """This person holding neither the image nor patches cut from it: for what is kept."""
         return replace(self, image=None, cut_patches=())
 
-    def with_patches_cut(self) -> DetectedPerson:
+    def with_patches_cut(self, grey: np.ndarray | None = None) -> DetectedPerson:
         """Without the image, but with the patches around each of its looks (`cut_patches`); as it is
-        when there is no image."""
+        when there is no image. `grey`: the image already made grey (grey_image), shared by its people."""
         if self.image is None:
             return self
-        grey = grey_image(self.image)  # converted once for all the looks
+        grey = grey_image(self.image) if grey is None else grey  # converted once for all the looks
         cut = tuple((look, landmark_patches(grey, look, self.bbox)) for look in self.looks())
         return replace(self, image=None, cut_patches=cut)
 
@@ -175,7 +175,13 @@ class DetectionResult:
     def with_patches_cut(self) -> DetectionResult:
         """The same detection for another process: no image, but each person's patches cut around each
         of their looks (DetectedPerson.with_patches_cut), which a patch-reading corrector reads there."""
-        return replace(self, people=[p.with_patches_cut() for p in self.people])
+        greys: dict[int, np.ndarray] = {}  # the people of one image share its grey copy
+        people = []
+        for person in self.people:
+            if person.image is not None and id(person.image) not in greys:
+                greys[id(person.image)] = grey_image(person.image)
+            people.append(person.with_patches_cut(None if person.image is None else greys[id(person.image)]))
+        return replace(self, people=people)
 
 
 @dataclass

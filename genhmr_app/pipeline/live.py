@@ -339,7 +339,7 @@ class LiveTracker:
         record = IterationRecord(iteration=0, codes=codes, confidence=confidence.cpu().numpy(),
                                  remasked=np.zeros_like(codes, dtype=bool), masked_after=np.zeros_like(codes, dtype=bool))
         return PersonReconstruction(
-            detection=person, hypotheses=[hypothesis], iterations=[record],
+            detection=person.without_image(), hypotheses=[hypothesis], iterations=[record],
             vertices=body.vertices[0].cpu().numpy(), joints=body.joints[0].cpu().numpy(),
             keypoints3d_coco17=body.coco17[0].cpu().numpy(), keypoints2d_coco17=kp2d[0].cpu().numpy(),
             reduced=mesh)

@@ -450,7 +450,7 @@ class CoreSession:
             if self._last_video_ts is not None and frame.timestamp_ms < self._last_video_ts:
                 self._reset_video_detector()  # the stream restarted: stale tracking would mislead MediaPipe
             self._last_video_ts = frame.timestamp_ms
-            self._detection_cache = None
+            self._detection_cache = self._looked_cache = None  # neither keeps a frame alive during a stream
             return self.detector("video").detect(frame.rgb, timestamp_ms=frame.timestamp_ms)
         key = (type(ref).__name__, str(getattr(ref, "path", "")), frame.index,
                self._image_mtime if isinstance(ref, ImageRef) else None, find_everyone)
@@ -461,7 +461,7 @@ class CoreSession:
             detection = self.detector("everyone").detect_everyone(frame.rgb, max_people=10)
         else:
             detection = self.detector("image").detect(frame.rgb)
-        self._detection_cache = (key, frame, detection)
+        self._detection_cache, self._looked_cache = (key, frame, detection), None
         return detection
 
     def _looked_again(self, recon, frame: Frame, detection: DetectionResult, passes: int) -> DetectionResult:
@@ -476,6 +476,7 @@ class CoreSession:
             return replace(self._looked_cache[1], timing_ms=0.0)
         looked = recon.look_again(frame.rgb, detection, passes)
         self._looked_cache = (key, looked)
+        self._last_detection_cached = False  # the passes ran: this still's detection was not all reused
         return looked
 
     def process(self, ref: FrameRef, settings: ReconstructionSettings = ReconstructionSettings(),
