@@ -286,7 +286,12 @@ class LiveTracker:
         # Step 2: the joint fit, held near this frame's decoded pose (and near the last frame's
         # orientation), started from there or from where the last frame ended (`generator_frame_start`).
         mesh, posed = self._preview_body()
-        target, vis = recon.fit_targets(person, self.settings.landmark_correction).tensors(dev)
+        # Live frames are corrected from the landmarks alone: a patch-reading corrector given no patches
+        # corrects as the landmark-only corrector it also learnt to be (rows of data without patches).
+        # Thirty-sixth session, `bench-app` capacity runs alternated: with patches 0.55x / 0.53x MediaPipe
+        # alone, without 0.66x / 0.64x (issue 10's target: 0.6x); live PA-MPJPE on the walk 30.2 mm with
+        # them, 31.3 without (the still path 30.2: 1.036x, target ≤ 1.05x).
+        target, vis = recon.fit_targets(person.without_image(), self.settings.landmark_correction).tensors(dev)
         fit_args = [decoded, track.rotations[:, 0], track.betas, track.transl, target, vis,
                     cond.crop[:, 2], cond.focal, cond.image_wh]
         prior = track.pose_prior

@@ -625,8 +625,9 @@ class CoreSession:
         self.prepare_live()
         if self.live_process_ready():
             try:
-                raw = self._live_process.call_overlapped(meanwhile, live_step, stream,
-                                                         self._for_model_process(detection), *args[2:])
+                # The frame stays here; live frames are corrected without patches (LiveTracker), so none go.
+                raw = self._live_process.call_overlapped(meanwhile, live_step, stream, detection.without_images(),
+                                                         *args[2:])
                 meanwhile = None
                 step, where = attach_reduced(raw, self.body_model), "process"
             except ModelProcessError as exc:
