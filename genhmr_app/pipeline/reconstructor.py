@@ -132,9 +132,11 @@ class ReconstructionSettings:
     # runs (its iterations as above), then takes this many iterations more on the last look, from there.
     # None: the whole fit waits for the last look.
     last_look_fit_iterations: int | None = 2
+    # A feedback generator only: SamplingSettings.feedback_last.
+    feedback_last: int | None = SamplingSettings.feedback_last
 
     def sampling(self) -> SamplingSettings:
-        return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed)
+        return SamplingSettings(self.iterations, self.temperature, self.hypotheses, self.seed, self.feedback_last)
 
 
 @dataclass
