@@ -259,6 +259,17 @@ def test_a_feedback_generator_sees_how_its_estimate_misses_the_keypoints():
         assert torch.allclose(estimate.sum(-1), torch.ones(2, 8))
         assert torch.equal(estimate[:, 2], torch.nn.functional.one_hot(torch.tensor(5), 32).float().expand(2, -1))
 
+    # feedback_last: only the last iterations get it (each costs a decode and a posed body), the earlier
+    # ones run as a model without feedback
+    for last, expected in ((1, [None, None, None, 0.1]), (2, [None, None, 0.1, 0.2])):
+        seen_by_model.clear(), asked.clear()
+        with torch.no_grad():
+            list(iterate(model, cond, SamplingSettings(iterations=4, hypotheses=2, feedback_last=last), start_tokens=start,
+                         feedback_fn=feedback_fn))
+        assert len(asked) == last
+        for feedback, value in zip(seen_by_model, expected, strict=True):
+            assert (feedback is None) if value is None else torch.allclose(feedback, torch.full((2, 33, 2), value))
+
 
 def test_reprojection_feedback_is_zero_where_the_estimate_meets_the_keypoints(nets):
     """The residuals are detected minus projected landmarks in crop half-sizes: zero when the
