@@ -269,6 +269,8 @@ def test_a_feedback_generator_sees_how_its_estimate_misses_the_keypoints():
         assert len(asked) == last
         for feedback, value in zip(seen_by_model, expected, strict=True):
             assert (feedback is None) if value is None else torch.allclose(feedback, torch.full((2, 33, 2), value))
+    with pytest.raises(ValueError, match="feedback_last"):
+        list(iterate(model, cond, SamplingSettings(iterations=4, feedback_last=-1), feedback_fn=feedback_fn))
 
 
 def test_reprojection_feedback_is_zero_where_the_estimate_meets_the_keypoints(nets):
