@@ -13,7 +13,7 @@ from genhmr_app.conditioning.camera import project
 from genhmr_app.conditioning.features import ConditionBatch
 from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
 from genhmr_app.refinement.refine import RefinementSettings, refine
-from genhmr_app.sampling.maskgit import SamplingSettings, iterate, masked_count_after, sample
+from genhmr_app.sampling.maskgit import SamplingSettings, draw_codes, iterate, masked_count_after, sample
 from genhmr_app.tokens.model import PoseTokenizer, TokenizerConfig
 
 
@@ -35,6 +35,20 @@ def test_schedule_unmasks_everything():
     for n in (1, 3, 5, 10):
         counts = [masked_count_after(i, n, 16) for i in range(n)]
         assert counts[-1] == 0 and all(a >= b for a, b in zip(counts, counts[1:]))
+
+
+def test_drawn_codes_follow_their_distribution_and_never_take_an_impossible_one():
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.25, 0.25],
+                          [0.0, 0.0, 0.0, 0.0, 1.0],
+                          [0.1, 0.2, 0.3, 0.4, 0.0]])
+    g = torch.Generator().manual_seed(3)
+    draws = torch.stack([draw_codes(probs, g) for _ in range(20000)])  # (draws, rows)
+    freq = torch.stack([torch.bincount(draws[:, r], minlength=5).float() / len(draws) for r in range(3)])
+    assert torch.all(freq[probs == 0] == 0)
+    # 20,000 draws: a frequency's standard error is at most 0.0035
+    assert torch.allclose(freq, probs, atol=0.015)
+    again = torch.stack([draw_codes(probs, torch.Generator().manual_seed(3)) for _ in range(2)])
+    assert torch.equal(again[0], again[1])
 
 
 def test_same_seed_same_result_and_different_seed_differs(nets):

@@ -245,3 +245,15 @@ def test_the_trainer_adds_the_camera_frame_loss_when_asked_and_records_it(tmp_pa
     with pytest.raises(SystemExit) as stop:
         main(["--camera-loss", "-1"])
     assert stop.value.code == 2
+
+
+def test_a_run_on_many_data_folders_gets_a_checkpoint_folder_a_file_system_accepts():
+    from genhmr_app.training.train_generator import CHECKPOINT_FOLDER_NAME_LIMIT, checkpoint_folder_name
+    short = "generate-w128-l4-s5-pose_tokenizer"
+    assert checkpoint_folder_name(short) == short
+    folders = "+".join(f"genhmr-detector-data-{i:010d}" for i in range(5))
+    key = f"generate-w128-l4-s6-pose_tokenizer-real0.4-{folders}-2400steps-feedback"
+    name = checkpoint_folder_name(key)
+    assert len(name) <= CHECKPOINT_FOLDER_NAME_LIMIT < 255 and name.startswith("generate-w128-l4-s6")
+    assert checkpoint_folder_name(key) == name  # the same run resumes from the same folder
+    assert checkpoint_folder_name(key.replace("s6", "s7")) != name

@@ -97,11 +97,21 @@ def _generators(settings: SamplingSettings, device: torch.device) -> list[torch.
     return [torch.Generator(device=device).manual_seed(settings.seed * 1000 + s) for s in range(settings.hypotheses)]
 
 
+def draw_codes(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(K, C) probabilities → (K,) one code drawn from each row, by inverting its cumulative distribution.
+    The same law as torch.multinomial(probs, 1), whose one-draw path on the CPU draws an exponential for
+    every code: 0.54 ms for 40 x 512 against 0.03 ms here (one thread), five times a still."""
+    cdf = probs.double().cumsum(-1)
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
+    # right=True: a code of probability 0 spans an empty interval, so it is never drawn
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_max(probs.shape[-1] - 1)
+
+
 def _sample_codes(probs: torch.Tensor, temperature: float, gens: list[torch.Generator]) -> torch.Tensor:
     if temperature <= 0:
         return probs.argmax(-1)
     tempered = torch.softmax(torch.log(probs.clamp_min(1e-12)) / temperature, dim=-1)
-    return torch.stack([torch.multinomial(tempered[s], 1, generator=g).squeeze(-1) for s, g in enumerate(gens)])
+    return torch.stack([draw_codes(tempered[s], g) for s, g in enumerate(gens)])
 
 
 FeedbackFn = Callable[[torch.Tensor, GeneratorOutput, ConditionBatch], torch.Tensor]

@@ -387,6 +387,19 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     return card
 
 
+# File systems refuse names over 255 bytes; a run on many data folders spells a longer key.
+CHECKPOINT_FOLDER_NAME_LIMIT = 160
+
+
+def checkpoint_folder_name(key: str) -> str:
+    """The run's checkpoint folder: its key as it reads, or, when too long for a file name, the key's
+    start and a hash of the whole (the same key always gives the same folder, so a run still resumes)."""
+    if len(key) <= CHECKPOINT_FOLDER_NAME_LIMIT:
+        return key
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return f"{key[:CHECKPOINT_FOLDER_NAME_LIMIT - 13]}-{digest}"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="main.py train-generator", description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=["generate", "regress"], default="generate")
@@ -454,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer_tag = Path(args.tokenizer).stem if args.tokenizer else "shipped"
     # The data, its share and the step count are part of the key too: a fine-tune with other settings
     # must not resume another's checkpoint.
-    run_dir = REPO_ROOT / "runs" / "generator" / (f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
+    run_dir = REPO_ROOT / "runs" / "generator" / checkpoint_folder_name(f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
                                                   + (f"-from-{args.init.stem}" if args.init else "")
                                                   + (f"-real{args.real_share:g}-{'+'.join(f.name for f in args.detector_data)}"
                                                      if args.detector_data else "")
