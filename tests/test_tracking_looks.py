@@ -196,33 +196,3 @@ def test_a_last_pass_that_fails_after_the_first_costs_nothing(recon, monkeypatch
     assert person.tracked_px is None and person.first_pass_px is not None
     assert np.isfinite(r.people[0].joints).all()
     assert "the tracking pass failed (RuntimeError" in caplog.text
-
-
-def test_each_looks_correction_is_made_beside_the_sampling_and_a_failure_there_costs_nothing(recon, monkeypatch):
-    """Reconstructor._make_targets_ahead: the tracking worker makes the fit targets (the landmark
-    correction) of each look it finds, and the fit takes them instead of making them again. Should that
-    fail on the worker, the fit makes them itself and the result is the same."""
-    import threading
-
-    image, focal, _body = render_walker((480, 480), frame=40, seed=5)
-    settings = ReconstructionSettings(focal_px=focal, tracking_passes=2)
-    made_on = []
-    real = Reconstructor._fit_targets
-
-    def noted(self, person, corrected=True):
-        made_on.append(threading.current_thread().name)
-        return real(self, person, corrected)
-
-    monkeypatch.setattr(Reconstructor, "_fit_targets", noted)
-    ahead = recon.run(image, settings)
-    assert len(made_on) == 2 and all(name.startswith("tracking-pass") for name in made_on)
-    assert recon._targets_ahead == {}  # not kept after the run: they hold the image
-
-    def fails_on_the_worker(self, person, corrected=True):
-        if threading.current_thread().name.startswith("tracking-pass"):
-            raise RuntimeError("the corrector broke on the worker")
-        return real(self, person, corrected)
-
-    monkeypatch.setattr(Reconstructor, "_fit_targets", fails_on_the_worker)
-    made_here = recon.run(image, settings)
-    assert np.allclose(ahead.people[0].joints, made_here.people[0].joints, atol=1e-5)

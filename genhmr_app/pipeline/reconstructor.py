@@ -256,9 +256,6 @@ class Reconstructor:
         self._detectors: dict[str, PoseDetector] = {}
         self._still_tracker: StillTracker | None = None  # look_again's, made when first asked for
         self._look_worker: ThreadPoolExecutor | None = None  # runs look_again beside the sampling
-        # Fit targets the tracking worker made for the looks it found (fit_targets), by id of the person:
-        # the landmark correction of a look then runs beside the sampling instead of after it.
-        self._targets_ahead: dict[int, tuple[DetectedPerson, bool, FitTargets]] = {}
 
     # -- detection -------------------------------------------------------------------------
     def detector(self, mode: str = "image", num_poses: int = 1) -> PoseDetector:
@@ -295,22 +292,15 @@ class Reconstructor:
             people = settings.max_people if mode == "video" else 1
             detection = self.detector(mode, people).detect(rgb, timestamp_ms=timestamp_ms)
         second_look = first_pass = None
-        self._targets_ahead.clear()
         if mode == "image" and settings.tracking_passes > 0 and len(detection.people) == 1:
-            # The passes only change the fit's targets, so they run while the generator samples, and so
-            # does the landmark correction of each look they find.
+            # The passes only change the fit's targets, so they run while the generator samples.
             if self._look_worker is None:
                 self._look_worker = ThreadPoolExecutor(1, thread_name_prefix="tracking-pass")
-            if settings.landmark_correction:
-                self._load_corrector()  # here, not first in the worker and the main thread at once
             first_pass = Future() if settings.tracking_passes > 1 else None
             second_look = self._look_worker.submit(self._look_again_telling, rgb, detection, settings.tracking_passes,
-                                                   first_pass, settings.landmark_correction)
+                                                   first_pass)
         t_det = time.perf_counter()
-        try:
-            recon = self.reconstruct_detection(detection, settings, on_iteration, second_look, first_pass)
-        finally:
-            self._targets_ahead.clear()  # they hold the person's image
+        recon = self.reconstruct_detection(detection, settings, on_iteration, second_look, first_pass)
         recon.timing_ms["detect"] += (t_det - t0) * 1000
         recon.timing_ms["total"] = (time.perf_counter() - t0) * 1000
         recon.image_path = image_path
@@ -366,32 +356,14 @@ class Reconstructor:
         return out
 
     def _look_again_telling(self, rgb: np.ndarray, detection: DetectionResult, passes: int,
-                            first_pass: Future[DetectionResult] | None, corrected: bool = True) -> DetectionResult:
+                            first_pass: Future[DetectionResult] | None) -> DetectionResult:
         """look_again, with the first pass's detection given to `first_pass` as soon as it is made (or the
-        final one, when there was no such pass), so a waiter never waits for nothing. Each look's fit
-        targets are made here before it is handed on (_make_targets_ahead)."""
-        def first_pass_made(det: DetectionResult) -> None:
-            self._make_targets_ahead(det, corrected)
-            first_pass.set_result(det)
+        final one, when there was no such pass), so a waiter never waits for nothing."""
         try:
-            final = self.look_again(rgb, detection, passes, None if first_pass is None else first_pass_made)
-            self._make_targets_ahead(final, corrected)
-            return final
+            return self.look_again(rgb, detection, passes, None if first_pass is None else first_pass.set_result)
         finally:
             if first_pass is not None and not first_pass.done():
                 first_pass.set_result(detection)
-
-    def _make_targets_ahead(self, detection: DetectionResult, corrected: bool) -> None:
-        """fit_targets of the detection's person, kept for the fit (fit_targets finds them). Run by the
-        tracking worker while the main thread samples: on two cores the correction then costs no wait.
-        A failure here costs nothing: the fit makes the targets itself and meets the error there."""
-        if not detection.people:
-            return
-        person = detection.people[0]
-        try:
-            self._targets_ahead[id(person)] = (person, corrected, self._fit_targets(person, corrected))
-        except Exception as exc:  # noqa: BLE001 - see above
-            log.debug("fit targets not made ahead (%s: %s)", type(exc).__name__, exc)
 
     def reconstruct_detection(self, detection: DetectionResult, settings: ReconstructionSettings,
                               on_iteration: Callable[[IterationRecord], None] | None = None,
@@ -597,13 +569,6 @@ class Reconstructor:
         return self._corrector_loaded
 
     def fit_targets(self, person: DetectedPerson, corrected: bool = True) -> FitTargets:
-        """_fit_targets, or what the tracking worker already made of this very person (_make_targets_ahead)."""
-        ahead = self._targets_ahead.get(id(person))
-        if ahead is not None and ahead[0] is person and ahead[1] == corrected:
-            return ahead[2]
-        return self._fit_targets(person, corrected)
-
-    def _fit_targets(self, person: DetectedPerson, corrected: bool = True) -> FitTargets:
         """The 2D points (33, 2) px the fits pull the body onto and their weights (33,): MediaPipe's (after
         its tracking passes, when the still had them: `tracked_px`) with its visibility, or their learned
         correction (detection/landmark_correction.py) when `corrected` and the corrector loads, with the
