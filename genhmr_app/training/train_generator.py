@@ -467,23 +467,24 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer_tag = Path(args.tokenizer).stem if args.tokenizer else "shipped"
     # The data, its share and the step count are part of the key too: a fine-tune with other settings
     # must not resume another's checkpoint.
-    run_dir = REPO_ROOT / "runs" / "generator" / checkpoint_folder_name(f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
-                                                  + (f"-from-{args.init.stem}" if args.init else "")
-                                                  + (f"-real{args.real_share:g}-{'+'.join(f.name for f in args.detector_data)}"
-                                                     if args.detector_data else "")
-                                                  + (f"-{args.steps}steps" if args.init else "")
-                                                  + (f"-{args.augment.replace(',', '+').replace(':', '')}"
-                                                     if args.augment != "mirror" else "")
-                                                  + (f"-own{args.own_share:g}" if args.own_share else "")
-                                                  + (f"-blind{args.blind_share:g}" if args.blind_share else "")
-                                                  + (f"-self{args.self_condition:g}" if args.self_condition else "")
-                                                  + (f"-unroll{args.unroll:g}" if args.unroll else "")
-                                                  + ("-feedback" if args.feedback else "")
-                                                  + ("-offset" if args.latent_offset else "")
-                                                  + (f"-aux{args.aux_share:g}" if args.aux_share != AUX_SHARE else "")
-                                                  + ("-placed" if args.placement else "")
-                                                  + (f"-cam{args.camera_loss:g}-xy{args.in_plane_weight:g}"
-                                                     if args.camera_loss else ""))
+    key = (f"{args.mode}-w{args.width}-l{args.layers}-s{args.seed}-{tokenizer_tag}"
+           + (f"-from-{args.init.stem}" if args.init else "")
+           + (f"-real{args.real_share:g}-{'+'.join(f.name for f in args.detector_data)}"
+              if args.detector_data else "")
+           + (f"-{args.steps}steps" if args.init else "")
+           + (f"-{args.augment.replace(',', '+').replace(':', '')}"
+              if args.augment != "mirror" else "")
+           + (f"-own{args.own_share:g}" if args.own_share else "")
+           + (f"-blind{args.blind_share:g}" if args.blind_share else "")
+           + (f"-self{args.self_condition:g}" if args.self_condition else "")
+           + (f"-unroll{args.unroll:g}" if args.unroll else "")
+           + ("-feedback" if args.feedback else "")
+           + ("-offset" if args.latent_offset else "")
+           + (f"-aux{args.aux_share:g}" if args.aux_share != AUX_SHARE else "")
+           + ("-placed" if args.placement else "")
+           + (f"-cam{args.camera_loss:g}-xy{args.in_plane_weight:g}"
+              if args.camera_loss else ""))
+    run_dir = REPO_ROOT / "runs" / "generator" / checkpoint_folder_name(key)
     command = "python main.py train-generator " + shlex.join(argv if argv is not None else sys.argv[1:])
     card = train(args.mode, args.steps, args.minutes, args.batch, args.seed, run_dir, out, args.width, args.layers,
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
