@@ -287,6 +287,41 @@ def test_a_feedback_generator_sees_how_its_estimate_misses_the_keypoints():
         list(iterate(model, cond, SamplingSettings(iterations=4, feedback_last=-1), feedback_fn=feedback_fn))
 
 
+def test_a_feedback_model_gaining_depth_begins_as_it_was():
+    """GeneratorConfig.feedback_depth: the feedback has a third number per landmark. A 2D feedback model
+    fine-tuned into it (train_generator.widened_feedback) gets zero columns for depth, so it answers
+    (u, v, z) exactly as it answered (u, v); the traced copy takes the wider input."""
+    from dataclasses import replace
+
+    from genhmr_app.generator.frozen import FrozenGenerator
+    from genhmr_app.training.train_generator import widened_feedback
+
+    torch.manual_seed(0)
+    flat = MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=64, layers=2, heads=2,
+                                                 self_condition=True, feedback=True)).eval()
+    torch.nn.init.normal_(flat.feedback_in[2].weight, std=0.5)
+    deep = MaskedPoseTransformer(replace(flat.config, feedback_depth=True)).eval()
+    assert deep.config.feedback_channels == 3 and flat.config.feedback_channels == 2
+    deep.load_state_dict(widened_feedback(flat, deep.config), strict=True)
+    cond = _condition()
+    beliefs = torch.softmax(torch.randn(1, 8, 32), -1)
+    tokens = torch.full((1, 8), flat.mask_id)
+    residuals = torch.randn(1, 33, 2) * 0.2
+    with_depth = torch.cat([residuals, torch.randn(1, 33, 1) * 0.2], -1)
+    with torch.no_grad():
+        assert torch.allclose(deep(cond.tokens, tokens, beliefs, with_depth).logits,
+                              flat(cond.tokens, tokens, beliefs, residuals).logits, atol=1e-5)
+        torch.nn.init.normal_(deep.feedback_in[0].weight, std=0.5)
+        seen = deep(cond.tokens, tokens, beliefs, with_depth)
+        moved = with_depth.clone()
+        moved[..., 2] += 0.3
+        assert not torch.allclose(deep(cond.tokens, tokens, beliefs, moved).logits, seen.logits)
+        assert torch.allclose(FrozenGenerator(deep)(cond.tokens, tokens, beliefs, with_depth).logits, seen.logits, atol=1e-4)
+    with pytest.raises(ValueError, match="depth feedback"):
+        MaskedPoseTransformer(GeneratorConfig(num_tokens=8, codebook_size=32, width=64, layers=2, heads=2,
+                                              self_condition=True, feedback_depth=True))
+
+
 def test_reprojection_feedback_is_zero_where_the_estimate_meets_the_keypoints(nets):
     """The residuals are detected minus projected landmarks in crop half-sizes: zero when the
     condition's landmarks are the estimate's own projection, and a shift of the detections by a tenth
@@ -314,6 +349,19 @@ def test_reprojection_feedback_is_zero_where_the_estimate_meets_the_keypoints(ne
         shifted = reprojection_feedback(tok, body, beliefs, output, met, keep)
         assert torch.allclose(shifted[..., 0], torch.full((1, 33), 0.2), atol=1e-4)
         assert shifted[..., 1].abs().max() < 1e-4
+
+        # Depth feedback: the third number is the condition's z (relative depth behind the hips' midpoint,
+        # in pixels at the hips' distance over the crop's half-size) minus the estimate's; zero where the
+        # condition holds the estimate's own depths, and a landmark put 0.1 further shows as 0.1.
+        points = body.mediapipe33(orient, tok.decode_soft(beliefs), output.betas, transl)[0]
+        hips_z = points[[23, 24], 2].mean()
+        tokens[:, :33, 0] -= 0.2
+        tokens[0, :33, 2] = (points[:, 2] - hips_z) * cond.focal[0] / hips_z / (cond.crop[0, 2] / 2)
+        with_depth = reprojection_feedback(tok, body, beliefs, output, met, keep, depth=True)
+        assert with_depth.shape == (1, 33, 3) and with_depth.abs().max() < 1e-4
+        tokens[0, 15, 2] += 0.1
+        further = reprojection_feedback(tok, body, beliefs, output, met, keep, depth=True)
+        assert abs(float(further[0, 15, 2]) - 0.1) < 1e-4 and float(further[0, 14].abs().max()) < 1e-4
 
 
 def test_the_frozen_decoder_decodes_as_the_tokenizer_and_lets_gradients_through(nets):

@@ -129,6 +129,10 @@ def test_a_model_fine_tuned_into_feedback_starts_from_its_weights(tmp_path):
     assert card["feedback"] is True and card["config"]["feedback"] is True
     assert b.feedback_in[2].weight.abs().max() < 1e-3
     assert all(torch.allclose(a[k], b.state_dict()[k], atol=1e-4) for k in a)
+    # --feedback-depth: the residuals carry each landmark's depth too (33 x 3 into the feedback input)
+    _, card, c = _fine_tuned_into(tmp_path, lr=1e-3, unroll_share=0.5, feedback=True, feedback_depth=True)
+    assert card["feedback_depth"] is True and c.config.feedback_depth
+    assert c.feedback_in[0].weight.shape[1] == 33 * 3
 
 
 def test_a_model_fine_tuned_into_a_latent_offset_starts_from_its_weights_and_learns_it(tmp_path):
@@ -165,6 +169,9 @@ def test_own_draws_are_refused_for_the_regressor(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--feedback"])
     assert stop.value.code == 2 and "--feedback needs --self-condition" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--self-condition", "0.5", "--feedback-depth"])
+    assert stop.value.code == 2 and "--feedback-depth needs --feedback" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
         main(["--mode", "regress", "--latent-offset"])
     assert stop.value.code == 2 and "--latent-offset is for --mode generate" in capsys.readouterr().err

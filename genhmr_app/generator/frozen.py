@@ -47,7 +47,7 @@ class FrozenGenerator(nn.Module):
         if c.self_condition:  # traced with the previous distributions as a third input (zeros: none yet)
             example = example + (torch.zeros(1, c.num_tokens, c.codebook_size),)
         if c.feedback:  # and the reprojection residuals as a fourth (zeros: nothing to correct)
-            example = example + (torch.zeros(1, NUM_FEEDBACK_LANDMARKS, 2),)
+            example = example + (torch.zeros(1, NUM_FEEDBACK_LANDMARKS, c.feedback_channels),)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on the transformer's fast-path checks
             traced = torch.jit.trace(_Outputs(model.eval()), example, check_trace=False)
@@ -66,7 +66,7 @@ class FrozenGenerator(nn.Module):
             inputs = inputs + (previous,)
         if c.feedback:
             if feedback is None:
-                feedback = torch.zeros(b, NUM_FEEDBACK_LANDMARKS, 2, device=condition.device)
+                feedback = torch.zeros(b, NUM_FEEDBACK_LANDMARKS, c.feedback_channels, device=condition.device)
             inputs = inputs + (feedback,)
         logits, orient, betas, cam, *offset = self._frozen(*inputs)
         return GeneratorOutput(logits, None, orient, betas, cam, offset[0] if offset else None)

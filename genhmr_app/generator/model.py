@@ -54,6 +54,17 @@ class GeneratorConfig:
     # residual per landmark, in crop units), as iterative error feedback (Carreira et al. 2016; HMR).
     # An iteration then sees how its estimate misses the image, which a single forward cannot.
     feedback: bool = False
+    # Depth in the feedback too (thirty-ninth session; needs feedback): besides each landmark's 2D residual,
+    # MediaPipe's relative depth of it minus the estimate's (the condition's z channel against the posed
+    # body's). The joint fit after the generator pulls the body onto the 2D keypoints, which undoes most
+    # of what the 2D feedback corrects (validation: N=5 − N=1 −1.9 mm before the fit, −0.2 after); depth
+    # is what the fit leaves to the generator.
+    feedback_depth: bool = False
+
+    @property
+    def feedback_channels(self) -> int:
+        """Numbers per landmark in the feedback: (u, v), or (u, v, z) with feedback_depth."""
+        return 3 if self.feedback_depth else 2
     # A continuous offset to the latents the tokens decode from (thirteenth session). Every pose
     # position also predicts a latent vector; those of one slot's levels are summed and added to the
     # expected codes. Why: from perfect detector output the tokens alone landed 76 mm from the truth
@@ -96,11 +107,13 @@ class MaskedPoseTransformer(nn.Module):
             nn.init.zeros_(self.previous_proj.weight)
         if c.feedback and not (n_pose and c.self_condition):
             raise ValueError("reprojection feedback needs a self-conditioned generate-mode model")
-        # Residuals (33 landmarks x 2) into the condition slots and the global token. No biases: a zero
+        if c.feedback_depth and not c.feedback:
+            raise ValueError("depth feedback is part of the reprojection feedback (feedback=True)")
+        # Residuals (33 landmarks x 2 or 3) into the condition slots and the global token. No biases: a zero
         # residual (no estimate yet, or a perfect fit) adds nothing; the output layer starts at zero, so
         # a model fine-tuned into feedback begins exactly as it was.
         self.feedback_in = nn.Sequential(
-            nn.Linear(NUM_FEEDBACK_LANDMARKS * 2, 2 * c.width, bias=False), nn.GELU(),
+            nn.Linear(NUM_FEEDBACK_LANDMARKS * c.feedback_channels, 2 * c.width, bias=False), nn.GELU(),
             nn.Linear(2 * c.width, (c.condition_slots + 1) * c.width, bias=False)) if c.feedback else None
         if self.feedback_in is not None:
             nn.init.zeros_(self.feedback_in[2].weight)
@@ -136,8 +149,9 @@ class MaskedPoseTransformer(nn.Module):
         """condition (B, 34, 8); tokens (B, K) long with `mask_id` at masked positions (generate mode);
         previous (B, K, C): each free token's belief (the distribution it was committed under, or the
         last iteration's prediction), zero rows for tokens fed as codes; used only by a self-conditioned
-        model (None: the first iteration, no beliefs yet). feedback (B, 33, 2): the detected landmarks minus
-        the current estimate's, in crop units (refinement/feedback.py); used only by a feedback model."""
+        model (None: the first iteration, no beliefs yet). feedback (B, 33, 2), or (B, 33, 3) with
+        feedback_depth: the detected landmarks minus the current estimate's, in crop units
+        (refinement/feedback.py); used only by a feedback model."""
         b = condition.shape[0]
         cond = self.cond_in(condition.reshape(b, -1)).reshape(b, self.config.condition_slots, -1)
         parts = [cond + self.cond_pos, self.global_token.expand(b, -1, -1)]

@@ -20,19 +20,31 @@ from genhmr_app.generator.model import GeneratorOutput
 from genhmr_app.tokens.frozen import FrozenDecoder
 from genhmr_app.tokens.model import PoseTokenizer
 
+LEFT_HIP, RIGHT_HIP = 23, 24  # MediaPipe's: its z is depth relative to their midpoint
+
 KeypointFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def reprojection_feedback(tokenizer: PoseTokenizer | FrozenDecoder, body: SparseBody, beliefs: torch.Tensor,
-                          output: GeneratorOutput, condition: ConditionBatch, keypoint_fn: KeypointFn) -> torch.Tensor:
+                          output: GeneratorOutput, condition: ConditionBatch, keypoint_fn: KeypointFn,
+                          depth: bool = False) -> torch.Tensor:
     """beliefs (S, K, C) rows summing to 1 (one-hot for a code); `output` the forward they came with;
     `condition` S rows → (S, 33, 2) detected minus projected landmarks in crop half-sizes, clamped to
     ±1 (a landmark off by more than half the box says only "far off"). `keypoint_fn(mediapipe33,
-    global_orient)` maps the body's keypoints to where the detector would put them."""
+    global_orient)` maps the body's keypoints to where the detector would put them.
+    `depth` (GeneratorConfig.feedback_depth): (S, 33, 3), the third number the detector's relative depth
+    of each landmark (the condition's z channel) minus the estimate's, in the same units: depth behind the
+    hips' midpoint, in pixels at the hips' distance, over the crop's half-size (as bench/run.py relates
+    MediaPipe's z to the truth)."""
     pose = tokenizer.decode_soft(beliefs.to(output.cam.dtype))
     transl = weak_perspective_to_translation(output.cam, condition.crop, condition.focal, condition.image_wh)
     points = keypoint_fn(body.mediapipe33(output.global_orient, pose, output.betas, transl), output.global_orient)
     px = project(points, condition.focal, condition.image_wh)
     half = (condition.crop[:, 2] / 2)[:, None, None]
     projected = (px - condition.crop[:, None, :2]) / half
-    return (condition.tokens[:, :NUM_LANDMARKS, :2] - projected).clamp(-1.0, 1.0)
+    residual = condition.tokens[:, :NUM_LANDMARKS, :2] - projected
+    if depth:
+        hips_z = points[:, [LEFT_HIP, RIGHT_HIP], 2].mean(1, keepdim=True).clamp_min(1e-3)  # (S, 1)
+        relative = (points[..., 2] - hips_z) * condition.focal[:, None] / hips_z / half[..., 0]
+        residual = torch.cat([residual, (condition.tokens[:, :NUM_LANDMARKS, 2] - relative)[..., None]], dim=-1)
+    return residual.clamp(-1.0, 1.0)

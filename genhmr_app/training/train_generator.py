@@ -266,13 +266,27 @@ def mix_batches(synthetic: SynthBatch, real: SynthBatch) -> SynthBatch:
     return SynthBatch(*[torch.cat([r, s[n:]]) for s, r in zip(synthetic.fields(), real.fields())])
 
 
+def widened_feedback(start_from: MaskedPoseTransformer, cfg: GeneratorConfig) -> dict[str, torch.Tensor]:
+    """`start_from`'s weights for a model of `cfg`: a 2D feedback model gaining depth feedback gets its
+    feedback input's first layer widened, the depth columns zero, so it begins exactly as it was (the
+    flattened residuals are landmark-major: landmark l's channel ch is column l x channels + ch)."""
+    state = dict(start_from.state_dict())
+    key = "feedback_in.0.weight"
+    old, new = start_from.config.feedback_channels, cfg.feedback_channels
+    if cfg.feedback and key in state and old != new:
+        w = state[key].reshape(state[key].shape[0], -1, old)
+        state[key] = torch.cat([w, w.new_zeros(*w.shape[:2], new - old)], dim=-1).reshape(w.shape[0], -1)
+    return state
+
+
 def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: int, run_dir: Path, out_path: Path,
           width: int, layers: int, command: str, threads: int | None = None, detector_data: list[Path] | None = None,
           real_share: float = 0.5, tokenizer_path: Path = TOKENIZER_PATH, init: Path | None = None,
           lr: float = 5e-4, augment: str = "mirror", own_share: float = 0.0, blind_share: float = 0.0,
           self_condition_share: float = 0.0, unroll_share: float = 0.0, feedback: bool = False,
           latent_offset: bool = False, aux_share: float = AUX_SHARE, placement: Path | None = None,
-          device: str = "auto", camera_loss: float = 0.0, in_plane_weight: float = 1.0) -> dict:
+          device: str = "auto", camera_loss: float = 0.0, in_plane_weight: float = 1.0,
+          feedback_depth: bool = False) -> dict:
     """`placement`: a landmark-placement file (detection/placement.py): the synthesised detections put
     their landmarks where MediaPipe does, as the real detector's (the detector data) do.
     `device` (resolve_device: "auto" is CUDA when torch sees one): where the model, the tokenizer and the
@@ -300,17 +314,18 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     real = DetectorSamples(detector_data, synth.noise.landmark_z_scale) if detector_data else None
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
                           width=width, layers=layers, mode=mode, self_condition=self_condition_share > 0,
-                          feedback=feedback, latent_offset_dim=tokenizer.config.code_dim if latent_offset else 0,
+                          feedback=feedback, feedback_depth=feedback_depth, latent_offset_dim=tokenizer.config.code_dim if latent_offset else 0,
                           latent_slots=tokenizer.config.slots if latent_offset else 0)
     model = MaskedPoseTransformer(cfg)
     if init is not None:  # fine-tuning: start from trained weights of the same make and tokenizer
         start_from = load_generator(init, tokenizer.config, file_sha(tokenizer_path))
         if asdict(replace(start_from.config, self_condition=cfg.self_condition, feedback=cfg.feedback,
-                          latent_offset_dim=cfg.latent_offset_dim, latent_slots=cfg.latent_slots)) != asdict(cfg):
+                          feedback_depth=cfg.feedback_depth, latent_offset_dim=cfg.latent_offset_dim,
+                          latent_slots=cfg.latent_slots)) != asdict(cfg):
             raise SystemExit(f"{init} is a {start_from.config}, not the {cfg} asked for")
         # A model gaining self-conditioning, feedback or a latent offset keeps everything else; its new
         # inputs and heads start at zero.
-        missing, unexpected = model.load_state_dict(start_from.state_dict(), strict=False)
+        missing, unexpected = model.load_state_dict(widened_feedback(start_from, cfg), strict=False)
         if unexpected or any(not k.startswith(FRESH_INPUTS) for k in missing):
             raise SystemExit(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
     model.to(train_device)  # before the optimiser takes its parameters
@@ -327,7 +342,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     if cfg.feedback:  # the residuals as the sampler computes them, with the noise model's detector-like hips
         def feedback_fn(beliefs, out, cond):
             return reprojection_feedback(tokenizer, loss_body, beliefs, out, cond,
-                                         lambda points, orient: detector_like_keypoints(points, orient, synth.noise))
+                                         lambda points, orient: detector_like_keypoints(points, orient, synth.noise),
+                                         depth=cfg.feedback_depth)
     ckpt = run_dir / "checkpoint.pt"
     step, elapsed_before = 0, 0.0
     if ckpt.exists():
@@ -374,6 +390,7 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
             "initialised_from": str(init) if init is not None else None, "lr": lr,
             "augment": augment, "own_share": own_share, "blind_share": blind_share,
             "self_condition_share": self_condition_share, "unroll_share": unroll_share, "feedback": feedback,
+            "feedback_depth": feedback_depth,
             "latent_offset": latent_offset, "aux_share": aux_share,
             "camera_loss": camera_loss, "in_plane_weight": in_plane_weight,
             "placement": str(placement) if placed is not None else None,
@@ -434,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feedback", action="store_true",
                    help="with --self-condition: the self-conditioned samples also see how their estimate's keypoints "
                         "miss the detected ones (reprojection feedback)")
+    p.add_argument("--feedback-depth", action="store_true",
+                   help="with --feedback: the feedback also gives the detector's relative depth of each landmark minus "
+                        "the estimate's (GeneratorConfig.feedback_depth)")
     p.add_argument("--latent-offset", action="store_true",
                    help="a continuous latent offset head beside the tokens (generate mode; see GeneratorConfig)")
     p.add_argument("--aux-share", type=float, default=AUX_SHARE,
@@ -457,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--unroll needs --self-condition: it deepens the self-conditioned samples")
     if args.feedback and not args.self_condition:
         p.error("--feedback needs --self-condition: the residuals come with the beliefs")
+    if args.feedback_depth and not args.feedback:
+        p.error("--feedback-depth needs --feedback: the depth residuals come with the 2D ones")
     for flag, value in (("--own-share", args.own_share), ("--blind-share", args.blind_share),
                         ("--self-condition", args.self_condition)):
         if value and args.mode != "generate":
@@ -479,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
            + (f"-self{args.self_condition:g}" if args.self_condition else "")
            + (f"-unroll{args.unroll:g}" if args.unroll else "")
            + ("-feedback" if args.feedback else "")
+           + ("-depth" if args.feedback_depth else "")
            + ("-offset" if args.latent_offset else "")
            + (f"-aux{args.aux_share:g}" if args.aux_share != AUX_SHARE else "")
            + ("-placed" if args.placement else "")
@@ -490,6 +513,6 @@ def main(argv: list[str] | None = None) -> int:
                  command, args.threads, args.detector_data, args.real_share, args.tokenizer, args.init, args.lr,
                  args.augment, args.own_share, args.blind_share, args.self_condition, args.unroll, args.feedback,
                  args.latent_offset, args.aux_share, args.placement, args.device, args.camera_loss,
-                 args.in_plane_weight)
+                 args.in_plane_weight, args.feedback_depth)
     print(json.dumps({k: card[k] for k in ("steps_done", "train_time_s")}))
     return 0
