@@ -60,11 +60,6 @@ class GeneratorConfig:
     # of what the 2D feedback corrects (validation: N=5 − N=1 −1.9 mm before the fit, −0.2 after); depth
     # is what the fit leaves to the generator.
     feedback_depth: bool = False
-
-    @property
-    def feedback_channels(self) -> int:
-        """Numbers per landmark in the feedback: (u, v), or (u, v, z) with feedback_depth."""
-        return 3 if self.feedback_depth else 2
     # A continuous offset to the latents the tokens decode from (thirteenth session). Every pose
     # position also predicts a latent vector; those of one slot's levels are summed and added to the
     # expected codes. Why: from perfect detector output the tokens alone landed 76 mm from the truth
@@ -74,6 +69,11 @@ class GeneratorConfig:
     # 0: none; otherwise the tokenizer's code dimension, with `latent_slots` its latent slots.
     latent_offset_dim: int = 0
     latent_slots: int = 0
+
+    @property
+    def feedback_channels(self) -> int:
+        """Numbers per landmark in the feedback: (u, v), or (u, v, z) with feedback_depth."""
+        return 3 if self.feedback_depth else 2
 
 
 @dataclass

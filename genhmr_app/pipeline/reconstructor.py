@@ -632,7 +632,7 @@ class Reconstructor:
     def reprojection_feedback(self, beliefs: torch.Tensor, output: GeneratorOutput, cond: ConditionBatch) -> torch.Tensor:
         """What a feedback generator's next iteration sees (refinement/feedback.py)."""
         return reprojection_feedback(self.decoder, self.sparse, beliefs, output, cond, self.detector_like_keypoints,
-                                     depth=getattr(self.generator.config, "feedback_depth", False))
+                                     depth=self.generator.config.feedback_depth)
 
     @torch.inference_mode()
     def _sample(self, cond: ConditionBatch, sampling: SamplingSettings,

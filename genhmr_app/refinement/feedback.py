@@ -16,11 +16,12 @@ import torch
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project, weak_perspective_to_translation
 from genhmr_app.conditioning.features import NUM_LANDMARKS, ConditionBatch
+from genhmr_app.detection.landmarks import MP33_INDEX
 from genhmr_app.generator.model import GeneratorOutput
 from genhmr_app.tokens.frozen import FrozenDecoder
 from genhmr_app.tokens.model import PoseTokenizer
 
-LEFT_HIP, RIGHT_HIP = 23, 24  # MediaPipe's: its z is depth relative to their midpoint
+HIPS = [MP33_INDEX["left_hip"], MP33_INDEX["right_hip"]]  # MediaPipe's z is depth relative to their midpoint
 
 KeypointFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -44,7 +45,7 @@ def reprojection_feedback(tokenizer: PoseTokenizer | FrozenDecoder, body: Sparse
     projected = (px - condition.crop[:, None, :2]) / half
     residual = condition.tokens[:, :NUM_LANDMARKS, :2] - projected
     if depth:
-        hips_z = points[:, [LEFT_HIP, RIGHT_HIP], 2].mean(1, keepdim=True).clamp_min(1e-3)  # (S, 1)
+        hips_z = points[:, HIPS, 2].mean(1, keepdim=True).clamp_min(1e-3)  # (S, 1)
         relative = (points[..., 2] - hips_z) * condition.focal[:, None] / hips_z / half[..., 0]
         residual = torch.cat([residual, (condition.tokens[:, :NUM_LANDMARKS, 2] - relative)[..., None]], dim=-1)
     return residual.clamp(-1.0, 1.0)

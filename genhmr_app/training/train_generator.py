@@ -314,7 +314,8 @@ def train(mode: str, steps: int, minutes: float | None, batch_size: int, seed: i
     real = DetectorSamples(detector_data, synth.noise.landmark_z_scale) if detector_data else None
     cfg = GeneratorConfig(num_tokens=tokenizer.config.num_tokens, codebook_size=tokenizer.config.codebook_size,
                           width=width, layers=layers, mode=mode, self_condition=self_condition_share > 0,
-                          feedback=feedback, feedback_depth=feedback_depth, latent_offset_dim=tokenizer.config.code_dim if latent_offset else 0,
+                          feedback=feedback, feedback_depth=feedback_depth,
+                          latent_offset_dim=tokenizer.config.code_dim if latent_offset else 0,
                           latent_slots=tokenizer.config.slots if latent_offset else 0)
     model = MaskedPoseTransformer(cfg)
     if init is not None:  # fine-tuning: start from trained weights of the same make and tokenizer
