@@ -166,6 +166,26 @@ def test_axis_angle_and_rotation_matrices_agree(body):
         body(torch.zeros(1, 3), torch.zeros(1, 68))
 
 
+def test_a_body_without_pose_correctives_skins_as_smplx_does(body):
+    """The embedded body has no pose correctives, so its forward skips smplx's product with zero posedirs
+    (BodyModel._skin_without_correctives): vertices and joints as smplx.SMPL gives them, from axis-angle
+    and from rotation matrices, with shapes and translations."""
+    from smplx.lbs import batch_rodrigues
+
+    assert not body.has_pose_correctives
+    g = torch.Generator().manual_seed(1)
+    go, bp = torch.randn(3, 3, generator=g) * 0.7, torch.randn(3, 69, generator=g) * 0.4
+    betas, transl = torch.randn(3, 10, generator=g), torch.randn(3, 3, generator=g)
+    with torch.no_grad():
+        smpl = body.smpl(betas=betas, body_pose=bp, global_orient=go, transl=transl)
+        ours = body(go, bp, betas, transl)
+        as_matrices = body(batch_rodrigues(go).reshape(3, 1, 3, 3), batch_rodrigues(bp.reshape(-1, 3)).reshape(3, 23, 3, 3),
+                           betas, transl)
+    for out in (ours, as_matrices):
+        assert torch.allclose(out.vertices, smpl.vertices, atol=1e-5)
+        assert torch.allclose(out.joints, smpl.joints[:, :24], atol=1e-5)
+
+
 def test_keypoints_follow_joints_and_translation(body):
     t = torch.tensor([[0.5, -0.2, 3.0]])
     with torch.no_grad():

@@ -386,3 +386,53 @@ def test_the_frozen_decoder_decodes_as_the_tokenizer_and_lets_gradients_through(
     z = torch.randn(1, tok.config.slots, tok.config.code_dim, requires_grad=True)
     decoder.decode_latents(z).sum().backward()
     assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_a_part_tokenizer_is_decoded_with_its_parts_side_by_side_as_one_by_one():
+    """FrozenDecoder runs a part tokenizer's five decoders as one batched product per layer
+    (tokens/frozen._StackedPartDecode): the same poses as the tokenizer's own part-by-part decode, at
+    one person and at a batch, frozen or eager."""
+    from genhmr_app.tokens.frozen import FrozenDecoder, _StackedPartDecode
+
+    torch.manual_seed(3)
+    tok = PoseTokenizer(TokenizerConfig(num_tokens=20, codebook_size=32, code_dim=8, hidden=64, depth=2, levels=2,
+                                        parts=True)).eval()
+    assert _StackedPartDecode.fits(tok)
+    decoder = FrozenDecoder(tok)
+    assert isinstance(decoder._frozen.module, _StackedPartDecode)
+    for batch in (1, 5):
+        latents = torch.randn(batch, tok.config.slots, tok.config.code_dim)
+        with torch.no_grad():
+            expected = tok.decode_latents(latents)
+            assert torch.allclose(decoder._frozen.module(latents), expected, atol=1e-5)
+            assert torch.allclose(decoder.decode_latents(latents), expected, atol=1e-5)
+    assert not _StackedPartDecode.fits(PoseTokenizer(TokenizerConfig(num_tokens=8, codebook_size=16, code_dim=8,
+                                                                     hidden=32, depth=1)))
+
+
+def test_the_frozen_feedback_gives_the_eager_residuals(nets):
+    """FrozenFeedback (the reconstructor's feedback on a CPU): the residuals reprojection_feedback gives,
+    with and without depth, one graph per batch size; with gradients on it runs eagerly."""
+    from genhmr_app.generator.model import GeneratorOutput
+    from genhmr_app.refinement.feedback import FrozenFeedback, reprojection_feedback
+    from genhmr_app.tokens.frozen import FrozenDecoder
+
+    tok, _ = nets
+    body = SparseBody(load_body_model())
+    shift = lambda points, global_orient: points + 0.01 * global_orient[:, None, :, 0]  # noqa: E731
+    orient = torch.diag(torch.tensor([1.0, -1.0, -1.0]))[None].repeat(2, 1, 1)
+    output = GeneratorOutput(None, None, orient, torch.randn(2, 10) * 0.5, torch.tensor([[0.9, 0.0, 0.05], [0.8, 0.1, 0.0]]))
+    cond = _condition().repeat(2)
+    beliefs = torch.softmax(torch.randn(2, 8, 64), -1)
+    for depth in (False, True):
+        frozen = FrozenFeedback(FrozenDecoder(tok), body, shift, depth=depth)
+        with torch.inference_mode():
+            expected = reprojection_feedback(tok, body, beliefs, output, cond, shift, depth=depth)
+            assert torch.allclose(frozen(beliefs, output, cond), expected, atol=1e-5)
+            one = ConditionBatch(cond.tokens[:1], cond.crop[:1], cond.focal[:1], cond.image_wh[:1])
+            first = GeneratorOutput(None, None, orient[:1], output.betas[:1], output.cam[:1])
+            assert torch.allclose(frozen(beliefs[:1], first, one), expected[:1], atol=1e-5)
+        assert len(frozen._frozen.graphs) == 2
+        with torch.enable_grad():
+            assert torch.allclose(frozen(beliefs, output, cond), expected, atol=1e-5)
+        assert len(frozen._frozen.graphs) == 2

@@ -16,6 +16,7 @@ from genhmr_app.conditioning.camera import project
 from genhmr_app.detection.landmark_correction import (CORRECTOR_PATH, CorrectionSettings, CorrectorConfig,
                                                       CorrectorError, CorrectorNet, LandmarkCorrector, corrector_features, domain_share,
                                                       load_corrector, mirror_landmarks)
+from genhmr_app.detection.landmark_patches import PATCH_SIZE
 from genhmr_app.detection.landmarks import MP33_INDEX
 from genhmr_app.detection.placement import LandmarkPlacement
 from genhmr_app.training import detector_data as dd
@@ -172,6 +173,28 @@ def test_the_shipped_corrector_moves_landmarks_by_little_and_trusts_less_where_i
     plain = corrector.correct(px, np.zeros(33, np.float32), vis, vis, world, CorrectionSettings(spread_power=0))
     assert np.allclose(plain.weights, vis)
     assert np.allclose(plain.landmarks_px, out.landmarks_px)
+
+
+def test_one_persons_prediction_runs_frozen_members_with_the_eager_result():
+    """The shipped corrector predicts one person through frozen copies of its members (one graph per
+    input shape), with and without patches, as the members themselves do; a batch runs eagerly."""
+    corrector, warning = load_corrector(CORRECTOR_PATH)
+    assert corrector is not None, warning
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(3, corrector.nets[0].config.num_features, generator=g)
+    patches = torch.randint(0, 256, (3, 33, PATCH_SIZE, PATCH_SIZE), generator=g, dtype=torch.uint8)
+    for p in (None, patches):
+        with torch.no_grad():
+            members = [net(features, p) for net in corrector.nets]
+        eager_shift = torch.stack([m[0] for m in members]).mean(0)
+        eager_spread = torch.stack([m[1] for m in members]).mean(0)
+        shift, spread, _ = corrector.predict(features, p)  # a batch: the members themselves
+        assert torch.allclose(shift, eager_shift, atol=1e-6)
+        for i in range(3):  # one person: the frozen copies
+            one_shift, one_spread, _ = corrector.predict(features[i:i + 1], None if p is None else p[i:i + 1])
+            assert torch.allclose(one_shift[0], eager_shift[i], atol=1e-5)
+            assert torch.allclose(one_spread[0], eager_spread[i], atol=1e-5)
+    assert all(len(frozen.graphs) == 2 and not frozen.failed for frozen in corrector._frozen)
 
 
 def test_the_fit_corrects_a_tracked_look_knowing_the_first_look_and_the_passs_certainty():

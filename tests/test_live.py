@@ -139,6 +139,45 @@ def test_a_generator_frame_predicts_every_token_from_the_image_and_decodes_expec
     assert np.array_equal(again.best.tokens, out.best.tokens)
 
 
+def test_a_feedback_generator_looks_again_with_its_beliefs_and_how_they_miss_the_keypoints(session, detections):
+    """A feedback generator's frame (GeneratorConfig.feedback) runs `feedback_passes` more forwards, each
+    with every token masked, the last forward's distributions as beliefs and the reprojection residuals
+    of their expected pose, as a still's second iteration sees them; the pose held is the last forward's
+    expected codes. (The shipped generator has no feedback: the test above sees one forward.)"""
+    from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
+    from genhmr_app.pipeline.reconstructor import Reconstructor
+
+    shipped = session.reconstructor()
+    tok = shipped.tokenizer.config
+    torch.manual_seed(0)
+    model = MaskedPoseTransformer(GeneratorConfig(num_tokens=tok.num_tokens, codebook_size=tok.codebook_size, width=32,
+                                                  layers=1, heads=2, self_condition=True, feedback=True)).eval()
+    recon = Reconstructor(body=shipped.body, tokenizer=shipped.tokenizer, generator=model, device="cpu")
+    try:
+        for passes in (0, 1, 2):
+            tracker = LiveTracker(recon, LiveSettings(resample_every=1, feedback_passes=passes))
+            with _generator_calls(recon) as calls:
+                _step(tracker, detections[0])  # the full decode
+                calls.clear()
+                _step(tracker, detections[1])
+            assert len(calls) == 1 + passes
+            for i, ((_, fed, *rest), _, _) in enumerate(calls):
+                assert bool((fed == recon.generator.mask_id).all())
+                if i == 0:
+                    assert not rest
+                    continue
+                beliefs, residuals = rest
+                assert torch.allclose(beliefs, torch.softmax(calls[i - 1][2].logits.float(), -1))
+                assert residuals.shape == (1, 33, 2) and bool(torch.isfinite(residuals).all())
+            last = calls[-1][2]
+            expected = recon.tokenizer.soft_latents(torch.softmax(last.logits.float(), -1))
+            if last.latent_offset is not None:
+                expected = expected + last.latent_offset
+            assert torch.allclose(tracker._track.decoded, recon.decoder.decode_latents(expected), atol=1e-5)
+    finally:
+        recon.close()
+
+
 def test_the_generator_runs_on_every_nth_tracked_frame_and_its_tokens_hold_between(session, detections):
     recon = session.reconstructor()
     tracker = LiveTracker(recon, LiveSettings(resample_every=2))
@@ -214,6 +253,8 @@ def test_live_settings_refuse_what_they_cannot_do():
         LiveSettings(generator_frame_start="middle")
     with pytest.raises(ValueError, match="resample_every"):
         LiveSettings(resample_every=0)
+    with pytest.raises(ValueError, match="feedback_passes"):
+        LiveSettings(feedback_passes=-1)
 
 
 def test_person_leaving_and_coming_back_restarts_the_track(session, detections):

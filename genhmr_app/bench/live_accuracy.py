@@ -81,9 +81,10 @@ def render_sequence(frames: int, wh: tuple[int, int] = (480, 480), seed: int = 3
     return out, focal
 
 
-def evaluate(frames: int, smoothing: float, clip_stem: str | None = None, recon=None) -> dict:
+def evaluate(frames: int, smoothing: float, clip_stem: str | None = None, recon=None, tracker_settings=None) -> dict:
+    """`tracker_settings`: the LiveTracker's LiveSettings (None: its defaults)."""
     from genhmr_app.detection import PoseDetector
-    from genhmr_app.pipeline.live import LiveTracker
+    from genhmr_app.pipeline.live import LiveSettings, LiveTracker
     from genhmr_app.pipeline.reconstructor import ReconstructionSettings, Reconstructor
 
     sequence, focal = render_sequence(frames, clip_stem=clip_stem)
@@ -91,7 +92,7 @@ def evaluate(frames: int, smoothing: float, clip_stem: str | None = None, recon=
     recon = Reconstructor() if owned else recon
     still_settings = ReconstructionSettings(focal_px=focal)
     live_settings = ReconstructionSettings(focal_px=focal)
-    tracker = LiveTracker(recon, smoothing=smoothing)
+    tracker = LiveTracker(recon, tracker_settings or LiveSettings(), smoothing=smoothing)
     still, live, live_ms, still_ms = [], [], [], []
     with PoseDetector(mode="video") as video:
         for i, (rgb, truth) in enumerate(sequence):
@@ -125,13 +126,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="the live smoothing strength (default: the window's default)")
     ap.add_argument("--clips", choices=("walk", "validation"), default="walk",
                     help="the bench's walk (the reported figure) or the 18 validation-split clips (to choose settings on)")
+    ap.add_argument("--feedback-passes", type=int, default=None,
+                    help="LiveSettings.feedback_passes for the tracker (default: its default)")
     args = ap.parse_args(argv)
+    from genhmr_app.pipeline.live import LiveSettings
+
+    tracker_settings = LiveSettings() if args.feedback_passes is None else LiveSettings(feedback_passes=args.feedback_passes)
     from genhmr_app.ui.app import one_torch_thread
 
     one_torch_thread()
     if args.clips == "validation":
-        return validation_clips(args.frames, args.smoothing, args.json)
-    r = evaluate(args.frames, args.smoothing)
+        return validation_clips(args.frames, args.smoothing, args.json, tracker_settings)
+    r = evaluate(args.frames, args.smoothing, tracker_settings=tracker_settings)
     print(f"live accuracy: PA-MPJPE live {r['live_pa_mpjpe_mm']} mm vs still {r['still_pa_mpjpe_mm']} mm "
           f"({r['live_over_still']}x; target ≤ 1.05x) over {r['frames']} rendered frames, smoothing {r['smoothing']} "
           f"(found: live {r['live_found']}, still {r['still_found']}; live restarts {r['live_restarts']}); "
@@ -141,13 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def validation_clips(frames: int, smoothing: float, json_path: Path | None) -> int:
+def validation_clips(frames: int, smoothing: float, json_path: Path | None, tracker_settings=None) -> int:
     """Each validation clip's live and still PA-MPJPE, and the means' ratio."""
     from genhmr_app.pipeline.reconstructor import Reconstructor
 
     recon = Reconstructor()
     try:
-        rows = [evaluate(frames, smoothing, stem, recon) for stem in VALIDATION_CLIPS]
+        rows = [evaluate(frames, smoothing, stem, recon, tracker_settings) for stem in VALIDATION_CLIPS]
     finally:
         recon.close()
     for r in rows:

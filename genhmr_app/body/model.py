@@ -277,8 +277,11 @@ class BodyModel:
         batch = go.shape[0]
         b = self._betas(betas, batch)
         t = torch.zeros(batch, 3, dtype=self.dtype, device=self.device) if transl is None else self._tensor(transl).reshape(-1, 3).expand(batch, 3)
-        out = self._smpl(betas=b, body_pose=bp, global_orient=go, transl=t, pose2rot=pose2rot)
-        vertices, joints = out.vertices, out.joints[:, :NUM_JOINTS]
+        if self._zero_posedirs:
+            vertices, joints = self._skin_without_correctives(go, bp, b, t, pose2rot)
+        else:
+            out = self._smpl(betas=b, body_pose=bp, global_orient=go, transl=t, pose2rot=pose2rot)
+            vertices, joints = out.vertices, out.joints[:, :NUM_JOINTS]
         return BodyOutput(
             vertices=vertices,
             joints=joints,
@@ -287,6 +290,24 @@ class BodyModel:
         )
 
     __call__ = forward
+
+    def _skin_without_correctives(self, go: torch.Tensor, bp: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor,
+                                  pose2rot: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """smplx.lbs.lbs for a body whose posedirs are zeros, without their product: the same vertices
+        and joints (B, V, 3), (B, 24, 3), but one body costs ~1.2 ms less here (the (1, 207) x (207, 3V)
+        product reads 34 MB of zeros, and evicts the rest from the cache)."""
+        s = self._smpl
+        batch = go.shape[0]
+        if pose2rot:
+            rot = batch_rodrigues(torch.cat([go.reshape(batch, 3), bp.reshape(batch, -1)], 1).reshape(-1, 3))
+        else:
+            rot = torch.cat([go.reshape(batch, 1, 3, 3), bp], 1)
+        v_shaped = s.v_template + smplx.lbs.blend_shapes(betas, s.shapedirs)
+        joints_rest = smplx.lbs.vertices2joints(s.J_regressor, v_shaped)
+        joints, transforms = smplx.lbs.batch_rigid_transform(rot.reshape(batch, -1, 3, 3), joints_rest, s.parents, dtype=s.dtype)
+        skin = (s.lbs_weights @ transforms.reshape(batch, -1, 16)).reshape(batch, -1, 4, 4)
+        vertices = (skin[..., :3, :3] @ v_shaped[..., None])[..., 0] + skin[..., :3, 3]
+        return vertices + transl[:, None], joints + transl[:, None]
 
     def _shape_betas(self, betas: Any) -> torch.Tensor:
         if betas is None:

@@ -96,12 +96,22 @@ class LiveSettings:
     # (10 clips better, 8 worse); ~1.5 ms a frame. (Thirtieth session, when tokens were kept between
     # runs: on five of those clips 60.8 → 61.6 mm with it, so it stayed off.)
     landmark_correction: bool = True
+    # A feedback generator (GeneratorConfig.feedback) looks again this many times on each frame it runs:
+    # each forward given the last one's distributions as its beliefs and the reprojection residuals of
+    # their expected pose, as a still's second sampling iteration sees them (~3 ms a pass here). Other
+    # generators ignore it (the shipped one included). Fortieth session, the feedback candidate
+    # (docs/candidates/generator_round40_feedback.json), 18 rendered validation-split clips, live over
+    # still: 0 passes 1.031x (mean of the clips' ratios 1.032x), 1 pass 1.021x (1.022x); the live model
+    # stage 13.4 → 17.1 ms a frame (the walk, median).
+    feedback_passes: int = 1
 
     def __post_init__(self) -> None:
         if self.generator_frame_start not in ("decoded", "last", "both"):
             raise ValueError(f"generator_frame_start must be 'decoded', 'last' or 'both', not {self.generator_frame_start!r}")
         if self.resample_every < 1:
             raise ValueError(f"resample_every must be at least 1, not {self.resample_every}")
+        if self.feedback_passes < 0:
+            raise ValueError(f"feedback_passes must be 0 or more, not {self.feedback_passes}")
 
 
 def _pick(fit: JointFitResult, i: int) -> JointFitResult:
@@ -238,13 +248,23 @@ class LiveTracker:
 
     def _predict(self, cond, track: _Track):
         """Step 1: every token predicted from this frame's image alone (all masked, no beliefs: the still
-        sampler's first iteration); the most likely code and its probability name each token."""
+        sampler's first iteration), then, for a feedback generator, `feedback_passes` more forwards that
+        see those predictions as beliefs and how their expected pose misses the keypoints (the still
+        sampler's second iteration, with every token still free); the most likely code and its
+        probability name each token."""
         gen = self.recon.generator
+        passes = self.settings.feedback_passes if getattr(gen.config, "feedback", False) else 0
         with torch.inference_mode():
-            out = gen(cond.tokens, torch.full_like(track.tokens, gen.mask_id))
+            masked = torch.full_like(track.tokens, gen.mask_id)
+            out = gen(cond.tokens, masked)
             if not _finite(out.logits):
                 return None
             probs = torch.softmax(out.logits.float(), dim=-1)
+            for _ in range(passes):
+                out = gen(cond.tokens, masked, probs, self.recon.reprojection_feedback(probs, out, cond))
+                if not _finite(out.logits):
+                    return None
+                probs = torch.softmax(out.logits.float(), dim=-1)
             confidence, tokens = probs.max(-1)
         offset = None if out.latent_offset is None else out.latent_offset.clone()
         return tokens.clone(), confidence.clone(), out.betas.clone(), offset, probs.clone()

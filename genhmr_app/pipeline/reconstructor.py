@@ -33,7 +33,7 @@ from genhmr_app.device import resolve_device
 from genhmr_app.generator.frozen import for_cpu_inference
 from genhmr_app.generator.model import GeneratorOutput, MaskedPoseTransformer, load_generator
 from genhmr_app.paths import WEIGHTS_DIR
-from genhmr_app.refinement.feedback import reprojection_feedback
+from genhmr_app.refinement.feedback import FrozenFeedback
 from genhmr_app.refinement.joint_fit import JointFitSettings, fit_joints
 from genhmr_app.refinement.refine import RefinementSettings, refine
 from genhmr_app.refinement.uncertainty import UncertaintyPriorSettings, joint_spread, prior_from_spread
@@ -256,6 +256,7 @@ class Reconstructor:
         self._detectors: dict[str, PoseDetector] = {}
         self._still_tracker: StillTracker | None = None  # look_again's, made when first asked for
         self._look_worker: ThreadPoolExecutor | None = None  # runs look_again beside the sampling
+        self._feedback: FrozenFeedback | None = None  # reprojection_feedback's, made when first asked for
 
     # -- detection -------------------------------------------------------------------------
     def detector(self, mode: str = "image", num_poses: int = 1) -> PoseDetector:
@@ -630,9 +631,11 @@ class Reconstructor:
         return detector_like_keypoints(mediapipe33, global_orient, self.noise)
 
     def reprojection_feedback(self, beliefs: torch.Tensor, output: GeneratorOutput, cond: ConditionBatch) -> torch.Tensor:
-        """What a feedback generator's next iteration sees (refinement/feedback.py)."""
-        return reprojection_feedback(self.decoder, self.sparse, beliefs, output, cond, self.detector_like_keypoints,
-                                     depth=self.generator.config.feedback_depth)
+        """What a feedback generator's next iteration sees (refinement/feedback.py), frozen on a CPU."""
+        if self._feedback is None:
+            self._feedback = FrozenFeedback(self.decoder, self.sparse, self.detector_like_keypoints,
+                                            depth=self.generator.config.feedback_depth)
+        return self._feedback(beliefs, output, cond)
 
     @torch.inference_mode()
     def _sample(self, cond: ConditionBatch, sampling: SamplingSettings,

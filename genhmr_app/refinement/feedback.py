@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from genhmr_app.body.sparse import SparseBody
 from genhmr_app.conditioning.camera import project, weak_perspective_to_translation
 from genhmr_app.conditioning.features import NUM_LANDMARKS, ConditionBatch
 from genhmr_app.detection.landmarks import MP33_INDEX
+from genhmr_app.frozen_graphs import FrozenGraphs
 from genhmr_app.generator.model import GeneratorOutput
 from genhmr_app.tokens.frozen import FrozenDecoder
 from genhmr_app.tokens.model import PoseTokenizer
@@ -49,3 +51,40 @@ def reprojection_feedback(tokenizer: PoseTokenizer | FrozenDecoder, body: Sparse
         relative = (points[..., 2] - hips_z) * condition.focal[:, None] / hips_z / half[..., 0]
         residual = torch.cat([residual, (condition.tokens[:, :NUM_LANDMARKS, 2] - relative)[..., None]], dim=-1)
     return residual.clamp(-1.0, 1.0)
+
+
+class _Feedback(nn.Module):
+    """reprojection_feedback over plain tensors, so that it can be traced."""
+
+    def __init__(self, tokenizer: PoseTokenizer, body: SparseBody, keypoint_fn: KeypointFn, depth: bool) -> None:
+        super().__init__()
+        self.tokenizer, self.body, self.keypoint_fn, self.depth = tokenizer, body, keypoint_fn, depth
+
+    def forward(self, beliefs: torch.Tensor, global_orient: torch.Tensor, betas: torch.Tensor, cam: torch.Tensor,
+                tokens: torch.Tensor, crop: torch.Tensor, focal: torch.Tensor, image_wh: torch.Tensor) -> torch.Tensor:
+        output = GeneratorOutput(None, None, global_orient, betas, cam)
+        return reprojection_feedback(self.tokenizer, self.body, beliefs, output,
+                                     ConditionBatch(tokens, crop, focal, image_wh), self.keypoint_fn, self.depth)
+
+
+class FrozenFeedback:
+    """reprojection_feedback for inference on a CPU, traced and frozen once per batch size and dtype.
+
+    Each of a feedback generator's iterations after the first pays for one (four at the default N=5):
+    eagerly ~1.5 ms for one person here, most of it PyTorch's per-operation overhead in the soft decode
+    and the kinematic chain. Training (which needs gradients elsewhere, and varies its batches) calls
+    reprojection_feedback itself; so does anything off the CPU."""
+
+    def __init__(self, tokenizer: PoseTokenizer | FrozenDecoder, body: SparseBody, keypoint_fn: KeypointFn,
+                 depth: bool = False) -> None:
+        plain = tokenizer.tokenizer if isinstance(tokenizer, FrozenDecoder) else tokenizer
+        self.eager = _Feedback(plain, body, keypoint_fn, depth)
+        self._frozen = FrozenGraphs(self.eager)
+        self._traceable = next(plain.parameters()).device.type == "cpu"
+
+    def __call__(self, beliefs: torch.Tensor, output: GeneratorOutput, condition: ConditionBatch) -> torch.Tensor:
+        args = (beliefs.to(output.cam.dtype), output.global_orient, output.betas, output.cam, condition.tokens,
+                condition.crop, condition.focal, condition.image_wh)
+        if not self._traceable or torch.is_grad_enabled() or beliefs.device.type != "cpu":
+            return self.eager(*args)
+        return self._frozen.run((beliefs.shape, beliefs.dtype), *args)
