@@ -253,7 +253,7 @@ class LiveTracker:
         sampler's second iteration, with every token still free); the most likely code and its
         probability name each token."""
         gen = self.recon.generator
-        passes = self.settings.feedback_passes if getattr(gen.config, "feedback", False) else 0
+        passes = self.settings.feedback_passes if gen.config.feedback else 0
         with torch.inference_mode():
             masked = torch.full_like(track.tokens, gen.mask_id)
             out = gen(cond.tokens, masked)

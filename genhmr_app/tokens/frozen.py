@@ -29,10 +29,10 @@ class _Decode(nn.Module):
 
 class _StackedPartDecode(nn.Module):
     """A part tokenizer's decoders run side by side: each layer of the five part MLPs as one batched
-    matrix product over the parts, instead of five. At batch 1 a decode is ~40 small products whose cost
-    is their per-operation overhead, so this takes about a fifth of their operations (a feedback
-    generator decodes four times a still). The same maths as PoseTokenizer.decode_latents, to float
-    rounding; the last layer is padded to the largest part's output and the pad is dropped."""
+    matrix product over the parts, instead of five (8 products a decode instead of 40). Frozen, one
+    decode took 0.70 → 0.50 ms at batch 1 and 1.08 → 0.91 ms at 16 here (fortieth session); what is left
+    is mostly reading the weights. The same maths as PoseTokenizer.decode_latents, to float rounding;
+    the last layer is padded to the largest part's output and the pad is dropped."""
 
     def __init__(self, tokenizer: PoseTokenizer) -> None:
         super().__init__()
