@@ -25,7 +25,14 @@ log = logging.getLogger(__name__)
 # rendered validation clips live over still 1.011 / 1.004 / 0.999 / 0.996x, joint acceleration in
 # motion 22.7 / 23.8 / 24.7 / 25.6 and at rest 1.9 / 2.2 / 2.5 / 2.8 mm/frame² (five clips;
 # scripts/analysis/live_jitter.py), against 30.9 and 4.8 for the old decoding at 0.4.
-DEFAULT_LIVE_SMOOTHING = 0.3
+# 0.5 since the forty-first, whose filter also opens when the detected keypoints move (live_smoothing.py,
+# EVIDENCE_GAIN_HZ): on the 18 validation clips, with the fortieth session's feedback generator, live over
+# still 1.021x at 0.3 without the evidence, 1.011x at 0.5 with it (1.007x unsmoothed); white rotation
+# jitter left 0.65 → 0.54; joint acceleration at rest 2.00 → 1.55 mm/frame² (4.14 unsmoothed), in motion
+# 19.0 → 21.0 (23.3 unsmoothed): calmer when still, closer to the truth in motion. Gain and floor chosen
+# from 30 / 100 / 300 Hz and 0 / 0.03 / 0.1 heights/s at strengths 0.3 / 0.4 / 0.5, recomputed offline
+# on the recorded unfiltered live outputs (the filter never feeds back into tracking).
+DEFAULT_LIVE_SMOOTHING = 0.5
 DEFAULT_ITERATIONS = 5  # MaskGIT sampling iterations N
 # Refinement steps P: 0 is none; P >= 1 runs the joint-space fit (refinement/joint_fit.py) after P - 1
 # latent steps (refinement/refine.py). Tenth session: with the uncertainty-guided joint fit the latent

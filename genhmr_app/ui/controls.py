@@ -54,7 +54,8 @@ class InferenceControls(QGroupBox):
         self.live_smoothing.setDecimals(2)
         self.live_smoothing.setToolTip("Live video and camera: how strongly the shown pose is smoothed over time "
                                        "(One-Euro filter on the rotations and position; 0 = off). Stronger "
-                                       "smoothing calms jitter and adds delay.")
+                                       "smoothing calms jitter and adds delay at rest; the filter opens "
+                                       "when the detected keypoints move.")
         self.smoothing_delay = QLabel()
         self.smoothing_delay.setObjectName("smoothing_delay")
         for name, widget in (("Iterations", self.iterations), ("Temperature", self.temperature),
