@@ -137,3 +137,23 @@ def test_the_detectors_evidence_of_motion_opens_the_filter_and_noise_does_not():
 
     assert mean_lag(0.5 / 30) < 0.5 * mean_lag(None)
     assert mean_lag(0.9 * EVIDENCE_FLOOR_HEIGHTS_S / 30) == mean_lag(None)
+
+
+def test_the_frozen_step_gives_what_the_eager_maths_gives():
+    """Outside autograd on a CPU the filter runs a traced and frozen copy of its step (per-operation
+    overhead is most of its cost); it must give what the eager step gives, frame after frame."""
+    torch.manual_seed(2)
+    base = roma.random_rotmat(24)
+    frozen, eager = LiveSmoother(0.5), LiveSmoother(0.5)
+    for i in range(40):
+        rot = base @ roma.rotvec_to_rotmat(torch.randn(24, 3) * 0.05 + 0.02 * i)
+        transl = torch.tensor([0.01 * i, 0.0, 3.0]) + torch.randn(3) * 0.005
+        moved = None if i % 3 == 0 else 0.002 * (i % 5)
+        with torch.no_grad():
+            out_f, t_f = frozen(i / 30, rot, transl, moved)
+        with torch.enable_grad():
+            out_e, t_e = eager(i / 30, rot, transl, moved)
+        assert torch.allclose(out_f, out_e, atol=1e-6) and torch.allclose(t_f, t_e, atol=1e-6), i
+    from genhmr_app.motion import live_smoothing
+
+    assert live_smoothing._frozen_step().graphs, "the frozen graph was made and used"
