@@ -107,3 +107,29 @@ def test_the_orientation_prior_can_free_the_lean_towards_the_camera_alone():
     assert abs(float(plain[0])) > 0.15 and abs(float(plain[1])) > 0.15  # held: both turns mostly stay
     assert abs(float(freed[0])) < 0.05  # the pitch, free, is fitted away
     assert abs(float(freed[1])) > 0.15  # the yaw is still held
+
+
+def test_the_frozen_keypoints_and_jacobian_give_what_the_eager_maths_gives(monkeypatch):
+    """On a CPU the fit evaluates its keypoints and Jacobian through a frozen graph kept on the body (one
+    per keypoint map and input signature); the fit it gives is the eager maths' fit."""
+    import genhmr_app.refinement.joint_fit as joint_fit
+
+    body, orient, pose, betas, transl, target, focal, wh = _problem(seed=3)
+    s = pose.shape[0]
+    start = pose @ roma.rotvec_to_rotmat(torch.randn(s, 23, 3) * 0.15)
+    visibility = torch.rand(s, 33)
+
+    def shifted(points, global_orient):  # a keypoint map, as the app's detector-like keypoints are
+        return points + torch.tensor([0.0, 0.01, 0.0])
+
+    def fit():
+        return fit_joints(body, start, orient, betas, transl + 0.02, target, visibility, torch.full((s,), 300.0),
+                          focal, wh, JointFitSettings(iterations=4), keypoint_fn=shifted)
+
+    frozen = fit()
+    assert len(body._fit_graphs[shifted].graphs) == 1 and not body._fit_graphs[shifted].failed
+    monkeypatch.setattr(joint_fit, "_keypoints_and_jacobian", lambda b, fn: joint_fit._KeypointsAndJacobian(b, fn))
+    eager = fit()
+    for a, b in ((frozen.body_pose, eager.body_pose), (frozen.global_orient, eager.global_orient),
+                 (frozen.transl, eager.transl), (frozen.error_px, eager.error_px)):
+        assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
