@@ -111,7 +111,8 @@ class LiveSettings:
     # restart) looks at its own first forward. Forty-first session, the same candidate and the new
     # smoothing (0.5 with the keypoints' evidence), 18 validation clips, live over still: 1.010x (mean
     # of the clips' ratios 1.010x) against 1.011x (1.009x) for the extra forward; live model stage 13.0
-    # against 18.8 ms a frame (the walk, median); the app's capacity (bench-app) 0.57x → see the README.
+    # against 18.8 ms a frame (the walk, median); bench-app capacity back near the previous generator's
+    # (README, forty-first session).
     feedback_from_last: bool = True
 
     def __post_init__(self) -> None:
