@@ -53,5 +53,14 @@ class FrozenGraphs:
         graph = self.graph(key, args)
         return self.module(*args) if graph is None else graph(*args)
 
+    def __call__(self, *args: torch.Tensor):
+        """`module(*args)`: through the graph for the arguments' shapes and dtypes when they are on the CPU
+        and nothing asks for gradients; eagerly otherwise (autograd, another device, or inside a trace
+        of a bigger graph, which takes this module's maths in whole)."""
+        if torch.is_grad_enabled() or torch.jit.is_tracing() \
+                or any(a.requires_grad or a.device.type != "cpu" for a in args):
+            return self.module(*args)
+        return self.run(tuple((a.shape, a.dtype) for a in args), *args)
+
 
 __all__ = ["FrozenGraphs"]

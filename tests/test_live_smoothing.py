@@ -156,4 +156,4 @@ def test_the_frozen_step_gives_what_the_eager_maths_gives():
         assert torch.allclose(out_f, out_e, atol=1e-6) and torch.allclose(t_f, t_e, atol=1e-6), i
     from genhmr_app.motion import live_smoothing
 
-    assert live_smoothing._frozen_step().graphs, "the frozen graph was made and used"
+    assert live_smoothing._FROZEN_STEP.graphs, "the frozen graph was made and used"

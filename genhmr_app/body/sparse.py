@@ -142,11 +142,7 @@ class SparseBody(nn.Module):
         Outside autograd this runs a frozen TorchScript trace of it, made once per batch size, dtype and
         device: the joint fit calls it every iteration, and the trace (the kinematic chain unrolled, the
         constants folded) takes ~0.75 instead of ~1.2 ms for one body here, with identical results."""
-        args = (global_orient, body_pose, betas, transl)
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or any(a.requires_grad for a in args):
-            return self._mediapipe33_jacobian(*args)
-        key = tuple((a.shape, a.dtype, a.device) for a in args)
-        return self._jacobian_graphs.run(key, *args)
+        return self._jacobian_graphs(global_orient, body_pose, betas, transl)
 
     @property
     def _traces(self) -> dict:

@@ -141,14 +141,8 @@ class _FilterStep(nn.Module):
         return smoothed, rot_velocity, predicted_t + a_t * (transl - predicted_t), transl_speed
 
 
-_STEP = _FilterStep()
-_FROZEN: list[FrozenGraphs] = []  # one set of graphs for the process: tracing costs ~0.1 s, once
-
-
-def _frozen_step() -> FrozenGraphs:
-    if not _FROZEN:
-        _FROZEN.append(FrozenGraphs(_STEP))
-    return _FROZEN[0]
+# One set of graphs for the process (tracing costs ~0.1 s, once), eager off the CPU or under autograd.
+_FROZEN_STEP = FrozenGraphs(_FilterStep())
 
 
 @dataclass
@@ -191,12 +185,8 @@ class LiveSmoother:
             f_min = f_min + EVIDENCE_GAIN_HZ * max(body_moved / dt - EVIDENCE_FLOOR_HEIGHTS_S, 0.0)
         scalars = [torch.tensor(v, dtype=rotations.dtype, device=rotations.device)
                    for v in (dt, f_min, a_d, beta_rotation(self.strength), predict_from_rad_s(self.strength))]
-        args = (rotations, transl, st.rotations, st.rot_velocity, st.transl, st.transl_speed, *scalars)
-        if rotations.device.type == "cpu" and not torch.is_grad_enabled():
-            out = _frozen_step().run((rotations.shape, rotations.dtype), *args)
-        else:
-            out = _STEP(*args)
-        st.rotations, st.rot_velocity, st.transl, st.transl_speed = out
+        st.rotations, st.rot_velocity, st.transl, st.transl_speed = _FROZEN_STEP(
+            rotations, transl, st.rotations, st.rot_velocity, st.transl, st.transl_speed, *scalars)
         st.t = t_s
         return st.rotations.clone(), st.transl.clone()
 

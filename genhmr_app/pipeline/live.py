@@ -194,12 +194,13 @@ class LiveTracker:
         moved = np.linalg.norm(person.landmarks_px - track.landmarks_px, axis=1)
         return (float(moved[seen].mean()) if seen.any() else float(moved.mean())) / height
 
-    def restart_reason(self, person: DetectedPerson) -> str | None:
-        """Why this frame needs full decoding, or None when the track can go on."""
+    def restart_reason(self, person: DetectedPerson, moved: float | None = None) -> str | None:
+        """Why this frame needs full decoding, or None when the track can go on. `moved`: body_moved(person),
+        when the caller has it already."""
         track, s = self._track, self.settings
         if track is None:
             return "no track"
-        if self.body_moved(person) > s.jump:
+        if (self.body_moved(person) if moved is None else moved) > s.jump:
             return "the person jumped"
         height = max(track.height_px, body_height_px(person))
         if track.error_px > s.lost_error * height:
@@ -220,7 +221,7 @@ class LiveTracker:
             self.reset()
             return None
         moved = self.body_moved(person)  # before the track moves on: the filter opens with it
-        reason = self.restart_reason(person)
+        reason = self.restart_reason(person, moved)
         if reason is not None:
             self.restarts += 1
             self.last_restart_reason = reason

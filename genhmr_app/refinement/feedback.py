@@ -80,11 +80,8 @@ class FrozenFeedback:
         plain = tokenizer.tokenizer if isinstance(tokenizer, FrozenDecoder) else tokenizer
         self.eager = _Feedback(plain, body, keypoint_fn, depth)
         self._frozen = FrozenGraphs(self.eager)
-        self._traceable = next(plain.parameters()).device.type == "cpu"
 
     def __call__(self, beliefs: torch.Tensor, output: GeneratorOutput, condition: ConditionBatch) -> torch.Tensor:
         args = (beliefs.to(output.cam.dtype), output.global_orient, output.betas, output.cam, condition.tokens,
                 condition.crop, condition.focal, condition.image_wh)
-        if not self._traceable or torch.is_grad_enabled() or beliefs.device.type != "cpu":
-            return self.eager(*args)
-        return self._frozen.run((beliefs.shape, beliefs.dtype), *args)
+        return self._frozen(*args)

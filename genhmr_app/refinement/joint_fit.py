@@ -132,19 +132,10 @@ def _keypoints_and_jacobian(body: SparseBody, keypoint_fn) -> Callable[..., tupl
     graphs kept on the body (one per keypoint map and input signature): each LM iteration evaluates it,
     and eagerly ~0.55 ms of its ~0.75 ms for one person here is PyTorch's per-operation overhead around
     the (already frozen) body Jacobian; frozen whole ~0.4 ms, with the same results."""
-    eager = _KeypointsAndJacobian(body, keypoint_fn)
-    if body.j_template.device.type != "cpu":
-        return eager
     graphs = body.__dict__.setdefault("_fit_graphs", {})  # the body's, so they go when it goes
     if keypoint_fn not in graphs:
-        graphs[keypoint_fn] = FrozenGraphs(eager)
-    frozen = graphs[keypoint_fn]
-
-    def run(*args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if torch.is_grad_enabled() or any(a.requires_grad for a in args):
-            return eager(*args)
-        return frozen.run(tuple((a.shape, a.dtype) for a in args), *args)
-    return run
+        graphs[keypoint_fn] = FrozenGraphs(_KeypointsAndJacobian(body, keypoint_fn))
+    return graphs[keypoint_fn]
 
 
 def fit_joints(body: SparseBody, body_pose: torch.Tensor, global_orient: torch.Tensor, betas: torch.Tensor,
